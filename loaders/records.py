@@ -1,0 +1,81 @@
+"""The records every loader yields, whatever the source format.
+
+Ids are the source's business keys, kept as strings (a file's ``42`` and a user's ``"42"`` are the same node).
+Labels are the graph model's: ``User``, ``Item``, ``Entity`` (see README, "Graph model").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SPLITS = ("train", "valid", "test")
+NODE_LABELS = ("User", "Item", "Entity")
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """A user interacted with an item: ``(:User)-[:INTERACTED {weight, ts, split}]->(:Item)``."""
+
+    user: str
+    item: str
+    weight: float | None = None
+    ts: int | None = None
+    split: str | None = None  # one of SPLITS, or None when the source ships no split
+
+
+@dataclass(frozen=True, slots=True)
+class Triple:
+    """A knowledge-graph fact ``(head)-[relation]->(tail)``; ``relation`` is the source's own name."""
+
+    head: str
+    relation: str
+    tail: str
+    head_label: str = "Entity"  # "Item" when the head is a catalogue item
+    tail_label: str = "Entity"
+
+
+@dataclass(frozen=True, slots=True)
+class SocialEdge:
+    """``(:User {id: src})-[:FOLLOWS]->(:User {id: dst})``. Friendships are two edges, one each way."""
+
+    src: str
+    dst: str
+    weight: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """Attributes of one node, e.g. an item's title or a user's age. ``extra_labels`` add types such as ``Genre``."""
+
+    label: str
+    id: str
+    props: dict = field(default_factory=dict, hash=False, compare=False)
+    extra_labels: tuple[str, ...] = ()
+
+
+@dataclass
+class Dataset:
+    """Everything one loader read from one source, fully parsed and validated before any write."""
+
+    name: str
+    interactions: list[Interaction] = field(default_factory=list)
+    triples: list[Triple] = field(default_factory=list)
+    social: list[SocialEdge] = field(default_factory=list)
+    nodes: list[Node] = field(default_factory=list)
+    sources: list[Path] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """Counts for humans and tests: interactions per split, triples, relations, social edges."""
+        per_split: dict[str, int] = {}
+        for it in self.interactions:
+            key = it.split or "none"
+            per_split[key] = per_split.get(key, 0) + 1
+        return {
+            "users": len({it.user for it in self.interactions} | {e.src for e in self.social} | {e.dst for e in self.social}),
+            "items": len({it.item for it in self.interactions}),
+            "interactions": per_split,
+            "triples": len(self.triples),
+            "relations": len({t.relation for t in self.triples}),
+            "social": len(self.social),
+        }
