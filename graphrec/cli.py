@@ -1,0 +1,187 @@
+"""The `graphrec` command. Settings are built once here and passed down; GraphrecErrors become one line + exit 1."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from graphrec import __version__
+from graphrec.config import Settings, load_settings
+from graphrec.errors import GraphrecError
+
+
+def _echo_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def _connect(ctx: click.Context):
+    """Open the configured graph, starting the embedded server first when it is the one configured."""
+    from graphrec.db.connect import connect
+    from graphrec.db.server import EmbeddedServer
+
+    settings = _settings(ctx)
+    if settings.embedded and not EmbeddedServer(settings.home).status().running:
+        click.echo(f"starting the embedded graph server in {settings.home} ...", err=True)
+    return connect(settings)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="graphrec")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML settings file "
+              "(default: $GRAPHREC_CONFIG or <home>/config.toml).")
+@click.option("--home", type=click.Path(file_okay=False), help="graphrec home folder (default: $GRAPHREC_HOME or ~/.graphrec).")
+@click.option("--uri", help="Bolt URI of a Neo4j server (default: $NEO4J_URI; none means the embedded server).")
+@click.option("--user", help="Database user (default: $NEO4J_USER).")
+@click.option("--database", help="Database name (default: $NEO4J_DATABASE or neo4j).")
+@click.pass_context
+def cli(ctx: click.Context, config_file, home, uri, user, database) -> None:
+    """graphrec: graph recommenders trained from, and served in, a Neo4j graph database.
+
+    With no NEO4J_URI set, graphrec runs its own local graph server (see `graphrec db status`).
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["settings"] = load_settings(config_file, home=home, uri=uri, user=user, database=database)
+
+
+@cli.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print as a JSON object.")
+@click.pass_context
+def config_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Print the resolved settings (password masked) and where each came from."""
+    shown = _settings(ctx).masked()
+    if as_json:
+        _echo_json(shown)
+        return
+    origin = shown.pop("origin")
+    for key, value in shown.items():
+        source = f"   ({origin[key]})" if key in origin else ""
+        click.echo(f"{key:12} {value}{source}")
+
+
+# ---- the embedded server ------------------------------------------------------------------------------------------
+@cli.group("db")
+def db_group() -> None:
+    """Manage the embedded graph server (used when no NEO4J_URI is configured)."""
+
+
+def _server(ctx: click.Context):
+    from graphrec.db.server import EmbeddedServer
+
+    s = _settings(ctx)
+    return EmbeddedServer(s.home, s.bolt_port, s.http_port, s.server_heap)
+
+
+def _print_status(status, as_json: bool) -> None:
+    if as_json:
+        _echo_json(status.as_dict())
+    elif status.running:
+        click.echo(f"running   pid {status.pid}\n"
+                   f"uri       {status.uri}   (Bolt, loopback only)\n"
+                   f"http      {status.http_url}\n"
+                   f"user      {status.user}\n"
+                   f"password  in {status.password_file}\n"
+                   f"database  {status.database}\n"
+                   f"log       {status.log_file}")
+    else:
+        click.echo(f"stopped   (home {status.home})")
+
+
+@db_group.command("start")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def db_start(ctx: click.Context, as_json: bool) -> None:
+    """Start the embedded server (harmless when it already runs)."""
+    server = _server(ctx)
+    if not server.status().running and not as_json:
+        click.echo(f"starting the embedded graph server in {server.home} ...", err=True)
+    _print_status(server.start(), as_json)
+
+
+@db_group.command("stop")
+@click.pass_context
+def db_stop(ctx: click.Context) -> None:
+    """Stop the embedded server; its data stays in the home folder."""
+    click.echo("stopped" if _server(ctx).stop() else "not running")
+
+
+@db_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print uri, user, password_file ... as a JSON object.")
+@click.pass_context
+def db_status(ctx: click.Context, as_json: bool) -> None:
+    """Say whether the embedded server runs, where, and how to connect."""
+    _print_status(_server(ctx).status(), as_json)
+
+
+@db_group.command("reset")
+@click.option("--yes", is_flag=True, help="Confirm deleting every node and relationship.")
+@click.pass_context
+def db_reset(ctx: click.Context, yes: bool) -> None:
+    """Delete every node and relationship of the configured database."""
+    if not yes:
+        raise click.UsageError("this deletes the whole graph; pass --yes to confirm")
+    with _connect(ctx) as graph:
+        graph.write("db.clear")
+    click.echo("the graph is empty")
+
+
+# ---- ad-hoc Cypher ----------------------------------------------------------------------------------------------------
+def _parse_param(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise click.BadParameter(f"expected NAME=VALUE, got {text!r}", param_hint="--param")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+@cli.command("cypher")
+@click.argument("query")
+@click.option("--param", "-p", "params", multiple=True, help="NAME=VALUE, bound as $NAME (VALUE parsed as JSON if it can be).")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as a JSON list.")
+@click.pass_context
+def cypher_cmd(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool) -> None:
+    """Run one Cypher statement against the configured database and print the rows."""
+    bound = dict(_parse_param(p) for p in params)
+    with _connect(ctx) as graph:
+        rows = graph.query(query, bound, write=True)
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        click.echo("(no rows)")
+        return
+    keys = list(rows[0])
+    click.echo("\t".join(keys))
+    for row in rows:
+        click.echo("\t".join(json.dumps(row.get(k), default=str) if not isinstance(row.get(k), str) else row[k]
+                             for k in keys))
+    click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})", err=True)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except GraphrecError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Reaching the graph: one :class:`Graph` per process, holding the driver, the database name and the dialect.
+
+Functions take the Graph explicitly; there is no module-level driver. Statements come from ``cypher/`` by name; values
+always travel as ``$parameters``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+import neo4j
+from neo4j import GraphDatabase, RoutingControl
+from neo4j.exceptions import AuthError, ClientError, Neo4jError, ServiceUnavailable, SessionExpired
+
+from graphrec.config import Settings
+from graphrec.db import cypher
+from graphrec.db.dialect import Dialect, detect
+from graphrec.db.server import DATABASE, USER, EmbeddedServer
+from graphrec.errors import DatabaseError
+
+_TRANSIENT = (ServiceUnavailable, SessionExpired)
+
+
+class Graph:
+    """A connected graph database: run named statements, write batches, apply the schema."""
+
+    def __init__(self, driver: neo4j.Driver, database: str, dialect: Dialect, uri: str):
+        self.driver = driver
+        self.database = database
+        self.dialect = dialect
+        self.uri = uri
+
+    def __enter__(self) -> "Graph":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def text(self, name: str) -> str:
+        return cypher.statement(name, self.dialect.variant)
+
+    def _guard(self, what: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except _TRANSIENT as exc:
+            raise DatabaseError(f"lost the connection to {self.uri} while running {what}: {exc}") from exc
+        except Neo4jError as exc:
+            raise DatabaseError(f"{what} failed on {self.uri}: {exc.message or exc}") from exc
+
+    def query(self, text: str, params: dict | None = None, *, write: bool = False, what: str = "query") -> list[dict]:
+        """Run one statement given as text (for `graphrec cypher`); rows come back as dicts."""
+        routing = RoutingControl.WRITE if write else RoutingControl.READ
+        result = self._guard(what, lambda: self.driver.execute_query(
+            text, params or {}, database_=self.database, routing_=routing))
+        return [record.data() for record in result.records]
+
+    def read(self, name: str, **params) -> list[dict]:
+        """Run the named read statement with ``params`` as $parameters."""
+        return self.query(self.text(name), params, what=name)
+
+    def write(self, name: str, **params) -> list[dict]:
+        """Run the named write statement in its own transaction."""
+        return self.query(self.text(name), params, write=True, what=name)
+
+    def stream(self, name: str, **params) -> Iterable[dict]:
+        """Yield rows of a large read one by one, without holding them all."""
+        text = self.text(name)
+        with self.driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
+            try:
+                for record in session.run(text, params):
+                    yield record.data()
+            except Neo4jError as exc:
+                raise DatabaseError(f"{name} failed on {self.uri}: {exc.message or exc}") from exc
+
+    def write_batches(self, name: str, batches: Iterable[Sequence[dict]], on_batch: Callable[[int], None] | None = None,
+                      **params) -> int:
+        """Write ``batches`` of rows with the named ``UNWIND $rows`` statement, one transaction per batch.
+
+        A batch is all-or-nothing; a crash leaves whole batches behind, which the idempotent ingest re-runs safely.
+        """
+        text = self.text(name)
+        written = 0
+
+        def work(tx: neo4j.ManagedTransaction, rows: Sequence[dict]) -> None:
+            tx.run(text, rows=list(rows), **params).consume()
+
+        with self.driver.session(database=self.database) as session:
+            for rows in batches:
+                self._guard(name, lambda: session.execute_write(work, rows))
+                written += len(rows)
+                if on_batch:
+                    on_batch(len(rows))
+        return written
+
+    def apply_schema(self) -> None:
+        """Create the uniqueness constraints and indexes (idempotent: every statement says IF NOT EXISTS)."""
+        for text in cypher.group("schema", self.dialect.variant):
+            self._guard("schema", lambda: self.driver.execute_query(text, database_=self.database))
+
+
+def connect(settings: Settings, retries: int = 3) -> Graph:
+    """Open the configured graph: the external Neo4j at ``settings.uri``, or the embedded server (started on demand)."""
+    if settings.embedded:
+        server = EmbeddedServer(settings.home, settings.bolt_port, settings.http_port, settings.server_heap)
+        status = server.start()
+        uri, auth, database = status.uri, (USER, server.password()), DATABASE
+        hint = f"see `graphrec db status` and {status.log_file}"
+    else:
+        uri, auth, database = settings.uri, (settings.user, settings.password), settings.database
+        hint = "check NEO4J_URI, or start Neo4j with `docker compose up -d`"
+    try:
+        driver = GraphDatabase.driver(uri, auth=auth, max_connection_lifetime=3600)
+    except ValueError as exc:
+        raise DatabaseError(f"cannot use URI {uri!r}: {exc}") from exc
+    for attempt in range(retries):
+        try:
+            driver.verify_connectivity()
+            agent = driver.get_server_info().agent
+            break
+        except AuthError as exc:
+            driver.close()
+            raise DatabaseError(f"authentication failed for user {auth[0]!r} at {uri}: check NEO4J_USER/NEO4J_PASSWORD") from exc
+        except (ServiceUnavailable, SessionExpired, OSError) as exc:
+            if attempt == retries - 1:
+                driver.close()
+                reason = " ".join(str(exc).split())  # the driver's message spans lines
+                raise DatabaseError(f"cannot reach the graph database at {uri}: {reason}; {hint}") from exc
+            time.sleep(1.0 + attempt)
+        except ClientError as exc:
+            driver.close()
+            raise DatabaseError(f"{uri} refused the connection: {exc.message}") from exc
+    graph = Graph(driver, database, detect(agent), uri)
+    graph.query("RETURN 1 AS ok", what=f"a first query on database {database!r}")
+    return graph

@@ -1,0 +1,88 @@
+"""The embedded server's life cycle, against a real server of its own (not the session's)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import neo4j
+import pytest
+from click.testing import CliRunner
+
+from graphrec.cli import cli
+from graphrec.db.server import EmbeddedServer, free_port
+
+
+def _listening_addresses(pid: int) -> set[str]:
+    """The local addresses of every TCP socket in LISTEN state that process ``pid`` holds (from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd)
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            if cols[3] == "0A" and cols[9] in inodes:  # 0A = LISTEN
+                found.add(cols[1].rsplit(":", 1)[0])
+    return found
+
+
+LOOPBACK_HEX = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
+
+
+@pytest.fixture
+def own_home(tmp_path: Path) -> Path:
+    (tmp_path / "config.toml").write_text(f"bolt_port = {free_port()}\nhttp_port = {free_port()}\nserver_heap = '1g'\n")
+    return tmp_path
+
+
+def test_start_status_query_stop_restart(own_home: Path):
+    runner = CliRunner()
+    env = {"NEO4J_URI": ""}
+    try:
+        started = runner.invoke(cli, ["--home", str(own_home), "db", "start", "--json"], env=env)
+        assert started.exit_code == 0, started.output
+        status = json.loads(runner.invoke(cli, ["--home", str(own_home), "db", "status", "--json"], env=env).output)
+        assert status["running"] and status["uri"].startswith("bolt://127.0.0.1:")
+        assert _listening_addresses(status["pid"]) <= LOOPBACK_HEX, "a listener is reachable from outside"
+
+        password = Path(status["password_file"]).read_text().strip()
+        with neo4j.GraphDatabase.driver(status["uri"], auth=(status["user"], password)) as driver:
+            records, _, _ = driver.execute_query("CREATE (n:Probe {id: $id}) RETURN n.id AS id", id="p1")
+            assert records[0]["id"] == "p1"
+
+        again = json.loads(runner.invoke(cli, ["--home", str(own_home), "db", "start", "--json"], env=env).output)
+        assert again["pid"] == status["pid"], "a second start must reuse the running server"
+
+        assert runner.invoke(cli, ["--home", str(own_home), "db", "stop"], env=env).output.strip() == "stopped"
+        stopped = json.loads(runner.invoke(cli, ["--home", str(own_home), "db", "status", "--json"], env=env).output)
+        assert stopped["running"] is False
+
+        # data survives a restart
+        restarted = json.loads(runner.invoke(cli, ["--home", str(own_home), "db", "start", "--json"], env=env).output)
+        with neo4j.GraphDatabase.driver(restarted["uri"], auth=("root", password)) as driver:
+            records, _, _ = driver.execute_query("MATCH (n:Probe) RETURN n.id AS id")
+            assert [r["id"] for r in records] == ["p1"]
+    finally:
+        EmbeddedServer(own_home).stop()
+
+
+def test_stale_pid_file_after_a_kill_is_handled(own_home: Path):
+    import signal
+    import time
+
+    srv = EmbeddedServer(own_home, free_port(), free_port(), heap="1g")
+    try:
+        first = srv.start()
+        os.kill(first.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while srv.status().running and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert srv.state_file.exists() and not srv.status().running
+        second = srv.start()
+        assert second.running and second.pid != first.pid
+    finally:
+        srv.stop()

@@ -1,0 +1,48 @@
+import re
+
+import pytest
+
+from graphrec.db import cypher
+from graphrec.errors import NotFoundError
+
+
+def test_parse_names_variants_and_docs():
+    text = "// file doc\n// name: a\n// what a does\nRETURN 1;\n\n// name: a @arcadedb\nRETURN 2\n// name: b\nRETURN 3\n"
+    found = cypher.parse(text, "f")
+    assert found == {("f.a", None): "// what a does\nRETURN 1", ("f.a", "arcadedb"): "RETURN 2", ("f.b", None): "RETURN 3"}
+
+
+def test_parse_rejects_duplicates_and_empty_statements():
+    with pytest.raises(ValueError, match="defined twice"):
+        cypher.parse("// name: a\nRETURN 1\n// name: a\nRETURN 2\n", "f")
+    with pytest.raises(ValueError, match="is empty"):
+        cypher.parse("// name: a\n// only a comment\n// name: b\nRETURN 1\n", "f")
+
+
+def test_every_shipped_statement_loads():
+    names = cypher.names()
+    assert "schema.user_id_unique" in names and "db.ping" in names
+    for name in names:
+        assert cypher.statement(name).strip()
+
+
+def test_statements_take_values_only_as_parameters():
+    """No Python-format holes or string concatenation in shipped Cypher: values arrive as $parameters."""
+    for name in cypher.names():
+        text = cypher.statement(name)
+        assert not re.search(r"\{\s*\}|%s|\{[a-z_]+\}", text), name
+        assert "+ '" not in text and "' +" not in text, name
+
+
+def test_unknown_statement_lists_the_file_choices():
+    with pytest.raises(NotFoundError, match="schema.user_id_unique"):
+        cypher.statement("schema.nope")
+
+
+def test_variant_falls_back_to_the_neo4j_form():
+    assert cypher.statement("db.ping", "arcadedb") == cypher.statement("db.ping")
+
+
+def test_schema_group_is_in_file_order():
+    texts = cypher.group("schema")
+    assert len(texts) >= 3 and "User" in texts[0]
