@@ -89,7 +89,7 @@ def _org_names(file: Path) -> dict[str, str]:
     if not file.exists():
         return {}
     names: dict[str, str] = {}
-    for number, text in _data(file, read_lines(file, header="org_id remap_id")):
+    for number, text in read_lines(file, header="org_id remap_id"):
         org_id, _, remap_id = text.rstrip().rpartition(" ")
         names[int_id(file, number, remap_id, "remap_id")] = org_id.strip()
     return names
