@@ -39,5 +39,6 @@ def load(format_name: str, path: str | Path, **options: object) -> Dataset:
     except TypeError:
         allowed = [name for name, p in inspect.signature(loader).parameters.items() if p.kind is p.KEYWORD_ONLY]
         unknown = sorted(set(options) - set(allowed))
-        raise ConfigError(f"unknown option(s) {unknown} for format {format_name!r}; its options are {allowed}") from None
+        raise ConfigError(f"unknown option(s) {unknown} for format {format_name!r}; "
+                          f"its options are {allowed}") from None
     return loader(path, **options)

@@ -40,7 +40,8 @@ def read_text(path: Path, encoding: Encoding = "utf-8") -> str:
     raise error
 
 
-def read_lines(path: Path, encoding: Encoding = "utf-8", header: str | None = None, sep: str | None = None) -> list[Line]:
+def read_lines(path: Path, encoding: Encoding = "utf-8", header: str | None = None,
+               sep: str | None = None) -> list[Line]:
     """Non-blank lines of ``path`` with their numbers; an empty file is an InputError.
 
     ``header``: the exact first line the format requires (compared field by field with ``sep``); it is checked,

@@ -49,7 +49,8 @@ def load(path: str | Path, *, kg: bool = True, social: bool = True, artists: boo
         for number, text in read_lines(file, header="id\tname\turl\tpictureURL", sep="\t"):
             artist, name, url, picture = fields(file, number, text, 4, "\t")
             props = {"name": name, "url": url, "picture_url": picture}
-            dataset.nodes.append(Node("Item", int_id(file, number, artist, "id"), {k: v for k, v in props.items() if v}))
+            props = {key: value for key, value in props.items() if value}
+            dataset.nodes.append(Node("Item", int_id(file, number, artist, "id"), props))
         dataset.sources.append(file)
 
     if kg:

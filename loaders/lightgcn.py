@@ -27,7 +27,7 @@ SPLIT_FILES = (("train", "train.txt", True), ("test", "test.txt", True), ("valid
 
 
 def load(path: str | Path, *, kg: bool = True, names: bool = True) -> Dataset:
-    """Read a LightGCN-format folder. ``kg=False`` ignores kg_final.txt; ``names=False`` ignores the *_list.txt files."""
+    """Read a LightGCN-format folder; ``kg=False`` ignores kg_final.txt, ``names=False`` the *_list.txt files."""
     folder = Path(path)
     if not folder.is_dir():
         raise InputError(folder, "expected a dataset folder holding train.txt and test.txt")

@@ -21,7 +21,7 @@ def real_dataset(shared_data: Path) -> Callable[[str], Path]:
 
 @pytest.fixture
 def make_files(tmp_path: Path) -> Callable[..., Path]:
-    """``make_files({"train.txt": "0 1 2\\n", ...})`` writes the files (str as UTF-8, or bytes) and returns the folder."""
+    """``make_files({"train.txt": "0 1 2\\n"})`` writes the files (str as UTF-8, or bytes); returns their folder."""
     def write(files: dict[str, str | bytes], folder: str = "data") -> Path:
         root = tmp_path / folder
         for name, content in files.items():

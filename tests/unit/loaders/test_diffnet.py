@@ -26,7 +26,8 @@ def test_real_counts_match_provenance(real_dataset):
 
 def test_small_folder(make_files):
     dataset = diffnet.load(small_diffnet(make_files))
-    assert dataset.interactions == [Interaction("0", "5", 1.0, split="train"), Interaction("1", "6", 1.0, split="train"),
+    assert dataset.interactions == [Interaction("0", "5", 1.0, split="train"),
+                                    Interaction("1", "6", 1.0, split="train"),
                                     Interaction("0", "7", 1.0, split="valid"), Interaction("1", "5", 1.0, split="test")]
     assert dataset.social == [SocialEdge("0", "1", 1.0), SocialEdge("1", "0", 1.0)]
     assert diffnet.load(small_diffnet(make_files), prefix="yelp", social=False).social == []

@@ -28,7 +28,8 @@ def test_real_counts_match_provenance(real_dataset, ratings, splits):
 
 def test_split_is_the_default(make_files):
     dataset = filmtrust.load(small_filmtrust(make_files))
-    assert dataset.interactions == [Interaction("1", "1", 2.0, split="train"), Interaction("1", "2", 4.0, split="train"),
+    assert dataset.interactions == [Interaction("1", "1", 2.0, split="train"),
+                                    Interaction("1", "2", 4.0, split="train"),
                                     Interaction("3", "14", 0.5, split="test")]
     assert dataset.social == [SocialEdge("2", "966", 1.0)]
     assert [it.split for it in filmtrust.load(small_filmtrust(make_files), ratings="all").interactions] == [None] * 3

@@ -29,7 +29,8 @@ def test_real_counts_match_provenance(real_dataset):
 
 def test_small_folder_latin1_genres_and_users(make_files):
     dataset = movielens.load(small_ml(make_files))
-    assert dataset.interactions == [Interaction("196", "242", 3.0, 881250949), Interaction("186", "302", 4.5, 891717742)]
+    assert dataset.interactions == [Interaction("196", "242", 3.0, 881250949),
+                                    Interaction("186", "302", 4.5, 891717742)]
     assert dataset.triples == [Triple("242", "HAS_GENRE", "genre:Action", "Item", "Entity"),
                                Triple("242", "HAS_GENRE", "genre:Comedy", "Item", "Entity"),
                                Triple("302", "HAS_GENRE", "genre:unknown", "Item", "Entity")]
