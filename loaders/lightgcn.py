@@ -45,13 +45,14 @@ def load(path: str | Path, *, kg: bool = True, names: bool = True) -> Dataset:
     kg_file = folder / "kg_final.txt"
     if kg and kg_file.exists():
         n_items = 1 + max((int(it.item) for it in dataset.interactions), default=-1)
-        relation_names = _org_names(folder / "relation_list.txt") if names else {}
-        entity_names = _org_names(folder / "entity_list.txt") if names else {}
+        lists = [folder / "relation_list.txt", folder / "entity_list.txt"] if names else []
+        relation_names, entity_names = (_org_names(file) for file in lists) if lists else ({}, {})
+        dataset.sources += [file for file in lists if file.exists()]
         dataset.triples.extend(_read_kg(kg_file, n_items, relation_names))
         dataset.sources.append(kg_file)
-        entities = sorted({int(t.tail) for t in dataset.triples if t.tail_label == "Entity"}
-                          | {int(t.head) for t in dataset.triples if t.head_label == "Entity"})
-        dataset.nodes.extend(Node("Entity", str(e), {"org_id": entity_names[str(e)]} if str(e) in entity_names else {})
+        entities = sorted({t.tail for t in dataset.triples if t.tail_label == "Entity"}
+                          | {t.head for t in dataset.triples if t.head_label == "Entity"}, key=int)
+        dataset.nodes.extend(Node("Entity", e, {"org_id": entity_names[e]} if e in entity_names else {})
                              for e in entities)
     return dataset
 
