@@ -1,5 +1,4 @@
-"""Test tiers: unit (default, no database), integration (a real embedded graph server, started once per session),
-slow (whole datasets from ../shared/data; run with --slow)."""
+"""Fixtures and options shared by every test tier. Keep each section small; add new ones below."""
 
 from __future__ import annotations
 
@@ -8,26 +7,30 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
+
+# --- tiers: tests marked slow (whole datasets) run only with --slow -------------------------------------------------
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--slow", action="store_true", help="also run the slow tier (whole datasets)")
+    parser.addoption("--slow", action="store_true", default=False, help="also run tests marked slow (whole datasets)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--slow"):
         return
-    skip = pytest.mark.skip(reason="slow tier: run with --slow")
+    skip = pytest.mark.skip(reason="slow (whole dataset): run with --slow")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
 
 
+# --- real data: ../shared/data next to the repository, or $GRAPHREC_DATA ----------------------------------------------
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The real datasets: ``$GRAPHREC_DATA`` or ``../shared/data`` beside the checkout. Skips when absent."""
-    path = Path(os.environ.get("GRAPHREC_DATA", REPO.parent / "shared" / "data"))
-    if not path.is_dir():
-        pytest.skip(f"real datasets not found at {path} (set GRAPHREC_DATA)")
-    return path
+    """The folder of real datasets (see its PROVENANCE.md); the test is skipped when it is absent."""
+    root = Path(os.environ.get("GRAPHREC_DATA") or REPO_ROOT / ".." / "shared" / "data").resolve()
+    if not root.is_dir():
+        pytest.skip(f"real data not found at {root}; set GRAPHREC_DATA to its folder")
+    return root
