@@ -166,6 +166,78 @@ def cypher_cmd(ctx: click.Context, query: str, params: tuple[str, ...], as_json:
     click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})", err=True)
 
 
+# ---- ingest and stats -------------------------------------------------------------------------------------------------
+def _parse_option(text: str) -> tuple[str, object]:
+    key, value = _parse_param(text)
+    return key, value
+
+
+@cli.command("ingest")
+@click.argument("format_name", metavar="FORMAT")
+@click.argument("path", type=click.Path(exists=False))
+@click.option("--option", "-o", "options", multiple=True,
+              help="Loader option NAME=VALUE (e.g. -o kg=false, -o user_col=customer); see `graphrec formats`.")
+@click.option("--batch-edges", default=20_000, show_default=True, help="Edges per write transaction.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[str, ...], batch_edges: int,
+               as_json: bool) -> None:
+    """Load PATH in FORMAT (validating every file first) and write it into the graph. Safe to run again."""
+    import loaders
+    from graphrec.ingest import ingest
+    from graphrec.progress import bar
+
+    opts = dict(_parse_option(o) for o in options)
+    click.echo(f"reading {path} as {format_name} ...", err=True)
+    dataset = loaders.load(format_name, path, **opts)
+    with _connect(ctx) as graph:
+        report = ingest(graph, dataset, batch_edges=batch_edges, progress=bar)
+    if as_json:
+        _echo_json({**report.__dict__, "interactions_per_second": report.interactions_per_second})
+        return
+    click.echo(f"ingested {report.dataset}: created {report.created}")
+    if any(report.present.values()):
+        click.echo(f"already present (unchanged): {report.present}")
+    if any(report.updated.values()):
+        click.echo(f"updated: {report.updated}")
+    if report.duplicates:
+        click.echo(f"repeated rows in the source, kept once: {report.duplicates}")
+    click.echo(f"{report.seconds['total']:.1f}s in all; interactions at {report.interactions_per_second:,.0f} edges/s")
+
+
+@cli.command("formats")
+def formats_cmd() -> None:
+    """List the dataset formats `graphrec ingest` reads, with their options."""
+    import inspect
+
+    import loaders
+
+    for name, loader in loaders.LOADERS.items():
+        doc = (inspect.getdoc(loader) or inspect.getdoc(inspect.getmodule(loader)) or "").splitlines()[0]
+        opts = [p for p, v in inspect.signature(loader).parameters.items() if v.kind is v.KEYWORD_ONLY]
+        click.echo(f"{name:10} {doc}\n{'':10} options: {', '.join(opts) or '-'}")
+
+
+@cli.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print as a JSON object.")
+@click.pass_context
+def stats_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Count nodes per label, relationships per type, interactions per split, KG triples and social edges."""
+    from graphrec.stats import graph_stats
+
+    with _connect(ctx) as graph:
+        stats = graph_stats(graph)
+    if as_json:
+        _echo_json(stats)
+        return
+    click.echo("nodes:         " + ", ".join(f"{k} {v:,}" for k, v in stats["nodes"].items()))
+    click.echo("relationships: " + ", ".join(f"{k} {v:,}" for k, v in stats["relationships"].items()))
+    click.echo("interactions:  " + ", ".join(f"{k} {v:,}" for k, v in stats["interactions"].items()))
+    click.echo(f"kg:            {stats['kg']['triples']:,} triples over {stats['kg']['relations']} relations, "
+               f"{stats['entities']:,} entities")
+    click.echo(f"social:        {stats['social']:,} FOLLOWS edges")
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)

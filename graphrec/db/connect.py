@@ -40,8 +40,10 @@ class Graph:
     def close(self) -> None:
         self.driver.close()
 
-    def text(self, name: str) -> str:
-        return cypher.statement(name, self.dialect.variant)
+    def text(self, name: str, identifiers: dict | None = None) -> str:
+        """The named statement in this server's dialect, its identifier slots filled (see cypher.render)."""
+        text = cypher.statement(name, self.dialect.variant)
+        return cypher.render(text, **identifiers) if identifiers or "{{" in text else text
 
     def _guard(self, what: str, fn: Callable[[], Any]) -> Any:
         try:
@@ -58,17 +60,17 @@ class Graph:
             text, params or {}, database_=self.database, routing_=routing))
         return [record.data() for record in result.records]
 
-    def read(self, name: str, **params) -> list[dict]:
+    def read(self, name: str, identifiers: dict | None = None, **params) -> list[dict]:
         """Run the named read statement with ``params`` as $parameters."""
-        return self.query(self.text(name), params, what=name)
+        return self.query(self.text(name, identifiers), params, what=name)
 
-    def write(self, name: str, **params) -> list[dict]:
+    def write(self, name: str, identifiers: dict | None = None, **params) -> list[dict]:
         """Run the named write statement in its own transaction."""
-        return self.query(self.text(name), params, write=True, what=name)
+        return self.query(self.text(name, identifiers), params, write=True, what=name)
 
-    def stream(self, name: str, **params) -> Iterable[dict]:
+    def stream(self, name: str, identifiers: dict | None = None, **params) -> Iterable[dict]:
         """Yield rows of a large read one by one, without holding them all."""
-        text = self.text(name)
+        text = self.text(name, identifiers)
         with self.driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
             try:
                 for record in session.run(text, params):
@@ -76,13 +78,13 @@ class Graph:
             except Neo4jError as exc:
                 raise DatabaseError(f"{name} failed on {self.uri}: {exc.message or exc}") from exc
 
-    def write_batches(self, name: str, batches: Iterable[Sequence[dict]], on_batch: Callable[[int], None] | None = None,
-                      **params) -> int:
+    def write_batches(self, name: str, batches: Iterable[Sequence[dict]], on_batch: Callable[[Sequence[dict]], None] | None = None,
+                      identifiers: dict | None = None, **params) -> int:
         """Write ``batches`` of rows with the named ``UNWIND $rows`` statement, one transaction per batch.
 
         A batch is all-or-nothing; a crash leaves whole batches behind, which the idempotent ingest re-runs safely.
         """
-        text = self.text(name)
+        text = self.text(name, identifiers)
         written = 0
 
         def work(tx: neo4j.ManagedTransaction, rows: Sequence[dict]) -> None:
@@ -93,7 +95,7 @@ class Graph:
                 self._guard(name, lambda: session.execute_write(work, rows))
                 written += len(rows)
                 if on_batch:
-                    on_batch(len(rows))
+                    on_batch(rows)
         return written
 
     def apply_schema(self) -> None:

@@ -86,6 +86,23 @@ def statement(name: str, variant: str | None = None) -> str:
         raise NotFoundError(f"no Cypher statement named {name!r}; known: {', '.join(near)}") from None
 
 
+_SLOT = re.compile(r"\{\{([a-z_]+)\}\}")
+
+
+def render(text: str, **identifiers: str) -> str:
+    """Fill a statement's ``{{slot}}`` placeholders with checked identifiers (labels, relationship types) only.
+
+    Every slot must be given and every identifier must pass :func:`graphrec.db.names.checked`; values never come
+    through here.
+    """
+    from graphrec.db.names import checked
+
+    slots = set(_SLOT.findall(text))
+    if slots != set(identifiers):
+        raise ValueError(f"statement slots {sorted(slots)} do not match the identifiers given {sorted(identifiers)}")
+    return _SLOT.sub(lambda m: checked(identifiers[m.group(1)]), text)
+
+
 def group(stem: str, variant: str | None = None) -> list[str]:
     """Every statement of one file, in order (e.g. the schema), each in its ``variant`` form where one exists."""
     return [statement(name, variant) for name in names() if name.startswith(stem + ".")]

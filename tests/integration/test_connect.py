@@ -30,7 +30,7 @@ def test_write_batches_counts_rows(graph):
     graph.apply_schema()
     seen = []
     rows = [{"id": f"u{i}"} for i in range(25)]
-    n = graph.write_batches("db.test_merge_users", [rows[:10], rows[10:20], rows[20:]], on_batch=seen.append)
+    n = graph.write_batches("db.test_merge_users", [rows[:10], rows[10:20], rows[20:]], on_batch=lambda rows: seen.append(len(rows)))
     assert n == 25 and seen == [10, 10, 5]
     assert graph.query("MATCH (u:User) RETURN count(u) AS c")[0]["c"] == 25
 

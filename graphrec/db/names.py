@@ -1,0 +1,67 @@
+"""Labels and relationship types that reach Cypher text. Values never do (they are $parameters); these are the only
+identifiers built from data, so they pass through an allow-list or this sanitiser, and nothing else.
+
+Cypher cannot take a label or a relationship type as a parameter on every server we support (Neo4j 5.26 added
+``$(...)`` dynamic labels; ArcadeDB has none), so statements carry ``{{slot}}`` placeholders that
+:func:`graphrec.db.cypher.render` fills with identifiers checked here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from graphrec.errors import ConfigError
+
+NODE_LABELS = frozenset({"User", "Item", "Entity"})
+RESERVED_TYPES = frozenset({"INTERACTED", "FOLLOWS"})   # graphrec's own relationship types
+RESERVED_LABELS = frozenset({"User", "Item", "Entity", "ModelRun"})
+IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+_MAX = 64
+
+
+def node_label(label: str) -> str:
+    """One of the graph model's own node labels, or an error."""
+    if label not in NODE_LABELS:
+        raise ConfigError(f"node label {label!r} is not one of {sorted(NODE_LABELS)}")
+    return label
+
+
+def _shorten(text: str, original: str) -> str:
+    if len(text) <= _MAX:
+        return text
+    digest = hashlib.sha1(original.encode("utf-8")).hexdigest()[:8]
+    return f"{text[:_MAX - 9]}_{digest}"
+
+
+def relationship_type(relation: str) -> str:
+    """A safe relationship type for a KG relation name: ``film.film.genre`` → ``FILM_FILM_GENRE``.
+
+    Anything outside ``[A-Za-z0-9]`` becomes ``_``; a type that would start with a digit or be empty gets ``REL_``;
+    graphrec's own types get ``KG_`` so a KG can never masquerade as interactions or friendships. The source name is
+    always kept on the edge as ``relation``, so distinct names that sanitise alike stay distinguishable.
+    """
+    text = re.sub(r"[^A-Za-z0-9]+", "_", relation).strip("_").upper()
+    if not text or not text[0].isalpha():
+        text = f"REL_{text}".rstrip("_")
+    if text in RESERVED_TYPES:
+        text = f"KG_{text}"
+    return _shorten(text, relation)
+
+
+def extra_label(label: str) -> str:
+    """A safe extra node label (``Genre``, ``Tag``): letters, digits and ``_``, starting with a letter."""
+    text = re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_")
+    if not text or not text[0].isalpha():
+        text = f"L_{text}".rstrip("_")
+    text = text[0].upper() + text[1:]
+    if text in RESERVED_LABELS:
+        raise ConfigError(f"extra label {label!r} would collide with graphrec's own label {text!r}")
+    return _shorten(text, label)
+
+
+def checked(identifier: str) -> str:
+    """The last gate before an identifier is written into Cypher text."""
+    if not IDENTIFIER.match(identifier):
+        raise ConfigError(f"{identifier!r} is not a safe Cypher identifier")
+    return identifier
