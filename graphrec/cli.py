@@ -238,6 +238,49 @@ def stats_cmd(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"social:        {stats['social']:,} FOLLOWS edges")
 
 
+# ---- the main job ---------------------------------------------------------------------------------------------------------
+@cli.command("sample")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--seed", default=7, show_default=True)
+@click.option("--users", "n_users", default=800, show_default=True)
+@click.option("--items", "n_items", default=600, show_default=True)
+def sample_cmd(folder: str, seed: int, n_users: int, n_items: int) -> None:
+    """Write the generated sample graph (users, items, KG, friendships) as CSV files into FOLDER."""
+    from graphrec.sample import write_sample
+
+    out = write_sample(folder, seed=seed, n_users=n_users, n_items=n_items)
+    click.echo(f"wrote the sample graph to {out}; ingest it with: graphrec ingest csv {out}")
+
+
+@cli.command("demo")
+@click.option("--data", type=click.Path(), help="A dataset folder to use instead of the generated sample graph.")
+@click.option("--format", "format_name", default="csv", show_default=True, help="The loader for --data.")
+@click.option("--seed", default=7, show_default=True, help="Seed of the sample graph.")
+@click.pass_context
+def demo_cmd(ctx: click.Context, data: str | None, format_name: str, seed: int) -> None:
+    """The main job end to end on the configured graph (the embedded server by default):
+    sample graph (or --data) -> ingest -> stats."""
+    import loaders
+    from graphrec.ingest import ingest
+    from graphrec.progress import bar
+    from graphrec.sample import write_sample
+    from graphrec.stats import graph_stats
+
+    settings = _settings(ctx)
+    if data is None:
+        data = str(write_sample(settings.home / "sample", seed=seed))
+        format_name = "csv"
+        click.echo(f"[1] generated the sample graph in {data} (seed {seed})")
+    else:
+        click.echo(f"[1] using {data} ({format_name})")
+    dataset = loaders.load(format_name, data)
+    with _connect(ctx) as graph:
+        report = ingest(graph, dataset, progress=bar)
+        click.echo(f"[2] ingested into {graph.uri}: created {report.created}")
+        stats = graph_stats(graph)
+        click.echo(f"[3] the graph now holds {stats['nodes']} and {stats['relationships']}")
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)
