@@ -34,6 +34,8 @@ def graph_stats(graph: Graph) -> dict:
         "relationships": relationships,
         "users": nodes.get("User", 0),
         "items": nodes.get("Item", 0),
+        "users_with_interactions": graph.read("stats.active_users")[0]["n"],
+        "items_with_interactions": graph.read("stats.active_items")[0]["n"],
         "entities": nodes.get("Entity", 0),
         "interactions": {"total": sum(per_split.values()), **dict(sorted(per_split.items()))},
         "kg": {"triples": sum(relations.values()), "relations": len(relations)},
