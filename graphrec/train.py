@@ -110,39 +110,37 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
             for record in state["history"]:
                 fh.write(json.dumps(record) + "\n")
 
-    with torch.random.fork_rng(devices=[]):  # dropout etc. draw from the global RNG: seed it, then restore it
-        while state["epoch"] < config.epochs and not state["stopped_early"]:
-            epoch = state["epoch"] + 1
-            torch.manual_seed(_epoch_seed(config.seed, epoch))
-            gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch) + 1)
-            loss, seconds = train_epoch(model, optimizer, data, config.batch_size, gen,
-                                        progress=config.progress, desc=f"epoch {epoch}")
-            state["seconds_train"] += seconds
-            record = {"epoch": epoch, "loss": loss, "seconds": seconds}
+    while state["epoch"] < config.epochs and not state["stopped_early"]:
+        epoch = state["epoch"] + 1
+        gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
+        loss, seconds = train_epoch(model, optimizer, data, config.batch_size, gen,
+                                    progress=config.progress, desc=f"epoch {epoch}")
+        state["seconds_train"] += seconds
+        record = {"epoch": epoch, "loss": loss, "seconds": seconds}
 
-            if epoch % config.eval_every == 0 or epoch == config.epochs:
-                t1 = time.perf_counter()
-                valid = _eval(model, data, "valid", config, evaluate_fn, beyond=False)
-                record["valid"] = valid
-                record["eval_seconds"] = time.perf_counter() - t1
-                state["seconds_eval"] += record["eval_seconds"]
-                score = valid[config.metric]
-                if score > state["best_score"]:
-                    state.update(best_score=score, best_epoch=epoch, best_valid=valid, bad_evals=0)
-                    best_weights = copy.deepcopy(model.state_dict())
-                else:
-                    state["bad_evals"] += 1
-                    if config.patience is not None and state["bad_evals"] >= config.patience:
-                        state["stopped_early"] = True
-            state["epoch"] = epoch
-            state["history"].append(record)
-            if run is not None:
-                with open(run / "metrics.jsonl", "a") as fh:
-                    fh.write(json.dumps(record) + "\n")
-                if epoch % config.checkpoint_every == 0 or state["stopped_early"] or epoch == config.epochs:
-                    _save_checkpoint(ckpt_path, model, optimizer, best_weights, state, config)
-            if callback is not None:
-                callback(record)
+        if epoch % config.eval_every == 0 or epoch == config.epochs:
+            t1 = time.perf_counter()
+            valid = _eval(model, data, "valid", config, evaluate_fn, beyond=False)
+            record["valid"] = valid
+            record["eval_seconds"] = time.perf_counter() - t1
+            state["seconds_eval"] += record["eval_seconds"]
+            score = valid[config.metric]
+            if score > state["best_score"]:
+                state.update(best_score=score, best_epoch=epoch, best_valid=valid, bad_evals=0)
+                best_weights = copy.deepcopy(model.state_dict())
+            else:
+                state["bad_evals"] += 1
+                if config.patience is not None and state["bad_evals"] >= config.patience:
+                    state["stopped_early"] = True
+        state["epoch"] = epoch
+        state["history"].append(record)
+        if run is not None:
+            with open(run / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            if epoch % config.checkpoint_every == 0 or state["stopped_early"] or epoch == config.epochs:
+                _save_checkpoint(ckpt_path, model, optimizer, best_weights, state, config)
+        if callback is not None:
+            callback(record)
 
     model.load_state_dict(best_weights)
     test = {}
@@ -176,20 +174,25 @@ def train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, data: RecD
     model.train()
     t0 = time.perf_counter()
     total, count = 0.0, 0
+    # Dropout draws from the global RNG: seed it from ``generator`` (and restore it after) so the epoch is a pure
+    # function of the generator's state.
+    dropout_seed = int(torch.randint(2**62, (1,), generator=generator))
     batches = bpr_epoch(data.train, data.n_items, batch_size, generator)
     total_batches = n_batches(data.train, batch_size)
     if max_batches is not None:
         total_batches = min(total_batches, max_batches)
     bar = _progress(batches, total_batches, desc, progress)
-    for step, batch in enumerate(bar):
-        if max_batches is not None and step >= max_batches:
-            break
-        optimizer.zero_grad(set_to_none=True)
-        loss = model.loss(batch)
-        loss.backward()
-        optimizer.step()
-        total += float(loss.detach()) * batch.users.numel()
-        count += batch.users.numel()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(dropout_seed)
+        for step, batch in enumerate(bar):
+            if max_batches is not None and step >= max_batches:
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss = model.loss(batch)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * batch.users.numel()
+            count += batch.users.numel()
     if progress:
         bar.close()
     return total / max(count, 1), time.perf_counter() - t0
