@@ -21,8 +21,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._data import DEFAULT_GOWALLA, load_lightgcn_dir  # noqa: E402
+from graphrec.evaluate import evaluate  # noqa: E402
 from graphrec.models import MODELS, build  # noqa: E402
-from graphrec.train import TrainConfig, fit  # noqa: E402
+from graphrec.train import TrainConfig, fit, make_optimizer, train_epoch  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -40,6 +41,10 @@ def main(argv=None) -> int:
     ap.add_argument("--run-dir", default=None, help="checkpoints, metrics.jsonl, curves.png (resumes if present)")
     ap.add_argument("--hp", action="append", default=[], metavar="NAME=VALUE",
                     help="model hyper-parameter, e.g. --hp num_layers=3 --hp reg=1e-4")
+    ap.add_argument("--refit", action="store_true",
+                    help="after early stopping, retrain from scratch on train+valid (the whole train.txt) for the "
+                         "best epoch count and report test for that model too (the holdout costs ~valid-fraction "
+                         "of the training data otherwise)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
 
@@ -68,7 +73,27 @@ def main(argv=None) -> int:
                "minutes_train": result.seconds_train / 60, "minutes_eval": result.seconds_eval / 60,
                "best_valid": result.best_valid, "test": result.test}
     print("FINAL " + json.dumps(summary), flush=True)
+    if args.refit:
+        print("REFIT " + json.dumps(refit(args, hparams, result.best_epoch)), flush=True)
     return 0
+
+
+def refit(args, hparams: dict, epochs: int) -> dict:
+    """Retrain on the whole train.txt for ``epochs`` (chosen on the holdout; test never consulted) and test once."""
+    full = load_lightgcn_dir(args.data)
+    model = build(args.model, full.n_users, full.n_items, graph=torch.stack(full.train.pairs()), seed=args.seed,
+                  **hparams)
+    optimizer = make_optimizer(model, args.lr)
+    t0 = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        loss, seconds = train_epoch(model, optimizer, full, args.batch_size,
+                                    torch.Generator().manual_seed(args.seed * 1_000_003 + epoch),
+                                    progress=not args.no_progress, desc=f"refit {epoch}")
+        print(f"refit epoch {epoch:4d} loss {loss:.5f} {seconds:.1f}s", flush=True)
+    with torch.no_grad():
+        model.eval()
+        test = evaluate(model(), full, "test", ks=(20,), batch_users=2048, beyond_accuracy=True)
+    return {"model": args.model, "epochs": epochs, "minutes_train": (time.perf_counter() - t0) / 60, "test": test}
 
 
 if __name__ == "__main__":
