@@ -1,0 +1,95 @@
+"""The model registry: names → classes, ``build`` with checked hyper-parameters, and save/load of a trained model."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from graphrec.errors import ModelError
+from graphrec.models.base import Recommender
+from graphrec.models.lightgcn import LightGCN
+from graphrec.models.mf import MF
+from graphrec.models.ngcf import NGCF
+
+MODELS: dict[str, type[Recommender]] = {
+    "mf": MF,
+    "lightgcn": LightGCN,
+    "ngcf": NGCF,
+}
+
+SAVE_FORMAT = "graphrec.model/1"
+_NOT_HPARAMS = {"self", "n_users", "n_items", "graph"}
+
+
+def model_class(name: str) -> type[Recommender]:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ModelError(f"unknown model {name!r}; choose one of: {', '.join(sorted(MODELS))}") from None
+
+
+def hparam_names(cls: type[Recommender]) -> list[str]:
+    return [p for p in inspect.signature(cls.__init__).parameters if p not in _NOT_HPARAMS]
+
+
+def build(name: str, n_users: int, n_items: int, graph: Tensor | None = None, seed: int | None = None,
+          **hparams) -> Recommender:
+    """Build model ``name``. ``graph``: the training (user, item) pairs (2, E), needed by graph models.
+    ``seed`` makes the initial weights reproducible without touching the caller's global RNG."""
+    cls = model_class(name)
+    allowed = hparam_names(cls)
+    for key, value in hparams.items():
+        if key not in allowed:
+            raise ModelError(f"{cls.__name__} has no hyper-parameter {key!r} (got {key}={value!r}); "
+                             f"valid: {', '.join(allowed)}")
+    if seed is None:
+        return cls(n_users, n_items, graph=graph, **hparams)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return cls(n_users, n_items, graph=graph, **hparams)
+
+
+def model_name(model: Recommender) -> str:
+    for name, cls in MODELS.items():
+        if type(model) is cls:
+            return name
+    raise ModelError(f"{type(model).__name__} is not a registered model ({', '.join(sorted(MODELS))})")
+
+
+def save_model(model: Recommender, path: str | os.PathLike, extra: dict | None = None) -> None:
+    """Save weights + name + hyper-parameters (+ plain ``extra`` metadata) so :func:`load_model` can rebuild it.
+    Written to a temporary file then renamed, so an interrupted save never leaves a truncated model."""
+    path = Path(path)
+    state = {
+        "format": SAVE_FORMAT,
+        "name": model_name(model),
+        "n_users": model.n_users,
+        "n_items": model.n_items,
+        "hparams": model.hparams(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "extra": extra or {},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_model(path: str | os.PathLike, graph: Tensor | None = None) -> Recommender:
+    """Rebuild a model saved by :func:`save_model` (``weights_only=True``: no code runs from the file)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise ModelError(f"cannot read model file {path}: {exc}") from None
+    if not isinstance(state, dict) or state.get("format") != SAVE_FORMAT:
+        raise ModelError(f"{path} is not a graphrec model file (expected format {SAVE_FORMAT!r})")
+    model = build(state["name"], state["n_users"], state["n_items"], graph=graph, **state["hparams"])
+    model.load_state_dict(state["state_dict"])
+    return model
+
+
+__all__ = ["MODELS", "Recommender", "MF", "LightGCN", "NGCF", "build", "model_class", "hparam_names",
+           "save_model", "load_model", "model_name"]

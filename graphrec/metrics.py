@@ -1,0 +1,119 @@
+"""Top-K ranking metrics, streamed over user batches (``update()`` per batch, ``compute()`` at the end).
+
+Input per batch: the top-``max(ks)`` recommended items of each user (ranked, best first), a boolean ``hits`` matrix
+(is the recommended item one of the user's held-out items) and each user's number of held-out items. Users with no
+held-out items are skipped (they have no defined recall); ``n_users`` in the result counts the users averaged over.
+
+Definitions (all averaged over users):
+* Recall@K = hits in top K / |held-out items|                     (LightGCN/NGCF protocol: not min(|test|, K))
+* Precision@K = hits in top K / K
+* HitRate@K = 1 if any hit in top K
+* NDCG@K = DCG@K / IDCG@K, DCG = sum rel_i / log2(i + 1), IDCG over min(|held-out|, K) ideal hits
+* MRR@K = 1 / rank of the first hit in top K (0 if none)
+* MAP@K = AP@K averaged, AP@K = sum_{i<=K} Precision@i * rel_i / min(|held-out|, K)
+Beyond accuracy (over the same users' top-K lists, needs per-item training popularity):
+* Coverage@K = distinct recommended items / n_items
+* AvgPop@K = mean training popularity (interaction count) of recommended items
+* Gini@K = Gini coefficient of the exposure counts of all n_items (0 = equal exposure, 1 = one item gets all)
+* Novelty@K = mean over recommended items of -log2(p_i), p_i = max(pop_i, 1) / n_users (the share of users
+  who interacted with item i in train; items never seen count as one user so the log stays finite)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from graphrec.errors import ConfigError
+
+ACCURACY = ("recall", "precision", "hit", "ndcg", "mrr", "map")
+BEYOND = ("coverage", "avgpop", "gini", "novelty")
+
+
+class RankingMetrics:
+    """Streaming accumulator of the metrics above at several K in one pass."""
+
+    def __init__(self, ks: Sequence[int], n_items: int, popularity: Tensor | None = None,
+                 n_users: int | None = None):
+        ks = sorted({int(k) for k in ks})
+        if not ks or ks[0] < 1:
+            raise ConfigError(f"RankingMetrics: ks must be positive integers, got {ks}")
+        self.ks = ks
+        self.n_items = n_items
+        self.popularity = None if popularity is None else popularity.double()
+        self.n_pop_users = n_users
+        if popularity is not None and n_users is None:
+            raise ConfigError("RankingMetrics: popularity needs n_users (for novelty's p_i = pop_i / n_users)")
+        self.reset()
+
+    def reset(self) -> None:
+        self.n_users = 0
+        self.sums = {(m, k): 0.0 for m in ACCURACY for k in self.ks}
+        self.exposure = torch.zeros(len(self.ks), self.n_items, dtype=torch.long) \
+            if self.popularity is not None else None
+
+    def update(self, top_items: Tensor, hits: Tensor, n_true: Tensor) -> None:
+        """``top_items`` (B, >=max K) item ids best first; ``hits`` (B, >=max K) bool; ``n_true`` (B,) counts."""
+        kmax = self.ks[-1]
+        if hits.size(1) < kmax:
+            raise ConfigError(f"RankingMetrics.update: need the top {kmax} items, got {hits.size(1)}")
+        keep = n_true > 0
+        if not bool(keep.all()):
+            top_items, hits, n_true = top_items[keep], hits[keep], n_true[keep]
+        if n_true.numel() == 0:
+            return
+        self.n_users += n_true.numel()
+        hits = hits[:, :kmax].double()
+        n_true = n_true.double()
+        discount = 1.0 / torch.log2(torch.arange(2, kmax + 2, dtype=torch.float64))
+        cum_hits = hits.cumsum(1)  # hits within the top i, for every i
+        dcg = (hits * discount).cumsum(1)
+        idcg_table = discount.cumsum(0)
+        ranks = torch.arange(1, kmax + 1, dtype=torch.float64)
+        prec_at_i = cum_hits / ranks
+        ap_num = (prec_at_i * hits).cumsum(1)
+        # Reciprocal rank of the first hit within the top i: first-hit rank is where cum_hits first becomes 1.
+        first = torch.where(hits.any(1), hits.argmax(1).double() + 1, torch.full_like(n_true, math.inf))
+        for k in self.ks:
+            h = cum_hits[:, k - 1]
+            denom = torch.clamp(n_true, max=k)
+            self.sums["recall", k] += float((h / n_true).sum())
+            self.sums["precision", k] += float(h.sum()) / k
+            self.sums["hit", k] += float((h > 0).sum())
+            idcg = idcg_table[denom.long() - 1]
+            self.sums["ndcg", k] += float((dcg[:, k - 1] / idcg).sum())
+            self.sums["mrr", k] += float(torch.where(first <= k, 1.0 / first, 0.0).sum())
+            self.sums["map", k] += float((ap_num[:, k - 1] / denom).sum())
+            if self.exposure is not None:
+                self.exposure[self.ks.index(k)] += torch.bincount(top_items[:, :k].reshape(-1),
+                                                                  minlength=self.n_items)
+
+    def compute(self) -> dict[str, float]:
+        """A plain dict ``{"recall@20": ..., ...}`` of floats, plus ``n_users`` (as a float, for JSON uniformity)."""
+        n = max(self.n_users, 1)
+        out = {f"{m}@{k}": self.sums[m, k] / n for m in ACCURACY for k in self.ks}
+        if self.exposure is not None:
+            pop = self.popularity
+            novelty_per_item = -torch.log2(pop.clamp(min=1.0) / self.n_pop_users)
+            for row, k in enumerate(self.ks):
+                expo = self.exposure[row].double()
+                total = float(expo.sum())
+                out[f"coverage@{k}"] = float((expo > 0).sum()) / self.n_items
+                out[f"avgpop@{k}"] = float((expo * pop).sum()) / total if total else 0.0
+                out[f"gini@{k}"] = gini(expo)
+                out[f"novelty@{k}"] = float((expo * novelty_per_item).sum()) / total if total else 0.0
+        out["n_users"] = float(self.n_users)
+        return out
+
+
+def gini(counts: Tensor) -> float:
+    """Gini coefficient of non-negative counts: sum_i (2i - n - 1) x_(i) / (n sum x), x sorted ascending, i from 1."""
+    x = torch.sort(counts.double().reshape(-1)).values
+    n, total = x.numel(), float(x.sum())
+    if n == 0 or total == 0.0:
+        return 0.0
+    i = torch.arange(1, n + 1, dtype=torch.float64)
+    return float(((2 * i - n - 1) * x).sum()) / (n * total)

@@ -1,0 +1,54 @@
+"""The contract every model honours.
+
+* ``forward() -> (user_emb, item_emb)``: final embeddings of all users and items; a score is their dot product.
+* ``loss(batch) -> Tensor``: ``batch`` is ``(users, pos_items, neg_items)``; the model adds its own regularisers.
+* ``score(users) -> (B, n_items)``.
+* ``hparams() -> dict``: the constructor's hyper-parameters (ints/floats/bools), enough to rebuild the model.
+Graph models get the training interactions as ``graph`` ((2, E) user, item rows) and keep Â as non-persistent
+buffers: the graph is data, not weights, so it is not saved with the model.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from graphrec.errors import ModelError
+from graphrec.models.propagation import csr, normalized_adjacency
+
+
+class Recommender(nn.Module):
+    needs_graph = False
+
+    def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None):
+        super().__init__()
+        if n_users < 1 or n_items < 1:
+            raise ModelError(f"{type(self).__name__}: n_users and n_items must be >= 1, got {n_users}, {n_items}")
+        self.n_users, self.n_items = int(n_users), int(n_items)
+        if self.needs_graph:
+            if graph is None:
+                raise ModelError(f"{type(self).__name__} needs graph= the training (user, item) pairs as a (2, E) "
+                                 "LongTensor (e.g. torch.stack(recdata.train.pairs()))")
+            adj, edge_ids = normalized_adjacency(graph[0], graph[1], self.n_users, self.n_items,
+                                                 return_edge_ids=True)
+            self.register_buffer("adj_crow", adj.crow_indices(), persistent=False)
+            self.register_buffer("adj_col", adj.col_indices(), persistent=False)
+            self.register_buffer("adj_val", adj.values(), persistent=False)
+            self.register_buffer("adj_edge_ids", edge_ids, persistent=False)
+            self.n_edges = int(graph.size(1))
+
+    def adjacency(self, values: Tensor | None = None) -> Tensor:
+        """Â as a CSR tensor (built from buffers, so it follows ``.to(device)``); ``values`` replaces its values."""
+        n = self.n_users + self.n_items
+        return csr(self.adj_crow, self.adj_col, self.adj_val if values is None else values, n)
+
+    def score(self, users: Tensor) -> Tensor:
+        user_emb, item_emb = self()
+        return user_emb[users] @ item_emb.t()
+
+    def hparams(self) -> dict:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"n_users={self.n_users}, n_items={self.n_items}, " + \
+            ", ".join(f"{k}={v}" for k, v in self.hparams().items())

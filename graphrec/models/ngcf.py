@@ -1,0 +1,70 @@
+"""NGCF (Wang et al., SIGIR 2019), eq. (7) of the paper:
+
+    E_l = LeakyReLU((Â + I) E_{l-1} W1 + (Â E_{l-1} ⊙ E_{l-1}) W2),   final = [E_0 ‖ norm(E_1) ‖ ... ‖ norm(E_L)]
+
+Defaults follow the authors' Gowalla run (xiangwang1223/neural_graph_collaborative_filtering README): embeddings and
+3 layers of 64, message dropout 0.1 per layer, L2 1e-5; node dropout off (their ``node_dropout_flag`` defaults to 0,
+so the ``--node_dropout [0.1]`` in the README command has no effect). LightGCN's paper compares with these NGCF
+numbers. LeakyReLU slope 0.2 and row L2-normalisation of each layer's output as in the authors' code.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphrec.models.base import Recommender
+from graphrec.models.losses import bpr_loss, l2_reg
+from graphrec.models.propagation import sym_spmm
+
+
+class NGCF(Recommender):
+    needs_graph = True
+
+    def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64,
+                 num_layers: int = 3, message_dropout: float = 0.1, node_dropout: float = 0.0, reg: float = 1e-5):
+        super().__init__(n_users, n_items, graph)
+        self.dim, self.num_layers, self.reg = int(dim), int(num_layers), float(reg)
+        self.message_dropout, self.node_dropout = float(message_dropout), float(node_dropout)
+        self.user = nn.Embedding(n_users, self.dim)
+        self.item = nn.Embedding(n_items, self.dim)
+        self.w1 = nn.ModuleList(nn.Linear(self.dim, self.dim) for _ in range(self.num_layers))
+        self.w2 = nn.ModuleList(nn.Linear(self.dim, self.dim) for _ in range(self.num_layers))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in [self.user, self.item, *self.w1, *self.w2]:
+            nn.init.xavier_uniform_(module.weight)  # as the authors' code
+        for lin in [*self.w1, *self.w2]:
+            nn.init.zeros_(lin.bias)
+
+    def hparams(self) -> dict:
+        return {"dim": self.dim, "num_layers": self.num_layers, "message_dropout": self.message_dropout,
+                "node_dropout": self.node_dropout, "reg": self.reg}
+
+    def _train_adjacency(self) -> Tensor:
+        if not (self.training and self.node_dropout > 0):
+            return self.adjacency()
+        # Drop whole (user, item) edges, both directions at once, so Â stays symmetric for sym_spmm's backward.
+        keep = torch.rand(self.n_edges, device=self.adj_val.device) >= self.node_dropout
+        return self.adjacency(self.adj_val * keep[self.adj_edge_ids] / (1.0 - self.node_dropout))
+
+    def forward(self) -> tuple[Tensor, Tensor]:
+        adj = self._train_adjacency()
+        h = torch.cat([self.user.weight, self.item.weight])
+        outs = [h]
+        for w1, w2 in zip(self.w1, self.w2):
+            side = sym_spmm(adj, h)
+            h = F.leaky_relu(w1(side + h) + w2(side * h), negative_slope=0.2)
+            h = F.dropout(h, p=self.message_dropout, training=self.training)
+            outs.append(F.normalize(h, dim=1))
+        out = torch.cat(outs, dim=1)
+        return out[:self.n_users], out[self.n_users:]
+
+    def loss(self, batch) -> Tensor:
+        users, pos, neg = batch
+        user_emb, item_emb = self()
+        u = user_emb[users]
+        bpr = bpr_loss((u * item_emb[pos]).sum(1), (u * item_emb[neg]).sum(1))
+        return bpr + self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))

@@ -1,0 +1,150 @@
+"""Graph propagation on the user–item bipartite graph.
+
+Nodes are users ``0..n_users-1`` followed by items ``n_users..n_users+n_items-1``. The normalised adjacency
+Â = D^-1/2 A D^-1/2 is symmetric, so the backward of ``y = Â x`` is ``grad_x = Â grad_y``: one more product with the
+same CSR matrix. :class:`SymSpMM` does both products with a CSR sparse matmul, which avoids autograd through sparse
+ops (slow, and it would also build a gradient for the matrix values, which never train).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor
+
+
+def csr(crow: Tensor, col: Tensor, values: Tensor, n: int, n_cols: int | None = None) -> Tensor:
+    """An (n, n_cols or n) sparse CSR tensor from trusted, already-valid parts (invariant checks would cost a pass per call).
+    Torch warns once that CSR is "beta"; that is not actionable for users, so it is silenced here only."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return torch.sparse_csr_tensor(crow, col, values, (n, n if n_cols is None else n_cols),
+                                       check_invariants=False)
+
+
+def normalized_adjacency(users: Tensor, items: Tensor, n_users: int, n_items: int,
+                         dtype: torch.dtype = torch.float32, return_edge_ids: bool = False):
+    """Â = D^-1/2 A D^-1/2 of the bipartite graph of (user, item) edges, as an (N, N) sparse CSR tensor,
+    N = n_users + n_items. Nodes without edges get zero rows (their degree is taken as 1 to avoid 0/0).
+    With ``return_edge_ids`` also returns, per stored entry, the index of its (user, item) edge: both directions of
+    an edge share it, so dropping edges by id keeps Â symmetric (NGCF's node dropout)."""
+    n = n_users + n_items
+    users, items = users.long(), items.long() + n_users
+    rows = torch.cat([users, items])
+    cols = torch.cat([items, users])
+    edge_ids = torch.arange(users.numel()).repeat(2)
+    deg = torch.bincount(rows, minlength=n).to(dtype).clamp_(min=1)
+    dinv = deg.pow_(-0.5)
+    order = torch.argsort(rows * n + cols)
+    rows, cols = rows[order], cols[order]
+    values = dinv[rows] * dinv[cols]
+    crow = torch.zeros(n + 1, dtype=torch.long)
+    torch.cumsum(torch.bincount(rows, minlength=n), 0, out=crow[1:])
+    if rows.numel() < 2**31 - 1:
+        # int32 indices: torch's CPU spmm otherwise converts int64 indices on every call (measured ~1.4x slower).
+        crow, cols = crow.int(), cols.int()
+    adj = csr(crow, cols, values, n)
+    return (adj, edge_ids[order]) if return_edge_ids else adj
+
+
+class SymSpMM(torch.autograd.Function):
+    """``adj @ x`` for a *symmetric* sparse ``adj``; the gradient w.r.t. ``x`` is ``adj @ grad`` (none for adj)."""
+
+    @staticmethod
+    def forward(ctx, adj: Tensor, x: Tensor) -> Tensor:
+        ctx.adj = adj  # not save_for_backward: sparse CSR tensors are constants here, never trained
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return None, ctx.adj @ grad.contiguous()
+
+
+def sym_spmm(adj: Tensor, x: Tensor) -> Tensor:
+    return SymSpMM.apply(adj, x)
+
+
+def lightgcn_propagate(adj: Tensor, x: Tensor, num_layers: int, alpha: Tensor | None = None) -> Tensor:
+    """sum_l alpha_l Â^l x over l = 0..num_layers (alpha defaults to 1/(L+1), LightGCN's layer mean)."""
+    if alpha is None:
+        alpha = torch.full((num_layers + 1,), 1.0 / (num_layers + 1), dtype=x.dtype)
+    out = x * alpha[0]
+    h = x
+    for layer in range(num_layers):
+        h = sym_spmm(adj, h)
+        out = out + h * alpha[layer + 1]
+    return out
+
+
+def csr_rows(adj: Tensor, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The rows ``rows`` of a CSR matrix as (crow, col, value) of a (len(rows), N) CSR matrix."""
+    crow = adj.crow_indices()
+    start, end = crow[rows].long(), crow[rows + 1].long()
+    counts = end - start
+    sub_crow = torch.zeros(rows.numel() + 1, dtype=torch.long, device=crow.device)
+    torch.cumsum(counts, 0, out=sub_crow[1:])
+    nnz = int(sub_crow[-1])
+    # Entry positions: each row's start repeated over its entries, plus the offset inside the row.
+    pos = torch.repeat_interleave(start - sub_crow[:-1], counts, output_size=nnz) + \
+        torch.arange(nnz, device=crow.device)
+    return sub_crow.to(crow.dtype), adj.col_indices()[pos], adj.values()[pos]
+
+
+def _transpose_rows(sub_crow: Tensor, sub_col: Tensor, sub_val: Tensor, n: int) -> Tensor:
+    """The (n, R) CSR transpose of an (R, n) CSR row block. Measured on Gowalla batches (~130k entries): a stable
+    argsort by column beats both ``index_add_`` of per-entry products (serial on CPU, ~6x slower) and
+    ``sub.t() @ g`` (a generic CSC->CSR conversion)."""
+    n_rows = sub_crow.numel() - 1
+    entry_row = torch.repeat_interleave(torch.arange(n_rows, dtype=sub_col.dtype, device=sub_col.device),
+                                        (sub_crow[1:] - sub_crow[:-1]).long(), output_size=sub_col.numel())
+    order = torch.argsort(sub_col, stable=True)
+    crow = torch.zeros(n + 1, dtype=sub_crow.dtype, device=sub_col.device)
+    torch.cumsum(torch.bincount(sub_col, minlength=n), 0, out=crow[1:])
+    return csr(crow, entry_row[order], sub_val[order], n, n_rows)
+
+
+class LightGCNRows(torch.autograd.Function):
+    """LightGCN's layer mean ``sum_l alpha_l Â^l x`` evaluated only at ``rows`` (the nodes of a training batch).
+
+    A batch's loss only reads the final embeddings of its users and items, so the last layer needs only those rows
+    of Â (a few thousand rows, not the whole matrix), and the backward only starts from those rows. Full products:
+    L-1 forward + L-1 backward instead of L + L (4 instead of 6 for 3 layers), the main cost of a training step.
+    """
+
+    @staticmethod
+    def forward(ctx, adj: Tensor, x: Tensor, rows: Tensor, num_layers: int, alpha: float) -> Tensor:
+        sub_crow, sub_col, sub_val = csr_rows(adj, rows)
+        out = x[rows].clone()
+        h = x
+        # Two alternating buffers with mm(out=): each full product otherwise allocates and copies its result.
+        buffers = [torch.empty_like(x), torch.empty_like(x)] if num_layers > 1 else []
+        for layer in range(num_layers - 1):
+            h = torch.mm(adj, h, out=buffers[layer % 2])
+            out += h[rows]
+        if num_layers >= 1:
+            sub = csr(sub_crow, sub_col, sub_val, rows.numel(), x.size(0))
+            out += sub @ h
+        ctx.save_for_backward(rows, sub_crow, sub_col, sub_val)
+        ctx.adj, ctx.num_layers, ctx.alpha, ctx.n = adj, num_layers, alpha, x.size(0)
+        return out * alpha
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        rows, sub_crow, sub_col, sub_val = ctx.saved_tensors
+        g = grad_out.contiguous() * ctx.alpha
+        grad = torch.zeros(ctx.n, g.size(1), dtype=g.dtype, device=g.device)
+        if ctx.num_layers >= 1:
+            grad += torch.mm(_transpose_rows(sub_crow, sub_col, sub_val, ctx.n), g)
+        spare = torch.empty_like(grad)
+        for _ in range(ctx.num_layers - 1):
+            grad.index_add_(0, rows, g)
+            # Â symmetric: the backward of h -> Â h is grad -> Â grad.
+            grad, spare = torch.mm(ctx.adj, grad, out=spare), grad
+        grad.index_add_(0, rows, g)
+        return None, grad, None, None, None
+
+
+def lightgcn_rows(adj: Tensor, x: Tensor, rows: Tensor, num_layers: int) -> Tensor:
+    """Rows ``rows`` of LightGCN's output ``1/(L+1) sum_l Â^l x``; ``rows`` must be unique."""
+    return LightGCNRows.apply(adj, x, rows, num_layers, 1.0 / (num_layers + 1))

@@ -1,0 +1,252 @@
+"""The one training loop every model uses: BPR batches, Adam, validation-based early stopping, resumable runs.
+
+A run folder (optional) receives ``checkpoint.pt`` (every ``checkpoint_every`` epochs; a rerun with the same folder
+resumes from it), ``metrics.jsonl`` (one line per epoch), ``curves.png`` (loss and validation metrics per epoch) and
+``best.pt`` (the best-validation model, loadable with :func:`graphrec.models.load_model`). The test split is
+evaluated once, at the end, with the best weights; model selection only ever sees the valid split.
+Reproducible: epoch ``e`` draws its shuffle, negatives and dropout masks from seeds derived from ``(seed, e)``, so an
+interrupted-and-resumed run replays exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from graphrec.errors import ConfigError
+from graphrec.evaluate import evaluate
+from graphrec.models import Recommender, save_model
+from graphrec.recdata import RecData
+from graphrec.sampling import bpr_epoch, n_batches
+
+CHECKPOINT_FORMAT = "graphrec.checkpoint/1"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 1000
+    batch_size: int = 2048
+    lr: float = 1e-3
+    seed: int = 0
+    metric: str = "recall@20"  # early-stopping metric, on the valid split
+    ks: Sequence[int] = (20,)
+    eval_every: int = 1  # epochs between validations
+    patience: int = 10  # validations without improvement before stopping (None: never stop early)
+    checkpoint_every: int = 1  # epochs between checkpoints (only with a run folder)
+    eval_batch_users: int = 2048
+    threads: int | None = None  # torch.set_num_threads (process-wide) when given
+    progress: bool = True  # a tqdm bar per epoch on stderr
+    test_beyond_accuracy: bool = True  # coverage / popularity / gini / novelty in the final test report
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_valid: dict
+    test: dict
+    epochs_run: int
+    stopped_early: bool
+    seconds_train: float  # summed epoch times (sampling + steps), over resumed segments too
+    seconds_eval: float  # summed validation times
+    history: list = field(default_factory=list)
+    run_dir: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch) % (2**63)
+
+
+def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), run_dir: str | os.PathLike | None = None,
+        callback: Callable[[dict], None] | None = None, evaluate_fn=evaluate) -> TrainResult:
+    """Train ``model`` on ``data.train`` with early stopping on ``data.valid``; report ``data.test`` once at the end.
+
+    ``callback(record)`` is called after each epoch with the JSONL record. ``evaluate_fn`` is the evaluation function
+    (swappable for tests). Returns a :class:`TrainResult`; the model is left holding the best weights.
+    """
+    if data.valid.nnz == 0:
+        raise ConfigError("fit: the data has no valid split, and early stopping must not use test; carve one with "
+                          "RecData.with_holdout(fraction, seed)")
+    if config.metric.split("@")[0] not in ("recall", "precision", "hit", "ndcg", "mrr", "map") or \
+            "@" not in config.metric or int(config.metric.split("@")[1]) not in [int(k) for k in config.ks]:
+        raise ConfigError(f"TrainConfig.metric {config.metric!r} must be one of recall/ndcg/precision/hit/mrr/map@K "
+                          f"with K in ks={tuple(config.ks)}")
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    run = Path(run_dir) if run_dir is not None else None
+    if run is not None:
+        run.mkdir(parents=True, exist_ok=True)
+    optimizer = make_optimizer(model, config.lr)
+
+    state = {"epoch": 0, "best_epoch": 0, "best_score": -math.inf, "best_valid": {}, "bad_evals": 0,
+             "history": [], "seconds_train": 0.0, "seconds_eval": 0.0, "stopped_early": False}
+    best_weights = copy.deepcopy(model.state_dict())
+    ckpt_path = run / "checkpoint.pt" if run is not None else None
+    if ckpt_path is not None and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if ckpt.get("format") != CHECKPOINT_FORMAT:
+            raise ConfigError(f"{ckpt_path} is not a graphrec checkpoint")
+        if ckpt["config"] != _config_key(config):
+            raise ConfigError(f"{ckpt_path} was written with another training config; use a new run folder "
+                              f"(checkpoint: {ckpt['config']}, now: {_config_key(config)})")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        best_weights = ckpt["best_weights"]
+        state = json.loads(ckpt["state"])
+
+    if run is not None:  # rewrite the log from the (possibly resumed) history, so it never holds replayed epochs
+        with open(run / "metrics.jsonl", "w") as fh:
+            for record in state["history"]:
+                fh.write(json.dumps(record) + "\n")
+
+    while state["epoch"] < config.epochs and not state["stopped_early"]:
+        epoch = state["epoch"] + 1
+        gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
+        loss, seconds = train_epoch(model, optimizer, data, config.batch_size, gen,
+                                    progress=config.progress, desc=f"epoch {epoch}")
+        state["seconds_train"] += seconds
+        record = {"epoch": epoch, "loss": loss, "seconds": seconds}
+
+        if epoch % config.eval_every == 0 or epoch == config.epochs:
+            t1 = time.perf_counter()
+            valid = _eval(model, data, "valid", config, evaluate_fn, beyond=False)
+            record["valid"] = valid
+            record["eval_seconds"] = time.perf_counter() - t1
+            state["seconds_eval"] += record["eval_seconds"]
+            score = valid[config.metric]
+            if score > state["best_score"]:
+                state.update(best_score=score, best_epoch=epoch, best_valid=valid, bad_evals=0)
+                best_weights = copy.deepcopy(model.state_dict())
+            else:
+                state["bad_evals"] += 1
+                if config.patience is not None and state["bad_evals"] >= config.patience:
+                    state["stopped_early"] = True
+        state["epoch"] = epoch
+        state["history"].append(record)
+        if run is not None:
+            with open(run / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            if epoch % config.checkpoint_every == 0 or state["stopped_early"] or epoch == config.epochs:
+                _save_checkpoint(ckpt_path, model, optimizer, best_weights, state, config)
+        if callback is not None:
+            callback(record)
+
+    model.load_state_dict(best_weights)
+    test = {}
+    if data.test.nnz:
+        test = _eval(model, data, "test", config, evaluate_fn, beyond=config.test_beyond_accuracy)
+    result = TrainResult(best_epoch=state["best_epoch"], best_valid=state["best_valid"], test=test,
+                         epochs_run=state["epoch"], stopped_early=state["stopped_early"],
+                         seconds_train=state["seconds_train"], seconds_eval=state["seconds_eval"],
+                         history=state["history"], run_dir=str(run) if run is not None else None)
+    if run is not None:
+        save_model(model, run / "best.pt", extra={"best_epoch": result.best_epoch})
+        with open(run / "result.json", "w") as fh:
+            json.dump({k: v for k, v in result.to_dict().items() if k != "history"}, fh, indent=2)
+        plot_history(state["history"], run / "curves.png", config.metric)
+    return result
+
+
+def make_optimizer(model: Recommender, lr: float) -> torch.optim.Optimizer:
+    """Adam. The fused CPU kernel updates the ~4.5M Gowalla embedding weights ~10x faster than the default."""
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    except (RuntimeError, TypeError):  # older torch or an unsupported device/dtype
+        return torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, data: RecData, batch_size: int,
+                generator: torch.Generator, progress: bool = False, desc: str = "epoch",
+                max_batches: int | None = None) -> tuple[float, float]:
+    """One BPR epoch (``ceil(n_train / batch_size)`` steps, one triple per training interaction).
+    Returns (mean loss per triple, seconds). ``max_batches`` stops early (benchmarks)."""
+    model.train()
+    t0 = time.perf_counter()
+    total, count = 0.0, 0
+    # Dropout draws from the global RNG: seed it from ``generator`` (and restore it after) so the epoch is a pure
+    # function of the generator's state.
+    dropout_seed = int(torch.randint(2**62, (1,), generator=generator))
+    batches = bpr_epoch(data.train, data.n_items, batch_size, generator)
+    total_batches = n_batches(data.train, batch_size)
+    if max_batches is not None:
+        total_batches = min(total_batches, max_batches)
+    bar = _progress(batches, total_batches, desc, progress)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(dropout_seed)
+        for step, batch in enumerate(bar):
+            if max_batches is not None and step >= max_batches:
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss = model.loss(batch)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * batch.users.numel()
+            count += batch.users.numel()
+    if progress:
+        bar.close()
+    return total / max(count, 1), time.perf_counter() - t0
+
+
+def _config_key(config: TrainConfig) -> dict:
+    """The settings a resumed run must share with the original (progress/threads may differ)."""
+    key = asdict(config)
+    for volatile in ("progress", "threads", "epochs"):
+        key.pop(volatile)
+    key["ks"] = [int(k) for k in key["ks"]]
+    return key
+
+
+@torch.no_grad()
+def _eval(model, data, split, config, evaluate_fn, beyond: bool) -> dict:
+    model.eval()
+    user_emb, item_emb = model()
+    return evaluate_fn((user_emb, item_emb), data, split=split, ks=config.ks,
+                       batch_users=config.eval_batch_users, beyond_accuracy=beyond)
+
+
+def _save_checkpoint(path: Path, model, optimizer, best_weights, state, config) -> None:
+    ckpt = {"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "best_weights": best_weights, "state": json.dumps(state), "config": _config_key(config)}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)  # atomic: an interrupt never leaves a half-written checkpoint
+
+
+def _progress(iterable, total: int, desc: str, enabled: bool):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm  # imported lazily: only runs that show a bar need it
+    return tqdm(iterable, total=total, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True)
+
+
+def plot_history(history: list, path: str | os.PathLike, metric: str = "recall@20") -> None:
+    """PNG of training loss and the validation metrics per epoch (matplotlib's Agg canvas, no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4))
+    FigureCanvasAgg(fig)
+    ax_loss, ax_val = fig.subplots(1, 2)
+    epochs = [r["epoch"] for r in history]
+    ax_loss.plot(epochs, [r["loss"] for r in history])
+    ax_loss.set(xlabel="epoch", ylabel="BPR loss (+reg)", title="training loss")
+    evals = [r for r in history if "valid" in r]
+    if evals:
+        names = [k for k in evals[0]["valid"] if k.split("@")[0] in ("recall", "ndcg")]
+        for name in names:
+            ax_val.plot([r["epoch"] for r in evals], [r["valid"][name] for r in evals], label=name)
+        ax_val.legend()
+    ax_val.set(xlabel="epoch", title=f"validation (early stopping on {metric})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)

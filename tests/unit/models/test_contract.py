@@ -1,0 +1,104 @@
+"""The contract every registered model must pass, on a graph with a known answer.
+
+Two communities: users 0-5 interact with items 0-5, users 6-11 with items 6-11. Each user's "own" item of its
+block (item u) is held out; after training, that item must outrank every item of the other block.
+"""
+
+import pytest
+import torch
+
+from graphrec.errors import ModelError
+from graphrec.models import MODELS, build, load_model, save_model
+from graphrec.recdata import RecData
+from graphrec.train import make_optimizer, train_epoch
+
+N = 12
+FAST = {"dim": 16}  # every model takes dim; small keeps the contract test fast
+
+
+def checkerboard() -> RecData:
+    train, test = [], []
+    for u in range(N):
+        block = range(0, 6) if u < 6 else range(6, 12)
+        for i in block:
+            (test if i == u else train).append((u, i))
+    return RecData.from_pairs(N, N, torch.tensor(train).t(), None, torch.tensor(test).t())
+
+
+def trained(name: str, data: RecData, seed: int = 0, epochs: int = 150):
+    model = build(name, data.n_users, data.n_items, graph=torch.stack(data.train.pairs()), seed=seed, **FAST)
+    optimizer = make_optimizer(model, lr=0.05)
+    for epoch in range(epochs):
+        train_epoch(model, optimizer, data, batch_size=64, generator=torch.Generator().manual_seed(seed + epoch))
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_model_contract(name, tmp_path):
+    data = checkerboard()
+    model = trained(name, data)
+
+    users = torch.arange(N)
+    with torch.no_grad():
+        user_emb, item_emb = model()
+        scores = model.score(users)
+    assert user_emb.shape[0] == N and item_emb.shape[0] == N and scores.shape == (N, N)
+    assert torch.allclose(scores, user_emb @ item_emb.t(), atol=1e-5)
+    for u in range(N):
+        other = slice(6, 12) if u < 6 else slice(0, 6)
+        assert scores[u, u] > scores[u, other].max(), f"{name}: user {u}'s held-out item is not above the other block"
+
+    path = tmp_path / f"{name}.pt"
+    save_model(model, path)
+    again = load_model(path, graph=torch.stack(data.train.pairs())).eval()
+    assert type(again) is type(model) and again.hparams() == model.hparams()
+    with torch.no_grad():
+        assert torch.equal(again.score(users), scores)
+
+    twin = trained(name, data)
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(twin(), (user_emb, item_emb)))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_loss_is_a_scalar_with_gradients(name):
+    data = checkerboard()
+    model = build(name, N, N, graph=torch.stack(data.train.pairs()), seed=0, **FAST)
+    batch = (torch.tensor([0, 7]), torch.tensor([1, 8]), torch.tensor([9, 2]))
+    loss = model.loss(batch)
+    loss.backward()
+    assert loss.dim() == 0 and all(p.grad is not None for p in model.parameters())
+
+
+def test_lightgcn_batch_loss_equals_the_loss_through_full_propagation():
+    from graphrec.models.losses import bpr_loss, l2_reg
+
+    data = checkerboard()
+    model = build("lightgcn", N, N, graph=torch.stack(data.train.pairs()), seed=0, dim=8)
+    users, pos, neg = torch.tensor([0, 0, 7]), torch.tensor([1, 2, 8]), torch.tensor([9, 9, 2])
+    fast = model.loss((users, pos, neg))
+    fast.backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    u, i = model()
+    slow = bpr_loss((u[users] * i[pos]).sum(1), (u[users] * i[neg]).sum(1)) + \
+        model.reg * l2_reg(model.user.weight[users], model.item.weight[pos], model.item.weight[neg])
+    slow.backward()
+    assert torch.allclose(fast, slow)
+    assert all(torch.allclose(a, p.grad, atol=1e-7) for a, p in zip(grads, model.parameters()))
+
+
+def test_registry_errors_name_the_argument_class_and_value():
+    with pytest.raises(ModelError, match="unknown model 'gcn'; choose one of: lightgcn, mf, ngcf"):
+        build("gcn", 2, 2)
+    with pytest.raises(ModelError, match=r"LightGCN has no hyper-parameter 'layers' \(got layers=4\)"):
+        build("lightgcn", 2, 2, graph=torch.tensor([[0], [0]]), layers=4)
+    with pytest.raises(ModelError, match="NGCF needs graph="):
+        build("ngcf", 2, 2)
+
+
+def test_load_model_rejects_other_files(tmp_path):
+    path = tmp_path / "x.pt"
+    torch.save({"hello": 1}, path)
+    with pytest.raises(ModelError, match="not a graphrec model file"):
+        load_model(path)

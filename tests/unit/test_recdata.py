@@ -1,0 +1,79 @@
+import pytest
+import torch
+
+from graphrec.errors import ConfigError, InputError
+from graphrec.recdata import RecData, UserItems, contains, holdout
+from tests.unit.conftest import import_hetero_data, random_pairs
+
+
+def test_from_pairs_builds_sorted_csr_and_drops_duplicates():
+    train = torch.tensor([[1, 0, 1, 1, 0], [3, 2, 0, 3, 1]])
+    data = RecData.from_pairs(3, 4, train)
+    assert data.train.indptr.tolist() == [0, 2, 4, 4]
+    assert data.train.indices.tolist() == [1, 2, 0, 3]
+    assert data.valid.nnz == 0 and data.test.nnz == 0
+    users, items = data.train.pairs()
+    assert users.tolist() == [0, 0, 1, 1]
+
+
+def test_from_pairs_rejects_out_of_range_ids():
+    with pytest.raises(ConfigError, match="'test'.*item index out of range"):
+        RecData.from_pairs(2, 2, torch.tensor([[0], [1]]), None, torch.tensor([[0], [5]]))
+
+
+def test_from_hetero_follows_the_export_contract():
+    HeteroData = import_hetero_data()
+
+    data = HeteroData()
+    data["user"].num_nodes = 3
+    data["item"].num_nodes = 5
+    data["entity"].num_nodes = 2
+    data["user", "interacted", "item"].edge_index = torch.tensor([[0, 0, 1, 2, 2], [1, 4, 2, 0, 3]])
+    data["user", "interacted", "item"].split = torch.tensor([0, 2, 0, 1, 0], dtype=torch.int8)
+    data["user", "interacted", "item"].weight = torch.ones(5)
+    rec = RecData.from_hetero(data)
+    assert (rec.n_users, rec.n_items) == (3, 5)
+    assert torch.stack(rec.train.pairs()).tolist() == [[0, 1, 2], [1, 2, 3]]
+    assert torch.stack(rec.valid.pairs()).tolist() == [[2], [0]]
+    assert torch.stack(rec.test.pairs()).tolist() == [[0], [4]]
+
+
+def test_from_hetero_rejects_bad_split_codes():
+    HeteroData = import_hetero_data()
+
+    data = HeteroData()
+    data["user"].num_nodes = 1
+    data["item"].num_nodes = 1
+    data["user", "interacted", "item"].edge_index = torch.tensor([[0], [0]])
+    data["user", "interacted", "item"].split = torch.tensor([7])
+    with pytest.raises(InputError, match="split codes must be 0/1/2, found 7"):
+        RecData.from_hetero(data)
+
+
+def test_holdout_is_a_seeded_partition_that_keeps_a_train_item_per_user():
+    pairs = random_pairs(50, 40, 600, seed=1)
+    data = RecData.from_pairs(50, 40, pairs)
+    train, valid = holdout(data.train, 0.2, seed=3, n_items=40)
+    again_train, again_valid = holdout(data.train, 0.2, seed=3, n_items=40)
+    assert torch.equal(valid.indices, again_valid.indices) and torch.equal(train.indptr, again_train.indptr)
+    original = set(map(tuple, torch.stack(data.train.pairs()).t().tolist()))
+    kept = set(map(tuple, torch.stack(train.pairs()).t().tolist()))
+    held = set(map(tuple, torch.stack(valid.pairs()).t().tolist()))
+    assert kept | held == original and not kept & held
+    has_items = data.train.counts() > 0
+    assert bool((train.counts()[has_items] >= 1).all())
+    assert abs(valid.nnz / data.train.nnz - 0.2) < 0.05
+    _, other = holdout(data.train, 0.2, seed=4, n_items=40)
+    assert not torch.equal(other.indices, valid.indices)
+
+
+def test_with_holdout_refuses_data_that_has_a_valid_split():
+    data = RecData.from_pairs(2, 2, torch.tensor([[0, 1], [0, 1]]), torch.tensor([[0], [1]]))
+    with pytest.raises(ConfigError, match="already has a valid split"):
+        data.with_holdout(0.1, seed=0)
+
+
+def test_contains():
+    keys = torch.tensor([2, 5, 9])
+    assert contains(keys, torch.tensor([0, 2, 5, 6, 9, 10])).tolist() == [False, True, True, False, True, False]
+    assert contains(torch.empty(0, dtype=torch.long), torch.tensor([1])).tolist() == [False]

@@ -1,0 +1,93 @@
+import json
+
+import pytest
+import torch
+
+from graphrec.errors import ConfigError
+from graphrec.evaluate import evaluate
+from graphrec.models import build, load_model
+from graphrec.recdata import RecData
+from graphrec.train import TrainConfig, fit
+from tests.unit.conftest import random_pairs
+
+
+def data() -> RecData:
+    pairs = random_pairs(20, 30, 160, seed=5)
+    pairs = pairs[:, torch.randperm(pairs.size(1), generator=torch.Generator().manual_seed(0))]
+    return RecData.from_pairs(20, 30, pairs[:, :120], None, pairs[:, 120:]).with_holdout(0.2, seed=0)
+
+
+def model(d, seed=0):
+    return build("lightgcn", d.n_users, d.n_items, graph=torch.stack(d.train.pairs()), seed=seed, dim=8)
+
+
+class ScriptedEvaluate:
+    """Spy on evaluate: records every call, returns scripted valid scores, real numbers for test."""
+
+    def __init__(self, valid_scores):
+        self.valid_scores = list(valid_scores)
+        self.calls = []
+
+    def __call__(self, scorer, data, split, **kwargs):
+        self.calls.append((split, [t.clone() for t in scorer]))
+        if split == "test":
+            return evaluate(scorer, data, split, **kwargs)
+        return {"recall@20": self.valid_scores.pop(0), "ndcg@20": 0.0, "n_users": 1.0}
+
+
+def test_early_stopping_keeps_the_best_valid_epoch_and_touches_test_once_at_the_end():
+    d = data()
+    spy = ScriptedEvaluate([0.1, 0.3, 0.2, 0.25, 0.05, 0.9])
+    config = TrainConfig(epochs=10, batch_size=32, lr=0.01, patience=3, progress=False)
+    result = fit(model(d), d, config, evaluate_fn=spy)
+    splits = [split for split, _ in spy.calls]
+    assert splits == ["valid"] * 5 + ["test"]  # stopped after 3 evaluations without improvement
+    assert result.best_epoch == 2 and result.best_valid["recall@20"] == 0.3
+    assert result.epochs_run == 5 and result.stopped_early
+    best_embeddings = spy.calls[1][1]
+    assert all(torch.equal(a, b) for a, b in zip(spy.calls[-1][1], best_embeddings))  # test used the best weights
+    assert set(result.test) >= {"recall@20", "ndcg@20", "coverage@20", "novelty@20"}
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path):
+    d = data()
+    config = TrainConfig(epochs=6, batch_size=32, lr=0.01, patience=None, progress=False, checkpoint_every=1)
+    straight = model(d)
+    full = fit(straight, d, config, run_dir=tmp_path / "straight")
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_three(record):
+        if record["epoch"] == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit(model(d), d, config, run_dir=tmp_path / "resumed", callback=stop_after_three)
+    resumed_model = model(d, seed=123)  # weights come from the checkpoint, not from this init
+    resumed = fit(resumed_model, d, config, run_dir=tmp_path / "resumed")
+
+    assert resumed.best_epoch == full.best_epoch and resumed.test == full.test
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history]
+    assert all(torch.equal(a, b) for a, b in zip(resumed_model.state_dict().values(), straight.state_dict().values()))
+    lines = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == list(range(1, 7))
+    assert (tmp_path / "resumed" / "curves.png").stat().st_size > 0
+    loaded = load_model(tmp_path / "resumed" / "best.pt", graph=torch.stack(d.train.pairs()))
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), straight.state_dict().values()))
+
+
+def test_same_seed_same_run_and_a_changed_config_refuses_to_resume(tmp_path):
+    d = data()
+    config = TrainConfig(epochs=2, batch_size=32, lr=0.01, progress=False)
+    a = fit(model(d), d, config, run_dir=tmp_path / "a")
+    b = fit(model(d), d, config)
+    assert a.history[-1]["loss"] == b.history[-1]["loss"] and a.test == b.test
+    with pytest.raises(ConfigError, match="another training config"):
+        fit(model(d), d, TrainConfig(epochs=3, batch_size=64, progress=False), run_dir=tmp_path / "a")
+
+
+def test_fit_refuses_data_without_a_valid_split():
+    d = RecData.from_pairs(3, 3, torch.tensor([[0, 1], [1, 2]]), None, torch.tensor([[2], [0]]))
+    with pytest.raises(ConfigError, match="with_holdout"):
+        fit(model(d), d, TrainConfig(progress=False))
