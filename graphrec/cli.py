@@ -238,6 +238,139 @@ def stats_cmd(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"social:        {stats['social']:,} FOLLOWS edges")
 
 
+# ---- export, train, evaluate -------------------------------------------------------------------------------------------
+def _data_options(f):
+    f = click.option("--split", type=click.Choice(["auto", "stored", "random", "temporal"]), default="auto",
+                     show_default=True, help="auto: the stored split if the graph has one, else random per user.")(f)
+    f = click.option("--valid-fraction", default=0.1, show_default=True,
+                     help="Share of each user's train interactions held out for validation when the graph has no "
+                          "valid split (early stopping never looks at test).")(f)
+    return click.option("--seed", default=2020, show_default=True, help="Seed of splits, initial weights, sampling.")(f)
+
+
+@cli.command("export")
+@click.argument("out", type=click.Path(dir_okay=False))
+@_data_options
+@click.pass_context
+def export_cmd(ctx: click.Context, out: str, split: str, valid_fraction: float, seed: int) -> None:
+    """Export the graph to a PyG HeteroData file OUT (torch.save) with its id maps beside it (OUT.ids.json)."""
+    import torch
+
+    from graphrec.export import export
+    from graphrec.progress import bar
+
+    with _connect(ctx) as graph:
+        data, ids = export(graph, split=split, seed=seed, progress=bar)
+    torch.save(data, out)
+    ids.save(out + ".ids.json")
+    click.echo(str(data))
+    click.echo(f"wrote {out} and {out}.ids.json (split: {data.split_origin})")
+
+
+def _models() -> list[str]:
+    from graphrec.models import MODELS
+
+    return sorted(MODELS)
+
+
+@cli.command("train")
+@click.option("--model", "model_name", default="lightgcn", show_default=True, help="A registered model: "
+              "see `graphrec models`.")
+@click.option("--epochs", default=1000, show_default=True, help="Upper bound; early stopping usually ends sooner.")
+@click.option("--batch-size", default=2048, show_default=True)
+@click.option("--lr", default=1e-3, show_default=True)
+@click.option("--dim", type=int, help="Embedding size (model default: 64).")
+@click.option("--layers", "num_layers", type=int, help="Propagation layers (model default: 3).")
+@click.option("--reg", type=float, help="L2 weight on the batch's embeddings (model default: the paper's).")
+@click.option("--hp", "hps", multiple=True, help="Any other model hyper-parameter NAME=VALUE.")
+@click.option("--patience", default=10, show_default=True, help="Validations without improvement before stopping.")
+@click.option("--eval-every", default=1, show_default=True, help="Epochs between validations.")
+@click.option("-k", "ks", multiple=True, type=int, default=(20,), show_default=True, help="Cut-offs to report.")
+@click.option("--threads", type=int, help="torch threads (default: torch's choice).")
+@click.option("--resume", "run_id", help="Resume an interrupted run from its last checkpoint.")
+@click.option("--publish/--no-publish", default=True, show_default=True,
+              help="Write the embeddings back to the graph and serve this run.")
+@_data_options
+@click.pass_context
+def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, dim, num_layers, reg, hps, patience, eval_every,
+              ks, threads, run_id, publish, split, valid_fraction, seed) -> None:
+    """Export the graph, train a model with validation-based early stopping, report test, and save the run."""
+    from graphrec.progress import bar
+    from graphrec.train import TrainConfig
+    from graphrec.workflow import DataConfig, train_run
+
+    hparams = dict(_parse_param(h) for h in hps)
+    hparams.update({k: v for k, v in (("dim", dim), ("num_layers", num_layers), ("reg", reg)) if v is not None})
+    ks = tuple(sorted(set(ks)))
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, ks=ks, metric=f"recall@{ks[-1]}",
+                         eval_every=eval_every, patience=patience, threads=threads)
+    data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed)
+
+    def report(record: dict) -> None:
+        valid = record.get("valid")
+        line = f"epoch {record['epoch']:4d}  loss {record['loss']:.5f}  {record['seconds']:.1f}s"
+        if valid:
+            line += "  valid " + "  ".join(f"{k} {v:.4f}" for k, v in valid.items() if "@" in k)
+        click.echo(line, err=True)
+
+    settings = _settings(ctx)
+    with _connect(ctx) as graph:
+        run, result = train_run(graph, settings.runs_dir, model_name, hparams, config, data_config, run_id=run_id,
+                                progress=bar, callback=report)
+        if publish:
+            _publish(ctx, graph, run)
+    click.echo(f"run {run.id}: best epoch {result.best_epoch} of {result.epochs_run}, "
+               f"{result.seconds_train:.0f}s training")
+    click.echo("test  " + "  ".join(f"{k} {v:.4f}" for k, v in result.test.items() if "@" in k))
+    click.echo(f"saved in {run.path} (curves.png, metrics.jsonl, best.pt)")
+
+
+def _publish(ctx: click.Context, graph, run) -> None:
+    """Write-back hook: replaced by graphrec.publish once serving lands."""
+    try:
+        from graphrec.publish import publish
+    except ImportError:
+        click.echo("(write-back not available yet: embeddings stay in the run folder)", err=True)
+        return
+    from graphrec.progress import bar
+
+    publish(graph, run, progress=bar)
+
+
+@cli.command("evaluate")
+@click.argument("run_id", default="latest")
+@click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True)
+@click.option("-k", "ks", multiple=True, type=int, default=(10, 20), show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def evaluate_cmd(ctx: click.Context, run_id: str, split: str, ks: tuple[int, ...], as_json: bool) -> None:
+    """Full-ranking evaluation of a saved run (default: the latest) on the graph's current data."""
+    from graphrec.progress import bar
+    from graphrec.workflow import evaluate_run
+
+    with _connect(ctx) as graph:
+        metrics = evaluate_run(graph, _settings(ctx).runs_dir, run_id, split=split, ks=ks, progress=bar)
+    if as_json:
+        _echo_json(metrics)
+        return
+    for key, value in metrics.items():
+        click.echo(f"{key:14} {value:.4f}" if isinstance(value, float) else f"{key:14} {value}")
+
+
+@cli.command("models")
+def models_cmd() -> None:
+    """List the registered models and their hyper-parameters (with defaults)."""
+    import inspect
+
+    from graphrec.models import MODELS, hparam_names
+
+    for name, cls in sorted(MODELS.items()):
+        sig = inspect.signature(cls.__init__).parameters
+        hp = ", ".join(f"{p}={sig[p].default}" for p in hparam_names(cls))
+        doc = (cls.__dict__.get("__doc__") or inspect.getmodule(cls).__doc__ or "").strip().splitlines()[0]
+        click.echo(f"{name:10} {doc}\n{'':10} {hp}")
+
+
 # ---- the main job ---------------------------------------------------------------------------------------------------------
 @cli.command("sample")
 @click.argument("folder", type=click.Path(file_okay=False))

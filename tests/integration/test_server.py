@@ -45,7 +45,7 @@ def test_start_status_query_stop_restart(own_home: Path):
     try:
         started = runner.invoke(cli, ["--home", str(own_home), "db", "start", "--json"], env=env)
         assert started.exit_code == 0, started.output
-        status = json.loads(runner.invoke(cli, ["--home", str(own_home), "db", "status", "--json"], env=env).output)
+        status = json.loads(runner.invoke(cli, ["--home", str(own_home), "db", "status", "--json"], env=env).stdout)
         assert status["running"] and status["uri"].startswith("bolt://127.0.0.1:")
         assert _listening_addresses(status["pid"]) <= LOOPBACK_HEX, "a listener is reachable from outside"
 
@@ -54,15 +54,15 @@ def test_start_status_query_stop_restart(own_home: Path):
             records, _, _ = driver.execute_query("CREATE (n:Probe {id: $id}) RETURN n.id AS id", id="p1")
             assert records[0]["id"] == "p1"
 
-        again = json.loads(runner.invoke(cli, ["--home", str(own_home), "db", "start", "--json"], env=env).output)
+        again = json.loads(runner.invoke(cli, ["--home", str(own_home), "db", "start", "--json"], env=env).stdout)
         assert again["pid"] == status["pid"], "a second start must reuse the running server"
 
         assert runner.invoke(cli, ["--home", str(own_home), "db", "stop"], env=env).output.strip() == "stopped"
-        stopped = json.loads(runner.invoke(cli, ["--home", str(own_home), "db", "status", "--json"], env=env).output)
+        stopped = json.loads(runner.invoke(cli, ["--home", str(own_home), "db", "status", "--json"], env=env).stdout)
         assert stopped["running"] is False
 
         # data survives a restart
-        restarted = json.loads(runner.invoke(cli, ["--home", str(own_home), "db", "start", "--json"], env=env).output)
+        restarted = json.loads(runner.invoke(cli, ["--home", str(own_home), "db", "start", "--json"], env=env).stdout)
         with neo4j.GraphDatabase.driver(restarted["uri"], auth=("root", password)) as driver:
             records, _, _ = driver.execute_query("MATCH (n:Probe) RETURN n.id AS id")
             assert [r["id"] for r in records] == ["p1"]

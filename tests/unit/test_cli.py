@@ -9,14 +9,14 @@ def test_config_masks_the_password(tmp_path):
     env = {"NEO4J_URI": "bolt://db:7687", "NEO4J_PASSWORD": "hunter22", "GRAPHREC_HOME": str(tmp_path)}
     result = CliRunner().invoke(cli, ["config", "--json"], env=env)
     assert result.exit_code == 0, result.output
-    shown = json.loads(result.output)
+    shown = json.loads(result.stdout)
     assert shown["uri"] == "bolt://db:7687" and "hunter22" not in result.output
 
 
 def test_db_status_when_stopped(tmp_path):
     result = CliRunner().invoke(cli, ["--home", str(tmp_path), "db", "status", "--json"], env={"NEO4J_URI": ""})
     assert result.exit_code == 0, result.output
-    status = json.loads(result.output)
+    status = json.loads(result.stdout)
     assert status["running"] is False and status["password_file"].endswith("password")
 
 

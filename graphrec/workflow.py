@@ -1,0 +1,101 @@
+"""The train stage end to end: export the graph → RecData → model → the one training loop → a saved run.
+
+This is what `graphrec train` and `graphrec evaluate` call; it holds no loop or metric of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from graphrec.db.connect import Graph
+from graphrec.errors import GraphrecError
+from graphrec.evaluate import evaluate
+from graphrec.export import IdMaps, export
+from graphrec.models import build, load_model
+from graphrec.progress import Progress, silent
+from graphrec.recdata import RecData
+from graphrec.runs import Run, load_run, new_run_id, save_run
+from graphrec.train import TrainConfig, TrainResult, fit
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How the graph becomes train/valid/test. ``valid_fraction`` carves validation out of train when the graph
+    ships no valid split (Gowalla): early stopping must never look at test."""
+
+    split: str = "auto"                      # auto | stored | random | temporal (see graphrec.export)
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    valid_fraction: float = 0.1
+    seed: int = 2020
+
+
+def load_data(graph: Graph, config: DataConfig, progress: Progress = silent):
+    """Export the graph and build the training view; returns (RecData, IdMaps, HeteroData)."""
+    hetero, ids = export(graph, split=config.split, ratios=config.ratios, seed=config.seed, progress=progress)
+    data = RecData.from_hetero(hetero)
+    if data.train.nnz == 0:
+        raise GraphrecError("the graph has no training interactions: every stored edge is valid or test")
+    if data.valid.nnz == 0:
+        data = data.with_holdout(config.valid_fraction, seed=config.seed)
+    return data, ids, hetero
+
+
+def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_config: TrainConfig,
+              data_config: DataConfig = DataConfig(), run_id: str | None = None,
+              progress: Progress = silent, callback=None) -> tuple[Run, TrainResult]:
+    """Export, train ``model_name`` with early stopping on valid, report test once, and save the run folder.
+
+    Passing the ``run_id`` of an interrupted run resumes it from its last checkpoint.
+    """
+    start = time.perf_counter()
+    data, ids, hetero = load_data(graph, data_config, progress)
+    seconds_export = time.perf_counter() - start
+    run_id = run_id or new_run_id(model_name)
+    run_dir = runs_dir / run_id
+    model = build(model_name, data.n_users, data.n_items, graph=torch.stack(data.train.pairs()),
+                  seed=train_config.seed, **hparams)
+    result = fit(model, data, train_config, run_dir=run_dir, callback=callback)
+    model.eval()
+    with torch.no_grad():
+        user_emb, item_emb = model()
+    meta = {
+        "id": run_id,
+        "model": model_name,
+        "params": model.hparams(),
+        "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(train_config).items()},
+        "data_config": asdict(data_config),
+        "metrics": {"valid": result.best_valid, "test": result.test},
+        "counts": {"users": data.n_users, "items": data.n_items, "train": data.train.nnz,
+                   "valid": data.valid.nnz, "test": data.test.nnz},
+        "split_origin": hetero.split_origin,
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "stopped_early": result.stopped_early,
+        "seconds": {"export": seconds_export, "train": result.seconds_train, "eval": result.seconds_eval},
+        "database": graph.uri,
+    }
+    run = save_run(runs_dir, meta, ids, {"user": user_emb, "item": item_emb})
+    return run, result
+
+
+def evaluate_run(graph: Graph, runs_dir, run_id: str, split: str = "test", ks=(20,),
+                 progress: Progress = silent) -> dict:
+    """Re-evaluate a saved run's embeddings on the graph as it is now, with the run's own split settings."""
+    run = load_run(runs_dir, run_id)
+    cfg = run.meta.get("data_config", {})
+    data_config = DataConfig(split=cfg.get("split", "auto"), ratios=tuple(cfg.get("ratios", (0.8, 0.1, 0.1))),
+                             valid_fraction=cfg.get("valid_fraction", 0.1), seed=cfg.get("seed", 2020))
+    data, ids, _ = load_data(graph, data_config, progress)
+    if ids.ids["user"] != run.ids().ids["user"] or ids.ids["item"] != run.ids().ids["item"]:
+        raise GraphrecError(f"the graph's users or items changed since run {run.id} was trained; "
+                            "its embeddings no longer line up: train a new run")
+    emb = run.embeddings()
+    return evaluate((emb["user"], emb["item"]), data, split=split, ks=ks, beyond_accuracy=split == "test")
+
+
+def load_run_model(run: Run, ids: IdMaps | None = None):
+    """The run's trained model (for tools that need more than its embeddings)."""
+    return load_model(run.path / "best.pt")
