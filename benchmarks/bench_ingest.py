@@ -33,7 +33,7 @@ def main() -> None:
     repo = Path(__file__).resolve().parents[1]
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(repo.parent / "shared" / "data" / "lightgcn-gowalla"))
-    parser.add_argument("--batch-edges", type=int, default=50_000)
+    parser.add_argument("--batch-edges", type=int, default=10_000)
     parser.add_argument("--naive-edges", type=int, default=300_000,
                         help="edges written with the naive pattern (it is slow; 0 skips it)")
     args = parser.parse_args()

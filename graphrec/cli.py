@@ -177,7 +177,7 @@ def _parse_option(text: str) -> tuple[str, object]:
 @click.argument("path", type=click.Path(exists=False))
 @click.option("--option", "-o", "options", multiple=True,
               help="Loader option NAME=VALUE (e.g. -o kg=false, -o user_col=customer); see `graphrec formats`.")
-@click.option("--batch-edges", default=20_000, show_default=True, help="Edges per write transaction.")
+@click.option("--batch-edges", default=10_000, show_default=True, help="Edges per write transaction.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[str, ...], batch_edges: int,
@@ -388,30 +388,51 @@ def sample_cmd(folder: str, seed: int, n_users: int, n_items: int) -> None:
 @cli.command("demo")
 @click.option("--data", type=click.Path(), help="A dataset folder to use instead of the generated sample graph.")
 @click.option("--format", "format_name", default="csv", show_default=True, help="The loader for --data.")
-@click.option("--seed", default=7, show_default=True, help="Seed of the sample graph.")
+@click.option("--model", "model_name", default="lightgcn", show_default=True)
+@click.option("--epochs", default=60, show_default=True)
+@click.option("--seed", default=7, show_default=True, help="Seed of the sample graph and of training.")
 @click.pass_context
-def demo_cmd(ctx: click.Context, data: str | None, format_name: str, seed: int) -> None:
-    """The main job end to end on the configured graph (the embedded server by default):
-    sample graph (or --data) -> ingest -> stats."""
+def demo_cmd(ctx: click.Context, data: str | None, format_name: str, model_name: str, epochs: int, seed: int) -> None:
+    """The main job end to end on the configured graph (the embedded server by default): sample graph (or --data)
+    -> ingest -> train with early stopping -> write back -> recommend with Cypher."""
     import loaders
     from graphrec.ingest import ingest
     from graphrec.progress import bar
     from graphrec.sample import write_sample
     from graphrec.stats import graph_stats
+    from graphrec.train import TrainConfig
+    from graphrec.workflow import DataConfig, train_run
 
     settings = _settings(ctx)
     if data is None:
         data = str(write_sample(settings.home / "sample", seed=seed))
         format_name = "csv"
-        click.echo(f"[1] generated the sample graph in {data} (seed {seed})")
+        click.echo(f"[1/5] generated the sample graph in {data} (seed {seed})")
     else:
-        click.echo(f"[1] using {data} ({format_name})")
+        click.echo(f"[1/5] using {data} ({format_name})")
     dataset = loaders.load(format_name, data)
     with _connect(ctx) as graph:
         report = ingest(graph, dataset, progress=bar)
-        click.echo(f"[2] ingested into {graph.uri}: created {report.created}")
         stats = graph_stats(graph)
-        click.echo(f"[3] the graph now holds {stats['nodes']} and {stats['relationships']}")
+        click.echo(f"[2/5] ingested into {graph.uri}: created {report.created}; the graph holds {stats['nodes']} "
+                   f"and {stats['relationships']}")
+        config = TrainConfig(epochs=epochs, batch_size=1024, lr=5e-3, seed=seed, eval_every=5, patience=3)
+        run, result = train_run(graph, settings.runs_dir, model_name, {}, config, DataConfig(seed=seed),
+                                progress=bar)
+        click.echo(f"[3/5] trained {model_name}: best epoch {result.best_epoch} of {result.epochs_run}; test "
+                   + "  ".join(f"{k} {v:.4f}" for k, v in result.test.items() if k in ("recall@20", "ndcg@20"))
+                   + f"; run {run.id} in {run.path}")
+        _publish(ctx, graph, run)
+        _demo_recommend(ctx, graph, run)
+
+
+def _demo_recommend(ctx: click.Context, graph, run) -> None:
+    """Steps 4 and 5 of the demo: serve from the graph (once serving lands)."""
+    try:
+        from graphrec import recommend  # noqa: F401
+    except ImportError:
+        click.echo("[4/5] write-back and [5/5] Cypher serving: not available in this version yet")
+        return
 
 
 def main() -> None:

@@ -194,7 +194,7 @@ def _write_social(graph: Graph, dataset: Dataset, report: IngestReport, progress
                                 on_batch=lambda rows: advance(sum(len(r["dsts"]) for r in rows)))
 
 
-def ingest(graph: Graph, dataset: Dataset, *, batch_edges: int = 20_000, progress: Progress = silent) -> IngestReport:
+def ingest(graph: Graph, dataset: Dataset, *, batch_edges: int = 10_000, progress: Progress = silent) -> IngestReport:
     """Write ``dataset`` into ``graph``; safe to repeat. Returns what was created, skipped and updated."""
     check_dataset(dataset)
     report = IngestReport(dataset.name)
@@ -214,7 +214,7 @@ def ingest(graph: Graph, dataset: Dataset, *, batch_edges: int = 20_000, progres
 
 
 def ingest_files(graph: Graph, format_name: str, path, *, options: dict | None = None,
-                 batch_edges: int = 20_000, progress: Progress = silent) -> IngestReport:
+                 batch_edges: int = 10_000, progress: Progress = silent) -> IngestReport:
     """Load ``path`` with the named loader (validating every file first), then ingest it."""
     import loaders
 

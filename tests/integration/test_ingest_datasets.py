@@ -33,10 +33,10 @@ CASES = [
 @pytest.mark.slow
 @pytest.mark.parametrize("format_name, folder, expected", CASES, ids=[c[1] for c in CASES])
 def test_whole_dataset_matches_provenance(graph, shared_data, format_name, folder, expected):
-    ingest_files(graph, format_name, shared_data / folder, batch_edges=50_000)
+    ingest_files(graph, format_name, shared_data / folder)
     stats = graph_stats(graph)
     for key, value in expected.items():
         assert stats[key] == value, (key, stats[key])
-    again = ingest_files(graph, format_name, shared_data / folder, batch_edges=50_000)
+    again = ingest_files(graph, format_name, shared_data / folder)
     assert sum(again.created.values()) == 0 and sum(again.updated.values()) == 0
     assert graph_stats(graph) == stats
