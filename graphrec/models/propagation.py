@@ -68,7 +68,7 @@ def sym_spmm(adj: Tensor, x: Tensor) -> Tensor:
 def lightgcn_propagate(adj: Tensor, x: Tensor, num_layers: int, alpha: Tensor | None = None) -> Tensor:
     """sum_l alpha_l Â^l x over l = 0..num_layers (alpha defaults to 1/(L+1), LightGCN's layer mean)."""
     if alpha is None:
-        alpha = torch.full((num_layers + 1,), 1.0 / (num_layers + 1), dtype=x.dtype)
+        alpha = torch.full((num_layers + 1,), 1.0 / (num_layers + 1), dtype=x.dtype, device=x.device)
     out = x * alpha[0]
     h = x
     for layer in range(num_layers):
