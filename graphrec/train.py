@@ -40,7 +40,7 @@ class TrainConfig:
     metric: str = "recall@20"  # early-stopping metric, on the valid split
     ks: Sequence[int] = (20,)
     eval_every: int = 1  # epochs between validations
-    patience: int = 10  # validations without improvement before stopping (None: never stop early)
+    patience: int | None = 10  # validations without improvement before stopping (None: never stop early)
     checkpoint_every: int = 1  # epochs between checkpoints (only with a run folder)
     eval_batch_users: int = 2048
     threads: int | None = None  # torch.set_num_threads (process-wide) when given

@@ -43,6 +43,7 @@ class LightGCN(Recommender):
         nodes, inverse = torch.unique(torch.cat([users, pos + self.n_users, neg + self.n_users]),
                                       return_inverse=True)
         x = torch.cat([self.user.weight, self.item.weight])
-        u, p, n = lightgcn_rows(self.adjacency(), x, nodes, self.num_layers)[inverse].split(users.numel())
+        out, ego = lightgcn_rows(self.adjacency(), x, nodes, self.num_layers, with_ego=True)
+        u, p, n = out[inverse].split(users.numel())
         bpr = bpr_loss((u * p).sum(1), (u * n).sum(1))
-        return bpr + self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))
+        return bpr + self.reg * l2_reg(*ego[inverse].split(users.numel()))

@@ -3,8 +3,9 @@
     E_l = LeakyReLU((Â + I) E_{l-1} W1 + (Â E_{l-1} ⊙ E_{l-1}) W2),   final = [E_0 ‖ norm(E_1) ‖ ... ‖ norm(E_L)]
 
 Defaults follow the authors' Gowalla run (xiangwang1223/neural_graph_collaborative_filtering README): embeddings and
-3 layers of 64, message dropout 0.1 per layer, L2 1e-5; node dropout off (their ``node_dropout_flag`` defaults to 0,
-so the ``--node_dropout [0.1]`` in the README command has no effect). LightGCN's paper compares with these NGCF
+3 layers of 64, message dropout 0.1 per layer, L2 1e-5; node dropout off (``--node_dropout_flag`` defaults to 0 in
+xiangwang1223/neural_graph_collaborative_filtering@2178526 NGCF/utility/parser.py, so the ``--node_dropout [0.1]`` in
+the README command has no effect; some re-implementations turn it on by default). LightGCN's paper compares with these NGCF
 numbers. LeakyReLU slope 0.2 and row L2-normalisation of each layer's output as in the authors' code.
 """
 

@@ -68,7 +68,7 @@ def sym_spmm(adj: Tensor, x: Tensor) -> Tensor:
 def lightgcn_propagate(adj: Tensor, x: Tensor, num_layers: int, alpha: Tensor | None = None) -> Tensor:
     """sum_l alpha_l Â^l x over l = 0..num_layers (alpha defaults to 1/(L+1), LightGCN's layer mean)."""
     if alpha is None:
-        alpha = torch.full((num_layers + 1,), 1.0 / (num_layers + 1), dtype=x.dtype)
+        alpha = torch.full((num_layers + 1,), 1.0 / (num_layers + 1), dtype=x.dtype, device=x.device)
     out = x * alpha[0]
     h = x
     for layer in range(num_layers):
@@ -127,10 +127,12 @@ class LightGCNRows(torch.autograd.Function):
             out += sub @ h
         ctx.save_for_backward(rows, sub_crow, sub_col, sub_val)
         ctx.adj, ctx.num_layers, ctx.alpha, ctx.n = adj, num_layers, alpha, x.size(0)
-        return out * alpha
+        # Also return the rows' layer-0 ("ego") embeddings: their regulariser's gradient then lands in the same
+        # dense gradient buffer, instead of each embedding lookup allocating a full-table gradient of its own.
+        return out * alpha, x[rows]
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor):
+    def backward(ctx, grad_out: Tensor, grad_ego: Tensor | None):
         rows, sub_crow, sub_col, sub_val = ctx.saved_tensors
         g = grad_out.contiguous() * ctx.alpha
         grad = torch.zeros(ctx.n, g.size(1), dtype=g.dtype, device=g.device)
@@ -141,10 +143,12 @@ class LightGCNRows(torch.autograd.Function):
             grad.index_add_(0, rows, g)
             # Â symmetric: the backward of h -> Â h is grad -> Â grad.
             grad, spare = torch.mm(ctx.adj, grad, out=spare), grad
-        grad.index_add_(0, rows, g)
+        grad.index_add_(0, rows, g if grad_ego is None else g + grad_ego)
         return None, grad, None, None, None
 
 
-def lightgcn_rows(adj: Tensor, x: Tensor, rows: Tensor, num_layers: int) -> Tensor:
-    """Rows ``rows`` of LightGCN's output ``1/(L+1) sum_l Â^l x``; ``rows`` must be unique."""
-    return LightGCNRows.apply(adj, x, rows, num_layers, 1.0 / (num_layers + 1))
+def lightgcn_rows(adj: Tensor, x: Tensor, rows: Tensor, num_layers: int, with_ego: bool = False):
+    """Rows ``rows`` of LightGCN's output ``1/(L+1) sum_l Â^l x``; ``rows`` must be unique.
+    With ``with_ego`` returns ``(out, x[rows])``, both differentiable."""
+    out, ego = LightGCNRows.apply(adj, x, rows, num_layers, 1.0 / (num_layers + 1))
+    return (out, ego) if with_ego else out
