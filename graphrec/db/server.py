@@ -20,6 +20,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -74,6 +76,14 @@ def _port_answers(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((LOOPBACK, port)) == 0
+
+
+def _ready(http_port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{http_port}/api/v1/ready", timeout=2) as response:
+            return response.status == 204
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 class EmbeddedServer:
@@ -180,7 +190,8 @@ class EmbeddedServer:
                 self.state_file.unlink(missing_ok=True)
                 raise ServerError(f"the embedded server exited while starting; "
                                   f"last lines of {self.log_file}:\n{self._log_tail()}")
-            if _port_answers(bolt) and _port_answers(http):
+            # The listeners open before the default database exists; /api/v1/ready answers 204 once it does.
+            if _port_answers(bolt) and _ready(http):
                 return self.status()
             time.sleep(0.25)
         self.stop()
