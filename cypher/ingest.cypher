@@ -37,6 +37,15 @@ UNWIND row.edges AS e
 MATCH (i:Item {id: e[0]})
 CREATE (u)-[:INTERACTED {split: e[1], weight: e[2], ts: e[3]}]->(i)
 
+// name: create_interactions_split
+// Like create_interactions for sources with no weights or timestamps (edges [[item, split], ...]): no null
+// properties to write per edge.
+UNWIND $rows AS row
+MATCH (u:User {id: row.user})
+UNWIND row.edges AS e
+MATCH (i:Item {id: e[0]})
+CREATE (u)-[:INTERACTED {split: e[1]}]->(i)
+
 // name: update_interactions
 // $rows: [{user, item, split, weight, ts}]: edges whose weight or timestamp changed in the source.
 UNWIND $rows AS row

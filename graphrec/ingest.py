@@ -129,10 +129,12 @@ def _write_interactions(graph: Graph, dataset: Dataset, report: IngestReport, pr
 
     by_user: dict[str, list] = defaultdict(list)
     changed = []
+    # Sources without weights and timestamps (Gowalla ...) use a statement that writes no null properties.
+    bare = all(w is None and t is None for w, t in wanted.values())
     for key, (weight, ts) in wanted.items():
         old = existing.get(key)
         if old is None:
-            by_user[key[0]].append([key[1], key[2], weight, ts])
+            by_user[key[0]].append([key[1], key[2]] if bare else [key[1], key[2], weight, ts])
         elif old != (weight, ts):
             changed.append({"user": key[0], "item": key[1], "split": key[2], "weight": weight, "ts": ts})
     total = sum(len(v) for v in by_user.values())
@@ -142,7 +144,8 @@ def _write_interactions(graph: Graph, dataset: Dataset, report: IngestReport, pr
     start = time.perf_counter()
     if total:
         with progress("interactions", total) as advance:
-            graph.write_batches("ingest.create_interactions", _grouped_batches(by_user, "user", "edges", batch_edges),
+            statement = "ingest.create_interactions_split" if bare else "ingest.create_interactions"
+            graph.write_batches(statement, _grouped_batches(by_user, "user", "edges", batch_edges),
                                 on_batch=lambda rows: advance(sum(len(r["edges"]) for r in rows)))
     if changed:
         graph.write_batches("ingest.update_interactions", _chunks(changed, NODE_BATCH))
