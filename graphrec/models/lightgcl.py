@@ -24,12 +24,15 @@ from graphrec.models.encoder import GraphEncoder
 from graphrec.models.losses import bpr_loss
 
 
-def truncated_svd(adj_ui: Tensor, q: int, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
-    """Rank-q (U, S, V) of a sparse (n_users, n_items) matrix by randomised SVD (torch.svd_lowrank, the reference's
-    choice); seeded locally so the view is the same on every construction without touching the global RNG."""
+def truncated_svd(adj_ui: Tensor, q: int, oversample: int = 10, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+    """Rank-q (U, S, V) of a sparse (n_users, n_items) matrix by randomised SVD (torch.svd_lowrank, as the paper's
+    ApproxSVD and the reference code), with ``oversample`` extra columns and 4 power iterations so it matches the
+    exact truncated SVD closely (the reference asks for exactly q columns, 2 iterations: a rougher approximation).
+    Seeded locally, so the view is the same on every construction without touching the global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return torch.svd_lowrank(adj_ui, q=q, niter=4)
+        u, s, v = torch.svd_lowrank(adj_ui, q=min(q + oversample, *adj_ui.shape), niter=4)
+    return u[:, :q], s[:q], v[:, :q]
 
 
 class LightGCL(GraphEncoder):
