@@ -1,5 +1,6 @@
-"""DirectAU (Wang et al., KDD 2022): optimise alignment and uniformity of the L2-normalised user/item
-representations directly, instead of BPR.
+"""DirectAU (Wang et al., KDD 2022): alignment + uniformity of normalised embeddings in place of BPR.
+
+DirectAU optimises the alignment and uniformity of the L2-normalised user/item representations directly.
 
 Loss: alignment(u, i) + gamma * (uniformity(u) + uniformity(i)) / 2 over the batch's (user, positive item) pairs
 (:func:`losses.alignment`, :func:`losses.uniformity`, t = 2); the batch's negatives are ignored. Encoder "mf" (the

@@ -1,5 +1,7 @@
-"""LightGCL (Cai et al., ICLR 2023): contrast the LightGCN view with a global view propagated over a rank-q SVD
-reconstruction of the normalised interaction matrix, Â_ui ≈ U_q S_q V_qᵀ (computed once, at construction).
+"""LightGCL (Cai et al., ICLR 2023): LightGCN contrasted with a global view propagated over a rank-q SVD of Â.
+
+The SVD view propagates over a rank-q reconstruction of the normalised interaction matrix, Â_ui ≈ U_q S_q V_qᵀ
+(computed once, at construction).
 
 Per layer l: main view Z_l = Â_ui E_{l-1} (optionally with edge dropout), SVD view G_l = U_q S_q V_qᵀ E_{l-1} of the
 previous *main* layer, never materialising the dense reconstruction; G_0 = E_0. Final embeddings (also used for

@@ -1,5 +1,7 @@
-"""SimGCL (Yu et al., SIGIR 2022): no graph augmentation; two views are the LightGCN encoder with small uniform
-noise added to every layer's output, Δ = eps * sign(e) ⊙ normalize(U(0,1)) (see :func:`augment.uniform_noise`).
+"""SimGCL (Yu et al., SIGIR 2022): LightGCN contrasted with itself under uniform noise, no graph augmentation.
+
+The two views are the LightGCN encoder with small uniform noise added to every layer's output,
+Δ = eps * sign(e) ⊙ normalize(U(0,1)) (see :func:`augment.uniform_noise`).
 
 Final embedding: mean of layers 1..L (the paper drops E0). Loss: L = BPR(clean encoder) + cl_rate *
 (InfoNCE_user + InfoNCE_item) + reg * L2(batch ego embeddings); InfoNCE on the batch's unique users / unique

@@ -1,5 +1,6 @@
-"""UltraGCN (Mao et al., CIKM 2021): skip message passing; approximate infinite-layer graph convolution with
-constraint losses on plain embeddings (scores are dot products, like MF).
+"""UltraGCN (Mao et al., CIKM 2021): infinite-layer graph convolution approximated by constraint losses on MF.
+
+No message passing: constraint losses act on plain embeddings (scores are dot products, like MF).
 
 * User–item constraint: weighted binary cross-entropy with β_{u,i} = (1/d_u) sqrt((d_u + 1) / (d_i + 1)) (the
   paper's closed form, d = training degrees): positives weighted w1 + w2 β_{u,i}, ``negative_num`` uniformly drawn

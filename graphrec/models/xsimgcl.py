@@ -1,5 +1,6 @@
-"""XSimGCL (Yu et al., TKDE 2023): SimGCL in one forward pass. The encoder adds uniform noise to every layer; the
-recommendation loss uses the noisy final embedding (mean of layers 1..L), and the contrastive loss pulls each
+"""XSimGCL (Yu et al., TKDE 2023): SimGCL in one noisy forward pass, contrasting a layer with the final output.
+
+The encoder adds uniform noise to every layer; the recommendation loss uses the noisy final embedding (mean of layers 1..L), and the contrastive loss pulls each
 node's noisy layer ``cl_layer`` (l*) towards its noisy final embedding, against the other nodes of the batch.
 
 Loss: L = BPR(noisy final) + cl_rate * (InfoNCE_user + InfoNCE_item)(layer l*, final) + reg * L2(batch ego
