@@ -10,9 +10,10 @@ No message passing: constraint losses act on plain embeddings (scores are dot pr
 Loss: [L_C + lambda_ii L_I + gamma ||Θ||² / 2] / batch size (the reference sums over the batch; dividing the whole
 objective keeps its balance and makes the logged loss per interaction). Negatives are drawn inside ``loss`` from
 torch's global RNG, which the training loop seeds per epoch; the loop's one BPR negative is not used.
-Defaults: the authors' Gowalla config (xue-pai/UltraGCN gowalla_config.ini, as quoted in their repo and its ports):
-w1 1e-6, w2 1, w3 1e-6, w4 1, negative_num 1500, negative_weight 300, gamma 1e-4, lambda 5e-4, ii_neighbors 10,
-init N(0, 1e-4); the authors train it with batch size 512 (1500 negatives × batch × dim floats are gathered per step).
+Defaults, the authors' Gowalla setting: w1 1e-6, w2 1, w3 1e-6, w4 1, negative_weight 300, gamma 1e-4, lambda 5e-4
+(as hard-coded in a TensorFlow port of xue-pai/UltraGCN), negative_num 1500, ii_neighbors 10, init N(0, 1e-4) (the
+same plus these in MTandHJ's freerec UltraGCN for Gowalla_m1). Memory: batch × negative_num × dim floats are gathered
+per step (0.8 GB at batch 2048); the authors train with small batches (512, not re-checked here).
 Difference from the reference code: it scores item–item neighbours with the β form above on G (keeping the diagonal,
 so an item is often its own neighbour); we follow the paper's ω, excluding j = i.
 """
