@@ -1,7 +1,8 @@
 """XSimGCL (Yu et al., TKDE 2023): SimGCL in one noisy forward pass, contrasting a layer with the final output.
 
-The encoder adds uniform noise to every layer; the recommendation loss uses the noisy final embedding (mean of layers 1..L), and the contrastive loss pulls each
-node's noisy layer ``cl_layer`` (l*) towards its noisy final embedding, against the other nodes of the batch.
+The encoder adds uniform noise to every layer; the recommendation loss uses the noisy final embedding (mean of
+layers 1..L), and the contrastive loss pulls each node's noisy layer ``cl_layer`` (l*) towards its noisy final
+embedding, against the other nodes of the batch.
 
 Loss: L = BPR(noisy final) + cl_rate * (InfoNCE_user + InfoNCE_item)(layer l*, final) + reg * L2(batch ego
 embeddings); inference (``forward``) is noise-free. Defaults: eps 0.2, lambda 0.2, tau 0.2, l* = 1, 2 layers, reg
