@@ -29,6 +29,7 @@ from graphrec.recdata import RecData
 from graphrec.sampling import bpr_epoch, n_batches
 
 CHECKPOINT_FORMAT = "graphrec.checkpoint/1"
+_HOOK_SEED_SALT = 0x5EED_0F_E90C  # any constant: makes the hook's generator differ from the dropout seed
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,8 @@ def train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, data: RecD
                 generator: torch.Generator, progress: bool = False, desc: str = "epoch",
                 max_batches: int | None = None) -> tuple[float, float]:
     """One BPR epoch (``ceil(n_train / batch_size)`` steps, one triple per training interaction).
+    A model with an ``on_epoch_start(generator)`` method gets it called once before the first batch, with a
+    generator derived from ``generator`` (for per-epoch work such as resampling views or clustering).
     Returns (mean loss per triple, seconds). ``max_batches`` stops early (benchmarks)."""
     model.train()
     t0 = time.perf_counter()
@@ -184,6 +187,11 @@ def train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, data: RecD
     bar = _progress(batches, total_batches, desc, progress)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(dropout_seed)
+        on_epoch_start = getattr(model, "on_epoch_start", None)
+        if on_epoch_start is not None:
+            # Per-epoch model work (SGL's view resampling, NCL's clustering) gets its own generator derived from
+            # the epoch's, so it neither shifts the batches' draws nor depends on what the model draws.
+            on_epoch_start(torch.Generator().manual_seed(dropout_seed ^ _HOOK_SEED_SALT))
         for step, batch in enumerate(bar):
             if max_batches is not None and step >= max_batches:
                 break

@@ -11,14 +11,29 @@ from torch import Tensor
 
 from graphrec.errors import ModelError
 from graphrec.models.base import Recommender
+from graphrec.models.directau import DirectAU
+from graphrec.models.lightgcl import LightGCL
 from graphrec.models.lightgcn import LightGCN
 from graphrec.models.mf import MF
+from graphrec.models.ncl import NCL
 from graphrec.models.ngcf import NGCF
+from graphrec.models.sgl import SGL
+from graphrec.models.simgcl import SimGCL
+from graphrec.models.ultragcn import UltraGCN
+from graphrec.models.xsimgcl import XSimGCL
 
 MODELS: dict[str, type[Recommender]] = {
     "mf": MF,
     "lightgcn": LightGCN,
     "ngcf": NGCF,
+    # self-supervised graph CF on the LightGCN encoder (issue 7), and constraint-based UltraGCN
+    "sgl": SGL,
+    "simgcl": SimGCL,
+    "xsimgcl": XSimGCL,
+    "lightgcl": LightGCL,
+    "ncl": NCL,
+    "directau": DirectAU,
+    "ultragcn": UltraGCN,
 }
 
 SAVE_FORMAT = "graphrec.model/1"
@@ -91,5 +106,6 @@ def load_model(path: str | os.PathLike, graph: Tensor | None = None) -> Recommen
     return model
 
 
-__all__ = ["MODELS", "Recommender", "MF", "LightGCN", "NGCF", "build", "model_class", "hparam_names",
+__all__ = ["MODELS", "Recommender", "MF", "LightGCN", "NGCF", "SGL", "SimGCL", "XSimGCL", "LightGCL", "NCL",
+           "DirectAU", "UltraGCN", "build", "model_class", "hparam_names",
            "save_model", "load_model", "model_name"]

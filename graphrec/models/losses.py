@@ -25,3 +25,26 @@ def info_nce(view1: Tensor, view2: Tensor, temperature: float) -> Tensor:
     view1, view2 = F.normalize(view1, dim=1), F.normalize(view2, dim=1)
     logits = view1 @ view2.t() / temperature
     return F.cross_entropy(logits, torch.arange(view1.size(0), device=view1.device))
+
+
+def info_nce_all(anchor: Tensor, positive: Tensor, candidates: Tensor, temperature: float,
+                 reduction: str = "mean") -> Tensor:
+    """InfoNCE whose negatives are *all* ``candidates`` (e.g. every user), not just the batch: row i of ``anchor``
+    is pulled to row i of ``positive`` and pushed from each candidate (the positive is one of them, as in SGL's and
+    NCL's papers). Cosine similarity: all three are L2-normalised. ``reduction``: "mean" or "sum" over rows."""
+    anchor, positive, candidates = (F.normalize(t, dim=1) for t in (anchor, positive, candidates))
+    pos = (anchor * positive).sum(1) / temperature
+    total = torch.logsumexp(anchor @ candidates.t() / temperature, dim=1)
+    loss = total - pos
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
+def alignment(user: Tensor, item: Tensor) -> Tensor:
+    """DirectAU's alignment: mean over positive pairs of ||f(u) - f(i)||² on L2-normalised embeddings."""
+    return (F.normalize(user, dim=-1) - F.normalize(item, dim=-1)).pow(2).sum(-1).mean()
+
+
+def uniformity(x: Tensor, t: float = 2.0) -> Tensor:
+    """DirectAU's (Wang & Isola's) uniformity: log of the mean over distinct pairs of exp(-t ||f(x) - f(y)||²),
+    on L2-normalised rows."""
+    return torch.pdist(F.normalize(x, dim=-1), p=2).pow(2).mul(-t).exp().mean().log()

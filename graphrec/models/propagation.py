@@ -152,3 +152,19 @@ def lightgcn_rows(adj: Tensor, x: Tensor, rows: Tensor, num_layers: int, with_eg
     With ``with_ego`` returns ``(out, x[rows])``, both differentiable."""
     out, ego = LightGCNRows.apply(adj, x, rows, num_layers, 1.0 / (num_layers + 1))
     return (out, ego) if with_ego else out
+
+
+def propagate_layers(adj, x: Tensor, num_layers: int, noise=None) -> list[Tensor]:
+    """The per-layer outputs ``[x, Â x, Â² x, ...]`` (``num_layers + 1`` tensors), for models that combine or contrast
+    layers themselves. ``adj`` is one symmetric CSR matrix or a list of ``num_layers`` of them (one per layer, as in
+    SGL's random-walk views). ``noise(h) -> Tensor``, when given, is added to each propagated layer (SimGCL)."""
+    adjs = adj if isinstance(adj, (list, tuple)) else [adj] * num_layers
+    if len(adjs) != num_layers:
+        raise ValueError(f"propagate_layers: got {len(adjs)} adjacency matrices for num_layers={num_layers}")
+    layers = [x]
+    for layer_adj in adjs:
+        h = sym_spmm(layer_adj, layers[-1])
+        if noise is not None:
+            h = h + noise(h)
+        layers.append(h)
+    return layers

@@ -91,3 +91,31 @@ def test_fit_refuses_data_without_a_valid_split():
     d = RecData.from_pairs(3, 3, torch.tensor([[0, 1], [1, 2]]), None, torch.tensor([[2], [0]]))
     with pytest.raises(ConfigError, match="with_holdout"):
         fit(model(d), d, TrainConfig(progress=False))
+
+
+def test_on_epoch_start_runs_once_per_epoch_seeded_and_leaves_the_batches_unchanged():
+    from graphrec.train import make_optimizer, train_epoch
+
+    class Hooked(type(model(data()))):
+        def on_epoch_start(self, generator):
+            self.draws.append(int(torch.randint(2**31, (1,), generator=generator)))
+
+    def run(hooked: bool):
+        d = data()
+        m = model(d)
+        if hooked:
+            m.__class__, m.draws = Hooked, []
+        seen = []
+        original_loss = m.loss
+        m.loss = lambda batch: (seen.append(batch.users.clone()), original_loss(batch))[1]
+        optimizer = make_optimizer(m, 0.01)
+        for epoch in range(3):
+            train_epoch(m, optimizer, d, 32, torch.Generator().manual_seed(epoch))
+        return m, seen
+
+    first, batches = run(hooked=True)
+    again, _ = run(hooked=True)
+    plain, plain_batches = run(hooked=False)
+    assert len(first.draws) == 3 and len(set(first.draws)) == 3 and first.draws == again.draws
+    assert all(torch.equal(a, b) for a, b in zip(batches, plain_batches))
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), plain.state_dict().values()))

@@ -1,0 +1,50 @@
+"""DirectAU (Wang et al., KDD 2022): alignment + uniformity of normalised embeddings in place of BPR.
+
+DirectAU optimises the alignment and uniformity of the L2-normalised user/item representations directly.
+
+Loss: alignment(u, i) + gamma * (uniformity(u) + uniformity(i)) / 2 over the batch's (user, positive item) pairs
+(:func:`losses.alignment`, :func:`losses.uniformity`, t = 2); the batch's negatives are ignored. Encoder "mf" (the
+embeddings themselves, the paper's default) or "lightgcn" (layer mean over 0..num_layers). Scores are raw dot
+products of the un-normalised embeddings, as in THUwangcy/DirectAU. Defaults: THUwangcy/DirectAU
+recbole/properties/model/DirectAU.yaml (encoder MF, gamma 1, dim 64; gamma tuned over 0.01..10, weight decay over
+{0, 1e-8, 1e-6, 1e-4}). The authors' weight decay is Adam's coupled L2 on all parameters; here it is the identical
+penalty weight_decay / 2 * ||Θ||² in the loss (graphrec's one optimiser has no weight decay).
+SELFRec's DirectAU uses a LightGCN encoder with gamma 2: use encoder="lightgcn", gamma=2.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from graphrec.errors import ModelError
+from graphrec.models.encoder import GraphEncoder
+from graphrec.models.losses import alignment, uniformity
+
+
+class DirectAU(GraphEncoder):
+    def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64, encoder: str = "mf",
+                 num_layers: int = 3, gamma: float = 1.0, weight_decay: float = 1e-6):
+        if encoder not in ("mf", "lightgcn"):
+            raise ModelError(f"DirectAU: encoder must be 'mf' or 'lightgcn', got {encoder!r}")
+        self.encoder = encoder
+        super().__init__(n_users, n_items, graph, dim, num_layers if encoder == "lightgcn" else 0)
+        self.encoder_layers = int(num_layers)
+        self.gamma, self.weight_decay = float(gamma), float(weight_decay)
+        nn.init.xavier_normal_(self.user.weight)  # the authors' initialisation
+        nn.init.xavier_normal_(self.item.weight)
+
+    def hparams(self) -> dict:
+        return {"dim": self.dim, "encoder": self.encoder, "num_layers": self.encoder_layers, "gamma": self.gamma,
+                "weight_decay": self.weight_decay}
+
+    def loss(self, batch) -> Tensor:
+        users, pos, _ = batch
+        if self.encoder == "mf":
+            u, i = self.user(users), self.item(pos)
+        else:
+            user_emb, item_emb = self()
+            u, i = user_emb[users], item_emb[pos]
+        loss = alignment(u, i) + self.gamma * (uniformity(u) + uniformity(i)) / 2
+        if self.weight_decay:
+            loss = loss + self.weight_decay / 2 * sum(p.pow(2).sum() for p in self.parameters())
+        return loss

@@ -1,0 +1,55 @@
+"""SimGCL (Yu et al., SIGIR 2022): LightGCN contrasted with itself under uniform noise, no graph augmentation.
+
+The two views are the LightGCN encoder with small uniform noise added to every layer's output,
+Δ = eps * sign(e) ⊙ normalize(U(0,1)) (see :func:`augment.uniform_noise`).
+
+Final embedding: mean of layers 1..L (the paper drops E0). Loss: L = BPR(clean encoder) + cl_rate *
+(InfoNCE_user + InfoNCE_item) + reg * L2(batch ego embeddings); InfoNCE on the batch's unique users / unique
+positive items with in-batch negatives, as in the paper and Coder-Yu/SELFRec model/graph/SimGCL.py.
+Defaults: SELFRec conf/SimGCL.yaml and RecBole-GNN SimGCL.yaml (Yelp2018): 2 layers, eps 0.1, lambda 0.5, tau 0.2,
+reg 1e-4. Difference from SELFRec: its regulariser is reg * (unsquared) L2 norms of the *propagated* batch embeddings;
+here it is LightGCN's squared L2 of the ego embeddings, like every graphrec model.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+from torch import Tensor
+
+from graphrec.models.augment import uniform_noise
+from graphrec.models.encoder import GraphEncoder
+from graphrec.models.losses import bpr_loss, info_nce, l2_reg
+from graphrec.models.propagation import lightgcn_rows
+
+
+class SimGCL(GraphEncoder):
+    skip_ego = True
+
+    def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64, num_layers: int = 2,
+                 reg: float = 1e-4, eps: float = 0.1, cl_rate: float = 0.5, temperature: float = 0.2):
+        super().__init__(n_users, n_items, graph, dim, num_layers)
+        self.reg, self.eps, self.cl_rate, self.temperature = float(reg), float(eps), float(cl_rate), float(temperature)
+
+    def hparams(self) -> dict:
+        return {"dim": self.dim, "num_layers": self.num_layers, "reg": self.reg, "eps": self.eps,
+                "cl_rate": self.cl_rate, "temperature": self.temperature}
+
+    def _rows(self, nodes: Tensor) -> Tensor:
+        """Rows of the clean mean over layers 1..L, via LightGCN's batch-rows propagation (which averages 0..L):
+        mean_{1..L} = ((L + 1) * mean_{0..L} - E0) / L."""
+        x, L = self.ego(), self.num_layers
+        return ((L + 1) * lightgcn_rows(self.adjacency(), x, nodes, L) - x[nodes]) / L
+
+    def loss(self, batch) -> Tensor:
+        users, pos, neg = batch
+        nodes, inverse = torch.unique(torch.cat([users, pos + self.n_users, neg + self.n_users]),
+                                      return_inverse=True)
+        u, p, n = self._rows(nodes)[inverse].split(users.numel())
+        rec = bpr_loss((u * p).sum(1), (u * n).sum(1))
+        noise = partial(uniform_noise, eps=self.eps)
+        (u1, i1), (u2, i2) = (self.split(self.combine(self.layers(noise=noise))) for _ in range(2))
+        uu, pp = torch.unique(users), torch.unique(pos)
+        cl = info_nce(u1[uu], u2[uu], self.temperature) + info_nce(i1[pp], i2[pp], self.temperature)
+        return rec + self.cl_rate * cl + self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))
