@@ -17,6 +17,7 @@
 //                 interactions with those splits are (offline evaluation masks the training items only)
 //   $entities     null, or entity ids/names (e.g. ['Rock']): only items linked to every one of them (a KG filter)
 //   $exclude      null, or item ids never to return
+//   $fetch        index path only: how many candidates to take from the vector index before the exact re-rank
 // Rows come best first: {item, score, run}. No row means no run is served, or the user/item is unknown or has no
 // embedding in the run (graphrec.recommend tells these apart with recommend.status).
 
