@@ -435,6 +435,155 @@ def _demo_recommend(ctx: click.Context, graph, run) -> None:
         return
 
 
+# ---- write-back and serving (graphrec.publish, graphrec.recommend; the queries are in cypher/recommend.cypher) ------
+def _load_run(ctx: click.Context, run_ref: str):
+    """A run by id (or ``latest``) under <home>/runs, or a run folder given by path."""
+    from graphrec.runs import Run, load_run
+
+    path = Path(run_ref)
+    if (path / "run.json").is_file():
+        return Run(path, json.loads((path / "run.json").read_text()))
+    return load_run(_settings(ctx).runs_dir, run_ref)
+
+
+@cli.command("publish")
+@click.argument("run_ref", metavar="RUN")
+@click.option("--serve/--no-serve", default=True, show_default=True, help="Serve the run once it is written.")
+@click.option("--batch-size", default=5_000, show_default=True, help="Nodes per write transaction.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def publish_cmd(ctx: click.Context, run_ref: str, serve: bool, batch_size: int, as_json: bool) -> None:
+    """Write RUN's embeddings onto the graph's nodes with its (:ModelRun) node and vector index, then serve it.
+
+    RUN is a run id under <home>/runs, `latest`, or a run folder.
+    """
+    from graphrec.progress import bar
+    from graphrec.publish import publish
+
+    run = _load_run(ctx, run_ref)
+    with _connect(ctx) as graph:
+        report = publish(graph, run, serve=serve, batch_size=batch_size, progress=bar)
+    if as_json:
+        _echo_json(report.__dict__)
+        return
+    click.echo(f"published {report.run}: {report.users:,} users, {report.items:,} items, index {report.index}"
+               + ("; now serving it" if report.serving else "; not served (graphrec runs switch)"))
+    if any(report.missing.values()):
+        click.echo(f"not in the graph (skipped): {report.missing}", err=True)
+
+
+@cli.group("runs")
+def runs_group() -> None:
+    """The runs published in the graph, and which one is served."""
+
+
+@runs_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def runs_list(ctx: click.Context, as_json: bool) -> None:
+    """List the published runs, oldest first; * marks the one served."""
+    from graphrec.publish import published_runs
+
+    with _connect(ctx) as graph:
+        runs = published_runs(graph)
+    if as_json:
+        _echo_json(runs)
+        return
+    if not runs:
+        click.echo("no published runs: graphrec publish RUN")
+    for r in runs:
+        click.echo(f"{'*' if r['serving'] else ' '} {r['id']}  {r['model'] or '-'}  {r['status']}  "
+                   f"published {r['published_at'] or '-'}  {json.dumps(r['metrics'])}")
+
+
+@runs_group.command("switch")
+@click.argument("run_id", metavar="RUN")
+@click.pass_context
+def runs_switch(ctx: click.Context, run_id: str) -> None:
+    """Serve RUN (already published) from now on; atomic for concurrent queries. Works for older runs too."""
+    from graphrec.publish import switch
+
+    with _connect(ctx) as graph:
+        switch(graph, run_id)
+    click.echo(f"now serving {run_id}")
+
+
+@runs_group.command("drop")
+@click.argument("run_id", metavar="RUN")
+@click.pass_context
+def runs_drop(ctx: click.Context, run_id: str) -> None:
+    """Remove a run that is not served: its node properties, vector index and (:ModelRun) node."""
+    from graphrec.publish import drop
+
+    with _connect(ctx) as graph:
+        drop(graph, run_id)
+    click.echo(f"dropped {run_id}")
+
+
+def _print_rows(rows: list[dict], why: dict | None) -> None:
+    for rank, row in enumerate(rows, 1):
+        click.echo(f"{rank:3}  {row['item']}\t{row['score']:.4f}")
+        for path in (why or {}).get(row["item"], {}).get("via_kg", []):
+            click.echo(f"       you liked {path['liked']}, also {path['relation']} {path['name'] or path['entity']}")
+        for friend in (why or {}).get(row["item"], {}).get("via_friends", []):
+            click.echo(f"       your friend {friend} interacted with it")
+
+
+@cli.command("recommend")
+@click.option("--user", required=True, help="The user's business id.")
+@click.option("-k", "k", default=10, show_default=True, help="How many items.")
+@click.option("--filter", "entities", multiple=True, metavar="ENTITY",
+              help="Only items linked to this KG entity (id or name, e.g. a genre); repeat for several (all must hold).")
+@click.option("--exclude", multiple=True, metavar="ITEM", help="An item id never to recommend; repeatable.")
+@click.option("--exact", is_flag=True, help="Score every item (exact) instead of the vector index path.")
+@click.option("--fetch", type=int, help="Index path: candidates taken from the index (default max(200, 10k)).")
+@click.option("--run", "run_id", help="A published run to use instead of the one served.")
+@click.option("--explain", is_flag=True, help="Show the graph paths from the user to each item.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.pass_context
+def recommend_cmd(ctx: click.Context, user: str, k: int, entities: tuple[str, ...], exclude: tuple[str, ...],
+                  exact: bool, fetch: int | None, run_id: str | None, explain: bool, as_json: bool) -> None:
+    """Top-k items for a user, from the Cypher queries in cypher/recommend.cypher (items seen are excluded)."""
+    from graphrec import recommend as rec
+
+    with _connect(ctx) as graph:
+        rows = rec.recommend(graph, user, k, path="exact" if exact else "index", fetch=fetch, run=run_id,
+                             entities=entities or None, exclude=exclude or None)
+        why = rec.explain(graph, user, [r["item"] for r in rows]) if explain else None
+    if why is not None:
+        for row in rows:
+            row.update(why.get(row["item"], {"via_kg": [], "via_friends": []}))
+    if as_json:
+        _echo_json(rows)
+        return
+    if "basis" in rows[0]:
+        click.echo(f"cold start: user {user} has no embedding in run {rows[0]['run']}; built from "
+                   f"{rows[0]['neighbours']} {rows[0]['basis']}", err=True)
+    _print_rows(rows, why)
+    click.echo(f"(run {rows[0]['run']}, {'exact' if exact else 'index'} path)", err=True)
+
+
+@cli.command("similar")
+@click.option("--item", required=True, help="The item's business id.")
+@click.option("-k", "k", default=10, show_default=True)
+@click.option("--run", "run_id", help="A published run to use instead of the one served.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def similar_cmd(ctx: click.Context, item: str, k: int, run_id: str | None, as_json: bool) -> None:
+    """The items most similar to ITEM (cosine of the served run's item embeddings), from recommend.similar_items."""
+    from graphrec import recommend as rec
+
+    with _connect(ctx) as graph:
+        rows = rec.similar(graph, item, k, run=run_id)
+    if as_json:
+        _echo_json(rows)
+        return
+    if "basis" in rows[0]:
+        click.echo(f"cold start: item {item} has no embedding; built from {rows[0]['neighbours']} {rows[0]['basis']}",
+                   err=True)
+    _print_rows(rows, None)
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)

@@ -15,7 +15,7 @@ from neo4j.exceptions import AuthError, ClientError, Neo4jError, ServiceUnavaila
 
 from graphrec.config import Settings
 from graphrec.db import cypher
-from graphrec.db.dialect import Dialect, detect
+from graphrec.db.dialect import AdminEndpoint, Dialect, detect
 from graphrec.db.server import DATABASE, USER, EmbeddedServer
 from graphrec.errors import DatabaseError
 
@@ -25,11 +25,13 @@ _TRANSIENT = (ServiceUnavailable, SessionExpired)
 class Graph:
     """A connected graph database: run named statements, write batches, apply the schema."""
 
-    def __init__(self, driver: neo4j.Driver, database: str, dialect: Dialect, uri: str):
+    def __init__(self, driver: neo4j.Driver, database: str, dialect: Dialect, uri: str,
+                 admin: AdminEndpoint | None = None):
         self.driver = driver
         self.database = database
         self.dialect = dialect
         self.uri = uri
+        self.admin = admin  # the embedded server's HTTP API, for what its Cypher cannot do (vector indexes)
 
     def __enter__(self) -> "Graph":
         return self
@@ -110,9 +112,11 @@ def connect(settings: Settings, retries: int = 3) -> Graph:
         server = EmbeddedServer(settings.home, settings.bolt_port, settings.http_port, settings.server_heap)
         status = server.start()
         uri, auth, database = status.uri, (USER, server.password()), DATABASE
+        admin = AdminEndpoint(status.http_url, auth, database)
         hint = f"see `graphrec db status` and {status.log_file}"
     else:
         uri, auth, database = settings.uri, (settings.user, settings.password), settings.database
+        admin = None
         hint = "check NEO4J_URI, or start Neo4j with `docker compose up -d`"
     try:
         driver = GraphDatabase.driver(uri, auth=auth, max_connection_lifetime=3600)
@@ -135,6 +139,6 @@ def connect(settings: Settings, retries: int = 3) -> Graph:
         except ClientError as exc:
             driver.close()
             raise DatabaseError(f"{uri} refused the connection: {exc.message}") from exc
-    graph = Graph(driver, database, detect(agent), uri)
+    graph = Graph(driver, database, detect(agent), uri, admin)
     graph.query("RETURN 1 AS ok", what=f"a first query on database {database!r}")
     return graph

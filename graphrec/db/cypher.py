@@ -24,14 +24,19 @@ _HEADER = re.compile(r"^//\s*name:\s*([A-Za-z_][A-Za-z0-9_]*)(?:\s+@([a-z0-9_]+)
 
 
 def cypher_dir() -> Path:
-    """The folder of .cypher files: inside an installed wheel (graphrec._cypher) or the checkout's ``cypher/``."""
+    """The folder of .cypher files: the ``cypher/`` next to this graphrec package in a checkout, else the installed
+    wheel's graphrec._cypher. The checkout wins so that a second worktree run with PYTHONPATH reads its own
+    statements, not those of the checkout an editable install points at."""
+    checkout = Path(__file__).resolve().parents[2] / "cypher"
+    if (checkout / "schema.cypher").is_file():
+        return checkout
     try:
         path = Path(str(resources.files("graphrec._cypher")))
         if (path / "schema.cypher").is_file():
             return path
     except ModuleNotFoundError:
         pass
-    return Path(__file__).resolve().parents[2] / "cypher"
+    return checkout
 
 
 def parse(text: str, stem: str) -> dict[tuple[str, str | None], str]:

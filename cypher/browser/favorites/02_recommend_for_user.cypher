@@ -1,0 +1,20 @@
+// graphrec: recommend.for_user
+MATCH (run:ModelRun)
+WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
+WITH run ORDER BY run.switched_at DESC LIMIT 1
+MATCH (u:User {id: $user})
+WITH run, u, u[run.user_property] AS v
+WHERE v IS NOT NULL
+OPTIONAL MATCH (u)-[r:INTERACTED]->(s:Item)
+WHERE $seen_splits IS NULL OR r.split IN $seen_splits
+WITH run, u, v, collect(s) AS seen
+WITH run, seen, v + [0.0] AS q, sqrt(reduce(s = 0.0, x IN v | s + x * x)) AS qn
+MATCH (i:Item)
+WHERE i[run.mips_property] IS NOT NULL
+  AND NOT i IN seen
+  AND ($exclude IS NULL OR NOT i.id IN $exclude)
+  AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-->(x:Entity) WHERE x.id = e OR x.name = e }))
+WITH run, i, (2.0 * vector.similarity.cosine(q, i[run.mips_property]) - 1.0) * qn * run.max_norm AS score
+ORDER BY score DESC, i.id
+LIMIT $k
+RETURN i.id AS item, score, run.id AS run

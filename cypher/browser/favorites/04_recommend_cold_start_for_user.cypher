@@ -1,0 +1,32 @@
+// graphrec: recommend.cold_start_for_user
+MATCH (run:ModelRun)
+WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
+WITH run ORDER BY run.switched_at DESC LIMIT 1
+MATCH (u:User {id: $user})
+OPTIONAL MATCH (u)-[:INTERACTED]->(n:Item)
+WHERE n[run.item_property] IS NOT NULL
+WITH run, u, collect(DISTINCT n) AS items
+OPTIONAL MATCH (u)-[:FOLLOWS]-(f:User)
+WHERE f[run.user_property] IS NOT NULL
+WITH run, u, items, collect(DISTINCT f) AS friends
+WITH run, u, CASE WHEN size(items) > 0 THEN 'items' ELSE 'friends' END AS basis,
+     CASE WHEN size(items) > 0 THEN [n IN items | n[run.item_property]]
+          ELSE [f IN friends | f[run.user_property]] END AS vs
+WHERE size(vs) > 0
+WITH run, u, basis, size(vs) AS neighbours,
+     [d IN range(0, run.dim - 1) | reduce(s = 0.0, w IN vs | s + w[d]) / size(vs)] AS v
+WITH run, u, basis, neighbours, v + [0.0] AS q, sqrt(reduce(s = 0.0, x IN v | s + x * x)) AS qn
+WHERE qn > 0
+OPTIONAL MATCH (u)-[r:INTERACTED]->(s:Item)
+WHERE $seen_splits IS NULL OR r.split IN $seen_splits
+WITH run, basis, neighbours, q, qn, collect(s) AS seen
+MATCH (i:Item)
+WHERE i[run.mips_property] IS NOT NULL
+  AND NOT i IN seen
+  AND ($exclude IS NULL OR NOT i.id IN $exclude)
+  AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-->(x:Entity) WHERE x.id = e OR x.name = e }))
+WITH run, basis, neighbours, i,
+     (2.0 * vector.similarity.cosine(q, i[run.mips_property]) - 1.0) * qn * run.max_norm AS score
+ORDER BY score DESC, i.id
+LIMIT $k
+RETURN i.id AS item, score, run.id AS run, basis, neighbours

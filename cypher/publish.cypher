@@ -1,0 +1,92 @@
+// Write-back: one training run's embeddings as node properties, its (:ModelRun) node, and which run is served.
+//
+// Every run writes its own properties, so publishing never touches what the served run reads:
+//   User.emb_<run>   the user embedding (list of floats, d)
+//   Item.emb_<run>   the item embedding (d)
+//   Item.mips_<run>  the item embedding augmented for inner-product search with cosine: [x, sqrt(M² − |x|²)] (d + 1)
+// <run> is the run id made identifier-safe (graphrec.publish.property_names). The (:ModelRun) node records those
+// names, so serving queries read them from the run they serve and one query never mixes two runs.
+// {{slots}} are those property / index names, checked by graphrec.db.names; values are $parameters.
+
+// name: begin_run
+// Creates (or refreshes, on a re-publish) the (:ModelRun) node of run $run.id with status 'publishing'.
+// $run: {id, model, params, metrics, counts (JSON text: Neo4j properties cannot be maps), created_at, dim,
+//        max_norm, user_property, item_property, mips_property, index_name, index_pad}.
+MERGE (r:ModelRun {id: $run.id})
+ON CREATE SET r.serving = false
+SET r += $run, r.status = 'publishing'
+RETURN r.id AS id, r.serving AS serving
+
+// name: write_user_embeddings
+// $rows: [{id, v}]: a user's business id and embedding. Slots: property (User.emb_<run>).
+UNWIND $rows AS row
+MATCH (u:User {id: row.id})
+SET u.{{property}} = row.v
+RETURN count(u) AS written
+
+// name: write_item_embeddings
+// $rows: [{id, v, a}]: an item's business id, embedding and MIPS augmentation. Slots: property, mips.
+UNWIND $rows AS row
+MATCH (i:Item {id: row.id})
+SET i.{{property}} = row.v, i.{{mips}} = row.a
+RETURN count(i) AS written
+
+// name: create_vector_index
+// The run's item vector index on Neo4j 5 (cosine over Item.mips_<run>). Slots: index, property. $dimensions: d + 1.
+// The embedded server builds its index with SQL instead (graphrec.db.dialect.Dialect.vector_index_sql).
+CREATE VECTOR INDEX {{index}} IF NOT EXISTS
+FOR (i:Item) ON (i.{{property}})
+OPTIONS {indexConfig: {`vector.dimensions`: $dimensions, `vector.similarity_function`: 'cosine'}}
+
+// name: await_index
+// Waits up to $seconds for index $name to come online (Neo4j populates vector indexes in the background).
+CALL db.awaitIndex($name, $seconds)
+
+// name: drop_vector_index
+// Slots: index. Neo4j 5 only; the embedded server drops it with SQL.
+DROP INDEX {{index}} IF EXISTS
+
+// name: finish_run
+// Marks run $id ready to serve, with what was written.
+MATCH (r:ModelRun {id: $id})
+SET r.status = 'ready', r.published_at = $now, r.users_written = $users, r.items_written = $items
+RETURN r.id AS id
+
+// name: switch
+// Serves run $id from now on. One statement, so one transaction: its ModelRun gets serving = true and every other
+// run false, together. A run must be 'ready' (fully written) to be served. $now: the time of the switch.
+MATCH (target:ModelRun {id: $id})
+WHERE target.status = 'ready'
+SET target.switched_at = $now
+WITH target
+MATCH (r:ModelRun)
+SET r.serving = (r.id = target.id)
+RETURN target.id AS id, count(r) AS runs
+
+// name: runs
+// Every published run, oldest first, with whether it is the one served.
+MATCH (r:ModelRun)
+RETURN r.id AS id, r.model AS model, r.status AS status, coalesce(r.serving, false) AS serving,
+       r.created_at AS created_at, r.published_at AS published_at, r.switched_at AS switched_at,
+       r.metrics AS metrics, r.dim AS dim, r.users_written AS users, r.items_written AS items
+ORDER BY r.created_at, r.id
+
+// name: get_run
+// The whole (:ModelRun) node of run $id (no row when there is none).
+MATCH (r:ModelRun {id: $id})
+RETURN properties(r) AS run
+
+// name: remove_property
+// Removes property {{property}} from up to $batch nodes of one label; run until it returns 0. Slots: label, property.
+MATCH (n:{{label}})
+WHERE n.{{property}} IS NOT NULL
+WITH n LIMIT $batch
+REMOVE n.{{property}}
+RETURN count(n) AS removed
+
+// name: delete_run
+// Deletes the (:ModelRun) node of run $id unless it is the one served.
+MATCH (r:ModelRun {id: $id})
+WHERE NOT coalesce(r.serving, false)
+DETACH DELETE r
+RETURN count(*) AS deleted
