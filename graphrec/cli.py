@@ -326,15 +326,13 @@ def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, dim, num_l
 
 
 def _publish(ctx: click.Context, graph, run) -> None:
-    """Write-back hook: replaced by graphrec.publish once serving lands."""
-    try:
-        from graphrec.publish import publish
-    except ImportError:
-        click.echo("(write-back not available yet: embeddings stay in the run folder)", err=True)
-        return
+    """Write a run's embeddings back onto the nodes and serve it (graphrec.publish)."""
     from graphrec.progress import bar
+    from graphrec.publish import publish
 
-    publish(graph, run, progress=bar)
+    report = publish(graph, run, progress=bar)
+    click.echo(f"published {report.run} to the graph ({report.users:,} users, {report.items:,} items, vector index "
+               f"{report.index}); it is now the served run", err=True)
 
 
 @cli.command("evaluate")
@@ -427,15 +425,21 @@ def demo_cmd(ctx: click.Context, data: str | None, format_name: str, model_name:
 
 
 def _demo_recommend(ctx: click.Context, graph, run) -> None:
-    """Steps 4 and 5 of the demo: serve from the graph (once serving lands)."""
-    try:
-        from graphrec import recommend  # noqa: F401
-    except ImportError:
-        click.echo("[4/5] write-back and [5/5] Cypher serving: not available in this version yet")
-        return
+    """Steps 4 and 5 of the demo: what was written back, and recommendations served by Cypher with explanations."""
+    from graphrec import recommend as rec
+    from graphrec.publish import serving
+
+    served = serving(graph)
+    click.echo(f"[4/5] wrote the embeddings back; (:ModelRun {{id: '{served['id']}'}}) is served")
+    user = run.ids().ids["user"][0]
+    rows = rec.recommend(graph, user, 5, path="index")
+    why = rec.explain(graph, user, [r["item"] for r in rows])
+    click.echo(f"[5/5] top 5 for user {user}, from the graph's vector index (cypher/recommend.cypher):")
+    _print_rows(rows, why)
+    click.echo(f"next: graphrec recommend --user {user} --explain   |   graphrec similar --item {rows[0]['item']}"
+               "   |   graphrec cypher 'MATCH (r:ModelRun) RETURN r.id, r.model, r.serving'")
 
 
-# ---- write-back and serving (graphrec.publish, graphrec.recommend; the queries are in cypher/recommend.cypher) ------
 def _load_run(ctx: click.Context, run_ref: str):
     """A run by id (or ``latest``) under <home>/runs, or a run folder given by path."""
     from graphrec.runs import Run, load_run
