@@ -18,7 +18,10 @@ def _listening_addresses(pid: int) -> set[str]:
     """The local addresses of every TCP socket in LISTEN state that process ``pid`` holds (from /proc)."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(fd)
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:  # the server closed it meanwhile
+            continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
     found = set()
