@@ -13,8 +13,8 @@ import torch
 from graphrec.db.connect import Graph
 from graphrec.errors import GraphrecError
 from graphrec.evaluate import evaluate
-from graphrec.export import IdMaps, export
-from graphrec.models import build, load_model
+from graphrec.export import export
+from graphrec.models import build
 from graphrec.progress import Progress, silent
 from graphrec.recdata import RecData
 from graphrec.runs import Run, load_run, new_run_id, save_run
@@ -95,7 +95,3 @@ def evaluate_run(graph: Graph, runs_dir, run_id: str, split: str = "test", ks=(2
     emb = run.embeddings()
     return evaluate((emb["user"], emb["item"]), data, split=split, ks=ks, beyond_accuracy=split == "test")
 
-
-def load_run_model(run: Run, ids: IdMaps | None = None):
-    """The run's trained model (for tools that need more than its embeddings)."""
-    return load_model(run.path / "best.pt")
