@@ -286,6 +286,7 @@ def _models() -> list[str]:
 @click.option("--patience", default=10, show_default=True, help="Validations without improvement before stopping.")
 @click.option("--eval-every", default=1, show_default=True, help="Epochs between validations.")
 @click.option("-k", "ks", multiple=True, type=int, default=(20,), show_default=True, help="Cut-offs to report.")
+@click.option("--metric", help="Early-stopping metric on the valid split, e.g. ndcg@10 (default: recall@<largest k>).")
 @click.option("--threads", type=int, help="torch threads (default: torch's choice).")
 @click.option("--resume", "run_id", help="Resume an interrupted run from its last checkpoint.")
 @click.option("--publish/--no-publish", default=True, show_default=True,
@@ -293,7 +294,7 @@ def _models() -> list[str]:
 @_data_options
 @click.pass_context
 def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, dim, num_layers, reg, hps, patience, eval_every,
-              ks, threads, run_id, publish, split, valid_fraction, seed) -> None:
+              ks, metric, threads, run_id, publish, split, valid_fraction, seed) -> None:
     """Export the graph, train a model with validation-based early stopping, report test, and save the run."""
     from graphrec.progress import bar
     from graphrec.train import TrainConfig
@@ -302,7 +303,8 @@ def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, dim, num_l
     hparams = dict(_parse_param(h) for h in hps)
     hparams.update({k: v for k, v in (("dim", dim), ("num_layers", num_layers), ("reg", reg)) if v is not None})
     ks = tuple(sorted(set(ks)))
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, ks=ks, metric=f"recall@{ks[-1]}",
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, ks=ks,
+                         metric=(metric or f"recall@{ks[-1]}").lower(),
                          eval_every=eval_every, patience=patience, threads=threads)
     data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed)
 

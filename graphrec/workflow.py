@@ -18,6 +18,7 @@ from graphrec.models import build
 from graphrec.progress import Progress, silent
 from graphrec.recdata import RecData
 from graphrec.runs import Run, load_run, new_run_id, save_run
+from graphrec.sidegraphs import SideGraphs
 from graphrec.train import TrainConfig, TrainResult, fit
 
 
@@ -55,8 +56,9 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
     seconds_export = time.perf_counter() - start
     run_id = run_id or new_run_id(model_name)
     run_dir = runs_dir / run_id
+    side = SideGraphs.from_hetero(hetero)
     model = build(model_name, data.n_users, data.n_items, graph=torch.stack(data.train.pairs()),
-                  seed=train_config.seed, **hparams)
+                  seed=train_config.seed, side=side, **hparams)
     result = fit(model, data, train_config, run_dir=run_dir, callback=callback)
     model.eval()
     with torch.no_grad():
@@ -69,7 +71,8 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
         "data_config": asdict(data_config),
         "metrics": {"valid": result.best_valid, "test": result.test},
         "counts": {"users": data.n_users, "items": data.n_items, "train": data.train.nnz,
-                   "valid": data.valid.nnz, "test": data.test.nnz},
+                   "valid": data.valid.nnz, "test": data.test.nnz, "social": side.social.size(1),
+                   "kg": side.kg.size(1)},
         "split_origin": hetero.split_origin,
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,

@@ -21,6 +21,7 @@ from graphrec.models.sgl import SGL
 from graphrec.models.simgcl import SimGCL
 from graphrec.models.ultragcn import UltraGCN
 from graphrec.models.xsimgcl import XSimGCL
+from graphrec.sidegraphs import SideGraphs
 
 MODELS: dict[str, type[Recommender]] = {
     "mf": MF,
@@ -37,7 +38,7 @@ MODELS: dict[str, type[Recommender]] = {
 }
 
 SAVE_FORMAT = "graphrec.model/1"
-_NOT_HPARAMS = {"self", "n_users", "n_items", "graph"}
+_NOT_HPARAMS = {"self", "n_users", "n_items", "graph", "side"}
 
 
 def model_class(name: str) -> type[Recommender]:
@@ -52,20 +53,41 @@ def hparam_names(cls: type[Recommender]) -> list[str]:
 
 
 def build(name: str, n_users: int, n_items: int, graph: Tensor | None = None, seed: int | None = None,
-          **hparams) -> Recommender:
+          side: SideGraphs | None = None, **hparams) -> Recommender:
     """Build model ``name``. ``graph``: the training (user, item) pairs (2, E), needed by graph models.
-    ``seed`` makes the initial weights reproducible without touching the caller's global RNG."""
+    ``side``: the social and knowledge graphs (:class:`graphrec.sidegraphs.SideGraphs`), needed by the models whose
+    ``needs_side`` names them. ``seed`` makes the initial weights reproducible without touching the caller's RNG."""
     cls = model_class(name)
     allowed = hparam_names(cls)
     for key, value in hparams.items():
         if key not in allowed:
             raise ModelError(f"{cls.__name__} has no hyper-parameter {key!r} (got {key}={value!r}); "
                              f"valid: {', '.join(allowed)}")
+    kwargs = dict(hparams, graph=graph)
+    if cls.needs_side:
+        check_side(cls, side, n_users, n_items)
+        kwargs["side"] = side
     if seed is None:
-        return cls(n_users, n_items, graph=graph, **hparams)
+        return cls(n_users, n_items, **kwargs)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return cls(n_users, n_items, graph=graph, **hparams)
+        return cls(n_users, n_items, **kwargs)
+
+
+def check_side(cls: type[Recommender], side: SideGraphs | None, n_users: int, n_items: int) -> None:
+    """A clear error when a model's side graphs are missing or empty (say which edges to ingest)."""
+    if side is None:
+        raise ModelError(f"{cls.__name__} needs side= the graph's {' and '.join(cls.needs_side)} edges "
+                         "(graphrec.sidegraphs.SideGraphs.from_hetero(export(...)))")
+    if (side.n_users, side.n_items) != (n_users, n_items):
+        raise ModelError(f"{cls.__name__}: side graphs are for {side.n_users} users x {side.n_items} items, "
+                         f"the model for {n_users} x {n_items}")
+    if "social" in cls.needs_side and not side.has_social:
+        raise ModelError(f"{cls.__name__} needs social edges, and the graph has no FOLLOWS relationships: "
+                         "ingest a dataset with a social graph (lastfm, diffnet, filmtrust, or csv with social)")
+    if "kg" in cls.needs_side and not side.has_kg:
+        raise ModelError(f"{cls.__name__} needs knowledge-graph facts, and the graph has none: ingest a dataset "
+                         "with a KG (lastfm with kgcn_kg/, lightgcn with kg_final.txt, movielens genres)")
 
 
 def model_name(model: Recommender) -> str:
@@ -93,7 +115,7 @@ def save_model(model: Recommender, path: str | os.PathLike, extra: dict | None =
     os.replace(tmp, path)
 
 
-def load_model(path: str | os.PathLike, graph: Tensor | None = None) -> Recommender:
+def load_model(path: str | os.PathLike, graph: Tensor | None = None, side: SideGraphs | None = None) -> Recommender:
     """Rebuild a model saved by :func:`save_model` (``weights_only=True``: no code runs from the file)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -101,7 +123,7 @@ def load_model(path: str | os.PathLike, graph: Tensor | None = None) -> Recommen
         raise ModelError(f"cannot read model file {path}: {exc}") from None
     if not isinstance(state, dict) or state.get("format") != SAVE_FORMAT:
         raise ModelError(f"{path} is not a graphrec model file (expected format {SAVE_FORMAT!r})")
-    model = build(state["name"], state["n_users"], state["n_items"], graph=graph, **state["hparams"])
+    model = build(state["name"], state["n_users"], state["n_items"], graph=graph, side=side, **state["hparams"])
     model.load_state_dict(state["state_dict"])
     return model
 

@@ -5,7 +5,8 @@
 * ``score(users) -> (B, n_items)``.
 * ``hparams() -> dict``: the constructor's hyper-parameters (ints/floats/bools), enough to rebuild the model.
 Graph models get the training interactions as ``graph`` ((2, E) user, item rows) and keep Â as non-persistent
-buffers: the graph is data, not weights, so it is not saved with the model.
+buffers: the graph is data, not weights, so it is not saved with the model. Models that read the social graph or the
+knowledge graph name them in ``needs_side`` and take ``side`` (a :class:`graphrec.sidegraphs.SideGraphs`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from graphrec.models.propagation import csr, normalized_adjacency
 
 class Recommender(nn.Module):
     needs_graph = False
+    needs_side: tuple[str, ...] = ()  # "social" and/or "kg": build() then passes side= (graphrec.sidegraphs)
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None):
         super().__init__()

@@ -10,6 +10,7 @@ import torch
 from graphrec.errors import ModelError
 from graphrec.models import MODELS, build, load_model, save_model
 from graphrec.recdata import RecData
+from graphrec.sidegraphs import SideGraphs
 from graphrec.train import make_optimizer, train_epoch
 
 N = 12
@@ -37,9 +38,22 @@ def checkerboard() -> RecData:
     return RecData.from_pairs(N, N, torch.tensor(train).t(), None, torch.tensor(test).t())
 
 
+def checkerboard_side() -> SideGraphs:
+    """The side graphs agree with the blocks: friendships inside each block of users, and a knowledge graph where
+    items 0-5 share entity "a" and items 6-11 entity "b" (global ids: users 0-11, items 12-23, entities 24-25),
+    plus one entity-entity fact so relation-aware models see more than one relation."""
+    social = [(u, v) for u in range(N) for v in range(N) if u != v and (u < 6) == (v < 6) and (u + v) % 2]
+    kg = [(N + i, 0, 2 * N + (0 if i < 6 else 1)) for i in range(N)] + [(2 * N, 1, 2 * N + 1)]
+    return SideGraphs(N, N, 2, torch.tensor(social).t(), torch.tensor(kg).t(), ("genre", "related"))
+
+
+def make(name: str, data: RecData, seed: int = 0, **hparams):
+    return build(name, data.n_users, data.n_items, graph=torch.stack(data.train.pairs()), side=checkerboard_side(),
+                 seed=seed, **hparams)
+
+
 def trained(name: str, data: RecData, seed: int = 0, epochs: int = 150):
-    model = build(name, data.n_users, data.n_items, graph=torch.stack(data.train.pairs()), seed=seed, **FAST,
-                  **SMALL_GRAPH.get(name, {}))
+    model = make(name, data, seed, **FAST, **SMALL_GRAPH.get(name, {}))
     optimizer = make_optimizer(model, lr=0.05)
     for epoch in range(epochs):
         train_epoch(model, optimizer, data, batch_size=64, generator=torch.Generator().manual_seed(seed + epoch))
@@ -63,7 +77,7 @@ def test_model_contract(name, tmp_path):
 
     path = tmp_path / f"{name}.pt"
     save_model(model, path)
-    again = load_model(path, graph=torch.stack(data.train.pairs())).eval()
+    again = load_model(path, graph=torch.stack(data.train.pairs()), side=checkerboard_side()).eval()
     assert type(again) is type(model) and again.hparams() == model.hparams()
     with torch.no_grad():
         assert torch.equal(again.score(users), scores)
@@ -76,7 +90,7 @@ def test_model_contract(name, tmp_path):
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_loss_is_a_scalar_with_gradients(name):
     data = checkerboard()
-    model = build(name, N, N, graph=torch.stack(data.train.pairs()), seed=0, **FAST)
+    model = make(name, data, **FAST)
     batch = (torch.tensor([0, 7]), torch.tensor([1, 8]), torch.tensor([9, 2]))
     loss = model.loss(batch)
     loss.backward()
@@ -102,7 +116,7 @@ def test_lightgcn_batch_loss_equals_the_loss_through_full_propagation():
 
 
 def test_registry_errors_name_the_argument_class_and_value():
-    with pytest.raises(ModelError, match="unknown model 'gcn'; choose one of: directau, lightgcl, lightgcn, mf, ncl, ngcf, sgl, simgcl, ultragcn, xsimgcl"):
+    with pytest.raises(ModelError, match="unknown model 'gcn'; choose one of: " + ", ".join(sorted(MODELS))):
         build("gcn", 2, 2)
     with pytest.raises(ModelError, match=r"LightGCN has no hyper-parameter 'layers' \(got layers=4\)"):
         build("lightgcn", 2, 2, graph=torch.tensor([[0], [0]]), layers=4)
@@ -115,3 +129,14 @@ def test_load_model_rejects_other_files(tmp_path):
     torch.save({"hello": 1}, path)
     with pytest.raises(ModelError, match="not a graphrec model file"):
         load_model(path)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, cls in MODELS.items() if cls.needs_side))
+def test_side_graph_models_name_the_missing_edges(name):
+    data = checkerboard()
+    needs = MODELS[name].needs_side
+    with pytest.raises(ModelError, match="needs side="):
+        build(name, N, N, graph=torch.stack(data.train.pairs()))
+    empty = SideGraphs(N, N, 0)
+    with pytest.raises(ModelError, match="social edges" if "social" in needs else "knowledge-graph facts"):
+        build(name, N, N, graph=torch.stack(data.train.pairs()), side=empty)
