@@ -7,6 +7,8 @@
 * ``ids.json``: the export's id maps (row i of an embedding matrix is business id ``ids[type][i]``);
 * ``embeddings.pt``: ``{"user": (n_users, d), "item": (n_items, d)}`` float32 tensors, the final embeddings the model
   scores with (score = user · item);
+* ``graphs.pt``: the graphs the model was trained on (train pairs, social and KG edges, relation names), so a
+  saved model can be rebuilt (:meth:`Run.model`) for model-based explanations without a new export;
 * ``best.pt`` (the model, :func:`graphrec.models.load_model`), ``metrics.jsonl`` and ``curves.png`` from training.
 """
 
@@ -23,6 +25,7 @@ import torch
 
 from graphrec.errors import NotFoundError
 from graphrec.export import IdMaps
+from graphrec.sidegraphs import SideGraphs
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -46,6 +49,32 @@ class Run:
 
     def embeddings(self) -> dict[str, torch.Tensor]:
         return torch.load(self.path / "embeddings.pt", weights_only=True)
+
+    def graphs(self) -> tuple[torch.Tensor, SideGraphs]:
+        """The (2, E) training pairs and the side graphs the run was trained on."""
+        path = self.path / "graphs.pt"
+        if not path.is_file():
+            raise NotFoundError(f"run {self.id} has no graphs.pt (trained before graphrec saved it): retrain it")
+        g = torch.load(path, weights_only=True)
+        side = SideGraphs(g["n_users"], g["n_items"], g["n_entities"], g["social"], g["kg"],
+                          tuple(g["relation_names"]))
+        return g["train"], side
+
+    def model(self):
+        """The best-validation model, rebuilt on the graphs it was trained on (eval mode)."""
+        from graphrec.models import load_model
+
+        if not (self.path / "best.pt").is_file():
+            raise NotFoundError(f"run {self.id} has no best.pt model file")
+        train, side = self.graphs()
+        return load_model(self.path / "best.pt", graph=train, side=side).eval()
+
+
+def save_graphs(path: str | Path, train: torch.Tensor, side: SideGraphs) -> None:
+    """``graphs.pt`` of a run folder (see :meth:`Run.graphs`)."""
+    torch.save({"train": train.contiguous(), "n_users": side.n_users, "n_items": side.n_items,
+                "n_entities": side.n_entities, "social": side.social.contiguous(), "kg": side.kg.contiguous(),
+                "relation_names": list(side.relation_names)}, Path(path) / "graphs.pt")
 
 
 def save_run(runs_dir: str | Path, meta: dict, ids: IdMaps, embeddings: dict[str, torch.Tensor]) -> Run:

@@ -17,7 +17,7 @@ from graphrec.export import export
 from graphrec.models import build
 from graphrec.progress import Progress, silent
 from graphrec.recdata import RecData
-from graphrec.runs import Run, load_run, new_run_id, save_run
+from graphrec.runs import Run, load_run, new_run_id, save_graphs, save_run
 from graphrec.sidegraphs import SideGraphs
 from graphrec.train import TrainConfig, TrainResult, fit
 
@@ -57,8 +57,9 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
     run_id = run_id or new_run_id(model_name)
     run_dir = runs_dir / run_id
     side = SideGraphs.from_hetero(hetero)
-    model = build(model_name, data.n_users, data.n_items, graph=torch.stack(data.train.pairs()),
-                  seed=train_config.seed, side=side, **hparams)
+    train_pairs = torch.stack(data.train.pairs())
+    model = build(model_name, data.n_users, data.n_items, graph=train_pairs, seed=train_config.seed, side=side,
+                  **hparams)
     result = fit(model, data, train_config, run_dir=run_dir, callback=callback)
     model.eval()
     with torch.no_grad():
@@ -81,6 +82,7 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
         "database": graph.uri,
     }
     run = save_run(runs_dir, meta, ids, {"user": user_emb, "item": item_emb})
+    save_graphs(run.path, train_pairs, side)
     return run, result
 
 

@@ -32,13 +32,19 @@ def test_train_saves_a_run_that_evaluate_reproduces(sample_graph, settings):
     _cli(settings, "train", "--model", "lightgcn", "--epochs", "6", "--batch-size", "256", "--lr", "0.01",
          "--eval-every", "2", "--threads", "1", "--no-publish")
     run = list_runs(settings.runs_dir)[-1]
-    assert {"run.json", "ids.json", "embeddings.pt", "best.pt", "metrics.jsonl", "curves.png"} <= \
+    assert {"run.json", "ids.json", "embeddings.pt", "graphs.pt", "best.pt", "metrics.jsonl", "curves.png"} <= \
         {p.name for p in run.path.iterdir()}
     meta = run.meta
     assert meta["model"] == "lightgcn" and meta["split_origin"].startswith("random")
     assert meta["counts"]["users"] == 150 and meta["best_epoch"] in (2, 4, 6)
     emb = run.embeddings()
     assert emb["user"].shape == (150, 64)
+    # the saved model, rebuilt on the saved graphs, scores exactly as the saved embeddings
+    with torch.no_grad():
+        user_emb, item_emb = run.model()()
+    assert torch.allclose(user_emb, emb["user"]) and torch.allclose(item_emb, emb["item"])
+    train, side = run.graphs()
+    assert train.shape[1] == meta["counts"]["train"] and side.n_users == 150
 
     out = _cli(settings, "evaluate", run.id, "-k", "20", "--json")
     again = json.loads(out.stdout)
