@@ -40,7 +40,8 @@ def evaluate(scorer: Scorer, data: RecData, split: str = "valid", ks: Sequence[i
 
     ``scorer`` is ``(user_emb, item_emb)`` (scores are dot products, the contract of every model here) or a callable
     ``users (B,) -> scores (B, n_items)``. Returns a dict of floats, e.g. ``{"recall@20": ..., "ndcg@20": ...,
-    "n_users": ...}``; ``beyond_accuracy`` adds coverage / avgpop / gini / novelty.
+    "n_users": ...}``; ``beyond_accuracy`` adds coverage / avgpop / gini / novelty, and ILD / KG coverage when
+    ``data.item_entities`` holds the items' knowledge-graph neighbours.
     """
     if split not in ("valid", "test"):
         raise ConfigError(f"evaluate: split must be 'valid' or 'test', got {split!r}")
@@ -61,7 +62,8 @@ def evaluate(scorer: Scorer, data: RecData, split: str = "valid", ks: Sequence[i
     else:
         score_fn = scorer
     popularity = data.item_popularity() if beyond_accuracy else None
-    metrics = RankingMetrics(ks, data.n_items, popularity=popularity, n_users=data.n_users)
+    metrics = RankingMetrics(ks, data.n_items, popularity=popularity, n_users=data.n_users,
+                             item_entities=data.item_entities if beyond_accuracy else None)
     kmax = max(ks)
     if kmax > data.n_items:
         raise ConfigError(f"evaluate: max K ({kmax}) exceeds n_items ({data.n_items})")

@@ -17,6 +17,11 @@ Beyond accuracy (over the same users' top-K lists, needs per-item training popul
 * Gini@K = Gini coefficient of the exposure counts of all n_items (0 = equal exposure, 1 = one item gets all)
 * Novelty@K = mean over recommended items of -log2(p_i), p_i = max(pop_i, 1) / n_users (the share of users
   who interacted with item i in train; items never seen count as one user so the log stays finite)
+Beyond accuracy over the knowledge graph (needs each item's KG neighbours, ``item_entities``):
+* ILD@K (intra-list diversity) = mean over pairs of a list's items of 1 - Jaccard(KG neighbours of i, of j); pairs
+  where neither item has a KG neighbour are left out, and users whose list has no such pair are not averaged
+* KGCoverage@K = distinct KG neighbours reached by all recommended items / KG neighbours of any item (how much of the
+  genre/tag/artist-fact space the recommendations touch)
 """
 
 from __future__ import annotations
@@ -31,13 +36,15 @@ from graphrec.errors import ConfigError
 
 ACCURACY = ("recall", "precision", "hit", "ndcg", "mrr", "map")
 BEYOND = ("coverage", "avgpop", "gini", "novelty")
+KG_BEYOND = ("ild", "kg_coverage")
+_ILD_CELLS = 4_000_000  # multi-hot cells per ILD chunk (32 MB of float64)
 
 
 class RankingMetrics:
     """Streaming accumulator of the metrics above at several K in one pass."""
 
     def __init__(self, ks: Sequence[int], n_items: int, popularity: Tensor | None = None,
-                 n_users: int | None = None):
+                 n_users: int | None = None, item_entities: tuple[Tensor, Tensor] | None = None):
         ks = sorted({int(k) for k in ks})
         if not ks or ks[0] < 1:
             raise ConfigError(f"RankingMetrics: ks must be positive integers, got {ks}")
@@ -47,6 +54,15 @@ class RankingMetrics:
         self.n_pop_users = n_users
         if popularity is not None and n_users is None:
             raise ConfigError("RankingMetrics: popularity needs n_users (for novelty's p_i = pop_i / n_users)")
+        self.kg = None
+        if item_entities is not None and item_entities[1].numel():
+            indptr, neighbours = item_entities
+            if indptr.numel() != n_items + 1:
+                raise ConfigError(f"RankingMetrics: item_entities indptr has {indptr.numel()} entries for "
+                                  f"{n_items} items (expected n_items + 1)")
+            # Neighbour ids renumbered 0..C-1 over the neighbours items actually have: the multi-hot width.
+            columns, local = torch.unique(neighbours, return_inverse=True)
+            self.kg = (indptr.long(), local.long(), columns.numel())
         self.reset()
 
     def reset(self) -> None:
@@ -54,6 +70,10 @@ class RankingMetrics:
         self.sums = {(m, k): 0.0 for m in ACCURACY for k in self.ks}
         self.exposure = torch.zeros(len(self.ks), self.n_items, dtype=torch.long) \
             if self.popularity is not None else None
+        if self.kg is not None:
+            self.ild_sum = [0.0] * len(self.ks)
+            self.ild_users = [0] * len(self.ks)
+            self.kg_reached = torch.zeros(len(self.ks), self.kg[2], dtype=torch.bool)
 
     def update(self, top_items: Tensor, hits: Tensor, n_true: Tensor) -> None:
         """``top_items`` (B, >=max K) item ids best first; ``hits`` (B, >=max K) bool; ``n_true`` (B,) counts."""
@@ -90,6 +110,35 @@ class RankingMetrics:
             if self.exposure is not None:
                 self.exposure[self.ks.index(k)] += torch.bincount(top_items[:, :k].reshape(-1),
                                                                   minlength=self.n_items)
+        if self.kg is not None:
+            self._update_kg(top_items[:, :kmax])
+
+    def _update_kg(self, top_items: Tensor) -> None:
+        """ILD and KG coverage of these lists: per chunk of users, a (users, K, C) multi-hot of the items' KG
+        neighbours; pairwise intersections are one batched product, unions follow from the set sizes."""
+        indptr, local, width = self.kg
+        kmax = top_items.size(1)
+        chunk = max(1, _ILD_CELLS // (kmax * width))
+        for start in range(0, top_items.size(0), chunk):
+            items = top_items[start:start + chunk].reshape(-1)
+            counts = indptr[items + 1] - indptr[items]
+            rows = torch.repeat_interleave(torch.arange(items.numel()), counts)
+            offsets = torch.arange(int(counts.sum())) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
+            hot = torch.zeros(items.numel(), width, dtype=torch.float64)
+            hot[rows, local[indptr[items][rows] + offsets]] = 1.0
+            hot = hot.view(-1, kmax, width)
+            for row, k in enumerate(self.ks):
+                x = hot[:, :k]
+                self.kg_reached[row] |= x.any(1).any(0)
+                inter = torch.bmm(x, x.transpose(1, 2))
+                size = x.sum(2)
+                union = size.unsqueeze(2) + size.unsqueeze(1) - inter
+                pair = torch.triu(torch.ones(k, k, dtype=torch.bool), diagonal=1) & (union > 0)
+                dist = torch.where(pair, 1.0 - inter / union.clamp(min=1.0), 0.0)
+                n_pairs = pair.sum((1, 2))
+                has = n_pairs > 0
+                self.ild_sum[row] += float((dist.sum((1, 2))[has] / n_pairs[has]).double().sum())
+                self.ild_users[row] += int(has.sum())
 
     def compute(self) -> dict[str, float]:
         """A plain dict ``{"recall@20": ..., ...}`` of floats, plus ``n_users`` (as a float, for JSON uniformity)."""
@@ -105,6 +154,10 @@ class RankingMetrics:
                 out[f"avgpop@{k}"] = float((expo * pop).sum()) / total if total else 0.0
                 out[f"gini@{k}"] = gini(expo)
                 out[f"novelty@{k}"] = float((expo * novelty_per_item).sum()) / total if total else 0.0
+        if self.kg is not None:
+            for row, k in enumerate(self.ks):
+                out[f"ild@{k}"] = self.ild_sum[row] / max(self.ild_users[row], 1)
+                out[f"kg_coverage@{k}"] = float(self.kg_reached[row].sum()) / self.kg[2]
         out["n_users"] = float(self.n_users)
         return out
 

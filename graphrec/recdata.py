@@ -8,7 +8,7 @@ one cheap view of CSR. Two constructors: :meth:`RecData.from_hetero` (the export
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -88,6 +88,9 @@ class RecData:
     train: UserItems
     valid: UserItems
     test: UserItems
+    # Each item's knowledge-graph neighbours as CSR (indptr (n_items+1,), neighbour ids), for the KG diversity
+    # metrics; None when the graph has no KG (see SideGraphs.item_entities).
+    item_entities: tuple[Tensor, Tensor] | None = None
 
     @classmethod
     def from_pairs(cls, n_users: int, n_items: int, train, valid=None, test=None) -> "RecData":
@@ -131,7 +134,12 @@ class RecData:
             raise InputError("<HeteroData>", f"{edge_type} split codes must be 0/1/2, found {int(split[bad][0])}")
         edge_index = edge_index.long()
         parts = [edge_index[:, split == code] for code in (0, 1, 2)]
-        return cls.from_pairs(int(n_users), int(n_items), *parts)
+        item_entities = None
+        if edge_type == EDGE_TYPE and any(rel == "kg" for _, rel, _ in data.edge_types):
+            from graphrec.sidegraphs import SideGraphs
+
+            item_entities = SideGraphs.from_hetero(data).item_entities()
+        return replace(cls.from_pairs(int(n_users), int(n_items), *parts), item_entities=item_entities)
 
     def split(self, name: str) -> UserItems:
         if name not in SPLIT_CODES:
@@ -148,7 +156,7 @@ class RecData:
             raise ConfigError("RecData.with_holdout: this data already has a valid split "
                               f"({self.valid.nnz} interactions); use it instead of carving another")
         train, valid = holdout(self.train, fraction, seed, n_items=self.n_items)
-        return RecData(self.n_users, self.n_items, train, valid, self.test)
+        return replace(self, train=train, valid=valid)
 
     def __repr__(self) -> str:
         return (f"RecData(n_users={self.n_users}, n_items={self.n_items}, train={self.train.nnz}, "

@@ -68,3 +68,62 @@ def test_update_needs_enough_columns():
     metric = RankingMetrics([5], 10)
     with pytest.raises(Exception, match="top 5"):
         metric.update(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 3, dtype=torch.bool), torch.ones(2))
+
+
+def _naive_kg(lists, neighbours, ks):
+    """ILD and KG coverage by the definitions, one user and one pair at a time."""
+    out = {}
+    all_neighbours = set().union(*neighbours)
+    for k in ks:
+        per_user = []
+        reached = set()
+        for items in lists:
+            top = items[:k]
+            for i in top:
+                reached |= neighbours[i]
+            dists = []
+            for a in range(len(top)):
+                for b in range(a + 1, len(top)):
+                    ea, eb = neighbours[top[a]], neighbours[top[b]]
+                    if ea | eb:
+                        dists.append(1 - len(ea & eb) / len(ea | eb))
+            if dists:
+                per_user.append(sum(dists) / len(dists))
+        out[f"ild@{k}"] = sum(per_user) / max(len(per_user), 1)
+        out[f"kg_coverage@{k}"] = len(reached) / len(all_neighbours)
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_kg_diversity_matches_a_naive_loop(seed, monkeypatch):
+    import graphrec.metrics as metrics
+
+    monkeypatch.setattr(metrics, "_ILD_CELLS", 50)  # many small chunks: the chunking must not change the answer
+    gen = torch.Generator().manual_seed(seed)
+    n_items, n_users, ks = 30, 25, (3, 7)
+    neighbours = []
+    for i in range(n_items):
+        size = int(torch.randint(0, 4, (1,), generator=gen))  # some items have no KG neighbour at all
+        neighbours.append({int(e) for e in torch.randint(100, 112, (size,), generator=gen)})
+    indptr = torch.tensor([0] + [len(n) for n in neighbours]).cumsum(0)
+    flat = torch.tensor([e for n in neighbours for e in sorted(n)], dtype=torch.long)
+    top = torch.stack([torch.randperm(n_items, generator=gen)[:7] for _ in range(n_users)])
+    hits = torch.zeros(n_users, 7, dtype=torch.bool)
+    m = RankingMetrics(ks, n_items, popularity=torch.ones(n_items), n_users=n_users, item_entities=(indptr, flat))
+    m.update(top[:10], hits[:10], torch.ones(10, dtype=torch.long))
+    m.update(top[10:], hits[10:], torch.ones(n_users - 10, dtype=torch.long))
+    got = m.compute()
+    for name, value in _naive_kg(top.tolist(), neighbours, ks).items():
+        assert got[name] == pytest.approx(value, abs=1e-9), name
+
+
+def test_kg_diversity_extremes():
+    # items 0-3 share one genre, items 4-7 each have their own: one list is uniform, the other as diverse as it gets
+    neighbours = [[50]] * 4 + [[60], [61], [62], [63]]
+    indptr = torch.tensor([0] + [len(n) for n in neighbours]).cumsum(0)
+    flat = torch.tensor([e for n in neighbours for e in n])
+    m = RankingMetrics([4], 8, popularity=torch.ones(8), n_users=2, item_entities=(indptr, flat))
+    m.update(torch.tensor([[0, 1, 2, 3]]), torch.zeros(1, 4, dtype=torch.bool), torch.tensor([1]))
+    assert m.compute()["ild@4"] == 0.0 and m.compute()["kg_coverage@4"] == pytest.approx(1 / 5)
+    m.update(torch.tensor([[4, 5, 6, 7]]), torch.zeros(1, 4, dtype=torch.bool), torch.tensor([1]))
+    assert m.compute()["ild@4"] == pytest.approx(0.5) and m.compute()["kg_coverage@4"] == 1.0
