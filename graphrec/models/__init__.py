@@ -20,6 +20,7 @@ from graphrec.models.ngcf import NGCF
 from graphrec.models.sgl import SGL
 from graphrec.models.simgcl import SimGCL
 from graphrec.models.ultragcn import UltraGCN
+from graphrec.models.unigcl import UniGCL
 from graphrec.models.xsimgcl import XSimGCL
 from graphrec.sidegraphs import SideGraphs
 
@@ -35,6 +36,8 @@ MODELS: dict[str, type[Recommender]] = {
     "ncl": NCL,
     "directau": DirectAU,
     "ultragcn": UltraGCN,
+    # interactions + knowledge graph + social graph in one model (issue 8)
+    "unigcl": UniGCL,
 }
 
 SAVE_FORMAT = "graphrec.model/1"
@@ -66,6 +69,7 @@ def build(name: str, n_users: int, n_items: int, graph: Tensor | None = None, se
     kwargs = dict(hparams, graph=graph)
     if cls.needs_side:
         check_side(cls, side, n_users, n_items)
+    if "side" in inspect.signature(cls.__init__).parameters:  # models that use side graphs when there are some
         kwargs["side"] = side
     if seed is None:
         return cls(n_users, n_items, **kwargs)
@@ -129,5 +133,5 @@ def load_model(path: str | os.PathLike, graph: Tensor | None = None, side: SideG
 
 
 __all__ = ["MODELS", "Recommender", "MF", "LightGCN", "NGCF", "SGL", "SimGCL", "XSimGCL", "LightGCL", "NCL",
-           "DirectAU", "UltraGCN", "build", "model_class", "hparam_names",
+           "DirectAU", "UltraGCN", "UniGCL", "build", "model_class", "hparam_names",
            "save_model", "load_model", "model_name"]

@@ -48,6 +48,24 @@ def normalized_adjacency(users: Tensor, items: Tensor, n_users: int, n_items: in
     return (adj, edge_ids[order]) if return_edge_ids else adj
 
 
+def weighted_adjacency(rows: Tensor, cols: Tensor, weights: Tensor, n: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """D^-1/2 W D^-1/2 of a weighted undirected graph on ``n`` nodes, as an (n, n) CSR tensor. ``rows``/``cols``
+    list every edge once in each direction (so W is symmetric); repeated entries add up. D holds weighted degrees
+    (isolated nodes get zero rows). Used for graphs beyond user–item: social, KG and unified graphs."""
+    rows, cols = rows.long(), cols.long()
+    keys, inverse = torch.unique(rows * n + cols, return_inverse=True)
+    w = torch.zeros(keys.numel(), dtype=dtype).index_add_(0, inverse, weights.to(dtype))
+    rows, cols = keys // n, keys % n
+    deg = torch.zeros(n, dtype=dtype).index_add_(0, rows, w)
+    dinv = torch.where(deg > 0, deg.clamp(min=1e-12).pow(-0.5), torch.zeros_like(deg))
+    values = dinv[rows] * w * dinv[cols]
+    crow = torch.zeros(n + 1, dtype=torch.long)
+    torch.cumsum(torch.bincount(rows, minlength=n), 0, out=crow[1:])
+    if rows.numel() < 2**31 - 1:
+        crow, cols = crow.int(), cols.int()
+    return csr(crow, cols, values, n)
+
+
 class SymSpMM(torch.autograd.Function):
     """``adj @ x`` for a *symmetric* sparse ``adj``; the gradient w.r.t. ``x`` is ``adj @ grad`` (none for adj)."""
 

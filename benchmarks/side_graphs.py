@@ -1,0 +1,201 @@
+"""Models that use the social graph and the knowledge graph, against interaction-only models, on the same split.
+
+Each dataset goes through graphrec end to end: ingested into a fresh embedded server, exported with a seeded split
+(lastfm and ml-100k: random 8:1:1 per user with seed 2020, the RecBole-GNN protocol; diffnet-yelp: its own
+train/val/test), then every (model, seed) trains in its own process (so peak memory is its own) with early stopping
+on valid NDCG@10 and is tested once. Results append to a JSONL file, so runs can be added later; ``--report`` turns
+the file into a markdown table (mean ± std over seeds) and a plot of validation NDCG@10 against training time.
+
+    python benchmarks/side_graphs.py --dataset lastfm --models lightgcn mf unigcl --seeds 0 1 2 \
+        --out benchmarks/results/lastfm.jsonl
+    python benchmarks/side_graphs.py --report benchmarks/results/lastfm.jsonl --plot lastfm.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+DATA = REPO.parent / "shared" / "data"
+# name: (loader, folder, split)
+DATASETS = {
+    "lastfm": ("lastfm", "lastfm-hetrec2011", "random"),
+    "ml-100k": ("movielens", "ml-100k", "random"),
+    "diffnet-yelp": ("diffnet", "diffnet-yelp", "stored"),
+}
+SPLIT_SEED = 2020
+
+
+def exported(dataset: str, cache: Path) -> Path:
+    """The dataset ingested into a fresh embedded server and exported (cached as a torch file)."""
+    path = cache / f"{dataset}.pt"
+    if path.exists():
+        return path
+    import loaders
+    from graphrec.config import load_settings
+    from graphrec.db.connect import connect
+    from graphrec.db.server import EmbeddedServer, free_port
+    from graphrec.export import export
+    from graphrec.ingest import ingest
+    from graphrec.progress import bar
+
+    loader, folder, split = DATASETS[dataset]
+    home = Path(tempfile.mkdtemp(prefix="graphrec-bench-side-"))
+    settings = load_settings(home=str(home), environ={}, bolt_port=free_port(), http_port=free_port())
+    t = time.perf_counter()
+    try:
+        with connect(settings) as graph:
+            report = ingest(graph, loaders.load(loader, DATA / folder), progress=bar)
+            hetero, ids = export(graph, split=split, seed=SPLIT_SEED, progress=bar)
+    finally:
+        EmbeddedServer(home).stop()
+    print(f"{dataset}: ingested {report.created} and exported ({hetero.split_origin}) in "
+          f"{time.perf_counter() - t:.1f}s", flush=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    torch.save({"hetero": hetero, "ids": ids.ids}, path)
+    return path
+
+
+def _train(job: dict) -> dict:
+    """One (model, seed) run, in a child process."""
+    from graphrec.models import build
+    from graphrec.recdata import RecData
+    from graphrec.sidegraphs import SideGraphs
+    from graphrec.train import TrainConfig, fit
+
+    torch.set_num_threads(job["threads"])
+    hetero = torch.load(job["export"], weights_only=False)["hetero"]
+    data, side = RecData.from_hetero(hetero), SideGraphs.from_hetero(hetero)
+    model = build(job["model"], data.n_users, data.n_items, graph=torch.stack(data.train.pairs()), side=side,
+                  seed=job["seed"], **job["hparams"])
+    config = TrainConfig(epochs=job["epochs"], batch_size=job["batch_size"], lr=job["lr"], seed=job["seed"],
+                         ks=(10, 20), metric="ndcg@10", patience=job["patience"], progress=False)
+    t = time.perf_counter()
+    result = fit(model, data, config)
+    wall = time.perf_counter() - t
+    curve, clock = [], 0.0
+    for record in result.history:
+        clock += record["seconds"] + record.get("eval_seconds", 0.0)
+        if "valid" in record:
+            curve.append((round(clock, 2), record["valid"]["ndcg@10"]))
+    return {**{k: job[k] for k in ("dataset", "model", "seed", "hparams", "lr", "batch_size", "patience")},
+            "valid": result.best_valid, "test": result.test, "best_epoch": result.best_epoch, "epochs": result.epochs_run, "wall_s": wall,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "curve": curve,
+            "split": hetero.split_origin}
+
+
+def _parse_overrides(values: list[str]) -> dict[str, dict]:
+    """``model:name=value`` → {model: {name: value}} (values parsed as JSON numbers/bools)."""
+    out: dict[str, dict] = {}
+    for text in values:
+        model, _, assignment = text.partition(":")
+        key, _, value = assignment.partition("=")
+        if not key or not value:
+            raise SystemExit(f"--hp {text!r}: expected MODEL:NAME=VALUE")
+        out.setdefault(model, {})[key] = json.loads(value)
+    return out
+
+
+def run(args) -> None:
+    export_path = exported(args.dataset, Path(args.cache))
+    hps = _parse_overrides(args.hp)
+    lrs = {m: float(v) for m, v in (x.split("=", 1) for x in args.lr_for)}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ctx = multiprocessing.get_context("spawn")
+    for model in args.models:
+        for seed in args.seeds:
+            job = {"dataset": args.dataset, "export": str(export_path), "model": model, "seed": seed,
+                   "hparams": hps.get(model, {}), "lr": lrs.get(model, args.lr), "batch_size": args.batch_size,
+                   "epochs": args.epochs, "patience": args.patience, "threads": args.threads,
+                   "label": args.label}
+            with ctx.Pool(1) as pool:
+                result = pool.apply(_train, (job,))
+            result["label"] = args.label or model
+            with open(out, "a") as fh:
+                fh.write(json.dumps(result) + "\n")
+            t = result["test"]
+            print(f"{result['label']:>16} seed {seed}: R@10 {t['recall@10']:.4f} N@10 {t['ndcg@10']:.4f} "
+                  f"R@20 {t['recall@20']:.4f} best epoch {result['best_epoch']}/{result['epochs']} "
+                  f"{result['wall_s']:.0f}s peak {result['peak_rss_mb']:.0f} MB", flush=True)
+
+
+COLUMNS = ("recall@10", "ndcg@10", "precision@10", "hit@10", "mrr@10", "recall@20", "ndcg@20", "ild@10",
+           "kg_coverage@10", "coverage@10")
+
+
+def report(path: str, plot: str | None) -> None:
+    rows: dict[str, list[dict]] = {}
+    for line in Path(path).read_text().splitlines():
+        r = json.loads(line)
+        rows.setdefault(r["label"], []).append(r)
+    cols = [c for c in COLUMNS if any(c in r["test"] for rs in rows.values() for r in rs)]
+    print("| model | seeds | " + " | ".join(cols) + " | epochs (best) | train s | peak MB |")
+    print("|---|---:|" + "---:|" * len(cols) + "---:|---:|---:|")
+    for label, rs in rows.items():
+        cells = []
+        for c in cols:
+            values = [r["test"][c] for r in rs if c in r["test"]]
+            spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
+            cells.append(f"{statistics.mean(values):.4f}{spread}")
+        epochs = f"{statistics.mean(r['epochs'] for r in rs):.0f} ({statistics.mean(r['best_epoch'] for r in rs):.0f})"
+        print(f"| {label} | {len(rs)} | " + " | ".join(cells) +
+              f" | {epochs} | {statistics.mean(r['wall_s'] for r in rs):.0f} | "
+              f"{max(r['peak_rss_mb'] for r in rs):.0f} |")
+    if plot:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(8, 5))
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
+        for label, rs in rows.items():
+            curve = min(rs, key=lambda r: r["seed"])["curve"]
+            ax.plot([c[0] for c in curve], [c[1] for c in curve], label=label)
+        ax.set(xlabel="training + validation time (s)", ylabel="valid NDCG@10",
+               title=f"{Path(path).stem}: validation NDCG@10 against wall-clock time (first seed)")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(plot, dpi=100)
+        print(f"\nwrote {plot}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", choices=sorted(DATASETS), default="lastfm")
+    ap.add_argument("--models", nargs="+", default=["lightgcn"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--hp", action="append", default=[], metavar="MODEL:NAME=VALUE")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr-for", action="append", default=[], metavar="MODEL=LR")
+    ap.add_argument("--batch-size", type=int, default=2048)
+    ap.add_argument("--epochs", type=int, default=1000)
+    ap.add_argument("--patience", type=int, default=20, help="validations without improvement of NDCG@10")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--label", help="name of these runs in the table (default: the model name)")
+    ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "graphrec-bench-exports"))
+    ap.add_argument("--out", default="benchmarks/results/side_graphs.jsonl")
+    ap.add_argument("--report", metavar="JSONL", help="print the table of a results file instead of training")
+    ap.add_argument("--plot", help="with --report: write a PNG of validation NDCG@10 against time")
+    args = ap.parse_args(argv)
+    if args.report:
+        report(args.report, args.plot)
+    else:
+        run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
