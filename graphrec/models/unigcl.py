@@ -68,7 +68,7 @@ class UniGCL(Recommender):
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, side: SideGraphs | None = None,
                  dim: int = 64, num_layers: int = 2, reg: float = 1e-4, social_weight: float = 0.5,
                  kg_weight: float = 0.5, eps: float = 0.2, cl_rate: float = 0.2, temperature: float = 0.2,
-                 cl_layer: int = 1):
+                 cl_layer: int = 1, side_view: float = 0.0):
         super().__init__(n_users, n_items)
         if graph is None:
             raise ModelError("UniGCL needs graph= the training (user, item) pairs as a (2, E) LongTensor")
@@ -80,10 +80,15 @@ class UniGCL(Recommender):
         self.social_weight, self.kg_weight = float(social_weight), float(kg_weight)
         self.eps, self.cl_rate, self.temperature, self.cl_layer = float(eps), float(cl_rate), float(temperature), \
             int(cl_layer)
+        if side_view < 0:
+            raise ModelError(f"UniGCL: side_view must be >= 0, got {side_view}")
+        self.side_view = float(side_view)
         adj, self.n_nodes = unified_adjacency(graph, side, n_users, n_items, self.social_weight, self.kg_weight)
-        self.register_buffer("adj_crow", adj.crow_indices(), persistent=False)
-        self.register_buffer("adj_col", adj.col_indices(), persistent=False)
-        self.register_buffer("adj_val", adj.values(), persistent=False)
+        if self.side_view:
+            # Side graphs as a view: recommend from the interaction graph, contrast it with the unified graph.
+            self._register("side", adj)
+            adj, _ = unified_adjacency(graph, side, n_users, n_items, 0.0, 0.0)
+        self._register("adj", adj)
         self.user = nn.Embedding(n_users, self.dim)
         self.item = nn.Embedding(n_items, self.dim)
         # Entities are propagation-only nodes; a table of 0 rows keeps save/load uniform when there is no KG.
@@ -92,18 +97,24 @@ class UniGCL(Recommender):
             if table.num_embeddings:
                 nn.init.xavier_uniform_(table.weight)
 
+    def _register(self, name: str, adj: Tensor) -> None:
+        self.register_buffer(f"{name}_crow", adj.crow_indices(), persistent=False)
+        self.register_buffer(f"{name}_col", adj.col_indices(), persistent=False)
+        self.register_buffer(f"{name}_val", adj.values(), persistent=False)
+
     def hparams(self) -> dict:
         return {"dim": self.dim, "num_layers": self.num_layers, "reg": self.reg, "social_weight": self.social_weight,
                 "kg_weight": self.kg_weight, "eps": self.eps, "cl_rate": self.cl_rate,
-                "temperature": self.temperature, "cl_layer": self.cl_layer}
+                "temperature": self.temperature, "cl_layer": self.cl_layer, "side_view": self.side_view}
 
     def adjacency(self, values: Tensor | None = None) -> Tensor:
         return csr(self.adj_crow, self.adj_col, self.adj_val if values is None else values, self.n_nodes)
 
-    def _layers(self, noisy: bool) -> list[Tensor]:
+    def _layers(self, noisy: bool, side: bool = False) -> list[Tensor]:
         ego = torch.cat([self.user.weight, self.item.weight, self.entity.weight])
         noise = partial(uniform_noise, eps=self.eps) if noisy else None
-        return propagate_layers(self.adjacency(), ego, self.num_layers, noise)
+        adj = csr(self.side_crow, self.side_col, self.side_val, self.n_nodes) if side else self.adjacency()
+        return propagate_layers(adj, ego, self.num_layers, noise)
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return x[:self.n_users], x[self.n_users:self.n_users + self.n_items]
@@ -119,4 +130,9 @@ class UniGCL(Recommender):
         rec = bpr_loss((fu[users] * fi[pos]).sum(1), (fu[users] * fi[neg]).sum(1))
         uu, pp = torch.unique(users), torch.unique(pos)
         cl = info_nce(fu[uu], cu[uu], self.temperature) + info_nce(fi[pp], ci[pp], self.temperature)
-        return rec + self.cl_rate * cl + self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))
+        loss = rec + self.cl_rate * cl + self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))
+        if self.side_view:
+            su, si = self._split(sum(self._layers(noisy=True, side=True)[1:]) / self.num_layers)
+            loss = loss + self.side_view * (info_nce(fu[uu], su[uu], self.temperature) +
+                                            info_nce(fi[pp], si[pp], self.temperature))
+        return loss
