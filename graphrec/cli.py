@@ -533,6 +533,20 @@ def _print_rows(rows: list[dict], why: dict | None) -> None:
             click.echo(f"       you liked {path['liked']}, also {path['relation']} {path['name'] or path['entity']}")
         for friend in (why or {}).get(row["item"], {}).get("via_friends", []):
             click.echo(f"       your friend {friend} interacted with it")
+        for path in row.get("via_attention", []):
+            click.echo(f"       attention {path['score']:.3g}: {path['path']}")
+
+
+def _attention_explain(ctx: click.Context, run_id: str, user: str, items: list[str]) -> dict:
+    """The served run's attention paths (KGAT runs), or {} with a note when its run folder is not here."""
+    from graphrec import recommend as rec
+    from graphrec.errors import NotFoundError
+
+    try:
+        return rec.attention_explain(_settings(ctx).runs_dir, run_id, user, items)
+    except NotFoundError as exc:
+        click.echo(f"note: no model-based explanations: {exc}", err=True)
+        return {}
 
 
 @cli.command("recommend")
@@ -557,8 +571,10 @@ def recommend_cmd(ctx: click.Context, user: str, k: int, entities: tuple[str, ..
                              entities=entities or None, exclude=exclude or None)
         why = rec.explain(graph, user, [r["item"] for r in rows]) if explain else None
     if why is not None:
+        attention = _attention_explain(ctx, rows[0]["run"], user, [r["item"] for r in rows])
         for row in rows:
             row.update(why.get(row["item"], {"via_kg": [], "via_friends": []}))
+            row["via_attention"] = attention.get(row["item"], [])
     if as_json:
         _echo_json(rows)
         return

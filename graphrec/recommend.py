@@ -90,3 +90,37 @@ def explain(graph: Graph, user: str, items: Sequence[str], limit: int = 3) -> di
     """For each of ``items``, the paths that connect ``user`` to it (``explain.why``): ``{item: {via_kg, via_friends}}``."""
     rows = graph.read("explain.why", user=str(user), items=[str(i) for i in items], limit=limit)
     return {r["item"]: {"via_kg": r["via_kg"], "via_friends": r["via_friends"]} for r in rows}
+
+
+ATTENTION_MODELS = ("kgat",)  # models whose runs can explain with graphrec.explain_model.attention_paths
+
+
+def attention_explain(runs_dir, run_id: str, user: str, items: Sequence[str], limit: int = 3) -> dict[str, list]:
+    """Model-based explanations, for runs of an attention model (KGAT): for each of ``items``, the ``limit``
+    highest-attention paths from ``user`` in the model's graph (:func:`graphrec.explain_model.attention_paths`),
+    as ``{score, path, nodes: [[type, id], ...], relations, inverse}`` with business ids. Empty for runs of other
+    models and for users or items the run has no row for. Reads the run folder (NotFoundError without it)."""
+    from graphrec.explain_model import attention_paths, node_type
+    from graphrec.runs import load_run
+
+    run = load_run(runs_dir, run_id)
+    if run.meta.get("model") not in ATTENTION_MODELS:
+        return {}
+    ids = run.ids()
+    if str(user) not in ids.index["user"]:
+        return {}
+    model = run.model()
+
+    def ref(node: int) -> tuple[str, str]:
+        kind, row = node_type(model, node)
+        return kind, ids.ids[kind][row]
+
+    out = {}
+    for item in items:
+        if str(item) not in ids.index["item"]:
+            continue
+        paths = attention_paths(model, ids.index["user"][str(user)], ids.index["item"][str(item)], k=limit)
+        out[str(item)] = [{"score": p.score, "path": p.describe(lambda n: ref(n)[1]),
+                           "nodes": [list(ref(n)) for n in p.nodes], "relations": list(p.relations),
+                           "inverse": list(p.inverse)} for p in paths]
+    return out

@@ -12,6 +12,7 @@ from torch import Tensor
 from graphrec.errors import ModelError
 from graphrec.models.base import Recommender
 from graphrec.models.directau import DirectAU
+from graphrec.models.kgat import KGAT
 from graphrec.models.lightgcl import LightGCL
 from graphrec.models.lightgcn import LightGCN
 from graphrec.models.mf import MF
@@ -36,6 +37,8 @@ MODELS: dict[str, type[Recommender]] = {
     "ncl": NCL,
     "directau": DirectAU,
     "ultragcn": UltraGCN,
+    # knowledge-graph attention over the collaborative knowledge graph
+    "kgat": KGAT,
     # interactions + knowledge graph + social graph in one model (issue 8)
     "unigcl": UniGCL,
 }
@@ -133,5 +136,5 @@ def load_model(path: str | os.PathLike, graph: Tensor | None = None, side: SideG
 
 
 __all__ = ["MODELS", "Recommender", "MF", "LightGCN", "NGCF", "SGL", "SimGCL", "XSimGCL", "LightGCL", "NCL",
-           "DirectAU", "UltraGCN", "UniGCL", "build", "model_class", "hparam_names",
+           "DirectAU", "UltraGCN", "UniGCL", "KGAT", "build", "model_class", "hparam_names",
            "save_model", "load_model", "model_name"]
