@@ -11,13 +11,16 @@ from torch import Tensor
 
 from graphrec.errors import ModelError
 from graphrec.models.base import Recommender
+from graphrec.models.diffnet import DiffNet
 from graphrec.models.directau import DirectAU
 from graphrec.models.kgat import KGAT
 from graphrec.models.lightgcl import LightGCL
 from graphrec.models.lightgcn import LightGCN
 from graphrec.models.mf import MF
+from graphrec.models.mhcn import MHCN
 from graphrec.models.ncl import NCL
 from graphrec.models.ngcf import NGCF
+from graphrec.models.sept import SEPT
 from graphrec.models.sgl import SGL
 from graphrec.models.simgcl import SimGCL
 from graphrec.models.ultragcn import UltraGCN
@@ -37,6 +40,10 @@ MODELS: dict[str, type[Recommender]] = {
     "ncl": NCL,
     "directau": DirectAU,
     "ultragcn": UltraGCN,
+    # social recommenders: they read the FOLLOWS graph (as undirected ties) through side=
+    "diffnet": DiffNet,
+    "mhcn": MHCN,
+    "sept": SEPT,
     # knowledge-graph attention over the collaborative knowledge graph
     "kgat": KGAT,
     # interactions + knowledge graph + social graph in one model (issue 8)
@@ -137,4 +144,4 @@ def load_model(path: str | os.PathLike, graph: Tensor | None = None, side: SideG
 
 __all__ = ["MODELS", "Recommender", "MF", "LightGCN", "NGCF", "SGL", "SimGCL", "XSimGCL", "LightGCL", "NCL",
            "DirectAU", "UltraGCN", "UniGCL", "KGAT", "build", "model_class", "hparam_names",
-           "save_model", "load_model", "model_name"]
+           "save_model", "load_model", "model_name", "DiffNet", "MHCN", "SEPT"]

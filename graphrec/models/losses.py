@@ -48,3 +48,12 @@ def uniformity(x: Tensor, t: float = 2.0) -> Tensor:
     """DirectAU's (Wang & Isola's) uniformity: log of the mean over distinct pairs of exp(-t ||f(x) - f(y)||²),
     on L2-normalised rows."""
     return torch.pdist(F.normalize(x, dim=-1), p=2).pow(2).mul(-t).exp().mean().log()
+
+
+def info_nce_multi(anchor: Tensor, candidates: Tensor, positives: Tensor, temperature: float) -> Tensor:
+    """InfoNCE with several positives per anchor (SEPT's neighbour discrimination), summed over anchors:
+    -log( sum_{p in positives[i]} exp(s_ip / t) / sum_j exp(s_ij / t) ), s the cosine similarity of row i of
+    ``anchor`` and row j of ``candidates``; ``positives`` (B, K) indexes ``candidates``."""
+    anchor, candidates = F.normalize(anchor, dim=1), F.normalize(candidates, dim=1)
+    logits = anchor @ candidates.t() / temperature
+    return (torch.logsumexp(logits, dim=1) - torch.logsumexp(logits.gather(1, positives), dim=1)).sum()
