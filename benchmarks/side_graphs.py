@@ -119,8 +119,7 @@ def run(args) -> None:
         for seed in args.seeds:
             job = {"dataset": args.dataset, "export": str(export_path), "model": model, "seed": seed,
                    "hparams": hps.get(model, {}), "lr": lrs.get(model, args.lr), "batch_size": args.batch_size,
-                   "epochs": args.epochs, "patience": args.patience, "threads": args.threads,
-                   "label": args.label}
+                   "epochs": args.epochs, "patience": args.patience, "threads": args.threads}
             with ctx.Pool(1) as pool:
                 result = pool.apply(_train, (job,))
             result["label"] = args.label or model

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from graphrec.errors import ConfigError, InputError
+from graphrec.sidegraphs import SideGraphs
 
 EDGE_TYPE = ("user", "interacted", "item")
 SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
@@ -136,8 +137,6 @@ class RecData:
         parts = [edge_index[:, split == code] for code in (0, 1, 2)]
         item_entities = None
         if edge_type == EDGE_TYPE and any(rel == "kg" for _, rel, _ in data.edge_types):
-            from graphrec.sidegraphs import SideGraphs
-
             item_entities = SideGraphs.from_hetero(data).item_entities()
         return replace(cls.from_pairs(int(n_users), int(n_items), *parts), item_entities=item_entities)
 

@@ -39,9 +39,9 @@ from torch import Tensor, nn
 
 from graphrec.errors import ModelError
 from graphrec.models.base import Recommender
-from graphrec.models.kgat_graph import collaborative_kg, project, row_softmax, spmm, transr_loss
+from graphrec.models.kgat_graph import collaborative_kg, project, row_softmax, transr_loss
 from graphrec.models.losses import bpr_loss, l2_reg
-from graphrec.models.propagation import csr
+from graphrec.models.propagation import csr, spmm
 from graphrec.sidegraphs import SideGraphs
 
 _NEG_REDRAWS = 10

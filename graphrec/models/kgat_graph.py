@@ -93,21 +93,3 @@ def transr_loss(head: Tensor, relation: Tensor, pos_tail: Tensor, neg_tail: Tens
     pos = (head + relation - pos_tail).pow(2).sum(1)
     neg = (head + relation - neg_tail).pow(2).sum(1)
     return F.softplus(pos - neg).mean() + reg * l2_reg(head, relation, pos_tail, neg_tail)
-
-
-class SpMM(torch.autograd.Function):
-    """``adj @ x`` for a constant sparse ``adj`` (attention is recomputed without gradient), with its transpose
-    given, since a relation-aware attention matrix is not symmetric: the backward is ``adj_t @ grad``."""
-
-    @staticmethod
-    def forward(ctx, adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
-        ctx.adj_t = adj_t
-        return adj @ x
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        return None, None, ctx.adj_t @ grad.contiguous()
-
-
-def spmm(adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
-    return SpMM.apply(adj, adj_t, x)

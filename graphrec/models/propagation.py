@@ -38,14 +38,18 @@ def normalized_adjacency(users: Tensor, items: Tensor, n_users: int, n_items: in
     dinv = deg.pow_(-0.5)
     order = torch.argsort(rows * n + cols)
     rows, cols = rows[order], cols[order]
-    values = dinv[rows] * dinv[cols]
+    adj = csr_from_sorted(rows, cols, dinv[rows] * dinv[cols], n)
+    return (adj, edge_ids[order]) if return_edge_ids else adj
+
+
+def csr_from_sorted(rows: Tensor, cols: Tensor, values: Tensor, n: int) -> Tensor:
+    """An (n, n) CSR tensor from entries already sorted by (row, col), without duplicates."""
     crow = torch.zeros(n + 1, dtype=torch.long)
     torch.cumsum(torch.bincount(rows, minlength=n), 0, out=crow[1:])
     if rows.numel() < 2**31 - 1:
         # int32 indices: torch's CPU spmm otherwise converts int64 indices on every call (measured ~1.4x slower).
         crow, cols = crow.int(), cols.int()
-    adj = csr(crow, cols, values, n)
-    return (adj, edge_ids[order]) if return_edge_ids else adj
+    return csr(crow, cols, values, n)
 
 
 def weighted_adjacency(rows: Tensor, cols: Tensor, weights: Tensor, n: int, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -58,12 +62,7 @@ def weighted_adjacency(rows: Tensor, cols: Tensor, weights: Tensor, n: int, dtyp
     rows, cols = keys // n, keys % n
     deg = torch.zeros(n, dtype=dtype).index_add_(0, rows, w)
     dinv = torch.where(deg > 0, deg.clamp(min=1e-12).pow(-0.5), torch.zeros_like(deg))
-    values = dinv[rows] * w * dinv[cols]
-    crow = torch.zeros(n + 1, dtype=torch.long)
-    torch.cumsum(torch.bincount(rows, minlength=n), 0, out=crow[1:])
-    if rows.numel() < 2**31 - 1:
-        crow, cols = crow.int(), cols.int()
-    return csr(crow, cols, values, n)
+    return csr_from_sorted(rows, cols, dinv[rows] * w * dinv[cols], n)
 
 
 class SymSpMM(torch.autograd.Function):
@@ -81,6 +80,24 @@ class SymSpMM(torch.autograd.Function):
 
 def sym_spmm(adj: Tensor, x: Tensor) -> Tensor:
     return SymSpMM.apply(adj, x)
+
+
+class SpMM(torch.autograd.Function):
+    """``adj @ x`` for a constant sparse ``adj`` of any shape (e.g. KGAT's attention, the social models' row-normalised
+    matrices), with its transpose given: the backward is ``adj_t @ grad`` (no gradient for the matrix values)."""
+
+    @staticmethod
+    def forward(ctx, adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
+        ctx.adj_t = adj_t  # a constant, like the CSR matrix of SymSpMM
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return None, None, ctx.adj_t @ grad.contiguous()
+
+
+def spmm(adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
+    return SpMM.apply(adj, adj_t, x)
 
 
 def lightgcn_propagate(adj: Tensor, x: Tensor, num_layers: int, alpha: Tensor | None = None) -> Tensor:

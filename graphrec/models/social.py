@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from graphrec.errors import ModelError
-from graphrec.models.propagation import csr
+from graphrec.models.propagation import csr, spmm
 
 
 def _csr_parts(matrix: sp.spmatrix) -> tuple[Tensor, Tensor, Tensor]:
@@ -27,17 +27,6 @@ def _csr_parts(matrix: sp.spmatrix) -> tuple[Tensor, Tensor, Tensor]:
     index = np.int32 if m.nnz < 2**31 - 1 else np.int64
     return (torch.from_numpy(m.indptr.astype(index)), torch.from_numpy(m.indices.astype(index)),
             torch.from_numpy(m.data.copy()))
-
-
-class _SpMM(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, matrix: Tensor, transposed: Tensor, x: Tensor) -> Tensor:
-        ctx.transposed = transposed  # a constant, like the CSR matrix of SymSpMM
-        return matrix @ x
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        return None, None, ctx.transposed @ grad.contiguous()
 
 
 class SparseOperator(nn.Module):
@@ -60,7 +49,7 @@ class SparseOperator(nn.Module):
         return csr(self.mt_crow, self.mt_col, self.mt_val, self.shape[1], self.shape[0])
 
     def forward(self, x: Tensor) -> Tensor:
-        return _SpMM.apply(self.matrix(), self.transposed(), x)
+        return spmm(self.matrix(), self.transposed(), x)
 
     def to_dense(self) -> Tensor:
         return self.matrix().to_dense()

@@ -4,28 +4,19 @@ from __future__ import annotations
 
 import json
 
-from click.testing import CliRunner
-
-from graphrec.cli import cli
 from graphrec.runs import list_runs
+from tests.integration.cli_helpers import run_cli
 from tests.integration.serving_data import load_graph
-
-
-def _cli(settings, *args):
-    result = CliRunner().invoke(cli, ["--home", str(settings.home), *args], env={"NEO4J_URI": ""},
-                                catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def test_recommend_explain_shows_kgat_attention_paths(graph, settings):
     load_graph(graph)
-    _cli(settings, "train", "--model", "kgat", "--dim", "16", "--epochs", "2", "--batch-size", "512",
+    run_cli(settings, "train", "--model", "kgat", "--dim", "16", "--epochs", "2", "--batch-size", "512",
          "--threads", "1", "--hp", "kg_batch_size=256")  # trains and serves the run
     run = list_runs(settings.runs_dir)[-1]
     ids = run.ids()
 
-    rows = json.loads(_cli(settings, "recommend", "--user", "u1", "-k", "5", "--explain", "--json").stdout)
+    rows = json.loads(run_cli(settings, "recommend", "--user", "u1", "-k", "5", "--explain", "--json").stdout)
     assert all(r["run"] == run.id and "via_kg" in r and "via_attention" in r for r in rows)
     for row in rows:
         for path in row["via_attention"]:
@@ -43,6 +34,6 @@ def test_recommend_explain_shows_kgat_attention_paths(graph, settings):
     first = row["via_attention"][0]
     assert first["path"].startswith("u1 -[interact]-> i") and first["path"].endswith(f"<-[has_genre]- {row['item']}")
 
-    text = _cli(settings, "recommend", "--user", "u1", "-k", "5", "--explain").stdout
+    text = run_cli(settings, "recommend", "--user", "u1", "-k", "5", "--explain").stdout
     assert text.count("attention ") == sum(len(row["via_attention"]) for row in rows)
     assert f"attention {first['score']:.3g}: {first['path']}" in text

@@ -13,6 +13,7 @@ from graphrec.cli import cli
 from graphrec.ingest import ingest
 from graphrec.runs import list_runs
 from graphrec.sample import write_sample
+from tests.integration.cli_helpers import run_cli
 
 
 @pytest.fixture
@@ -21,15 +22,8 @@ def sample_graph(graph, tmp_path):
     return graph
 
 
-def _cli(settings, *args):
-    result = CliRunner().invoke(cli, ["--home", str(settings.home), *args], env={"NEO4J_URI": ""},
-                                catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result
-
-
 def test_train_saves_a_run_that_evaluate_reproduces(sample_graph, settings):
-    _cli(settings, "train", "--model", "lightgcn", "--epochs", "6", "--batch-size", "256", "--lr", "0.01",
+    run_cli(settings, "train", "--model", "lightgcn", "--epochs", "6", "--batch-size", "256", "--lr", "0.01",
          "--eval-every", "2", "--threads", "1", "--no-publish")
     run = list_runs(settings.runs_dir)[-1]
     assert {"run.json", "ids.json", "embeddings.pt", "graphs.pt", "best.pt", "metrics.jsonl", "curves.png"} <= \
@@ -46,7 +40,7 @@ def test_train_saves_a_run_that_evaluate_reproduces(sample_graph, settings):
     train, side = run.graphs()
     assert train.shape[1] == meta["counts"]["train"] and side.n_users == 150
 
-    out = _cli(settings, "evaluate", run.id, "-k", "20", "--json")
+    out = run_cli(settings, "evaluate", run.id, "-k", "20", "--json")
     again = json.loads(out.stdout)
     assert again["recall@20"] == pytest.approx(meta["metrics"]["test"]["recall@20"], abs=1e-6)
     assert again["ndcg@20"] == pytest.approx(meta["metrics"]["test"]["ndcg@20"], abs=1e-6)
@@ -60,7 +54,7 @@ def test_unknown_model_lists_the_choices(sample_graph, settings):
 
 def test_export_writes_heterodata_and_ids(sample_graph, settings, tmp_path):
     out = tmp_path / "g.pt"
-    _cli(settings, "export", str(out))
+    run_cli(settings, "export", str(out))
     data = torch.load(out, weights_only=False)
     ids = json.loads((tmp_path / "g.pt.ids.json").read_text())
     assert data["user"].num_nodes == len(ids["user"]) == 150

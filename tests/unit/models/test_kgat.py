@@ -8,7 +8,8 @@ import torch
 from graphrec.errors import ModelError
 from graphrec.models import build, load_model, save_model
 from graphrec.models.kgat import KGAT
-from graphrec.models.kgat_graph import collaborative_kg, row_softmax, spmm, transr_loss
+from graphrec.models.kgat_graph import collaborative_kg, row_softmax, transr_loss
+from graphrec.models.propagation import spmm
 from graphrec.models.propagation import csr
 from graphrec.sidegraphs import SideGraphs
 from tests.unit.models.test_contract import checkerboard, checkerboard_side
