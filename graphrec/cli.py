@@ -177,11 +177,15 @@ def _parse_option(text: str) -> tuple[str, object]:
 @click.argument("path", type=click.Path(exists=False))
 @click.option("--option", "-o", "options", multiple=True,
               help="Loader option NAME=VALUE (e.g. -o kg=false, -o user_col=customer); see `graphrec formats`.")
-@click.option("--batch-edges", default=10_000, show_default=True, help="Edges per write transaction.")
+@click.option("--write-path", type=click.Choice(["auto", "cypher", "bulk"]), default="auto", show_default=True,
+              help="How edges are written: Cypher UNWIND batches (any server), the embedded server's bulk endpoint, "
+                   "or auto (bulk on the embedded server, Cypher elsewhere).")
+@click.option("--batch-edges", type=int, default=None,
+              help="Edges per transaction (Cypher path; default 10,000) or per request (bulk path; default 250,000).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[str, ...], batch_edges: int,
-               as_json: bool) -> None:
+def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[str, ...], write_path: str,
+               batch_edges: int | None, as_json: bool) -> None:
     """Load PATH in FORMAT (validating every file first) and write it into the graph. Safe to run again."""
     import loaders
     from graphrec.ingest import ingest
@@ -191,7 +195,7 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
     click.echo(f"reading {path} as {format_name} ...", err=True)
     dataset = loaders.load(format_name, path, **opts)
     with _connect(ctx) as graph:
-        report = ingest(graph, dataset, batch_edges=batch_edges, progress=bar)
+        report = ingest(graph, dataset, batch_edges=batch_edges, write_path=write_path, progress=bar)
     if as_json:
         _echo_json({**report.__dict__, "interactions_per_second": report.interactions_per_second})
         return
@@ -202,7 +206,8 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
         click.echo(f"updated: {report.updated}")
     if report.duplicates:
         click.echo(f"repeated rows in the source, kept once: {report.duplicates}")
-    click.echo(f"{report.seconds['total']:.1f}s in all; interactions at {report.interactions_per_second:,.0f} edges/s")
+    click.echo(f"{report.seconds['total']:.1f}s in all; interactions at {report.interactions_per_second:,.0f} edges/s "
+               f"({report.write_path} write path)")
 
 
 @cli.command("formats")

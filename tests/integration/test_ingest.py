@@ -15,10 +15,15 @@ from graphrec.stats import graph_stats
 from loaders.records import Dataset, Interaction, Node, SocialEdge, Triple
 
 
-def test_sample_graph_counts_and_second_run_changes_nothing(graph: Graph, tmp_path):
+WRITE_PATHS = pytest.mark.parametrize("write_path", ["bulk", "cypher"])
+
+
+@WRITE_PATHS
+def test_sample_graph_counts_and_second_run_changes_nothing(graph: Graph, tmp_path, write_path):
     folder = write_sample(tmp_path / "s", n_users=120, n_items=90, seed=3)
     dataset = loaders.load("csv", folder)
-    first = ingest(graph, dataset, batch_edges=500)
+    first = ingest(graph, dataset, batch_edges=500, write_path=write_path)
+    assert first.write_path == write_path
     before = graph_stats(graph)
     assert before["users"] == 120 and before["items"] == len({i.item for i in dataset.interactions} |
                                                               {t.head for t in dataset.triples})
@@ -27,9 +32,30 @@ def test_sample_graph_counts_and_second_run_changes_nothing(graph: Graph, tmp_pa
     assert before["social"] == len(dataset.social)
     assert before["nodes"]["Genre"] == 12
 
-    second = ingest(graph, dataset, batch_edges=500)
+    second = ingest(graph, dataset, batch_edges=500, write_path=write_path)
     assert sum(second.created.values()) == 0
     assert graph_stats(graph) == before
+
+
+def test_both_write_paths_store_the_same_graph(graph: Graph, tmp_path):
+    """Every edge with its properties, and every property's type, is the same whichever path wrote it."""
+    folder = write_sample(tmp_path / "s", n_users=60, n_items=50, seed=4)
+    dataset = loaders.load("csv", folder)
+    edges = ("MATCH (a)-[r]->(b) RETURN labels(a)[0] AS a_label, a.id AS a, type(r) AS type, r.split AS split, "
+             "r.weight AS weight, r.ts AS ts, r.relation AS relation, labels(b)[0] AS b_label, b.id AS b")
+
+    def snapshot() -> list:
+        return sorted(tuple((k, v, type(v).__name__) for k, v in row.items()) for row in graph.query(edges))
+
+    ingest(graph, dataset, write_path="cypher")
+    by_cypher = snapshot()
+    graph.write("db.clear")
+    ingest(graph, dataset, write_path="bulk")
+    assert snapshot() == by_cypher and len(by_cypher) == len(dataset.interactions) + len(dataset.triples) + len(
+        dataset.social)
+    # Both directions of every edge are there (the server keeps an incoming list per vertex).
+    incoming = graph.query("MATCH (i:Item)<-[r:INTERACTED]-(:User) RETURN count(r) AS n")[0]["n"]
+    assert incoming == len(dataset.interactions)
 
 
 def test_changed_weights_are_updated_not_duplicated(graph: Graph):
@@ -63,7 +89,46 @@ def test_cli_reports_bad_input_with_file_and_line(graph: Graph, settings, tmp_pa
     assert graph_stats(graph)["interactions"]["total"] == 0
 
 
-def test_interrupted_ingest_is_finished_by_running_it_again(graph: Graph, tmp_path, monkeypatch):
+def test_interrupted_bulk_ingest_is_finished_by_running_it_again(graph: Graph, tmp_path, monkeypatch):
+    from graphrec.db import dialect
+
+    folder = write_sample(tmp_path / "s", n_users=150, n_items=100, seed=5)
+    dataset = loaders.load("csv", folder)
+    real = dialect.post_batch
+    calls = {"n": 0}
+
+    def flaky(endpoint, rel_type, lines, timeout=3600.0):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise KeyboardInterrupt
+        return real(endpoint, rel_type, lines, timeout)
+
+    monkeypatch.setattr(dialect, "post_batch", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(graph, dataset, batch_edges=300, write_path="bulk")
+    partial = graph_stats(graph)["interactions"]["total"]
+    assert partial == 600
+
+    monkeypatch.setattr(dialect, "post_batch", real)
+    report = ingest(graph, dataset, batch_edges=300, write_path="bulk")
+    assert report.created["interactions"] == len(dataset.interactions) - 600
+    stats = graph_stats(graph)
+    assert stats["interactions"]["total"] == len(dataset.interactions)
+    assert stats["social"] == len(dataset.social) and stats["kg"]["triples"] == len(dataset.triples)
+
+
+def test_a_failed_bulk_request_names_what_was_committed(graph: Graph):
+    from graphrec.db import dialect
+    from graphrec.errors import DatabaseError
+
+    graph.query("CREATE (:User {id: 'a'}), (:User {id: 'b'})", write=True)
+    rid = {r["id"]: r["rid"] for r in graph.query("MATCH (u:User) RETURN u.id AS id, elementId(u) AS rid")}
+    lines = [dialect.edge_line("FOLLOWS", rid["a"], rid["b"]), dialect.edge_line("FOLLOWS", rid["a"], "#999:1")]
+    with pytest.raises(DatabaseError, match=r"bulk write of 2 FOLLOWS edges failed.*#999:1.*Run the same ingest again"):
+        dialect.bulk_edges(graph.admin, "FOLLOWS", lines)
+
+
+def test_interrupted_cypher_ingest_is_finished_by_running_it_again(graph: Graph, tmp_path, monkeypatch):
     folder = write_sample(tmp_path / "s", n_users=150, n_items=100, seed=5)
     dataset = loaders.load("csv", folder)
     real = Graph.write_batches
@@ -81,18 +146,19 @@ def test_interrupted_ingest_is_finished_by_running_it_again(graph: Graph, tmp_pa
 
     monkeypatch.setattr(Graph, "write_batches", flaky)
     with pytest.raises(KeyboardInterrupt):
-        ingest(graph, dataset, batch_edges=300)
+        ingest(graph, dataset, batch_edges=300, write_path="cypher")
     partial = graph_stats(graph)["interactions"]["total"]
     assert 0 < partial < len(dataset.interactions)
 
     monkeypatch.setattr(Graph, "write_batches", real)
-    ingest(graph, dataset, batch_edges=300)
+    ingest(graph, dataset, batch_edges=300, write_path="cypher")
     stats = graph_stats(graph)
     assert stats["interactions"]["total"] == len(dataset.interactions)
     assert stats["social"] == len(dataset.social) and stats["kg"]["triples"] == len(dataset.triples)
 
 
-def test_hostile_relation_names_and_ids_are_inert(graph: Graph):
+@WRITE_PATHS
+def test_hostile_relation_names_and_ids_are_inert(graph: Graph, write_path):
     hostile = ["x]->() DETACH DELETE n //", "`) MATCH (n) DETACH DELETE n //", "INTERACTED", "' OR 1=1 --"]
     ids = ["O'Brien", 'say "hi"', "}) DETACH DELETE n //", "u1"]
     dataset = Dataset(
@@ -102,7 +168,7 @@ def test_hostile_relation_names_and_ids_are_inert(graph: Graph):
         social=[SocialEdge(ids[0], ids[2])],
         nodes=[Node("Entity", "e0", {"name": "'; MATCH (n) DETACH DELETE n"}, ("Genre",))],
     )
-    ingest(graph, dataset)
+    ingest(graph, dataset, write_path=write_path)
     stats = graph_stats(graph)
     assert stats["users"] == 4 and stats["interactions"]["total"] == 4
     assert stats["kg"]["triples"] == 4 and stats["relationships"]["INTERACTED"] == 4
