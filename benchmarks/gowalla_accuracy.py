@@ -45,11 +45,17 @@ def main(argv=None) -> int:
                     help="after early stopping, retrain from scratch on train+valid (the whole train.txt) for the "
                          "best epoch count and report test for that model too (the holdout costs ~valid-fraction "
                          "of the training data otherwise)")
+    ap.add_argument("--budget-minutes", type=float, default=None,
+                    help="no validation at all: train on the whole train.txt until this much training time is "
+                         "spent (the next epoch is not started if the last one would not fit), then test once")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     hparams = {k: json.loads(v) for k, v in (h.split("=", 1) for h in args.hp)}
+    if args.budget_minutes is not None:
+        print("BUDGET " + json.dumps(refit(args, hparams, args.epochs, budget_s=args.budget_minutes * 60)), flush=True)
+        return 0
     t0 = time.perf_counter()
     data = load_lightgcn_dir(args.data).with_holdout(args.valid_fraction, seed=args.seed)
     print(f"data: {data} ({time.perf_counter() - t0:.1f}s)", flush=True)
@@ -78,22 +84,32 @@ def main(argv=None) -> int:
     return 0
 
 
-def refit(args, hparams: dict, epochs: int) -> dict:
-    """Retrain on the whole train.txt for ``epochs`` (chosen on the holdout; test never consulted) and test once."""
+def refit(args, hparams: dict, epochs: int, budget_s: float | None = None) -> dict:
+    """Retrain on the whole train.txt for ``epochs`` (chosen on the holdout; test never consulted) and test once.
+
+    With ``budget_s``, stop earlier: before an epoch that would end past the budget (judged by the last epoch's time).
+    """
     full = load_lightgcn_dir(args.data)
     model = build(args.model, full.n_users, full.n_items, graph=torch.stack(full.train.pairs()), seed=args.seed,
                   **hparams)
     optimizer = make_optimizer(model, args.lr)
     t0 = time.perf_counter()
+    done, seconds = 0, 0.0
     for epoch in range(1, epochs + 1):
+        if budget_s is not None and time.perf_counter() - t0 + seconds > budget_s:
+            break
         loss, seconds = train_epoch(model, optimizer, full, args.batch_size,
                                     torch.Generator().manual_seed(args.seed * 1_000_003 + epoch),
                                     progress=not args.no_progress, desc=f"refit {epoch}")
-        print(f"refit epoch {epoch:4d} loss {loss:.5f} {seconds:.1f}s", flush=True)
+        done = epoch
+        print(f"refit epoch {epoch:4d} loss {loss:.5f} {seconds:.1f}s "
+              f"({(time.perf_counter() - t0) / 60:.1f} min)", flush=True)
+    minutes = (time.perf_counter() - t0) / 60
     with torch.no_grad():
         model.eval()
         test = evaluate(model(), full, "test", ks=(20,), batch_users=2048, beyond_accuracy=True)
-    return {"model": args.model, "epochs": epochs, "minutes_train": (time.perf_counter() - t0) / 60, "test": test}
+    return {"model": args.model, "hparams": model.hparams(), "batch_size": args.batch_size, "lr": args.lr,
+            "epochs": done, "minutes_train": minutes, "test": test}
 
 
 if __name__ == "__main__":
