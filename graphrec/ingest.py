@@ -80,7 +80,7 @@ class _EdgeWriter:
 
     def __init__(self, graph: Graph, write_path: str, batch_edges: int | None):
         if write_path not in WRITE_PATHS:
-            raise ValueError(f"write path {write_path!r}: expected one of {', '.join(WRITE_PATHS)}")
+            raise ConfigError(f"write path {write_path!r}: expected one of {', '.join(WRITE_PATHS)}")
         embedded = graph.admin is not None and graph.dialect.name == "arcadedb"
         if write_path == "bulk" and not embedded:
             raise ConfigError(f"the bulk write path needs the embedded server, not {graph.uri}; use --write-path cypher")

@@ -30,5 +30,5 @@ def test_bulk_on_neo4j_is_a_clear_error():
 
 
 def test_an_unknown_write_path_is_refused():
-    with pytest.raises(ValueError, match="expected one of auto, cypher, bulk"):
+    with pytest.raises(ConfigError, match="expected one of auto, cypher, bulk"):
         _EdgeWriter(EMBEDDED, "fast", None)
