@@ -31,7 +31,7 @@ class Graph:
         self.database = database
         self.dialect = dialect
         self.uri = uri
-        self.admin = admin  # the embedded server's HTTP API, for what its Cypher cannot do (vector indexes)
+        self.admin = admin  # the embedded server's HTTP API: vector indexes, bulk edge writes
 
     def __enter__(self) -> "Graph":
         return self

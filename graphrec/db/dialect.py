@@ -8,6 +8,7 @@ next to the Neo4j statement, and the differences that are not statements (how a 
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import urllib.error
 import urllib.request
@@ -20,7 +21,8 @@ from graphrec.errors import DatabaseError
 
 @dataclass(frozen=True)
 class AdminEndpoint:
-    """The embedded server's HTTP API (``/api/v1/command/<database>``), for what its Cypher cannot do."""
+    """The embedded server's HTTP API (``/api/v1/command/<database>``, ``/api/v1/batch/<database>``), for what its
+    Cypher cannot do (vector indexes) or does too slowly (bulk edge writes)."""
 
     url: str
     auth: tuple[str, str]
@@ -138,18 +140,11 @@ def bulk_edges(endpoint: AdminEndpoint, rel_type: str, lines: Iterable[str], *, 
     """
     rel_type = checked(rel_type)
     admin_command(endpoint, f"CREATE EDGE TYPE `{rel_type}` IF NOT EXISTS")
-    created, buffer = 0, []
-    for line in lines:
-        buffer.append(line)
-        if len(buffer) >= chunk:
-            created += post_batch(endpoint, rel_type, buffer)
-            if on_chunk:
-                on_chunk(len(buffer))
-            buffer = []
-    if buffer:
-        created += post_batch(endpoint, rel_type, buffer)
+    created, lines = 0, iter(lines)
+    while batch := list(itertools.islice(lines, chunk)):
+        created += post_batch(endpoint, rel_type, batch)
         if on_chunk:
-            on_chunk(len(buffer))
+            on_chunk(len(batch))
     return created
 
 
