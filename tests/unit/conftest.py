@@ -11,6 +11,17 @@ def _small_threads():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(params=["numba", "torch"])
+def kernel_path(request, monkeypatch):
+    """Runs a test through graphrec.kernels' numba loops and through their torch fallback (used for CUDA tensors
+    and other layouts)."""
+    if request.param == "torch":
+        from graphrec import kernels
+
+        monkeypatch.setattr(kernels, "_fast", lambda *tensors: False)
+    return request.param
+
+
 def random_pairs(n_users, n_items, n, seed):
     gen = torch.Generator().manual_seed(seed)
     keys = torch.unique(torch.randint(n_users * n_items, (n,), generator=gen))

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from graphrec.models.propagation import (csr, csr_rows, lightgcn_propagate, lightgcn_rows, normalized_adjacency,
-                                         sym_spmm)
+from graphrec.kernels import csr_rows
+from graphrec.models.propagation import csr, lightgcn_propagate, lightgcn_rows, normalized_adjacency, sym_spmm
 from tests.unit.conftest import random_pairs
 
 
@@ -28,7 +28,7 @@ def test_normalized_adjacency_matches_the_dense_formula_and_is_symmetric():
 
 
 @pytest.mark.parametrize("layers", [0, 1, 3])
-def test_propagation_equals_dense_and_sparse_mm_products(layers):
+def test_propagation_equals_dense_and_sparse_mm_products(layers, kernel_path):
     adj, _ = tiny_graph()
     x = torch.randn(14, 4, dtype=torch.float64)
     dense = adj.to_dense()
@@ -40,7 +40,7 @@ def test_propagation_equals_dense_and_sparse_mm_products(layers):
 
 
 @pytest.mark.parametrize("layers", [1, 2, 3])
-def test_gradients_match_autograd_through_dense_ops(layers):
+def test_gradients_match_autograd_through_dense_ops(layers, kernel_path):
     adj, _ = tiny_graph()
     x = torch.randn(14, 3, dtype=torch.float64, requires_grad=True)
     rows = torch.tensor([1, 4, 7, 12])

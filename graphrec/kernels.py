@@ -1,0 +1,215 @@
+"""The products with the normalised adjacency Â that dominate training, as CPU loops compiled by numba.
+
+On the CPU a step of LightGCN is mostly ``Â @ X`` (a CSR matrix times a dense (N, d) block). torch hands that to
+MKL, which on this project's 2-core machine took 17.8 ms for Gowalla's Â (70,839 nodes, 1.62 M entries, d = 64);
+the row loop below takes 10–12 ms (see BENCHMARKS.md): each output row accumulates in a small local buffer and is
+written once, and rows are split between threads by equal numbers of entries (users and items differ a lot in degree).
+The loops also fuse the small extras of LightGCN's backward (adding the batch's gradient rows, a product whose input
+is non-zero only on the batch's rows), which torch would do as separate passes over (N, d) buffers.
+
+Every function takes and returns torch tensors and falls back to torch for what the loops do not cover (CUDA tensors,
+other layouts or dtypes), so callers never branch. Results equal torch's up to float rounding; each output row is
+summed in a fixed order, so they do not depend on the thread count.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+from torch import Tensor
+
+# Row chunks per thread: enough to even out the last chunk's tail, few enough that scheduling stays free.
+_CHUNKS_PER_THREAD = 32
+_EMPTY_I = np.empty(0, np.int64)
+
+
+@functools.cache
+def _compiled():
+    """Compile (or load from numba's cache) the loops on first use: importing numba costs ~0.3 s, so the CLI and
+    the database-only paths never pay for it."""
+    import numba
+    from numba import njit, prange
+
+    jit = njit(parallel=True, fastmath=True, cache=True, nogil=True)
+
+    @jit
+    def spmm(crow, col, val, x, out, add, slot, bounds):
+        # out[r] = sum_p val[p] * x[col[p]]  (+ add[slot[r]] where slot[r] >= 0)
+        d = out.shape[1]
+        with_add = add.shape[0] > 0
+        for chunk in prange(bounds.size - 1):
+            acc = np.empty(d, out.dtype)
+            for r in range(bounds[chunk], bounds[chunk + 1]):
+                if with_add and slot[r] >= 0:
+                    acc[:] = add[slot[r]]
+                else:
+                    acc[:] = 0
+                for p in range(crow[r], crow[r + 1]):
+                    c = col[p]
+                    v = val[p]
+                    for k in range(d):
+                        acc[k] += v * x[c, k]
+                for k in range(d):
+                    out[r, k] = acc[k]
+
+    @jit
+    def spmm_sparse_input(crow, col, val, x_rows, slot, out, add, bounds):
+        # Like spmm for the input X with X[c] = x_rows[slot[c]] where slot[c] >= 0, zero rows elsewhere (separate
+        # from spmm: a branch per entry there costs ~30% of its time).
+        d = out.shape[1]
+        with_add = add.shape[0] > 0
+        for chunk in prange(bounds.size - 1):
+            acc = np.empty(d, out.dtype)
+            for r in range(bounds[chunk], bounds[chunk + 1]):
+                if with_add and slot[r] >= 0:
+                    acc[:] = add[slot[r]]
+                else:
+                    acc[:] = 0
+                for p in range(crow[r], crow[r + 1]):
+                    j = slot[col[p]]
+                    if j >= 0:
+                        v = val[p]
+                        for k in range(d):
+                            acc[k] += v * x_rows[j, k]
+                for k in range(d):
+                    out[r, k] = acc[k]
+
+    @jit
+    def spmm_rows_add(crow, col, val, x, rows, out):
+        # out[j] += sum_p val[p] * x[col[p]] over the entries of row rows[j].
+        d = out.shape[1]
+        for j in prange(rows.size):
+            r = rows[j]
+            acc = np.zeros(d, out.dtype)
+            for p in range(crow[r], crow[r + 1]):
+                v = val[p]
+                c = col[p]
+                for k in range(d):
+                    acc[k] += v * x[c, k]
+            for k in range(d):
+                out[j, k] += acc[k]
+
+    return numba, spmm, spmm_sparse_input, spmm_rows_add
+
+
+def _fast(adj: Tensor, *dense: Tensor) -> bool:
+    """Whether the numba loops cover this call: a CPU CSR matrix and dense blocks of its float dtype."""
+    if adj.layout != torch.sparse_csr or adj.device.type != "cpu" or adj.dtype not in (torch.float32, torch.float64):
+        return False
+    return all(t.device.type == "cpu" and t.dtype == adj.dtype and t.layout == torch.strided for t in dense)
+
+
+def _parts(adj: Tensor):
+    return adj.crow_indices().numpy(), adj.col_indices().numpy(), adj.values().detach().numpy()
+
+
+def _no_add(val: np.ndarray) -> np.ndarray:
+    return np.empty((0, 0), val.dtype)
+
+
+def _np(t: Tensor) -> np.ndarray:
+    return t.detach().contiguous().numpy()
+
+
+def _threads(numba) -> int:
+    threads = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(threads)
+    return threads
+
+
+def _bounds(crow: np.ndarray, threads: int) -> np.ndarray:
+    """Row boundaries of chunks holding about equal numbers of entries."""
+    chunks = max(1, min(threads * _CHUNKS_PER_THREAD, crow.size - 1))
+    bounds = np.searchsorted(crow, np.linspace(0, crow[-1], chunks + 1)).astype(np.int64)
+    bounds[0], bounds[-1] = 0, crow.size - 1
+    return np.unique(bounds)
+
+
+def spmm(adj: Tensor, x: Tensor, out: Tensor | None = None, add: Tensor | None = None,
+         rows: Tensor | None = None, slot: Tensor | None = None) -> Tensor:
+    """``adj @ x``, plus ``add[j]`` on row ``rows[j]`` when ``add`` is given (``rows`` unique; ``slot`` is its
+    inverse, ``slot[rows[j]] = j`` and -1 elsewhere, from :func:`row_slots`). Written into ``out`` when given."""
+    if out is None:
+        out = x.new_empty(adj.size(0), x.size(1))
+    if not _fast(adj, x, out, *(t for t in (add,) if t is not None)):
+        torch.mm(adj, x, out=out)
+        if add is not None:
+            out.index_add_(0, rows, add)
+        return out
+    numba, kernel, _, _ = _compiled()
+    crow, col, val = _parts(adj)
+    kernel(crow, col, val, _np(x), out.numpy(), _no_add(val) if add is None else _np(add),
+           _EMPTY_I if slot is None else slot.numpy(), _bounds(crow, _threads(numba)))
+    return out
+
+
+def spmm_from_rows(adj: Tensor, x_rows: Tensor, rows: Tensor, slot: Tensor, add: Tensor | None = None) -> Tensor:
+    """``adj @ X`` for the (N, d) matrix X that is ``x_rows[j]`` on row ``rows[j]`` and zero elsewhere, without
+    building X: for a *symmetric* ``adj`` (only then), plus ``add[j]`` on row ``rows[j]`` when given."""
+    n = adj.size(0)
+    if not _fast(adj, x_rows, *(t for t in (add,) if t is not None)):
+        sub_crow, sub_col, sub_val = csr_rows(adj, rows)
+        out = torch.mm(_transpose_rows(sub_crow, sub_col, sub_val, n), x_rows)  # Xᵀ-side rows of a symmetric adj
+        if add is not None:
+            out.index_add_(0, rows, add)
+        return out
+    numba, _, kernel, _ = _compiled()
+    crow, col, val = _parts(adj)
+    out = x_rows.new_empty(n, x_rows.size(1))
+    kernel(crow, col, val, _np(x_rows), slot.numpy(), out.numpy(), _no_add(val) if add is None else _np(add),
+           _bounds(crow, _threads(numba)))
+    return out
+
+
+def spmm_rows_add_(out: Tensor, adj: Tensor, x: Tensor, rows: Tensor) -> Tensor:
+    """``out += adj[rows] @ x`` (in place), without extracting the row block."""
+    if not _fast(adj, x, out) or not out.is_contiguous():
+        sub_crow, sub_col, sub_val = csr_rows(adj, rows)
+        return out.add_(torch.mm(csr_block(sub_crow, sub_col, sub_val, rows.numel(), adj.size(1)), x))
+    numba, _, _, kernel = _compiled()
+    _threads(numba)
+    crow, col, val = _parts(adj)
+    kernel(crow, col, val, _np(x), rows.numpy(), out.numpy())
+    return out
+
+
+def row_slots(rows: Tensor, n: int) -> Tensor:
+    """``slot`` with ``slot[rows[j]] = j`` and -1 on the other of ``n`` rows (int64, on ``rows``' device)."""
+    slot = torch.full((n,), -1, dtype=torch.long, device=rows.device)
+    slot[rows] = torch.arange(rows.numel(), device=rows.device)
+    return slot
+
+
+# The torch versions of the row products (the fallback above, and the reference the tests compare with).
+
+def csr_block(crow: Tensor, col: Tensor, values: Tensor, n_rows: int, n_cols: int) -> Tensor:
+    from graphrec.models.propagation import csr
+
+    return csr(crow, col, values, n_rows, n_cols)
+
+
+def csr_rows(adj: Tensor, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The rows ``rows`` of a CSR matrix as (crow, col, value) of a (len(rows), N) CSR matrix."""
+    crow = adj.crow_indices()
+    start, end = crow[rows].long(), crow[rows + 1].long()
+    counts = end - start
+    sub_crow = torch.zeros(rows.numel() + 1, dtype=torch.long, device=crow.device)
+    torch.cumsum(counts, 0, out=sub_crow[1:])
+    nnz = int(sub_crow[-1])
+    # Entry positions: each row's start repeated over its entries, plus the offset inside the row.
+    pos = torch.repeat_interleave(start - sub_crow[:-1], counts, output_size=nnz) + \
+        torch.arange(nnz, device=crow.device)
+    return sub_crow.to(crow.dtype), adj.col_indices()[pos], adj.values()[pos]
+
+
+def _transpose_rows(sub_crow: Tensor, sub_col: Tensor, sub_val: Tensor, n: int) -> Tensor:
+    """The (n, R) CSR transpose of an (R, n) CSR row block (a stable argsort by column)."""
+    n_rows = sub_crow.numel() - 1
+    entry_row = torch.repeat_interleave(torch.arange(n_rows, dtype=sub_col.dtype, device=sub_col.device),
+                                        (sub_crow[1:] - sub_crow[:-1]).long(), output_size=sub_col.numel())
+    order = torch.argsort(sub_col, stable=True)
+    crow = torch.zeros(n + 1, dtype=sub_crow.dtype, device=sub_col.device)
+    torch.cumsum(torch.bincount(sub_col, minlength=n), 0, out=crow[1:])
+    return csr_block(crow, entry_row[order], sub_val[order], n, n_rows)

@@ -1,0 +1,83 @@
+import pytest
+import torch
+
+from graphrec import kernels
+from graphrec.models.propagation import csr, normalized_adjacency
+from tests.unit.conftest import random_pairs
+
+
+def random_csr(n_rows, n_cols, density, dtype, index_dtype, seed):
+    gen = torch.Generator().manual_seed(seed)
+    dense = torch.rand(n_rows, n_cols, generator=gen, dtype=torch.float64)
+    dense = torch.where(dense < density, torch.randn(n_rows, n_cols, generator=gen, dtype=torch.float64), 0.0)
+    dense[1] = 0  # an empty row
+    rows, cols = dense.nonzero(as_tuple=True)  # row-major order: sorted by (row, col)
+    crow = torch.zeros(n_rows + 1, dtype=torch.long)
+    torch.cumsum(torch.bincount(rows, minlength=n_rows), 0, out=crow[1:])
+    return csr(crow.to(index_dtype), cols.to(index_dtype), dense[rows, cols].to(dtype), n_rows, n_cols), dense.to(dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("index_dtype", [torch.int32, torch.int64])
+@pytest.mark.parametrize("dim", [1, 3, 70])
+def test_spmm_equals_the_dense_product(kernel_path, dtype, index_dtype, dim):
+    adj, dense = random_csr(40, 40, 0.2, dtype, index_dtype, seed=dim)
+    x = torch.randn(40, dim, dtype=dtype)
+    tol = {"atol": 1e-5, "rtol": 1e-5} if dtype == torch.float32 else {}
+    assert torch.allclose(kernels.spmm(adj, x), dense @ x, **tol)
+    out = torch.full((40, dim), float("nan"), dtype=dtype)
+    assert kernels.spmm(adj, x, out=out) is out
+    assert torch.allclose(out, dense @ x, **tol)
+    rows = torch.tensor([7, 0, 39, 1])
+    add = torch.randn(4, dim, dtype=dtype)
+    expected = dense @ x
+    expected[rows] += add
+    got = kernels.spmm(adj, x, add=add, rows=rows, slot=kernels.row_slots(rows, 40))
+    assert torch.allclose(got, expected, **tol)
+
+
+def test_spmm_takes_non_contiguous_input(kernel_path):
+    adj, dense = random_csr(30, 30, 0.3, torch.float64, torch.int32, seed=1)
+    x = torch.randn(8, 30, dtype=torch.float64).t()
+    assert torch.allclose(kernels.spmm(adj, x), dense @ x)
+
+
+def test_rows_products_equal_the_dense_ones(kernel_path):
+    pairs = random_pairs(9, 12, 50, seed=3)
+    adj = normalized_adjacency(pairs[0], pairs[1], 9, 12, dtype=torch.float64)  # symmetric, as required
+    dense = adj.to_dense()
+    rows = torch.tensor([20, 3, 0, 11])
+    x = torch.randn(21, 5, dtype=torch.float64)
+    out = torch.randn(4, 5, dtype=torch.float64)
+    expected = out + dense[rows] @ x
+    assert torch.allclose(kernels.spmm_rows_add_(out, adj, x, rows), expected)
+    assert torch.allclose(out, expected)
+    x_rows = torch.randn(4, 5, dtype=torch.float64)
+    scattered = torch.zeros(21, 5, dtype=torch.float64).index_copy_(0, rows, x_rows)
+    slot = kernels.row_slots(rows, 21)
+    assert torch.allclose(kernels.spmm_from_rows(adj, x_rows, rows, slot), dense @ scattered)
+    add = torch.randn(4, 5, dtype=torch.float64)
+    added = torch.zeros(21, 5, dtype=torch.float64).index_copy_(0, rows, add)
+    assert torch.allclose(kernels.spmm_from_rows(adj, x_rows, rows, slot, add=add), dense @ scattered + added)
+
+
+def test_row_slots_invert_the_rows():
+    slot = kernels.row_slots(torch.tensor([4, 1, 6]), 8)
+    assert slot.tolist() == [-1, 1, -1, -1, 0, -1, 2, -1]
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    adj, _ = random_csr(500, 500, 0.05, torch.float32, torch.int32, seed=5)
+    x = torch.randn(500, 64)
+    torch.set_num_threads(1)
+    one = kernels.spmm(adj, x)
+    torch.set_num_threads(2)
+    assert torch.equal(kernels.spmm(adj, x), one)
+
+
+def test_chunks_cover_every_row_once():
+    crow = torch.tensor([0, 0, 5, 5, 6, 100, 100]).numpy()  # skewed degrees and empty rows
+    for threads in (1, 2, 7):
+        bounds = kernels._bounds(crow, threads)
+        assert bounds[0] == 0 and bounds[-1] == len(crow) - 1
+        assert (bounds[1:] > bounds[:-1]).all()
