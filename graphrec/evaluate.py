@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from graphrec.errors import ConfigError
+from graphrec.kernels import topk_indices
 from graphrec.metrics import RankingMetrics
 from graphrec.recdata import RecData, UserItems, contains
 
@@ -76,7 +77,7 @@ def evaluate(scorer: Scorer, data: RecData, split: str = "valid", ks: Sequence[i
         for ui in masks:
             rows, items = _csr_rows(ui, users)
             scores[rows, items] = -torch.inf
-        top = torch.topk(scores, kmax, dim=1, sorted=True).indices
+        top = topk_indices(scores, kmax)
         hits = contains(target_keys, users.unsqueeze(1) * data.n_items + top)
         metrics.update(top, hits, n_true_all[users])
     return metrics.compute()

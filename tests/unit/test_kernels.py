@@ -81,3 +81,24 @@ def test_chunks_cover_every_row_once():
         bounds = kernels._bounds(crow, threads)
         assert bounds[0] == 0 and bounds[-1] == len(crow) - 1
         assert (bounds[1:] > bounds[:-1]).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_topk_indices_equal_torch_topk(dtype):
+    scores = torch.randn(37, 300, dtype=dtype)
+    scores[:, ::3] = -torch.inf  # masked items, as evaluation masks known positives
+    for k in (1, 20, 100):
+        assert torch.equal(kernels.topk_indices(scores, k), torch.topk(scores, k, dim=1, sorted=True).indices)
+
+
+def test_topk_indices_break_ties_towards_the_lower_column_and_fill_with_minus_inf():
+    scores = torch.tensor([[0.5, 1.0, 0.5, 1.0, 0.2], [-torch.inf] * 5])
+    assert kernels.topk_indices(scores, 3).tolist()[0] == [1, 3, 0]
+    assert kernels.topk_indices(scores, 5).tolist() == [[1, 3, 0, 2, 4], [0, 1, 2, 3, 4]]
+    with pytest.raises(ValueError, match="k=6 exceeds the 5 columns"):
+        kernels.topk_indices(scores, 6)
+
+
+def test_topk_indices_falls_back_to_torch_for_other_dtypes():
+    scores = torch.randn(4, 50).to(torch.bfloat16)
+    assert torch.equal(kernels.topk_indices(scores, 5), torch.topk(scores, 5, dim=1).indices)
