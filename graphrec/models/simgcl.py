@@ -21,7 +21,7 @@ from torch import Tensor
 from graphrec.models.augment import uniform_noise
 from graphrec.models.encoder import GraphEncoder
 from graphrec.models.losses import bpr_loss, info_nce, l2_reg
-from graphrec.models.propagation import lightgcn_rows
+from graphrec.models.propagation import lightgcn_rows, propagate_layers_rows
 
 
 class SimGCL(GraphEncoder):
@@ -48,8 +48,11 @@ class SimGCL(GraphEncoder):
                                       return_inverse=True)
         u, p, n = self._rows(nodes)[inverse].split(users.numel())
         rec = bpr_loss((u * p).sum(1), (u * n).sum(1))
+        # The two noisy views, at the batch's nodes only (their last layer is then a row block, not the whole graph).
         noise = partial(uniform_noise, eps=self.eps)
-        (u1, i1), (u2, i2) = (self.split(self.combine(self.layers(noise=noise))) for _ in range(2))
-        uu, pp = torch.unique(users), torch.unique(pos)
-        cl = info_nce(u1[uu], u2[uu], self.temperature) + info_nce(i1[pp], i2[pp], self.temperature)
+        v1, v2 = (self.combine(propagate_layers_rows(self.adjacency(), self.ego(), self.num_layers, nodes, noise))
+                  for _ in range(2))
+        b = users.numel()
+        uu, pp = torch.unique(inverse[:b]), torch.unique(inverse[b:2 * b])  # the batch's unique users / positives
+        cl = info_nce(v1[uu], v2[uu], self.temperature) + info_nce(v1[pp], v2[pp], self.temperature)
         return rec + self.cl_rate * cl + self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))

@@ -22,6 +22,7 @@ from graphrec.errors import ModelError
 from graphrec.models.augment import uniform_noise
 from graphrec.models.encoder import GraphEncoder
 from graphrec.models.losses import bpr_loss, info_nce, l2_reg
+from graphrec.models.propagation import propagate_layers_rows
 
 
 class XSimGCL(GraphEncoder):
@@ -40,17 +41,23 @@ class XSimGCL(GraphEncoder):
         return {"dim": self.dim, "num_layers": self.num_layers, "reg": self.reg, "eps": self.eps,
                 "cl_rate": self.cl_rate, "temperature": self.temperature, "cl_layer": self.cl_layer}
 
-    def views(self) -> tuple[Tensor, Tensor]:
-        """One noisy pass: (final embedding = mean of noisy layers 1..L, noisy layer l*), all nodes."""
-        layers = self.layers(noise=partial(uniform_noise, eps=self.eps))
+    def views(self, rows: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One noisy pass: (final embedding = mean of noisy layers 1..L, noisy layer l*), for all nodes, or for the
+        (unique) node ids ``rows`` only, which spares the last layer's whole-graph products (the training loss)."""
+        noise = partial(uniform_noise, eps=self.eps)
+        if rows is None:
+            layers = self.layers(noise=noise)
+        else:
+            layers = propagate_layers_rows(self.adjacency(), self.ego(), self.num_layers, rows, noise=noise)
         return self.combine(layers), layers[self.cl_layer]
 
     def loss(self, batch) -> Tensor:
         users, pos, neg = batch
-        final, contrast = self.views()
-        (fu, fi), (cu, ci) = self.split(final), self.split(contrast)
-        u, p, n = fu[users], fi[pos], fi[neg]
+        b = users.numel()
+        nodes, inverse = torch.unique(torch.cat([users, pos + self.n_users, neg + self.n_users]), return_inverse=True)
+        final, contrast = self.views(nodes)
+        u, p, n = final[inverse].split(b)
         rec = bpr_loss((u * p).sum(1), (u * n).sum(1))
-        uu, pp = torch.unique(users), torch.unique(pos)
-        cl = info_nce(fu[uu], cu[uu], self.temperature) + info_nce(fi[pp], ci[pp], self.temperature)
+        uu, pp = torch.unique(inverse[:b]), torch.unique(inverse[b:2 * b])  # the batch's unique users / positives
+        cl = info_nce(final[uu], contrast[uu], self.temperature) + info_nce(final[pp], contrast[pp], self.temperature)
         return rec + self.cl_rate * cl + self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))

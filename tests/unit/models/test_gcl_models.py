@@ -67,6 +67,12 @@ def test_xsimgcl_contrasts_layer_l_star_with_the_final_embedding_of_one_noisy_pa
     assert torch.allclose((contrast - a @ x).norm(dim=1), torch.full((NU + NI,), 0.2), atol=1e-5)
     with torch.no_grad():
         assert torch.allclose(torch.cat(noisy()), (a @ x + a @ a @ x + a @ a @ a @ x) / 3, atol=1e-6)
+    # The training loss reads the views at the batch's nodes only: the same values there.
+    rows = torch.tensor([0, 3, NU + 2, NU + 9])
+    final, contrast = model.views()
+    final_rows, contrast_rows = model.views(rows)
+    assert torch.allclose(final_rows, final[rows], atol=1e-6)
+    assert torch.allclose(contrast_rows, contrast[rows], atol=1e-6)
 
 
 def test_sgl_views_are_redrawn_each_epoch_reproducibly_and_its_loss_is_bpr_plus_full_infonce():

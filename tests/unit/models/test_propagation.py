@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from graphrec.kernels import csr_rows
-from graphrec.models.propagation import csr, lightgcn_propagate, lightgcn_rows, normalized_adjacency, sym_spmm
+from graphrec.models.propagation import (csr, lightgcn_propagate, lightgcn_rows, normalized_adjacency,
+                                         propagate_layers, propagate_layers_rows, sym_spmm)
 from tests.unit.conftest import random_pairs
 
 
@@ -62,3 +63,26 @@ def test_csr_rows_selects_rows():
     crow, col, val = csr_rows(adj, rows)
     sub = csr(crow, col, val, 3, 14).to_dense()
     assert torch.equal(sub, adj.to_dense()[rows])
+
+
+@pytest.mark.parametrize("layers", [0, 1, 2, 3])
+def test_layers_at_rows_equal_the_full_layers_and_their_gradients(layers, kernel_path):
+    adj, _ = tiny_graph()
+    x = torch.randn(14, 3, dtype=torch.float64, requires_grad=True)
+    rows = torch.tensor([13, 2, 6, 0])
+    at_rows = propagate_layers_rows(adj, x, layers, rows)
+    full = propagate_layers(adj, x, layers)
+    assert len(at_rows) == layers + 1
+    assert all(torch.allclose(a, f[rows]) for a, f in zip(at_rows, full))
+    if layers:
+        assert torch.autograd.gradcheck(lambda t: torch.cat(propagate_layers_rows(adj, t, layers, rows), 1), (x,))
+
+
+def test_layers_at_rows_draw_the_last_layers_noise_for_those_rows():
+    adj, _ = tiny_graph()
+    x = torch.randn(14, 3, dtype=torch.float64)
+    rows = torch.tensor([1, 5, 9])
+    noisy = propagate_layers_rows(adj, x, 2, rows, noise=lambda h: torch.ones_like(h))
+    clean = propagate_layers(adj, x, 2)
+    assert torch.allclose(noisy[1], clean[1][rows] + 1)
+    assert torch.allclose(noisy[2], (adj.to_dense() @ (clean[1] + 1))[rows] + 1)
