@@ -4,7 +4,9 @@ Measures graphrec's seconds per epoch (batch 2048, 3 layers, dim 64, one BPR tri
 ceil(810,128 / 2048) = 396 steps), one full-ranking evaluation over all test users, and peak RSS; then runs PyG's
 ``torch_geometric.nn.models.LightGCN`` the way PyG's examples/lightgcn.py uses it (homogeneous undirected edge_index,
 ``model(edge_index, edge_label_index)``, ``recommendation_loss``) for a bounded number of batches and extrapolates
-its epoch time from them.
+its epoch time from them. PyG runs in a child process (spawned, same thread count), so each side's peak memory is
+its own and PyG gets the default allocator settings a user's script has (graphrec's training changes glibc's
+thresholds for the process, see ``graphrec.train.keep_freed_memory``; ``--pyg-keep-freed-memory`` gives PyG the same).
 
     PYTHONPATH=. python benchmarks/bench_lightgcn_epoch.py [DATA_DIR] --threads 2
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import os
 import resource
 import sys
@@ -33,10 +36,21 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def pyg_batches(data, n_batches: int, batch_size: int, num_layers: int, dim: int, warmup: int = 2) -> float:
-    """Seconds per batch of PyG's LightGCN example loop (timed over ``n_batches`` after ``warmup``)."""
-    from torch_geometric.nn.models import LightGCN as PyGLightGCN
+def pyg_batches(data_dir: str, threads: int, n_batches: int, batch_size: int, num_layers: int, dim: int,
+                keep_freed: bool, warmup: int = 2) -> tuple[float, float]:
+    """Seconds per batch of PyG's LightGCN example loop (timed over ``n_batches`` after ``warmup``) and the peak RSS
+    (MB) of the process; run in a child process."""
+    import warnings
 
+    torch.set_num_threads(threads)
+    if keep_freed:
+        from graphrec.train import keep_freed_memory
+
+        keep_freed_memory()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from torch_geometric.nn.models import LightGCN as PyGLightGCN
+    data = load_lightgcn_dir(data_dir)
     users, items = data.train.pairs()
     items = items + data.n_users
     edge_index = torch.stack([torch.cat([users, items]), torch.cat([items, users])])  # undirected, as the example
@@ -60,7 +74,7 @@ def pyg_batches(data, n_batches: int, batch_size: int, num_layers: int, dim: int
         optimizer.step()
         if step >= warmup:
             times.append(time.perf_counter() - t0)
-    return sum(times) / len(times)
+    return sum(times) / len(times), peak_rss_mb()
 
 
 def main(argv=None) -> int:
@@ -73,6 +87,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--eval-batch-users", type=int, default=2048)
     ap.add_argument("--pyg-batches", type=int, default=20, help="0 skips PyG")
+    ap.add_argument("--pyg-keep-freed-memory", action="store_true",
+                    help="give PyG's process graphrec's allocator setting too (glibc keeps freed buffers)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -106,11 +122,16 @@ def main(argv=None) -> int:
                                                   f"after {args.epochs} epochs)"),
             ("graphrec peak RSS", f"{graphrec_peak:.0f} MB")]
     if args.pyg_batches > 0:
-        per_batch = pyg_batches(data, args.pyg_batches, args.batch_size, args.layers, args.dim)
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            per_batch, pyg_peak = pool.apply(pyg_batches, (args.data, args.threads, args.pyg_batches, args.batch_size,
+                                                          args.layers, args.dim, args.pyg_keep_freed_memory))
+        pyg_epoch = per_batch * steps
         rows += [("PyG LightGCN (examples/lightgcn.py loop)",
                   f"{per_batch:.2f} s/batch over {args.pyg_batches} batches -> extrapolated "
-                  f"{per_batch * steps:.0f} s/epoch ({steps} steps)"),
-                 ("peak RSS incl. PyG", f"{peak_rss_mb():.0f} MB")]
+                  f"{pyg_epoch:.0f} s/epoch ({steps} steps"
+                  f"{', glibc keeps freed memory' if args.pyg_keep_freed_memory else ', default allocator'})"),
+                 ("PyG peak RSS (its own process)", f"{pyg_peak:.0f} MB"),
+                 ("graphrec speed-up over PyG", f"{pyg_epoch / (sum(epoch_s) / len(epoch_s)):.1f}x")]
     print(f"threads={torch.get_num_threads()} torch={torch.__version__} batch={args.batch_size} "
           f"layers={args.layers} dim={args.dim} load1={os.getloadavg()[0]:.2f}")
     width = max(len(r[0]) for r in rows)
