@@ -1,4 +1,5 @@
 import json
+import platform
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ from graphrec.errors import ConfigError
 from graphrec.evaluate import evaluate
 from graphrec.models import build, load_model
 from graphrec.recdata import RecData
-from graphrec.train import TrainConfig, fit
+from graphrec.train import TrainConfig, fit, keep_freed_memory
 from tests.unit.conftest import random_pairs
 
 
@@ -119,3 +120,10 @@ def test_on_epoch_start_runs_once_per_epoch_seeded_and_leaves_the_batches_unchan
     assert len(first.draws) == 3 and len(set(first.draws)) == 3 and first.draws == again.draws
     assert all(torch.equal(a, b) for a, b in zip(batches, plain_batches))
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), plain.state_dict().values()))
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the allocator setting is glibc's")
+def test_training_asks_glibc_to_keep_freed_buffers():
+    # Both thresholds are accepted by this glibc (mallopt returns 1); calling again is free (cached).
+    assert keep_freed_memory() is True
+    assert keep_freed_memory() is True
