@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._data import DEFAULT_GOWALLA, load_lightgcn_dir  # noqa: E402
 from graphrec.evaluate import evaluate  # noqa: E402
 from graphrec.models import MODELS, build  # noqa: E402
+from graphrec.recdata import RecData  # noqa: E402
 from graphrec.train import TrainConfig, fit, make_optimizer, train_epoch  # noqa: E402
 
 
@@ -48,6 +50,10 @@ def main(argv=None) -> int:
     ap.add_argument("--budget-minutes", type=float, default=None,
                     help="no validation at all: train on the whole train.txt until this much training time is "
                          "spent (the next epoch is not started if the last one would not fit), then test once")
+    ap.add_argument("--source", choices=("files", "db"), default="files",
+                    help="db: ingest the split into a fresh embedded server and export it back (cached in --cache), "
+                         "the path `graphrec train` takes; files: read train.txt/test.txt directly (same graph)")
+    ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "graphrec-bench-exports"))
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
 
@@ -57,7 +63,7 @@ def main(argv=None) -> int:
         print("BUDGET " + json.dumps(refit(args, hparams, args.epochs, budget_s=args.budget_minutes * 60)), flush=True)
         return 0
     t0 = time.perf_counter()
-    data = load_lightgcn_dir(args.data).with_holdout(args.valid_fraction, seed=args.seed)
+    data = load(args).with_holdout(args.valid_fraction, seed=args.seed)
     print(f"data: {data} ({time.perf_counter() - t0:.1f}s)", flush=True)
     model = build(args.model, data.n_users, data.n_items, graph=torch.stack(data.train.pairs()), seed=args.seed,
                   **hparams)
@@ -84,12 +90,21 @@ def main(argv=None) -> int:
     return 0
 
 
+def load(args) -> RecData:
+    if args.source == "files":
+        return load_lightgcn_dir(args.data)
+    from benchmarks.side_graphs import exported
+
+    path = exported("gowalla", Path(args.cache), data_dir=Path(args.data))
+    return RecData.from_hetero(torch.load(path, weights_only=False)["hetero"])
+
+
 def refit(args, hparams: dict, epochs: int, budget_s: float | None = None) -> dict:
     """Retrain on the whole train.txt for ``epochs`` (chosen on the holdout; test never consulted) and test once.
 
     With ``budget_s``, stop earlier: before an epoch that would end past the budget (judged by the last epoch's time).
     """
-    full = load_lightgcn_dir(args.data)
+    full = load(args)
     model = build(args.model, full.n_users, full.n_items, graph=torch.stack(full.train.pairs()), seed=args.seed,
                   **hparams)
     optimizer = make_optimizer(model, args.lr)

@@ -37,12 +37,14 @@ DATASETS = {
     "ml-100k": ("movielens", "ml-100k", "random"),
     "diffnet-yelp": ("diffnet", "diffnet-yelp", "stored"),
     "ml-1m": ("lightgcn", "ml-1m-implicit-lightgcnpp", "stored"),
+    "gowalla": ("lightgcn", "lightgcn-gowalla", "stored"),  # for gowalla_accuracy.py --source db
 }
 SPLIT_SEED = 2020
 
 
-def exported(dataset: str, cache: Path) -> Path:
-    """The dataset ingested into a fresh embedded server and exported (cached as a torch file)."""
+def exported(dataset: str, cache: Path, data_dir: Path | None = None) -> Path:
+    """The dataset ingested into a fresh embedded server and exported (cached as a torch file). ``data_dir``
+    overrides the dataset's folder under ../shared/data."""
     path = cache / f"{dataset}.pt"
     if path.exists():
         return path
@@ -60,7 +62,7 @@ def exported(dataset: str, cache: Path) -> Path:
     t = time.perf_counter()
     try:
         with connect(settings) as graph:
-            report = ingest(graph, loaders.load(loader, DATA / folder), progress=bar)
+            report = ingest(graph, loaders.load(loader, data_dir or DATA / folder), progress=bar)
             hetero, ids = export(graph, split=split, seed=SPLIT_SEED, progress=bar)
     finally:
         EmbeddedServer(home).stop()
