@@ -34,6 +34,13 @@ def _compiled():
     import numba
     from numba import njit, prange
 
+    # Starting numba's OpenMP pool sets OpenMP's thread count to NUMBA_NUM_THREADS, and torch reads the same setting:
+    # a process told to use 1 thread (torch.set_num_threads, --threads) would silently run torch on all cores.
+    # Start the pool now and put torch's count back.
+    threads = torch.get_num_threads()
+    numba.get_num_threads()
+    torch.set_num_threads(threads)
+
     jit = njit(parallel=True, fastmath=True, cache=True, nogil=True)
 
     @jit

@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -102,3 +106,13 @@ def test_topk_indices_break_ties_towards_the_lower_column_and_fill_with_minus_in
 def test_topk_indices_falls_back_to_torch_for_other_dtypes():
     scores = torch.randn(4, 50).to(torch.bfloat16)
     assert torch.equal(kernels.topk_indices(scores, 5), torch.topk(scores, 5, dim=1).indices)
+
+
+def test_the_loops_leave_torchs_thread_count_alone():
+    # numba's OpenMP pool, started on first use, resets the OpenMP thread count torch reads: checked in a fresh
+    # process, where the pool really starts.
+    code = ("import torch\nfrom graphrec import kernels\ntorch.set_num_threads(1)\n"
+            "kernels.spmm(torch.eye(3).to_sparse_csr(), torch.randn(3, 2))\nprint(torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "1"
