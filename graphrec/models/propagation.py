@@ -147,7 +147,8 @@ class LightGCNRows(torch.autograd.Function):
         g = grad_out.contiguous() * ctx.alpha
         last = g if grad_ego is None else g + grad_ego  # the layer-0 term also carries the ego rows' gradient
         if ctx.num_layers == 0:
-            return None, torch.zeros(ctx.n, g.size(1), dtype=g.dtype).index_add_(0, rows, last), None, None, None
+            grad = torch.zeros(ctx.n, g.size(1), dtype=g.dtype, device=g.device).index_add_(0, rows, last)
+            return None, grad, None, None, None
         slot = kernels.row_slots(rows, ctx.n)
         grad = kernels.spmm_from_rows(ctx.adj, g, rows, slot, add=g if ctx.num_layers > 1 else last)
         spare = torch.empty_like(grad)
