@@ -17,6 +17,7 @@ summed in a fixed order, so they do not depend on the thread count.
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 import torch
@@ -200,7 +201,7 @@ def spmm_rows_add_(out: Tensor, adj: Tensor, x: Tensor, rows: Tensor) -> Tensor:
     """``out += adj[rows] @ x`` (in place), without extracting the row block."""
     if not _fast(adj, x, out) or not out.is_contiguous():
         sub_crow, sub_col, sub_val = csr_rows(adj, rows)
-        return out.add_(torch.mm(csr_block(sub_crow, sub_col, sub_val, rows.numel(), adj.size(1)), x))
+        return out.add_(torch.mm(csr(sub_crow, sub_col, sub_val, rows.numel(), adj.size(1)), x))
     numba, _, _, kernel, _ = _compiled()
     _threads(numba)
     crow, col, val = _parts(adj)
@@ -230,13 +231,16 @@ def row_slots(rows: Tensor, n: int) -> Tensor:
     return slot
 
 
+def csr(crow: Tensor, col: Tensor, values: Tensor, n: int, n_cols: int | None = None) -> Tensor:
+    """An (n, n_cols or n) sparse CSR tensor from trusted, already-valid parts (invariant checks would cost a pass per call).
+    Torch warns once that CSR is "beta"; that is not actionable for users, so it is silenced here only."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return torch.sparse_csr_tensor(crow, col, values, (n, n if n_cols is None else n_cols),
+                                       check_invariants=False)
+
+
 # The torch versions of the row products (the fallback above, and the reference the tests compare with).
-
-def csr_block(crow: Tensor, col: Tensor, values: Tensor, n_rows: int, n_cols: int) -> Tensor:
-    from graphrec.models.propagation import csr
-
-    return csr(crow, col, values, n_rows, n_cols)
-
 
 def csr_rows(adj: Tensor, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """The rows ``rows`` of a CSR matrix as (crow, col, value) of a (len(rows), N) CSR matrix."""
@@ -260,4 +264,4 @@ def _transpose_rows(sub_crow: Tensor, sub_col: Tensor, sub_val: Tensor, n: int) 
     order = torch.argsort(sub_col, stable=True)
     crow = torch.zeros(n + 1, dtype=sub_crow.dtype, device=sub_col.device)
     torch.cumsum(torch.bincount(sub_col, minlength=n), 0, out=crow[1:])
-    return csr_block(crow, entry_row[order], sub_val[order], n, n_rows)
+    return csr(crow, entry_row[order], sub_val[order], n, n_rows)

@@ -8,21 +8,11 @@ ops (slow, and it would also build a gradient for the matrix values, which never
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import Tensor
 
 from graphrec import kernels
-
-
-def csr(crow: Tensor, col: Tensor, values: Tensor, n: int, n_cols: int | None = None) -> Tensor:
-    """An (n, n_cols or n) sparse CSR tensor from trusted, already-valid parts (invariant checks would cost a pass per call).
-    Torch warns once that CSR is "beta"; that is not actionable for users, so it is silenced here only."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-        return torch.sparse_csr_tensor(crow, col, values, (n, n if n_cols is None else n_cols),
-                                       check_invariants=False)
+from graphrec.kernels import csr  # noqa: F401  (the models import csr from here)
 
 
 def normalized_adjacency(users: Tensor, items: Tensor, n_users: int, n_items: int,
