@@ -25,6 +25,7 @@ from benchmarks._data import DEFAULT_GOWALLA, load_lightgcn_dir  # noqa: E402
 from graphrec.evaluate import evaluate  # noqa: E402
 from graphrec.models import MODELS, build  # noqa: E402
 from graphrec.recdata import RecData  # noqa: E402
+from graphrec.sampling import SAMPLERS  # noqa: E402
 from graphrec.train import TrainConfig, fit, make_optimizer, train_epoch  # noqa: E402
 
 
@@ -35,6 +36,9 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=1000)
     ap.add_argument("--batch-size", type=int, default=2048)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--sampler", choices=SAMPLERS, default="interaction",
+                    help="BPR pairs: every interaction once per epoch, or users uniformly then one of their items "
+                         "(the LightGCN/NGCF reference code's sampler)")
     ap.add_argument("--patience", type=int, default=10, help="validations without improvement before stopping")
     ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--valid-fraction", type=float, default=0.1)
@@ -68,7 +72,7 @@ def main(argv=None) -> int:
     model = build(args.model, data.n_users, data.n_items, graph=torch.stack(data.train.pairs()), seed=args.seed,
                   **hparams)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         patience=args.patience, eval_every=args.eval_every, progress=not args.no_progress,
+                         sampler=args.sampler, patience=args.patience, eval_every=args.eval_every, progress=not args.no_progress,
                          threads=args.threads, ks=(20,), metric="recall@20")
 
     def report(record):
@@ -81,6 +85,7 @@ def main(argv=None) -> int:
 
     result = fit(model, data, config, run_dir=args.run_dir, callback=report)
     summary = {"model": args.model, "hparams": model.hparams(), "batch_size": args.batch_size, "lr": args.lr,
+               "sampler": args.sampler,
                "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
                "minutes_train": result.seconds_train / 60, "minutes_eval": result.seconds_eval / 60,
                "best_valid": result.best_valid, "test": result.test}
@@ -115,7 +120,8 @@ def refit(args, hparams: dict, epochs: int, budget_s: float | None = None) -> di
             break
         loss, seconds = train_epoch(model, optimizer, full, args.batch_size,
                                     torch.Generator().manual_seed(args.seed * 1_000_003 + epoch),
-                                    progress=not args.no_progress, desc=f"refit {epoch}")
+                                    progress=not args.no_progress, desc=f"refit {epoch}",
+                                    sampler=args.sampler)
         done = epoch
         print(f"refit epoch {epoch:4d} loss {loss:.5f} {seconds:.1f}s "
               f"({(time.perf_counter() - t0) / 60:.1f} min)", flush=True)
@@ -124,7 +130,7 @@ def refit(args, hparams: dict, epochs: int, budget_s: float | None = None) -> di
         model.eval()
         test = evaluate(model(), full, "test", ks=(20,), batch_users=2048, beyond_accuracy=True)
     return {"model": args.model, "hparams": model.hparams(), "batch_size": args.batch_size, "lr": args.lr,
-            "epochs": done, "minutes_train": minutes, "test": test}
+            "sampler": args.sampler, "epochs": done, "minutes_train": minutes, "test": test}
 
 
 if __name__ == "__main__":

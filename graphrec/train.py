@@ -28,7 +28,7 @@ from graphrec.errors import ConfigError
 from graphrec.evaluate import evaluate
 from graphrec.models import Recommender, save_model
 from graphrec.recdata import RecData
-from graphrec.sampling import bpr_epoch, n_batches
+from graphrec.sampling import SAMPLERS, bpr_epoch, n_batches
 
 CHECKPOINT_FORMAT = "graphrec.checkpoint/1"
 _HOOK_SEED_SALT = 0x5EED_0F_E90C  # any constant: makes the hook's generator differ from the dropout seed
@@ -58,6 +58,7 @@ class TrainConfig:
     batch_size: int = 2048
     lr: float = 1e-3
     seed: int = 0
+    sampler: str = "interaction"  # BPR (user, positive) pairs: "interaction" or "user" (see graphrec.sampling)
     metric: str = "recall@20"  # early-stopping metric, on the valid split
     ks: Sequence[int] = (20,)
     eval_every: int = 1  # epochs between validations
@@ -103,6 +104,8 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
             "@" not in config.metric or int(config.metric.split("@")[1]) not in [int(k) for k in config.ks]:
         raise ConfigError(f"TrainConfig.metric {config.metric!r} must be one of recall/ndcg/precision/hit/mrr/map@K "
                           f"with K in ks={tuple(config.ks)}")
+    if config.sampler not in SAMPLERS:
+        raise ConfigError(f"TrainConfig.sampler must be one of {SAMPLERS}, got {config.sampler!r}")
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     run = Path(run_dir) if run_dir is not None else None
@@ -118,6 +121,7 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             raise ConfigError(f"{ckpt_path} is not a graphrec checkpoint")
+        ckpt["config"].setdefault("sampler", "interaction")  # checkpoints from before the option existed
         if ckpt["config"] != _config_key(config):
             raise ConfigError(f"{ckpt_path} was written with another training config; use a new run folder "
                               f"(checkpoint: {ckpt['config']}, now: {_config_key(config)})")
@@ -135,7 +139,7 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
         epoch = state["epoch"] + 1
         gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
         loss, seconds = train_epoch(model, optimizer, data, config.batch_size, gen,
-                                    progress=config.progress, desc=f"epoch {epoch}")
+                                    progress=config.progress, desc=f"epoch {epoch}", sampler=config.sampler)
         state["seconds_train"] += seconds
         record = {"epoch": epoch, "loss": loss, "seconds": seconds}
 
@@ -189,8 +193,8 @@ def make_optimizer(model: Recommender, lr: float) -> torch.optim.Optimizer:
 
 def train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, data: RecData, batch_size: int,
                 generator: torch.Generator, progress: bool = False, desc: str = "epoch",
-                max_batches: int | None = None) -> tuple[float, float]:
-    """One BPR epoch (``ceil(n_train / batch_size)`` steps, one triple per training interaction).
+                max_batches: int | None = None, sampler: str = "interaction") -> tuple[float, float]:
+    """One BPR epoch (``ceil(n_train / batch_size)`` steps of triples drawn by ``sampler``, see graphrec.sampling).
     A model with an ``on_epoch_start(generator)`` method gets it called once before the first batch, with a
     generator derived from ``generator`` (for per-epoch work such as resampling views or clustering).
     Returns (mean loss per triple, seconds). ``max_batches`` stops early (benchmarks)."""
@@ -201,7 +205,7 @@ def train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, data: RecD
     # Dropout draws from the global RNG: seed it from ``generator`` (and restore it after) so the epoch is a pure
     # function of the generator's state.
     dropout_seed = int(torch.randint(2**62, (1,), generator=generator))
-    batches = bpr_epoch(data.train, data.n_items, batch_size, generator)
+    batches = bpr_epoch(data.train, data.n_items, batch_size, generator, sampler)
     total_batches = n_batches(data.train, batch_size)
     if max_batches is not None:
         total_batches = min(total_batches, max_batches)

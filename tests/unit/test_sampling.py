@@ -37,3 +37,38 @@ def test_sample_negatives_for_a_user_with_one_free_item():
     train = RecData.from_pairs(1, 4, torch.tensor([[0, 0, 0], [0, 1, 3]])).train
     neg = sample_negatives(torch.zeros(100, dtype=torch.long), train.keys(4), 4, torch.Generator().manual_seed(0))
     assert neg.tolist() == [2] * 100
+
+
+def test_user_sampler_draws_users_uniformly_then_their_items_uniformly():
+    # user 0 has 1 item, user 1 has 8, user 2 none (never drawn), user 3 has 3.
+    pairs = torch.tensor([[0, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3],
+                          [5, 0, 1, 2, 3, 4, 5, 6, 7, 2, 4, 9]])
+    d = RecData.from_pairs(4, 10, pairs)
+    positives = set(map(tuple, pairs.t().tolist()))
+    gen = torch.Generator().manual_seed(3)
+    drawn = []
+    for _ in range(2000):
+        batches = list(bpr_epoch(d.train, d.n_items, 5, gen, sampler="user"))
+        assert len(batches) == n_batches(d.train, 5) and sum(b.users.numel() for b in batches) == d.train.nnz
+        for b in batches:
+            drawn += list(zip(b.users.tolist(), b.pos.tolist(), b.neg.tolist()))
+    assert all((u, p) in positives and (u, n) not in positives for u, p, n in drawn)
+    n = len(drawn)  # 24,000 draws
+    user_share = torch.bincount(torch.tensor([u for u, _, _ in drawn]), minlength=4).double() / n
+    assert user_share[2] == 0
+    assert torch.allclose(user_share[[0, 1, 3]], torch.full((3,), 1 / 3, dtype=torch.float64), atol=0.015)
+    user1 = torch.tensor([p for u, p, _ in drawn if u == 1])
+    item_share = torch.bincount(user1, minlength=8).double() / user1.numel()
+    assert torch.allclose(item_share, torch.full((8,), 1 / 8, dtype=torch.float64), atol=0.015)
+    # Interaction sampling weights users by their item counts instead: user 1 gets 8 of the 12 triples.
+    inter = list(bpr_epoch(d.train, d.n_items, 12, gen))
+    assert (inter[0].users == 1).sum() == 8
+
+
+def test_unknown_sampler_is_refused():
+    import pytest
+
+    from graphrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="sampler"):
+        list(bpr_epoch(data().train, 20, 8, torch.Generator(), sampler="items"))
