@@ -284,6 +284,9 @@ def _models() -> list[str]:
 @click.option("--epochs", default=1000, show_default=True, help="Upper bound; early stopping usually ends sooner.")
 @click.option("--batch-size", default=2048, show_default=True)
 @click.option("--lr", default=1e-3, show_default=True)
+@click.option("--sampler", type=click.Choice(["interaction", "user"]), default="interaction", show_default=True,
+              help="BPR pairs per epoch: every interaction once, or users uniformly then one of their items "
+                   "(the LightGCN/NGCF reference code).")
 @click.option("--dim", type=int, help="Embedding size (model default: 64).")
 @click.option("--layers", "num_layers", type=int, help="Propagation layers (model default: 3).")
 @click.option("--reg", type=float, help="L2 weight on the batch's embeddings (model default: the paper's).")
@@ -298,7 +301,7 @@ def _models() -> list[str]:
               help="Write the embeddings back to the graph and serve this run.")
 @_data_options
 @click.pass_context
-def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, dim, num_layers, reg, hps, patience, eval_every,
+def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim, num_layers, reg, hps, patience, eval_every,
               ks, metric, threads, run_id, publish, split, valid_fraction, seed) -> None:
     """Export the graph, train a model with validation-based early stopping, report test, and save the run."""
     from graphrec.progress import bar
@@ -308,7 +311,7 @@ def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, dim, num_l
     hparams = dict(_parse_param(h) for h in hps)
     hparams.update({k: v for k, v in (("dim", dim), ("num_layers", num_layers), ("reg", reg)) if v is not None})
     ks = tuple(sorted(set(ks)))
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, ks=ks,
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, ks=ks, sampler=sampler,
                          metric=(metric or f"recall@{ks[-1]}").lower(),
                          eval_every=eval_every, patience=patience, threads=threads)
     data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed)
