@@ -5,7 +5,8 @@ Each dataset goes through graphrec end to end: ingested into a fresh embedded se
 (lastfm and ml-100k: random 8:1:1 per user with seed 2020, the RecBole-GNN protocol; diffnet-yelp and ml-1m: their
 own train/valid/test), then every (model, seed) trains in its own process (so peak memory is its own) with early
 stopping on a valid metric (``--metric``, default NDCG@10) and is tested once. Results append to a JSONL file, so
-runs can be added later; ``--report`` turns the file into a markdown table (mean ± std over seeds) and a plot of the
+runs can be added later (a (label, seed) already in it is skipped); with ``--run-root`` each run keeps checkpoints, so
+rerunning an interrupted command resumes it. ``--report`` turns the file into a markdown table (mean ± std over seeds) and a plot of the
 validation metric against training time.
 
     python benchmarks/side_graphs.py --dataset lastfm --models lightgcn mf unigcl --seeds 0 1 2 \
@@ -88,8 +89,9 @@ def _train(job: dict) -> dict:
     config = TrainConfig(epochs=job["epochs"], batch_size=job["batch_size"], lr=job["lr"], seed=job["seed"],
                          ks=(10, 20), metric=job["metric"], patience=job["patience"], progress=False)
     t = time.perf_counter()
-    result = fit(model, data, config)
-    wall = time.perf_counter() - t
+    result = fit(model, data, config, run_dir=job["run_dir"])
+    # training + validation seconds, summed over resumed segments (a resumed run's wall clock would miss the first)
+    wall = result.seconds_train + result.seconds_eval if job["run_dir"] else time.perf_counter() - t
     curve, clock = [], 0.0
     for record in result.history:
         clock += record["seconds"] + record.get("eval_seconds", 0.0)
@@ -120,11 +122,21 @@ def run(args) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ctx = multiprocessing.get_context("spawn")
+    done = set()
+    if out.exists():
+        done = {(r["label"], r["seed"]) for r in map(json.loads, out.read_text().splitlines())
+                if r.get("dataset") == args.dataset}
     for model in args.models:
         for seed in args.seeds:
+            if (args.label or model, seed) in done:
+                print(f"{args.label or model} seed {seed}: already in {out}, skipped", flush=True)
+                continue
+            run_dir = str(Path(args.run_root) / f"{args.dataset}-{args.label or model}-seed{seed}") \
+                if args.run_root else None
             job = {"dataset": args.dataset, "export": str(export_path), "model": model, "seed": seed,
                    "hparams": hps.get(model, {}), "lr": lrs.get(model, args.lr), "batch_size": args.batch_size,
-                   "epochs": args.epochs, "patience": args.patience, "threads": args.threads, "metric": args.metric}
+                   "epochs": args.epochs, "patience": args.patience, "threads": args.threads, "metric": args.metric,
+                   "run_dir": run_dir}
             with ctx.Pool(1) as pool:
                 result = pool.apply(_train, (job,))
             result["label"] = args.label or model
@@ -192,7 +204,10 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--label", help="name of these runs in the table (default: the model name)")
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "graphrec-bench-exports"))
-    ap.add_argument("--out", default="benchmarks/results/side_graphs.jsonl")
+    ap.add_argument("--out", default="benchmarks/results/side_graphs.jsonl",
+                    help="results are appended; a (label, seed) already there for this dataset is skipped")
+    ap.add_argument("--run-root", help="keep each run's checkpoints in RUN_ROOT/DATASET-LABEL-seedN, so an "
+                                       "interrupted benchmark resumes where it stopped when rerun")
     ap.add_argument("--report", metavar="JSONL", help="print the table of a results file instead of training")
     ap.add_argument("--plot", help="with --report: write a PNG of the validation metric against time")
     args = ap.parse_args(argv)
