@@ -127,3 +127,22 @@ def test_training_asks_glibc_to_keep_freed_buffers():
     # Both thresholds are accepted by this glibc (mallopt returns 1); calling again is free (cached).
     assert keep_freed_memory() is True
     assert keep_freed_memory() is True
+
+
+def test_the_sampler_is_part_of_the_run_config_and_old_checkpoints_resume_as_interaction(tmp_path):
+    d = data()
+    user = TrainConfig(epochs=2, batch_size=32, lr=0.01, progress=False, sampler="user")
+    inter = TrainConfig(epochs=2, batch_size=32, lr=0.01, progress=False)
+    assert fit(model(d), d, user).history[-1]["loss"] != fit(model(d), d, inter).history[-1]["loss"]
+    fit(model(d), d, user, run_dir=tmp_path / "u")
+    with pytest.raises(ConfigError, match="another training config"):
+        fit(model(d), d, TrainConfig(epochs=3, batch_size=32, lr=0.01, progress=False), run_dir=tmp_path / "u")
+    # a checkpoint written before the option existed has no "sampler" key: it was the interaction sampler
+    fit(model(d), d, inter, run_dir=tmp_path / "old")
+    ckpt = torch.load(tmp_path / "old" / "checkpoint.pt", weights_only=True)
+    del ckpt["config"]["sampler"]
+    torch.save(ckpt, tmp_path / "old" / "checkpoint.pt")
+    resumed = fit(model(d), d, TrainConfig(epochs=3, batch_size=32, lr=0.01, progress=False), run_dir=tmp_path / "old")
+    assert resumed.epochs_run == 3
+    with pytest.raises(ConfigError, match="sampler"):
+        fit(model(d), d, TrainConfig(progress=False, sampler="items"))
