@@ -20,6 +20,7 @@ import argparse
 import json
 import multiprocessing
 import resource
+import signal
 import statistics
 import sys
 import tempfile
@@ -211,6 +212,9 @@ def main(argv=None) -> int:
     ap.add_argument("--report", metavar="JSONL", help="print the table of a results file instead of training")
     ap.add_argument("--plot", help="with --report: write a PNG of the validation metric against time")
     args = ap.parse_args(argv)
+    # A terminated benchmark takes its training child with it (the pool's exit terminates it); the run folder's
+    # checkpoint (with --run-root) lets the same command resume.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if args.report:
         report(args.report, args.plot)
     else:
