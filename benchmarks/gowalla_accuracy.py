@@ -73,8 +73,8 @@ def main(argv=None) -> int:
     model = build(args.model, data.n_users, data.n_items, graph=torch.stack(data.train.pairs()), seed=args.seed,
                   **hparams)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         sampler=args.sampler, patience=args.patience, eval_every=args.eval_every, progress=not args.no_progress,
-                         threads=args.threads, ks=(20,), metric="recall@20")
+                         sampler=args.sampler, patience=args.patience, eval_every=args.eval_every,
+                         progress=not args.no_progress, threads=args.threads, ks=(20,), metric="recall@20")
 
     def report(record):
         valid = record.get("valid")

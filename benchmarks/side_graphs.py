@@ -5,9 +5,9 @@ Each dataset goes through graphrec end to end: ingested into a fresh embedded se
 (lastfm and ml-100k: random 8:1:1 per user with seed 2020, the RecBole-GNN protocol; diffnet-yelp and ml-1m: their
 own train/valid/test), then every (model, seed) trains in its own process (so peak memory is its own) with early
 stopping on a valid metric (``--metric``, default NDCG@10) and is tested once. Results append to a JSONL file, so
-runs can be added later (a (label, seed) already in it is skipped); with ``--run-root`` each run keeps checkpoints, so
-rerunning an interrupted command resumes it. ``--report`` turns the file into a markdown table (mean ± std over seeds) and a plot of the
-validation metric against training time.
+runs can be added later (a (label, seed) already in it is skipped); with ``--run-root`` each run keeps checkpoints,
+so rerunning an interrupted command resumes it. ``--report`` turns the file into a markdown table (mean ± std over
+seeds) and a plot of the validation metric against training time.
 
     python benchmarks/side_graphs.py --dataset lastfm --models lightgcn mf unigcl --seeds 0 1 2 \
         --out benchmarks/results/lastfm.jsonl
@@ -128,19 +128,19 @@ def run(args) -> None:
         done = {(r["label"], r["seed"]) for r in map(json.loads, out.read_text().splitlines())
                 if r.get("dataset") == args.dataset}
     for model in args.models:
+        label = args.label or model
         for seed in args.seeds:
-            if (args.label or model, seed) in done:
-                print(f"{args.label or model} seed {seed}: already in {out}, skipped", flush=True)
+            if (label, seed) in done:
+                print(f"{label} seed {seed}: already in {out}, skipped", flush=True)
                 continue
-            run_dir = str(Path(args.run_root) / f"{args.dataset}-{args.label or model}-seed{seed}") \
-                if args.run_root else None
+            run_dir = str(Path(args.run_root) / f"{args.dataset}-{label}-seed{seed}") if args.run_root else None
             job = {"dataset": args.dataset, "export": str(export_path), "model": model, "seed": seed,
                    "hparams": hps.get(model, {}), "lr": lrs.get(model, args.lr), "batch_size": args.batch_size,
                    "epochs": args.epochs, "patience": args.patience, "threads": args.threads, "metric": args.metric,
                    "run_dir": run_dir}
             with ctx.Pool(1) as pool:
                 result = pool.apply(_train, (job,))
-            result["label"] = args.label or model
+            result["label"] = label
             with open(out, "a") as fh:
                 fh.write(json.dumps(result) + "\n")
             t = result["test"]

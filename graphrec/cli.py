@@ -301,8 +301,8 @@ def _models() -> list[str]:
               help="Write the embeddings back to the graph and serve this run.")
 @_data_options
 @click.pass_context
-def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim, num_layers, reg, hps, patience, eval_every,
-              ks, metric, threads, run_id, publish, split, valid_fraction, seed) -> None:
+def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim, num_layers, reg, hps, patience,
+              eval_every, ks, metric, threads, run_id, publish, split, valid_fraction, seed) -> None:
     """Export the graph, train a model with validation-based early stopping, report test, and save the run."""
     from graphrec.progress import bar
     from graphrec.train import TrainConfig

@@ -50,7 +50,8 @@ SAMPLERS = ("interaction", "user")
 
 def bpr_epoch(train: UserItems, n_items: int, batch_size: int, generator: torch.Generator,
               sampler: str = "interaction") -> Iterator[BPRBatch]:
-    """Yield ``ceil(nnz / batch_size)`` batches of (user, positive, fresh negative); ``sampler`` as in the module doc."""
+    """Yield ``ceil(nnz / batch_size)`` batches of (user, positive, fresh negative); ``sampler``: see the module
+    doc."""
     if batch_size < 1:
         raise ConfigError(f"bpr_epoch: batch_size must be >= 1, got {batch_size}")
     users, items = train.pairs()
