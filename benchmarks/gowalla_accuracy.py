@@ -40,6 +40,7 @@ def main(argv=None) -> int:
                     help="BPR pairs: every interaction once per epoch, or users uniformly then one of their items "
                          "(the LightGCN/NGCF reference code's sampler)")
     ap.add_argument("--patience", type=int, default=10, help="validations without improvement before stopping")
+    ap.add_argument("--min-epochs", type=int, default=0, help="no early stop before this epoch")
     ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--valid-fraction", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=2020)
@@ -73,7 +74,8 @@ def main(argv=None) -> int:
     model = build(args.model, data.n_users, data.n_items, graph=torch.stack(data.train.pairs()), seed=args.seed,
                   **hparams)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         sampler=args.sampler, patience=args.patience, eval_every=args.eval_every,
+                         sampler=args.sampler, patience=args.patience, min_epochs=args.min_epochs,
+                         eval_every=args.eval_every,
                          progress=not args.no_progress, threads=args.threads, ks=(20,), metric="recall@20")
 
     def report(record):

@@ -88,7 +88,8 @@ def _train(job: dict) -> dict:
     model = build(job["model"], data.n_users, data.n_items, graph=torch.stack(data.train.pairs()), side=side,
                   seed=job["seed"], **job["hparams"])
     config = TrainConfig(epochs=job["epochs"], batch_size=job["batch_size"], lr=job["lr"], seed=job["seed"],
-                         ks=(10, 20), metric=job["metric"], patience=job["patience"], progress=False)
+                         ks=(10, 20), metric=job["metric"], patience=job["patience"],
+                         min_epochs=job["min_epochs"], progress=False)
     t = time.perf_counter()
     result = fit(model, data, config, run_dir=job["run_dir"])
     # training + validation seconds, summed over resumed segments (a resumed run's wall clock would miss the first)
@@ -98,7 +99,8 @@ def _train(job: dict) -> dict:
         clock += record["seconds"] + record.get("eval_seconds", 0.0)
         if "valid" in record:
             curve.append((round(clock, 2), record["valid"][job["metric"]]))
-    return {**{k: job[k] for k in ("dataset", "model", "seed", "hparams", "lr", "batch_size", "patience", "metric")},
+    return {**{k: job[k] for k in ("dataset", "model", "seed", "hparams", "lr", "batch_size", "patience",
+                                "min_epochs", "metric")},
             "valid": result.best_valid, "test": result.test, "best_epoch": result.best_epoch, "epochs": result.epochs_run, "wall_s": wall,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "curve": curve,
             "split": hetero.split_origin}
@@ -136,7 +138,8 @@ def run(args) -> None:
             run_dir = str(Path(args.run_root) / f"{args.dataset}-{label}-seed{seed}") if args.run_root else None
             job = {"dataset": args.dataset, "export": str(export_path), "model": model, "seed": seed,
                    "hparams": hps.get(model, {}), "lr": lrs.get(model, args.lr), "batch_size": args.batch_size,
-                   "epochs": args.epochs, "patience": args.patience, "threads": args.threads, "metric": args.metric,
+                   "epochs": args.epochs, "patience": args.patience,
+                   "min_epochs": args.min_epochs, "threads": args.threads, "metric": args.metric,
                    "run_dir": run_dir}
             with ctx.Pool(1) as pool:
                 result = pool.apply(_train, (job,))
@@ -201,6 +204,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=2048)
     ap.add_argument("--epochs", type=int, default=1000)
     ap.add_argument("--patience", type=int, default=20, help="validations without improvement of --metric")
+    ap.add_argument("--min-epochs", type=int, default=0, help="no early stop before this epoch")
     ap.add_argument("--metric", default="ndcg@10", help="early-stopping metric on valid (RecBole-GNN's ml-1m: mrr@10)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--label", help="name of these runs in the table (default: the model name)")

@@ -292,6 +292,8 @@ def _models() -> list[str]:
 @click.option("--reg", type=float, help="L2 weight on the batch's embeddings (model default: the paper's).")
 @click.option("--hp", "hps", multiple=True, help="Any other model hyper-parameter NAME=VALUE.")
 @click.option("--patience", default=10, show_default=True, help="Validations without improvement before stopping.")
+@click.option("--min-epochs", default=0, show_default=True,
+              help="No early stop before this epoch (for a validation curve that dips before it climbs).")
 @click.option("--eval-every", default=1, show_default=True, help="Epochs between validations.")
 @click.option("-k", "ks", multiple=True, type=int, default=(20,), show_default=True, help="Cut-offs to report.")
 @click.option("--metric", help="Early-stopping metric on the valid split, e.g. ndcg@10 (default: recall@<largest k>).")
@@ -302,7 +304,7 @@ def _models() -> list[str]:
 @_data_options
 @click.pass_context
 def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim, num_layers, reg, hps, patience,
-              eval_every, ks, metric, threads, run_id, publish, split, valid_fraction, seed) -> None:
+              min_epochs, eval_every, ks, metric, threads, run_id, publish, split, valid_fraction, seed) -> None:
     """Export the graph, train a model with validation-based early stopping, report test, and save the run."""
     from graphrec.progress import bar
     from graphrec.train import TrainConfig
@@ -313,7 +315,7 @@ def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, d
     ks = tuple(sorted(set(ks)))
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, ks=ks, sampler=sampler,
                          metric=(metric or f"recall@{ks[-1]}").lower(),
-                         eval_every=eval_every, patience=patience, threads=threads)
+                         eval_every=eval_every, patience=patience, min_epochs=min_epochs, threads=threads)
     data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed)
 
     def report(record: dict) -> None:

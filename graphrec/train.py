@@ -63,6 +63,7 @@ class TrainConfig:
     ks: Sequence[int] = (20,)
     eval_every: int = 1  # epochs between validations
     patience: int | None = 10  # validations without improvement before stopping (None: never stop early)
+    min_epochs: int = 0  # no early stop before this epoch (for models whose validation dips before it climbs)
     checkpoint_every: int = 1  # epochs between checkpoints (only with a run folder)
     eval_batch_users: int = 2048
     threads: int | None = None  # torch.set_num_threads (process-wide) when given
@@ -155,7 +156,8 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
                 best_weights = copy.deepcopy(model.state_dict())
             else:
                 state["bad_evals"] += 1
-                if config.patience is not None and state["bad_evals"] >= config.patience:
+                if config.patience is not None and state["bad_evals"] >= config.patience \
+                        and epoch >= config.min_epochs:
                     state["stopped_early"] = True
         state["epoch"] = epoch
         state["history"].append(record)
@@ -234,7 +236,7 @@ def train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, data: RecD
 def _config_key(config: TrainConfig) -> dict:
     """The settings a resumed run must share with the original (progress/threads may differ)."""
     key = asdict(config)
-    for volatile in ("progress", "threads", "epochs"):
+    for volatile in ("progress", "threads", "epochs", "min_epochs"):
         key.pop(volatile)
     key["ks"] = [int(k) for k in key["ks"]]
     return key

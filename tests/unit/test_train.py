@@ -50,6 +50,16 @@ def test_early_stopping_keeps_the_best_valid_epoch_and_touches_test_once_at_the_
     assert set(result.test) >= {"recall@20", "ndcg@20", "coverage@20", "novelty@20"}
 
 
+def test_min_epochs_holds_off_early_stopping_through_an_early_dip():
+    d = data()
+    # the dip after epoch 1 would stop a patience-3 run at epoch 4; min_epochs 6 keeps it going until the climb
+    spy = ScriptedEvaluate([0.3, 0.1, 0.15, 0.2, 0.25, 0.32, 0.35, 0.2, 0.2, 0.2, 0.2, 0.2])
+    config = TrainConfig(epochs=12, batch_size=32, lr=0.01, patience=3, min_epochs=6, progress=False)
+    result = fit(model(d), d, config, evaluate_fn=spy)
+    assert result.best_epoch == 7 and result.best_valid["recall@20"] == 0.35
+    assert result.epochs_run == 10 and result.stopped_early  # 3 bad evaluations after the best, then stop
+
+
 def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     d = data()
     config = TrainConfig(epochs=6, batch_size=32, lr=0.01, patience=None, progress=False, checkpoint_every=1)
