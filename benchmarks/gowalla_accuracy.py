@@ -56,6 +56,9 @@ def main(argv=None) -> int:
                     help="no validation at all: train on the whole train.txt until this much training time is "
                          "spent (no epoch is started that could end past it, judged by the longest epoch so far "
                          "+ 10%%), then test once")
+    ap.add_argument("--fixed-epochs", action="store_true",
+                    help="no validation at all: train on the whole train.txt for --epochs (a published schedule, "
+                         "e.g. the LightGCN paper's 1000), checkpointed in RUN_DIR/refit-EPOCHS, then test once")
     ap.add_argument("--source", choices=("files", "db"), default="files",
                     help="db: ingest the split into a fresh embedded server and export it back (cached in --cache), "
                          "the path `graphrec train` takes; files: read train.txt/test.txt directly (same graph)")
@@ -67,6 +70,9 @@ def main(argv=None) -> int:
     hparams = {k: json.loads(v) for k, v in (h.split("=", 1) for h in args.hp)}
     if args.budget_minutes is not None:
         print("BUDGET " + json.dumps(refit(args, hparams, args.epochs, budget_s=args.budget_minutes * 60)), flush=True)
+        return 0
+    if args.fixed_epochs:
+        print("FIXED " + json.dumps(refit(args, hparams, args.epochs)), flush=True)
         return 0
     t0 = time.perf_counter()
     data = load(args).with_holdout(args.valid_fraction, seed=args.seed)
@@ -110,17 +116,34 @@ def load(args) -> RecData:
 def refit(args, hparams: dict, epochs: int, budget_s: float | None = None) -> dict:
     """Retrain on the whole train.txt for ``epochs`` (chosen on the holdout; test never consulted) and test once.
 
-    With ``budget_s``, stop earlier: before an epoch that could end past the budget (judged by the longest epoch so
-    far plus 10%, since epoch times vary by a few seconds).
+    Without a budget this is the one training loop with validation off, checkpointed in ``RUN_DIR/refit-EPOCHS``
+    so a long refit resumes. With ``budget_s``, stop earlier: before an epoch that could end past the budget (judged by the
+    longest epoch so far plus 10%, since epoch times vary by a few seconds).
     """
     full = load(args)
     model = build(args.model, full.n_users, full.n_items, graph=torch.stack(full.train.pairs()), seed=args.seed,
                   **hparams)
+    summary = {"model": args.model, "hparams": model.hparams(), "batch_size": args.batch_size, "lr": args.lr,
+               "sampler": args.sampler}
+    if budget_s is None:
+        config = TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                             sampler=args.sampler, eval_every=0, patience=None, progress=not args.no_progress,
+                             threads=args.threads, ks=(20,), metric="recall@20")
+        clock = time.perf_counter()
+
+        def report(record):
+            print(f"refit epoch {record['epoch']:4d} loss {record['loss']:.5f} {record['seconds']:.1f}s "
+                  f"({(time.perf_counter() - clock) / 60:.1f} min this session)", flush=True)
+
+        result = fit(model, full, config, run_dir=Path(args.run_dir) / f"refit-{epochs}" if args.run_dir else None,
+                     callback=report)
+        return {**summary, "epochs": result.epochs_run, "minutes_train": result.seconds_train / 60,
+                "test": result.test}
     optimizer = make_optimizer(model, args.lr)
     t0 = time.perf_counter()
     done, longest = 0, 0.0
     for epoch in range(1, epochs + 1):
-        if budget_s is not None and time.perf_counter() - t0 + 1.1 * longest > budget_s:
+        if time.perf_counter() - t0 + 1.1 * longest > budget_s:
             break
         loss, seconds = train_epoch(model, optimizer, full, args.batch_size,
                                     torch.Generator().manual_seed(args.seed * 1_000_003 + epoch),
@@ -133,9 +156,7 @@ def refit(args, hparams: dict, epochs: int, budget_s: float | None = None) -> di
     with torch.no_grad():
         model.eval()
         test = evaluate(model(), full, "test", ks=(20,), batch_users=2048, beyond_accuracy=True)
-    return {"model": args.model, "hparams": model.hparams(), "batch_size": args.batch_size, "lr": args.lr,
-            "sampler": args.sampler, "epochs": done, "minutes_train": minutes, "test": test}
-
+    return {**summary, "epochs": done, "minutes_train": minutes, "test": test}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -61,7 +61,7 @@ class TrainConfig:
     sampler: str = "interaction"  # BPR (user, positive) pairs: "interaction" or "user" (see graphrec.sampling)
     metric: str = "recall@20"  # early-stopping metric, on the valid split
     ks: Sequence[int] = (20,)
-    eval_every: int = 1  # epochs between validations
+    eval_every: int = 1  # epochs between validations; 0: no validation (train all `epochs`, keep the last weights)
     patience: int | None = 10  # validations without improvement before stopping (None: never stop early)
     min_epochs: int = 0  # no early stop before this epoch (for models whose validation dips before it climbs)
     checkpoint_every: int = 1  # epochs between checkpoints (only with a run folder)
@@ -98,9 +98,12 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
     ``callback(record)`` is called after each epoch with the JSONL record. ``evaluate_fn`` is the evaluation function
     (swappable for tests). Returns a :class:`TrainResult`; the model is left holding the best weights.
     """
-    if data.valid.nnz == 0:
+    if config.eval_every < 0:
+        raise ConfigError(f"TrainConfig.eval_every must be >= 0 (0: no validation), got {config.eval_every}")
+    validate = config.eval_every > 0
+    if validate and data.valid.nnz == 0:
         raise ConfigError("fit: the data has no valid split, and early stopping must not use test; carve one with "
-                          "RecData.with_holdout(fraction, seed)")
+                          "RecData.with_holdout(fraction, seed) (or train a fixed number of epochs with eval_every=0)")
     if config.metric.split("@")[0] not in ("recall", "precision", "hit", "ndcg", "mrr", "map") or \
             "@" not in config.metric or int(config.metric.split("@")[1]) not in [int(k) for k in config.ks]:
         raise ConfigError(f"TrainConfig.metric {config.metric!r} must be one of recall/ndcg/precision/hit/mrr/map@K "
@@ -144,7 +147,9 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
         state["seconds_train"] += seconds
         record = {"epoch": epoch, "loss": loss, "seconds": seconds}
 
-        if epoch % config.eval_every == 0 or epoch == config.epochs:
+        if not validate:
+            state["best_epoch"] = epoch
+        elif epoch % config.eval_every == 0 or epoch == config.epochs:
             t1 = time.perf_counter()
             valid = _eval(model, data, "valid", config, evaluate_fn, beyond=False)
             record["valid"] = valid
@@ -169,7 +174,8 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
         if callback is not None:
             callback(record)
 
-    model.load_state_dict(best_weights)
+    if validate:
+        model.load_state_dict(best_weights)
     test = {}
     if data.test.nnz:
         test = _eval(model, data, "test", config, evaluate_fn, beyond=config.test_beyond_accuracy)

@@ -1,5 +1,6 @@
 import json
 import platform
+from dataclasses import replace
 
 import pytest
 import torch
@@ -59,6 +60,29 @@ def test_min_epochs_holds_off_early_stopping_through_an_early_dip():
     assert result.best_epoch == 7 and result.best_valid["recall@20"] == 0.35
     assert result.epochs_run == 10 and result.stopped_early  # 3 bad evaluations after the best, then stop
 
+
+
+def test_eval_every_0_trains_a_fixed_number_of_epochs_without_a_valid_split_and_resumes(tmp_path):
+    pairs = random_pairs(20, 30, 160, seed=5)
+    d = RecData.from_pairs(20, 30, pairs[:, :120], None, pairs[:, 120:])  # train + test, no valid
+    with pytest.raises(ConfigError, match="no valid split"):
+        fit(model(d), d, TrainConfig(epochs=2, batch_size=32, progress=False))
+    config = TrainConfig(epochs=5, batch_size=32, lr=0.01, eval_every=0, patience=None, progress=False)
+    spy = ScriptedEvaluate([])
+    straight = model(d)
+    result = fit(straight, d, config, run_dir=tmp_path / "straight", evaluate_fn=spy)
+    assert [split for split, _ in spy.calls] == ["test"]  # never validated, tested once
+    assert result.epochs_run == 5 and result.best_epoch == 5 and not result.stopped_early
+    with torch.no_grad():  # the test saw the last epoch's weights, which the model keeps
+        assert all(torch.equal(a, b) for a, b in zip(spy.calls[0][1], straight()))
+    assert "valid" not in json.loads((tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()[-1])
+    # interrupted after 2 epochs, then resumed: the same weights as the straight run
+    halves = model(d)
+    fit(halves, d, replace(config, epochs=2), run_dir=tmp_path / "halves")
+    fit(halves, d, config, run_dir=tmp_path / "halves")
+    assert all(torch.equal(a, b) for a, b in zip(halves.state_dict().values(), straight.state_dict().values()))
+    with pytest.raises(ConfigError, match="eval_every"):
+        fit(model(d), d, replace(config, eval_every=-1))
 
 def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     d = data()
