@@ -19,6 +19,7 @@ def kernel_path(request, monkeypatch):
         from graphrec import kernels
 
         monkeypatch.setattr(kernels, "_fast", lambda *tensors: False)
+        monkeypatch.setattr(kernels, "_gather_fast", lambda *tensors: False)
     return request.param
 
 

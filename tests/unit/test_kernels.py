@@ -79,6 +79,34 @@ def test_results_do_not_depend_on_the_thread_count():
     assert torch.equal(kernels.spmm(adj, x), one)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_gathered_dots_and_their_gradients_equal_the_gathered_product(kernel_path, dtype):
+    gen = torch.Generator().manual_seed(4)
+    u = torch.randn(7, 5, generator=gen, dtype=dtype)
+    table = torch.randn(11, 5, generator=gen, dtype=dtype)
+    idx = torch.randint(11, (7, 30), generator=gen)  # 30 draws of 11 rows: every row repeats, within and across b
+    idx[0] = 3  # one batch row drawing the same table row every time
+    grad = torch.randn(7, 30, generator=gen, dtype=dtype)
+    tol = {"atol": 1e-5, "rtol": 1e-5} if dtype == torch.float32 else {}
+    u_ref, table_ref = u.clone().requires_grad_(), table.clone().requires_grad_()
+    expected = torch.einsum("bd,bnd->bn", u_ref, table_ref[idx])
+    expected.backward(grad)
+    assert torch.allclose(kernels.gathered_dots(u, table, idx), expected.detach(), **tol)
+    grad_u, grad_table = kernels.gathered_dots_backward(u, table, idx, grad)
+    assert torch.allclose(grad_u, u_ref.grad, **tol) and torch.allclose(grad_table, table_ref.grad, **tol)
+
+
+def test_gathered_dots_backward_does_not_depend_on_the_thread_count():
+    gen = torch.Generator().manual_seed(6)
+    u, table = torch.randn(301, 64, generator=gen), torch.randn(500, 64, generator=gen)
+    idx, grad = torch.randint(500, (301, 200), generator=gen), torch.randn(301, 200, generator=gen)
+    torch.set_num_threads(1)
+    one = kernels.gathered_dots_backward(u, table, idx, grad)
+    torch.set_num_threads(2)
+    two = kernels.gathered_dots_backward(u, table, idx, grad)
+    assert all(torch.equal(a, b) for a, b in zip(one, two))
+
+
 def test_chunks_cover_every_row_once():
     crow = torch.tensor([0, 0, 5, 5, 6, 100, 100]).numpy()  # skewed degrees and empty rows
     for threads in (1, 2, 7):

@@ -216,3 +216,13 @@ def test_ultragcn_loss_weights_positives_and_sampled_negatives_by_beta():
             negs += -w * math.log(1 - 1 / (1 + math.exp(-s)))
         total += 300.0 * negs / 5
     assert loss.item() == pytest.approx(total / 4, rel=1e-4)
+
+
+def test_ultragcn_negative_scores_have_the_gathered_products_gradients():
+    from graphrec.models.ultragcn import _GatheredDots
+
+    gen = torch.Generator().manual_seed(2)
+    u = torch.randn(3, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    table = torch.randn(6, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    idx = torch.randint(6, (3, 8), generator=gen)  # repeated rows: their gradients must add up
+    assert torch.autograd.gradcheck(_GatheredDots.apply, (u, table, idx))
