@@ -45,6 +45,17 @@ class _GatheredDots(torch.autograd.Function):
         return grad_u, grad_table, None
 
 
+def negative_scores(u: Tensor, table: Tensor, neg: Tensor) -> Tensor:
+    """``scores[b, n] = u[b] · table[neg[b, n]]`` (UltraGCN's sampled negatives), through the compiled loops."""
+    return _GatheredDots.apply(u, table, neg)
+
+
+def negative_scores_gathered(u: Tensor, table: Tensor, neg: Tensor) -> Tensor:
+    """The same scores the plain torch way (gather a (B, N, d) block, then a batched product): the reference the
+    tests and ``benchmarks/bench_ultragcn_step.py`` compare with."""
+    return torch.einsum("bd,bnd->bn", u, F.embedding(neg, table))
+
+
 def beta_weights(users: Tensor, items: Tensor, n_users: int, n_items: int) -> tuple[Tensor, Tensor]:
     """(beta_user, beta_item) with β_{u,i} = beta_user[u] * beta_item[i] = (1/d_u) sqrt((d_u+1)/(d_i+1))."""
     du = torch.bincount(users, minlength=n_users).double()
@@ -120,7 +131,7 @@ class UltraGCN(Recommender):
         neg = torch.randint(self.n_items, (users.numel(), self.negative_num), device=users.device)
         u = self.user(users)
         pos_scores = (u * self.item(pos)).sum(-1)
-        neg_scores = _GatheredDots.apply(u, self.item.weight, neg)
+        neg_scores = negative_scores(u, self.item.weight, neg)
         bu = self.beta_user[users]
         pos_w = self.w1 + self.w2 * bu * self.beta_item[pos]
         neg_w = self.w3 + self.w4 * bu.unsqueeze(1) * self.beta_item[neg]
