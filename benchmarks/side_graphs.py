@@ -1,9 +1,10 @@
 """Many models on one dataset's split, one table: the social and knowledge-graph models against interaction-only
-ones (Last.fm, ML-100K, DiffNet-Yelp), the contrastive models against LightGCN (ML-1M).
+ones (Last.fm, ML-100K, DiffNet-Yelp), the contrastive models against LightGCN (ML-1M, Gowalla).
 
 Each dataset goes through graphrec end to end: ingested into a fresh embedded server, exported with a seeded split
 (lastfm and ml-100k: random 8:1:1 per user with seed 2020, the RecBole-GNN protocol; diffnet-yelp and ml-1m: their
-own train/valid/test), then every (model, seed) trains in its own process (so peak memory is its own) with early
+own train/valid/test; gowalla: its train/test, with ``--valid-fraction`` of each user's train items held out), then
+every (model, seed) trains in its own process (so peak memory is its own) with early
 stopping on a valid metric (``--metric``, default NDCG@10) and is tested once. Results append to a JSONL file, so
 runs can be added later (a (label, seed) already in it is skipped); with ``--run-root`` each run keeps checkpoints,
 so rerunning an interrupted command resumes it. ``--report`` turns the file into a markdown table (mean ± std over
@@ -39,7 +40,7 @@ DATASETS = {
     "ml-100k": ("movielens", "ml-100k", "random"),
     "diffnet-yelp": ("diffnet", "diffnet-yelp", "stored"),
     "ml-1m": ("lightgcn", "ml-1m-implicit-lightgcnpp", "stored"),
-    "gowalla": ("lightgcn", "lightgcn-gowalla", "stored"),  # for gowalla_accuracy.py --source db
+    "gowalla": ("lightgcn", "lightgcn-gowalla", "stored"),  # train/test only: valid is --valid-fraction of train
 }
 SPLIT_SEED = 2020
 
@@ -85,6 +86,10 @@ def _train(job: dict) -> dict:
     torch.set_num_threads(job["threads"])
     hetero = torch.load(job["export"], weights_only=False)["hetero"]
     data, side = RecData.from_hetero(hetero), SideGraphs.from_hetero(hetero)
+    split = hetero.split_origin
+    if data.valid.nnz == 0:  # train/test only (Gowalla): validate on a seeded holdout of each user's train items
+        data = data.with_holdout(job["valid_fraction"], seed=SPLIT_SEED)
+        split += f"; valid = {job['valid_fraction']:g} of each user's train items (seed {SPLIT_SEED})"
     model = build(job["model"], data.n_users, data.n_items, graph=torch.stack(data.train.pairs()), side=side,
                   seed=job["seed"], **job["hparams"])
     config = TrainConfig(epochs=job["epochs"], batch_size=job["batch_size"], lr=job["lr"], seed=job["seed"],
@@ -103,7 +108,7 @@ def _train(job: dict) -> dict:
                                 "min_epochs", "metric")},
             "valid": result.best_valid, "test": result.test, "best_epoch": result.best_epoch, "epochs": result.epochs_run, "wall_s": wall,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "curve": curve,
-            "split": hetero.split_origin}
+            "split": split}
 
 
 def _parse_overrides(values: list[str]) -> dict[str, dict]:
@@ -139,7 +144,8 @@ def run(args) -> None:
             job = {"dataset": args.dataset, "export": str(export_path), "model": model, "seed": seed,
                    "hparams": hps.get(model, {}), "lr": lrs.get(model, args.lr), "batch_size": args.batch_size,
                    "epochs": args.epochs, "patience": args.patience,
-                   "min_epochs": args.min_epochs, "threads": args.threads, "metric": args.metric,
+                   "min_epochs": args.min_epochs, "valid_fraction": args.valid_fraction, "threads": args.threads,
+                   "metric": args.metric,
                    "run_dir": run_dir}
             with ctx.Pool(1) as pool:
                 result = pool.apply(_train, (job,))
@@ -205,6 +211,9 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=1000)
     ap.add_argument("--patience", type=int, default=20, help="validations without improvement of --metric")
     ap.add_argument("--min-epochs", type=int, default=0, help="no early stop before this epoch")
+    ap.add_argument("--valid-fraction", type=float, default=0.1,
+                    help="for a split without a valid part (gowalla: train/test), the share of each user's train "
+                         "items held out (seeded) for early stopping; test then masks train and valid")
     ap.add_argument("--metric", default="ndcg@10", help="early-stopping metric on valid (RecBole-GNN's ml-1m: mrr@10)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--label", help="name of these runs in the table (default: the model name)")
