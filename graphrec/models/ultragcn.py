@@ -12,8 +12,9 @@ objective keeps its balance and makes the logged loss per interaction). Negative
 torch's global RNG, which the training loop seeds per epoch; the loop's one BPR negative is not used.
 Defaults, the authors' Gowalla setting: w1 1e-6, w2 1, w3 1e-6, w4 1, negative_weight 300, gamma 1e-4, lambda 5e-4
 (as hard-coded in a TensorFlow port of xue-pai/UltraGCN), negative_num 1500, ii_neighbors 10, init N(0, 1e-4) (the
-same plus these in MTandHJ's freerec UltraGCN for Gowalla_m1). Memory: batch × negative_num × dim floats are gathered
-per step (0.8 GB at batch 2048); the authors train with small batches (512, not re-checked here).
+same plus these in MTandHJ's freerec UltraGCN for Gowalla_m1); the authors' Gowalla config also sets batch 512 and
+lr 1e-4. The negatives' scores are computed by compiled loops over the indices (``negative_scores``), so no
+batch × negative_num × dim block is gathered.
 Difference from the reference code: it scores item–item neighbours with the β form above on G (keeping the diagonal,
 so an item is often its own neighbour); we follow the paper's ω, excluding j = i.
 """
@@ -30,8 +31,8 @@ from graphrec.models.base import Recommender
 
 class _GatheredDots(torch.autograd.Function):
     """``u[b] · table[idx[b, n]]`` with its backward as compiled loops: the same values and gradients as
-    ``einsum(u, table[idx])``, without the (B, N, d) gather and the embedding backward's sort (a training step
-    at batch 512 x 1500 negatives: 0.91 s -> 0.17 s at 1 thread, see BENCHMARKS.md)."""
+    ``einsum(u, table[idx])``, without the (B, N, d) gather and the embedding backward's sort (a Gowalla step at
+    batch 512 x 1500 negatives: 0.350 s -> 0.043 s at 2 threads, see BENCHMARKS.md)."""
 
     @staticmethod
     def forward(ctx, u: Tensor, table: Tensor, idx: Tensor) -> Tensor:
