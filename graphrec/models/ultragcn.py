@@ -9,8 +9,8 @@ No message passing: constraint losses act on plain embeddings (scores are dot pr
   G = AᵀA by ω_{i,j} = G_ij / (g_i − G_ii) · sqrt(g_i / g_j), g_i = Σ_k G_ik (j ≠ i), loss −ω_{i,j} log σ(e_u · e_j).
 Loss: L_C + lambda_ii L_I + gamma ||Θ||² / 2, summed over the batch as in the reference (with the N(0, 1e-4)
 initialisation a batch mean gives per-interaction gradients near Adam's eps, 1e-8, where Adam is not scale-free).
-Negatives are drawn inside ``loss`` from
-torch's global RNG, which the training loop seeds per epoch; the loop's one BPR negative is not used.
+Negatives are drawn inside ``loss`` from torch's global RNG, which the training loop seeds per epoch; the loop's one
+BPR negative is not used.
 Defaults, the authors' Gowalla setting: w1 1e-6, w2 1, w3 1e-6, w4 1, negative_weight 300, gamma 1e-4, lambda 5e-4
 (as hard-coded in a TensorFlow port of xue-pai/UltraGCN), negative_num 1500, ii_neighbors 10, init N(0, 1e-4) (the
 same plus these in MTandHJ's freerec UltraGCN for Gowalla_m1); the authors' Gowalla config also sets batch 512 and
