@@ -117,8 +117,8 @@ def refit(args, hparams: dict, epochs: int, budget_s: float | None = None) -> di
     """Retrain on the whole train.txt for ``epochs`` (chosen on the holdout; test never consulted) and test once.
 
     Without a budget this is the one training loop with validation off, checkpointed in ``RUN_DIR/refit-EPOCHS``
-    so a long refit resumes. With ``budget_s``, stop earlier: before an epoch that could end past the budget (judged by the
-    longest epoch so far plus 10%, since epoch times vary by a few seconds).
+    so a long refit resumes. With ``budget_s``, stop earlier: before an epoch that could end past the budget
+    (judged by the longest epoch so far plus 10%, since epoch times vary by a few seconds).
     """
     full = load(args)
     model = build(args.model, full.n_users, full.n_items, graph=torch.stack(full.train.pairs()), seed=args.seed,
@@ -157,6 +157,7 @@ def refit(args, hparams: dict, epochs: int, budget_s: float | None = None) -> di
         model.eval()
         test = evaluate(model(), full, "test", ks=(20,), batch_users=2048, beyond_accuracy=True)
     return {**summary, "epochs": done, "minutes_train": minutes, "test": test}
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -4,8 +4,8 @@ ones (Last.fm, ML-100K, DiffNet-Yelp), the contrastive models against LightGCN (
 Each dataset goes through graphrec end to end: ingested into a fresh embedded server, exported with a seeded split
 (lastfm and ml-100k: random 8:1:1 per user with seed 2020, the RecBole-GNN protocol; diffnet-yelp and ml-1m: their
 own train/valid/test; gowalla: its train/test, with ``--valid-fraction`` of each user's train items held out), then
-every (model, seed) trains in its own process (so peak memory is its own) with early
-stopping on a valid metric (``--metric``, default NDCG@10) and is tested once. Results append to a JSONL file, so
+every (model, seed) trains in its own process (so peak memory is its own) with early stopping on a valid metric
+(``--metric``, default NDCG@10) and is tested once. Results append to a JSONL file, so
 runs can be added later (a (label, seed) already in it is skipped); with ``--run-root`` each run keeps checkpoints,
 so rerunning an interrupted command resumes it. ``--report`` turns the file into a markdown table (mean ± std over
 seeds) and a plot of the validation metric against training time.

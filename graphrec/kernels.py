@@ -209,10 +209,10 @@ def spmm(adj: Tensor, x: Tensor, out: Tensor | None = None, add: Tensor | None =
         if add is not None:
             out.index_add_(0, rows, add)
         return out
-    k = _compiled()
+    loops = _compiled()
     crow, col, val = _parts(adj)
-    k.spmm(crow, col, val, _np(x), out.numpy(), _no_add(val) if add is None else _np(add),
-           _EMPTY_I if slot is None else slot.numpy(), _bounds(crow, _threads(k.numba)))
+    loops.spmm(crow, col, val, _np(x), out.numpy(), _no_add(val) if add is None else _np(add),
+               _EMPTY_I if slot is None else slot.numpy(), _bounds(crow, _threads(loops.numba)))
     return out
 
 
@@ -226,11 +226,11 @@ def spmm_from_rows(adj: Tensor, x_rows: Tensor, rows: Tensor, slot: Tensor, add:
         if add is not None:
             out.index_add_(0, rows, add)
         return out
-    k = _compiled()
+    loops = _compiled()
     crow, col, val = _parts(adj)
     out = x_rows.new_empty(n, x_rows.size(1))
-    k.spmm_sparse_input(crow, col, val, _np(x_rows), slot.numpy(), out.numpy(),
-                        _no_add(val) if add is None else _np(add), _bounds(crow, _threads(k.numba)))
+    loops.spmm_sparse_input(crow, col, val, _np(x_rows), slot.numpy(), out.numpy(),
+                            _no_add(val) if add is None else _np(add), _bounds(crow, _threads(loops.numba)))
     return out
 
 
@@ -239,10 +239,10 @@ def spmm_rows_add_(out: Tensor, adj: Tensor, x: Tensor, rows: Tensor) -> Tensor:
     if not _fast(adj, x, out) or not out.is_contiguous():
         sub_crow, sub_col, sub_val = csr_rows(adj, rows)
         return out.add_(torch.mm(csr(sub_crow, sub_col, sub_val, rows.numel(), adj.size(1)), x))
-    k = _compiled()
-    _threads(k.numba)
+    loops = _compiled()
+    _threads(loops.numba)
     crow, col, val = _parts(adj)
-    k.spmm_rows_add(crow, col, val, _np(x), rows.numpy(), out.numpy())
+    loops.spmm_rows_add(crow, col, val, _np(x), rows.numpy(), out.numpy())
     return out
 
 
