@@ -45,6 +45,7 @@ def main(argv=None) -> int:
     ap.add_argument("--valid-fraction", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=2020)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda")
     ap.add_argument("--run-dir", default=None, help="checkpoints, metrics.jsonl, curves.png (resumes if present)")
     ap.add_argument("--hp", action="append", default=[], metavar="NAME=VALUE",
                     help="model hyper-parameter, e.g. --hp num_layers=3 --hp reg=1e-4")
@@ -82,7 +83,8 @@ def main(argv=None) -> int:
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          sampler=args.sampler, patience=args.patience, min_epochs=args.min_epochs,
                          eval_every=args.eval_every,
-                         progress=not args.no_progress, threads=args.threads, ks=(20,), metric="recall@20")
+                         progress=not args.no_progress, threads=args.threads, device=args.device, ks=(20,),
+                         metric="recall@20")
 
     def report(record):
         valid = record.get("valid")
@@ -128,7 +130,7 @@ def refit(args, hparams: dict, epochs: int, budget_s: float | None = None) -> di
     if budget_s is None:
         config = TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                              sampler=args.sampler, eval_every=0, patience=None, progress=not args.no_progress,
-                             threads=args.threads, ks=(20,), metric="recall@20")
+                             threads=args.threads, device=args.device, ks=(20,), metric="recall@20")
         clock = time.perf_counter()
 
         def report(record):

@@ -94,7 +94,7 @@ def _train(job: dict) -> dict:
                   seed=job["seed"], **job["hparams"])
     config = TrainConfig(epochs=job["epochs"], batch_size=job["batch_size"], lr=job["lr"], seed=job["seed"],
                          ks=(10, 20), metric=job["metric"], patience=job["patience"],
-                         min_epochs=job["min_epochs"], progress=False)
+                         min_epochs=job["min_epochs"], progress=False, device=job["device"])
     t = time.perf_counter()
     result = fit(model, data, config, run_dir=job["run_dir"])
     # training + validation seconds, summed over resumed segments (a resumed run's wall clock would miss the first)
@@ -145,7 +145,7 @@ def run(args) -> None:
                    "hparams": hps.get(model, {}), "lr": lrs.get(model, args.lr), "batch_size": args.batch_size,
                    "epochs": args.epochs, "patience": args.patience,
                    "min_epochs": args.min_epochs, "valid_fraction": args.valid_fraction, "threads": args.threads,
-                   "metric": args.metric,
+                   "metric": args.metric, "device": args.device,
                    "run_dir": run_dir}
             with ctx.Pool(1) as pool:
                 result = pool.apply(_train, (job,))
@@ -216,6 +216,7 @@ def main(argv=None) -> int:
                          "items held out (seeded) for early stopping; test then masks train and valid")
     ap.add_argument("--metric", default="ndcg@10", help="early-stopping metric on valid (RecBole-GNN's ml-1m: mrr@10)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="torch device to train on, e.g. cuda")
     ap.add_argument("--label", help="name of these runs in the table (default: the model name)")
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "graphrec-bench-exports"))
     ap.add_argument("--out", default="benchmarks/results/side_graphs.jsonl",

@@ -298,13 +298,16 @@ def _models() -> list[str]:
 @click.option("-k", "ks", multiple=True, type=int, default=(20,), show_default=True, help="Cut-offs to report.")
 @click.option("--metric", help="Early-stopping metric on the valid split, e.g. ndcg@10 (default: recall@<largest k>).")
 @click.option("--threads", type=int, help="torch threads (default: torch's choice).")
+@click.option("--device", default="cpu", show_default=True,
+              help="Train and evaluate on this torch device, e.g. cuda (the saved model is on the CPU either way).")
 @click.option("--resume", "run_id", help="Resume an interrupted run from its last checkpoint.")
 @click.option("--publish/--no-publish", default=True, show_default=True,
               help="Write the embeddings back to the graph and serve this run.")
 @_data_options
 @click.pass_context
 def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim, num_layers, reg, hps, patience,
-              min_epochs, eval_every, ks, metric, threads, run_id, publish, split, valid_fraction, seed) -> None:
+              min_epochs, eval_every, ks, metric, threads, device, run_id, publish, split, valid_fraction,
+              seed) -> None:
     """Export the graph, train a model with validation-based early stopping, report test, and save the run."""
     from graphrec.progress import bar
     from graphrec.train import TrainConfig
@@ -315,7 +318,8 @@ def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, d
     ks = tuple(sorted(set(ks)))
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, ks=ks, sampler=sampler,
                          metric=(metric or f"recall@{ks[-1]}").lower(),
-                         eval_every=eval_every, patience=patience, min_epochs=min_epochs, threads=threads)
+                         eval_every=eval_every, patience=patience, min_epochs=min_epochs, threads=threads,
+                         device=device)
     data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed)
 
     def report(record: dict) -> None:

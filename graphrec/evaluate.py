@@ -77,7 +77,7 @@ def evaluate(scorer: Scorer, data: RecData, split: str = "valid", ks: Sequence[i
         for ui in masks:
             rows, items = _csr_rows(ui, users)
             scores[rows, items] = -torch.inf
-        top = topk_indices(scores, kmax)
+        top = topk_indices(scores, kmax).cpu()  # embeddings may live on a GPU; the bookkeeping is on the CPU
         hits = contains(target_keys, users.unsqueeze(1) * data.n_items + top)
         metrics.update(top, hits, n_true_all[users])
     return metrics.compute()

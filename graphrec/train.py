@@ -28,7 +28,7 @@ from graphrec.errors import ConfigError
 from graphrec.evaluate import evaluate
 from graphrec.models import Recommender, save_model
 from graphrec.recdata import RecData
-from graphrec.sampling import SAMPLERS, bpr_epoch, n_batches
+from graphrec.sampling import SAMPLERS, BPRBatch, bpr_epoch, n_batches
 
 CHECKPOINT_FORMAT = "graphrec.checkpoint/1"
 _HOOK_SEED_SALT = 0x5EED_0F_E90C  # any constant: makes the hook's generator differ from the dropout seed
@@ -67,6 +67,7 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs between checkpoints (only with a run folder)
     eval_batch_users: int = 2048
     threads: int | None = None  # torch.set_num_threads (process-wide) when given
+    device: str = "cpu"  # where the model trains and is evaluated ("cuda", "cuda:1", ...); sampling stays on the CPU
     progress: bool = True  # a tqdm bar per epoch on stderr
     test_beyond_accuracy: bool = True  # coverage / popularity / gini / novelty in the final test report
 
@@ -96,7 +97,8 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
     """Train ``model`` on ``data.train`` with early stopping on ``data.valid``; report ``data.test`` once at the end.
 
     ``callback(record)`` is called after each epoch with the JSONL record. ``evaluate_fn`` is the evaluation function
-    (swappable for tests). Returns a :class:`TrainResult`; the model is left holding the best weights.
+    (swappable for tests). Returns a :class:`TrainResult`; the model is left holding the best weights, on the CPU
+    (where write-back and serving use it) whatever ``config.device`` it trained on.
     """
     if config.eval_every < 0:
         raise ConfigError(f"TrainConfig.eval_every must be >= 0 (0: no validation), got {config.eval_every}")
@@ -110,8 +112,10 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
                           f"with K in ks={tuple(config.ks)}")
     if config.sampler not in SAMPLERS:
         raise ConfigError(f"TrainConfig.sampler must be one of {SAMPLERS}, got {config.sampler!r}")
+    device = training_device(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
+    model.to(device)
     run = Path(run_dir) if run_dir is not None else None
     if run is not None:
         run.mkdir(parents=True, exist_ok=True)
@@ -179,6 +183,7 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
     test = {}
     if data.test.nnz:
         test = _eval(model, data, "test", config, evaluate_fn, beyond=config.test_beyond_accuracy)
+    model.to("cpu")
     result = TrainResult(best_epoch=state["best_epoch"], best_valid=state["best_valid"], test=test,
                          epochs_run=state["epoch"], stopped_early=state["stopped_early"],
                          seconds_train=state["seconds_train"], seconds_eval=state["seconds_eval"],
@@ -189,6 +194,19 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
             json.dump({k: v for k, v in result.to_dict().items() if k != "history"}, fh, indent=2)
         plot_history(state["history"], run / "curves.png", config.metric)
     return result
+
+
+def training_device(name: str) -> torch.device:
+    """``TrainConfig.device`` as a device this process can use, or a ConfigError saying why not."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"TrainConfig.device {name!r} is not a device name (cpu, cuda, cuda:N): {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"TrainConfig.device {name!r}: this torch build or machine has no CUDA device")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"TrainConfig.device {name!r}: graphrec trains on cpu or cuda")
+    return device
 
 
 def make_optimizer(model: Recommender, lr: float) -> torch.optim.Optimizer:
@@ -214,6 +232,9 @@ def train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, data: RecD
     # function of the generator's state.
     dropout_seed = int(torch.randint(2**62, (1,), generator=generator))
     batches = bpr_epoch(data.train, data.n_items, batch_size, generator, sampler)
+    device = next(model.parameters()).device
+    if device.type != "cpu":  # triples are drawn on the CPU (seeded, device-independent) and copied per batch
+        batches = (BPRBatch(*(t.to(device, non_blocking=True) for t in batch)) for batch in batches)
     total_batches = n_batches(data.train, batch_size)
     if max_batches is not None:
         total_batches = min(total_batches, max_batches)
@@ -240,9 +261,9 @@ def train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, data: RecD
 
 
 def _config_key(config: TrainConfig) -> dict:
-    """The settings a resumed run must share with the original (progress/threads may differ)."""
+    """The settings a resumed run must share with the original (progress/threads/device may differ)."""
     key = asdict(config)
-    for volatile in ("progress", "threads", "epochs", "min_epochs"):
+    for volatile in ("progress", "threads", "epochs", "min_epochs", "device"):
         key.pop(volatile)
     key["ks"] = [int(k) for k in key["ks"]]
     return key
