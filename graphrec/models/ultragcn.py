@@ -26,36 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphrec.kernels import csr, gathered_dots, gathered_dots_backward
+from graphrec.kernels import csr
 from graphrec.models.base import Recommender
-
-
-class _GatheredDots(torch.autograd.Function):
-    """``u[b] · table[idx[b, n]]`` with its backward as compiled loops: the same values and gradients as
-    ``einsum(u, table[idx])``, without the (B, N, d) gather and the embedding backward's sort (a Gowalla step at
-    batch 512 x 1500 negatives: 0.350 s -> 0.043 s at 2 threads, see BENCHMARKS.md)."""
-
-    @staticmethod
-    def forward(ctx, u: Tensor, table: Tensor, idx: Tensor) -> Tensor:
-        ctx.save_for_backward(u, table, idx)
-        return gathered_dots(u, table, idx)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        u, table, idx = ctx.saved_tensors
-        grad_u, grad_table = gathered_dots_backward(u, table, idx, grad.contiguous())
-        return grad_u, grad_table, None
-
-
-def negative_scores(u: Tensor, table: Tensor, neg: Tensor) -> Tensor:
-    """``scores[b, n] = u[b] · table[neg[b, n]]`` (UltraGCN's sampled negatives), through the compiled loops."""
-    return _GatheredDots.apply(u, table, neg)
-
-
-def negative_scores_gathered(u: Tensor, table: Tensor, neg: Tensor) -> Tensor:
-    """The same scores the plain torch way (gather a (B, N, d) block, then a batched product): the reference the
-    tests and ``benchmarks/bench_ultragcn_step.py`` compare with."""
-    return torch.einsum("bd,bnd->bn", u, F.embedding(neg, table))
+from graphrec.models.negatives import negative_scores, uniform_negatives
 
 
 def beta_weights(users: Tensor, items: Tensor, n_users: int, n_items: int) -> tuple[Tensor, Tensor]:
@@ -130,7 +103,7 @@ class UltraGCN(Recommender):
 
     def loss(self, batch) -> Tensor:
         users, pos, _ = batch
-        neg = torch.randint(self.n_items, (users.numel(), self.negative_num), device=users.device)
+        neg = uniform_negatives(users, self.n_items, self.negative_num)
         u = self.user(users)
         pos_scores = (u * self.item(pos)).sum(-1)
         neg_scores = negative_scores(u, self.item.weight, neg)

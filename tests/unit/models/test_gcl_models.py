@@ -219,7 +219,7 @@ def test_ultragcn_loss_weights_positives_and_sampled_negatives_by_beta():
 
 
 def test_ultragcn_negative_scores_have_the_gathered_products_gradients():
-    from graphrec.models.ultragcn import _GatheredDots
+    from graphrec.models.negatives import _GatheredDots
 
     gen = torch.Generator().manual_seed(2)
     u = torch.randn(3, 4, generator=gen, dtype=torch.float64, requires_grad=True)
