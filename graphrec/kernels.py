@@ -292,14 +292,12 @@ def gathered_dots_backward(u: Tensor, table: Tensor, idx: Tensor, grad: Tensor) 
                                                         (grad.unsqueeze(2) * u.unsqueeze(1)).reshape(-1, u.size(1)))
         return grad_u, grad_table
     loops = _compiled()
-    # One table-sized buffer per thread (at most _GATHER_CHUNKS): with one thread the only part is the gradient,
-    # with no second buffer to clear and sum (a 41k x 64 table: ~5 ms of a 1-thread step at batch 256 x 300).
-    chunks = min(_GATHER_CHUNKS, _threads(loops.numba))
+    _threads(loops.numba)
     grad_u = torch.empty_like(u)
-    parts = u.new_zeros(chunks, *table.shape)
-    bounds = np.linspace(0, idx.size(0), chunks + 1).astype(np.int64)
+    parts = u.new_zeros(_GATHER_CHUNKS, *table.shape)
+    bounds = np.linspace(0, idx.size(0), _GATHER_CHUNKS + 1).astype(np.int64)
     loops.gathered_dots_backward(_np(u), _np(table), _np(idx), _np(grad), grad_u.numpy(), parts.numpy(), bounds)
-    return grad_u, parts[0] if chunks == 1 else parts.sum(0)
+    return grad_u, parts.sum(0)
 
 
 def row_slots(rows: Tensor, n: int) -> Tensor:
