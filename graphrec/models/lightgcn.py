@@ -2,6 +2,11 @@
 
 Defaults are the paper's Gowalla setting: dim 64, 3 layers, L2 1e-4 on the batch's ego (layer-0) embeddings,
 N(0, 0.1) initialisation as in the authors' PyTorch code (gusye1234/LightGCN-PyTorch).
+
+``num_negatives`` > 1 (not the paper's: it trains BPR with one negative) averages BPR over that many uniformly drawn
+items per positive, scored against the whole propagated item table (drawn inside ``loss``; the training loop's
+single negative is then unused), with the negatives' ego embeddings in the L2 term by their mean squared norm. More
+negatives per step make each epoch teach more, for a faster schedule than the paper's 1000 epochs (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -9,8 +14,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from graphrec.errors import ModelError
 from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, l2_reg
+from graphrec.models.negatives import sampled_bpr, sampled_l2, uniform_negatives
 from graphrec.models.propagation import lightgcn_propagate, lightgcn_rows
 
 
@@ -18,9 +25,12 @@ class LightGCN(Recommender):
     needs_graph = True
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64,
-                 num_layers: int = 3, reg: float = 1e-4, init_std: float = 0.1):
+                 num_layers: int = 3, reg: float = 1e-4, init_std: float = 0.1, num_negatives: int = 1):
         super().__init__(n_users, n_items, graph)
         self.dim, self.num_layers, self.reg, self.init_std = int(dim), int(num_layers), float(reg), float(init_std)
+        self.num_negatives = int(num_negatives)
+        if self.num_negatives < 1:
+            raise ModelError(f"LightGCN: num_negatives must be >= 1, got {num_negatives}")
         self.user = nn.Embedding(n_users, self.dim)
         self.item = nn.Embedding(n_items, self.dim)
         self.reset_parameters()
@@ -30,7 +40,8 @@ class LightGCN(Recommender):
         nn.init.normal_(self.item.weight, std=self.init_std)
 
     def hparams(self) -> dict:
-        return {"dim": self.dim, "num_layers": self.num_layers, "reg": self.reg, "init_std": self.init_std}
+        return {"dim": self.dim, "num_layers": self.num_layers, "reg": self.reg, "init_std": self.init_std,
+                "num_negatives": self.num_negatives}
 
     def forward(self) -> tuple[Tensor, Tensor]:
         x = torch.cat([self.user.weight, self.item.weight])
@@ -39,6 +50,12 @@ class LightGCN(Recommender):
 
     def loss(self, batch) -> Tensor:
         users, pos, neg = batch
+        if self.num_negatives > 1:
+            neg = uniform_negatives(users, self.n_items, self.num_negatives)
+            user_out, item_out = self()
+            u_ego, p_ego = self.user(users), self.item(pos)
+            return sampled_bpr(user_out[users], item_out[pos], item_out, neg) + \
+                self.reg * sampled_l2(u_ego, p_ego, self.item.weight, neg)
         # Propagate only to the batch's nodes (see LightGCNRows): same values and gradients as forward(), cheaper.
         nodes, inverse = torch.unique(torch.cat([users, pos + self.n_users, neg + self.n_users]),
                                       return_inverse=True)

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from graphrec.errors import ModelError
 from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, l2_reg
-from graphrec.models.negatives import negative_scores, uniform_negatives
+from graphrec.models.negatives import sampled_bpr, sampled_l2, uniform_negatives
 
 
 class MF(Recommender):
@@ -47,10 +47,7 @@ class MF(Recommender):
             return bpr_loss((u * p).sum(1), (u * n).sum(1)) + self.reg * l2_reg(u, p, n)
         u, p = self.user(users), self.item(pos)
         neg = uniform_negatives(users, self.n_items, self.num_negatives)
-        pos_scores = (u * p).sum(1, keepdim=True)
-        neg_sq = self.item.weight.pow(2).sum(1)[neg].mean(1)  # each row's mean squared norm over its negatives
-        reg = 0.5 * (u.pow(2).sum() + p.pow(2).sum() + neg_sq.sum()) / users.numel()
-        return bpr_loss(pos_scores, negative_scores(u, self.item.weight, neg)) + self.reg * reg
+        return sampled_bpr(u, p, self.item.weight, neg) + self.reg * sampled_l2(u, p, self.item.weight, neg)
 
     def score(self, users: Tensor) -> Tensor:
         return self.user(users) @ self.item.weight.t()

@@ -1,6 +1,6 @@
-"""Many sampled negatives per positive (UltraGCN's constraint loss, MF-BPR with ``num_negatives``): uniform draws
-and their scores ``u[b] · item[neg[b, n]]``, computed by compiled loops over the indices instead of gathering a
-(batch, negatives, dim) block."""
+"""Many sampled negatives per positive (UltraGCN's constraint loss; MF and LightGCN with ``num_negatives``): uniform
+draws and their scores ``u[b] · item[neg[b, n]]``, computed by compiled loops over the indices instead of gathering a
+(batch, negatives, dim) block, and BPR / L2 over them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphrec.kernels import gathered_dots, gathered_dots_backward
+from graphrec.models.losses import bpr_loss
 
 
 def uniform_negatives(users: Tensor, n_items: int, num: int) -> Tensor:
@@ -44,3 +45,16 @@ def negative_scores_gathered(u: Tensor, table: Tensor, neg: Tensor) -> Tensor:
     """The same scores the plain torch way (gather a (B, N, d) block, then a batched product): the reference the
     tests and ``benchmarks/bench_ultragcn_step.py`` compare with."""
     return torch.einsum("bd,bnd->bn", u, F.embedding(neg, table))
+
+
+def sampled_bpr(u: Tensor, p: Tensor, items: Tensor, neg: Tensor) -> Tensor:
+    """BPR averaged over each positive's sampled negatives: mean over (b, n) of -log σ(u_b · p_b − u_b · items[neg[b, n]])
+    (with one negative per row, :func:`graphrec.models.losses.bpr_loss`)."""
+    return bpr_loss((u * p).sum(1, keepdim=True), negative_scores(u, items, neg))
+
+
+def sampled_l2(u_ego: Tensor, p_ego: Tensor, item_ego: Tensor, neg: Tensor) -> Tensor:
+    """:func:`graphrec.models.losses.l2_reg` of the batch's ego embeddings with each row's negatives counted by their
+    mean squared norm, so that one negative per row gives exactly ``l2_reg(u, p, n)``."""
+    neg_sq = item_ego.pow(2).sum(1)[neg].mean(1)
+    return 0.5 * (u_ego.pow(2).sum() + p_ego.pow(2).sum() + neg_sq.sum()) / u_ego.size(0)
