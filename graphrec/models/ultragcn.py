@@ -16,6 +16,9 @@ Defaults, the authors' Gowalla setting: w1 1e-6, w2 1, w3 1e-6, w4 1, negative_w
 same plus these in MTandHJ's freerec UltraGCN for Gowalla_m1); the authors' Gowalla config also sets batch 512 and
 lr 1e-4. The negatives' scores are computed by compiled loops over the indices (``negative_scores``), so no
 batch × negative_num × dim block is gathered.
+Training first sits on a plateau (every score negative, the ranking close to popularity) before it climbs, as in the
+authors' own logs: ~20 epochs on ML-1M at lr 1e-3, ~190 in their Amazon-Electronics log. Early stopping needs
+``min_epochs`` (or a large patience) past it, or it stops on the plateau (BENCHMARKS.md).
 Difference from the reference code: it scores item–item neighbours with the β form above on G (keeping the diagonal,
 so an item is often its own neighbour); we follow the paper's ω, excluding j = i.
 """
