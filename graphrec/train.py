@@ -133,6 +133,10 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
         if ckpt["config"] != _config_key(config):
             raise ConfigError(f"{ckpt_path} was written with another training config; use a new run folder "
                               f"(checkpoint: {ckpt['config']}, now: {_config_key(config)})")
+        # Checkpoints written before the model was recorded carry no "model_key" and cannot be checked.
+        if "model_key" in ckpt and json.loads(ckpt["model_key"]) != _model_key(model):
+            raise ConfigError(f"{ckpt_path} was written by another model or other hyper-parameters; use a new run "
+                              f"folder (checkpoint: {json.loads(ckpt['model_key'])}, now: {_model_key(model)})")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         best_weights = ckpt["best_weights"]
@@ -269,6 +273,12 @@ def _config_key(config: TrainConfig) -> dict:
     return key
 
 
+def _model_key(model) -> dict:
+    """The model a resumed run must share with the original: its registered class and hyper-parameters (JSON-normal
+    form, so a checkpoint's copy compares equal)."""
+    return json.loads(json.dumps({"class": type(model).__name__, **model.hparams()}))
+
+
 @torch.no_grad()
 def _eval(model, data, split, config, evaluate_fn, beyond: bool) -> dict:
     model.eval()
@@ -279,7 +289,8 @@ def _eval(model, data, split, config, evaluate_fn, beyond: bool) -> dict:
 
 def _save_checkpoint(path: Path, model, optimizer, best_weights, state, config) -> None:
     ckpt = {"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "best_weights": best_weights, "state": json.dumps(state), "config": _config_key(config)}
+            "best_weights": best_weights, "state": json.dumps(state), "config": _config_key(config),
+            "model_key": json.dumps(_model_key(model))}
     tmp = path.with_name(path.name + ".tmp")
     torch.save(ckpt, tmp)
     os.replace(tmp, path)  # atomic: an interrupt never leaves a half-written checkpoint

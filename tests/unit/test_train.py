@@ -122,6 +122,28 @@ def test_same_seed_same_run_and_a_changed_config_refuses_to_resume(tmp_path):
         fit(model(d), d, TrainConfig(epochs=3, batch_size=64, progress=False), run_dir=tmp_path / "a")
 
 
+def test_a_checkpoint_refuses_to_resume_under_another_model_or_other_hyper_parameters(tmp_path):
+    d = data()
+    config = TrainConfig(epochs=2, batch_size=32, lr=0.01, progress=False)
+    graph = torch.stack(d.train.pairs())
+    fit(build("sgl", d.n_users, d.n_items, graph=graph, seed=0, dim=8, ssl_reg=0.005), d, config, run_dir=tmp_path / "r")
+    longer = replace(config, epochs=3)
+    # same shapes, so the weights would load silently: the recorded hyper-parameters are what catch it
+    with pytest.raises(ConfigError, match="other hyper-parameters.*'ssl_reg': 0.005.*'ssl_reg': 0.1"):
+        fit(build("sgl", d.n_users, d.n_items, graph=graph, seed=0, dim=8), d, longer, run_dir=tmp_path / "r")
+    with pytest.raises(ConfigError, match="another model"):
+        fit(model(d), d, longer, run_dir=tmp_path / "r")
+    resumed = fit(build("sgl", d.n_users, d.n_items, graph=graph, seed=0, dim=8, ssl_reg=0.005), d, longer,
+                  run_dir=tmp_path / "r")
+    assert resumed.epochs_run == 3
+    # a checkpoint written before models were recorded still resumes (nothing to check it against)
+    ckpt = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
+    del ckpt["model_key"]
+    torch.save(ckpt, tmp_path / "r" / "checkpoint.pt")
+    assert fit(build("sgl", d.n_users, d.n_items, graph=graph, seed=0, dim=8), d, replace(config, epochs=4),
+               run_dir=tmp_path / "r").epochs_run == 4
+
+
 def test_fit_refuses_data_without_a_valid_split():
     d = RecData.from_pairs(3, 3, torch.tensor([[0, 1], [1, 2]]), None, torch.tensor([[2], [0]]))
     with pytest.raises(ConfigError, match="with_holdout"):
