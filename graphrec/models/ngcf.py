@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, l2_reg
-from graphrec.models.propagation import sym_spmm
+from graphrec.models.propagation import SymSpMMRows, sym_spmm
 
 
 class NGCF(Recommender):
@@ -51,21 +51,41 @@ class NGCF(Recommender):
         keep = torch.rand(self.n_edges, device=self.adj_val.device) >= self.node_dropout
         return self.adjacency(self.adj_val * keep[self.adj_edge_ids] / (1.0 - self.node_dropout))
 
+    def _layer(self, layer: int, side: Tensor, h: Tensor) -> Tensor:
+        """Eq. (7) for one layer, given ``side`` = Â h (rows of it, with the same rows of h)."""
+        h = F.leaky_relu(self.w1[layer](side + h) + self.w2[layer](side * h), negative_slope=0.2)
+        return F.dropout(h, p=self.message_dropout, training=self.training)
+
     def forward(self) -> tuple[Tensor, Tensor]:
         adj = self._train_adjacency()
         h = torch.cat([self.user.weight, self.item.weight])
         outs = [h]
-        for w1, w2 in zip(self.w1, self.w2):
-            side = sym_spmm(adj, h)
-            h = F.leaky_relu(w1(side + h) + w2(side * h), negative_slope=0.2)
-            h = F.dropout(h, p=self.message_dropout, training=self.training)
+        for layer in range(self.num_layers):
+            h = self._layer(layer, sym_spmm(adj, h), h)
             outs.append(F.normalize(h, dim=1))
         out = torch.cat(outs, dim=1)
         return out[:self.n_users], out[self.n_users:]
 
+    def _rows(self, nodes: Tensor) -> Tensor:
+        """Rows ``nodes`` (unique) of the training forward's concatenated output. Only the batch's rows are
+        normalised and concatenated, and the last layer is computed for them only (a row block of Â, as in
+        LightGCN's step): one whole-graph product fewer forward and backward. Without message dropout it equals
+        ``forward()``'s rows; with it, the last layer's dropout mask is drawn for these rows only (same
+        distribution, other draws)."""
+        adj = self._train_adjacency()
+        h = torch.cat([self.user.weight, self.item.weight])
+        outs = [h[nodes]]
+        for layer in range(self.num_layers - 1):
+            h = self._layer(layer, sym_spmm(adj, h), h)
+            outs.append(F.normalize(h[nodes], dim=1))
+        if self.num_layers > 0:
+            last = self._layer(self.num_layers - 1, SymSpMMRows.apply(adj, h, nodes), h[nodes])
+            outs.append(F.normalize(last, dim=1))
+        return torch.cat(outs, dim=1)
+
     def loss(self, batch) -> Tensor:
         users, pos, neg = batch
-        user_emb, item_emb = self()
-        u = user_emb[users]
-        bpr = bpr_loss((u * item_emb[pos]).sum(1), (u * item_emb[neg]).sum(1))
+        nodes, inverse = torch.unique(torch.cat([users, pos + self.n_users, neg + self.n_users]), return_inverse=True)
+        u, p, n = self._rows(nodes)[inverse].split(users.numel())
+        bpr = bpr_loss((u * p).sum(1), (u * n).sum(1))
         return bpr + self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))
