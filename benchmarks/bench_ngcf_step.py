@@ -11,18 +11,16 @@ batches, alternating, in one process; the script prints seconds per step for eac
 
 from __future__ import annotations
 
-import argparse
 import math
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._data import DEFAULT_GOWALLA, load_lightgcn_dir  # noqa: E402
+from benchmarks._data import load_lightgcn_dir  # noqa: E402
+from benchmarks._steps import step_parser, time_steps  # noqa: E402
 from graphrec.models import build  # noqa: E402
 from graphrec.models.losses import bpr_loss, l2_reg  # noqa: E402
 from graphrec.train import make_optimizer  # noqa: E402
@@ -37,12 +35,7 @@ def whole_forward_loss(model, batch):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("data", nargs="?", default=str(DEFAULT_GOWALLA))
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=10, help="timed steps per variant (after one warm-up step each)")
-    ap.add_argument("--batch-size", type=int, default=2048)
-    args = ap.parse_args(argv)
+    args = step_parser(__doc__.splitlines()[0], steps=10, batch_size=2048).parse_args(argv)
     torch.set_num_threads(args.threads)
 
     data = load_lightgcn_dir(args.data)
@@ -51,26 +44,19 @@ def main(argv=None) -> int:
     model.train()
     print(f"data: {data}", flush=True)
     optimizer = make_optimizer(model, 1e-4)
-    variants = {"batch rows": lambda batch: model.loss(batch), "whole forward": lambda batch: whole_forward_loss(model, batch)}
-    times = {name: [] for name in variants}
-    gen = torch.Generator().manual_seed(0)
-    for step in range(args.steps + 1):
+
+    def make_batch(gen):
         pick = torch.randint(users.numel(), (args.batch_size,), generator=gen)
-        batch = (users[pick], items[pick], torch.randint(data.n_items, (args.batch_size,), generator=gen))
-        for name, loss_fn in variants.items():
-            t = time.perf_counter()
-            loss = loss_fn(batch)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if step:  # the first step of each compiles / warms caches
-                times[name].append(time.perf_counter() - t)
+        return users[pick], items[pick], torch.randint(data.n_items, (args.batch_size,), generator=gen)
+
+    variants = {"batch rows": lambda batch, step: model.loss(batch),
+                "whole forward": lambda batch, step: whole_forward_loss(model, batch)}
+    medians = time_steps(variants, make_batch, optimizer, args.steps)
     steps = math.ceil(users.numel() / args.batch_size)
-    for name, ts in times.items():
-        median = statistics.median(ts)
-        print(f"{name:>13}: {median:.3f} s/step (median of {len(ts)}), {median * steps:.0f} s/epoch ({steps} steps)",
+    for name, median in medians.items():
+        print(f"{name:>13}: {median:.3f} s/step (median of {args.steps}), {median * steps:.0f} s/epoch ({steps} steps)",
               flush=True)
-    print(f"speed-up: {statistics.median(times['whole forward']) / statistics.median(times['batch rows']):.2f}x")
+    print(f"speed-up: {medians['whole forward'] / medians['batch rows']:.2f}x")
     return 0
 
 

@@ -12,9 +12,7 @@ implied seconds per epoch (ceil(810,128 / batch) steps).
 
 from __future__ import annotations
 
-import argparse
 import math
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,19 +21,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._data import DEFAULT_GOWALLA, load_lightgcn_dir  # noqa: E402
+from benchmarks._data import load_lightgcn_dir  # noqa: E402
+from benchmarks._steps import step_parser, time_steps  # noqa: E402
 from graphrec.models import build  # noqa: E402
 from graphrec.models import negatives, ultragcn  # noqa: E402
 from graphrec.train import make_optimizer  # noqa: E402
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("data", nargs="?", default=str(DEFAULT_GOWALLA))
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=20, help="timed steps per variant (after one warm-up step each)")
-    ap.add_argument("--batch-size", type=int, default=512)
-    args = ap.parse_args(argv)
+    args = step_parser(__doc__.splitlines()[0], steps=20, batch_size=512).parse_args(argv)
     torch.set_num_threads(args.threads)
 
     data = load_lightgcn_dir(args.data)
@@ -44,28 +38,24 @@ def main(argv=None) -> int:
     model = build("ultragcn", data.n_users, data.n_items, graph=torch.stack([users, items]), seed=0)
     print(f"data: {data}; model set-up (item-item neighbours) {time.perf_counter() - t0:.1f}s", flush=True)
     optimizer = make_optimizer(model, 1e-4)
-    variants = {"compiled": negatives.negative_scores, "torch gather": negatives.negative_scores_gathered}
-    times = {name: [] for name in variants}
-    gen = torch.Generator().manual_seed(0)
-    for step in range(args.steps + 1):
-        batch = torch.randint(users.numel(), (args.batch_size,), generator=gen)
-        for name, scores in variants.items():
+
+    def with_scores(scores):
+        def loss_fn(batch, step):
             ultragcn.negative_scores = scores
             torch.manual_seed(step)  # the same negatives for both
-            t = time.perf_counter()
-            loss = model.loss((users[batch], items[batch], None))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if step:  # the first step of each compiles / warms caches
-                times[name].append(time.perf_counter() - t)
-    ultragcn.negative_scores = variants["compiled"]
+            return model.loss((users[batch], items[batch], None))
+        return loss_fn
+
+    variants = {"compiled": with_scores(negatives.negative_scores),
+                "torch gather": with_scores(negatives.negative_scores_gathered)}
+    medians = time_steps(variants, lambda gen: torch.randint(users.numel(), (args.batch_size,), generator=gen),
+                         optimizer, args.steps)
+    ultragcn.negative_scores = negatives.negative_scores
     steps = math.ceil(users.numel() / args.batch_size)
-    for name, ts in times.items():
-        median = statistics.median(ts)
-        print(f"{name:>13}: {median:.3f} s/step (median of {len(ts)}), {median * steps / 60:.1f} min/epoch "
+    for name, median in medians.items():
+        print(f"{name:>13}: {median:.3f} s/step (median of {args.steps}), {median * steps / 60:.1f} min/epoch "
               f"({steps} steps)", flush=True)
-    print(f"speed-up: {statistics.median(times['torch gather']) / statistics.median(times['compiled']):.1f}x")
+    print(f"speed-up: {medians['torch gather'] / medians['compiled']:.1f}x")
     return 0
 
 
