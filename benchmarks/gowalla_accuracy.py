@@ -22,11 +22,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._data import DEFAULT_GOWALLA, load_lightgcn_dir  # noqa: E402
-from graphrec.evaluate import evaluate  # noqa: E402
 from graphrec.models import MODELS, build  # noqa: E402
 from graphrec.recdata import RecData  # noqa: E402
 from graphrec.sampling import SAMPLERS  # noqa: E402
-from graphrec.train import TrainConfig, fit, make_optimizer, train_epoch  # noqa: E402
+from graphrec.train import TrainConfig, fit  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -118,47 +117,30 @@ def load(args) -> RecData:
 def refit(args, hparams: dict, epochs: int, budget_s: float | None = None) -> dict:
     """Retrain on the whole train.txt for ``epochs`` (chosen on the holdout; test never consulted) and test once.
 
-    Without a budget this is the one training loop with validation off, checkpointed in ``RUN_DIR/refit-EPOCHS``
+    The one training loop with validation off, checkpointed in ``RUN_DIR/refit-EPOCHS`` (``RUN_DIR/budget-MINUTES``)
     so a long refit resumes. With ``budget_s``, stop earlier: before an epoch that could end past the budget
-    (judged by the longest epoch so far plus 10%, since epoch times vary by a few seconds).
+    (``TrainConfig.budget_seconds``: the longest epoch so far plus 10%, since epoch times vary by a few seconds).
     """
     full = load(args)
     model = build(args.model, full.n_users, full.n_items, graph=torch.stack(full.train.pairs()), seed=args.seed,
                   **hparams)
     summary = {"model": args.model, "hparams": model.hparams(), "batch_size": args.batch_size, "lr": args.lr,
                "sampler": args.sampler}
-    if budget_s is None:
-        config = TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                             sampler=args.sampler, eval_every=0, patience=None, progress=not args.no_progress,
-                             threads=args.threads, device=args.device, ks=(20,), metric="recall@20")
-        clock = time.perf_counter()
+    config = TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                         sampler=args.sampler, eval_every=0, patience=None, budget_seconds=budget_s,
+                         progress=not args.no_progress, threads=args.threads, device=args.device, ks=(20,),
+                         metric="recall@20")
+    clock = time.perf_counter()
 
-        def report(record):
-            print(f"refit epoch {record['epoch']:4d} loss {record['loss']:.5f} {record['seconds']:.1f}s "
-                  f"({(time.perf_counter() - clock) / 60:.1f} min this session)", flush=True)
+    def report(record):
+        print(f"refit epoch {record['epoch']:4d} loss {record['loss']:.5f} {record['seconds']:.1f}s "
+              f"({(time.perf_counter() - clock) / 60:.1f} min this session)", flush=True)
 
-        result = fit(model, full, config, run_dir=Path(args.run_dir) / f"refit-{epochs}" if args.run_dir else None,
-                     callback=report)
-        return {**summary, "epochs": result.epochs_run, "minutes_train": result.seconds_train / 60,
-                "test": result.test}
-    optimizer = make_optimizer(model, args.lr)
-    t0 = time.perf_counter()
-    done, longest = 0, 0.0
-    for epoch in range(1, epochs + 1):
-        if time.perf_counter() - t0 + 1.1 * longest > budget_s:
-            break
-        loss, seconds = train_epoch(model, optimizer, full, args.batch_size,
-                                    torch.Generator().manual_seed(args.seed * 1_000_003 + epoch),
-                                    progress=not args.no_progress, desc=f"refit {epoch}",
-                                    sampler=args.sampler)
-        done, longest = epoch, max(longest, seconds)
-        print(f"refit epoch {epoch:4d} loss {loss:.5f} {seconds:.1f}s "
-              f"({(time.perf_counter() - t0) / 60:.1f} min)", flush=True)
-    minutes = (time.perf_counter() - t0) / 60
-    with torch.no_grad():
-        model.eval()
-        test = evaluate(model(), full, "test", ks=(20,), batch_users=2048, beyond_accuracy=True)
-    return {**summary, "epochs": done, "minutes_train": minutes, "test": test}
+    folder = f"refit-{epochs}" if budget_s is None else f"budget-{budget_s / 60:g}"
+    result = fit(model, full, config, run_dir=Path(args.run_dir) / folder if args.run_dir else None,
+                 callback=report)
+    return {**summary, "epochs": result.epochs_run, "minutes_train": result.seconds_train / 60,
+            "test": result.test}
 
 
 if __name__ == "__main__":

@@ -94,7 +94,8 @@ def _train(job: dict) -> dict:
                   seed=job["seed"], **job["hparams"])
     config = TrainConfig(epochs=job["epochs"], batch_size=job["batch_size"], lr=job["lr"], seed=job["seed"],
                          ks=(10, 20), metric=job["metric"], patience=job["patience"],
-                         min_epochs=job["min_epochs"], progress=False, device=job["device"])
+                         min_epochs=job["min_epochs"], progress=False, device=job["device"],
+                         budget_seconds=job["budget_minutes"] * 60 if job["budget_minutes"] else None)
     t = time.perf_counter()
     result = fit(model, data, config, run_dir=job["run_dir"])
     # training + validation seconds, summed over resumed segments (a resumed run's wall clock would miss the first)
@@ -105,8 +106,9 @@ def _train(job: dict) -> dict:
         if "valid" in record:
             curve.append((round(clock, 2), record["valid"][job["metric"]]))
     return {**{k: job[k] for k in ("dataset", "model", "seed", "hparams", "lr", "batch_size", "patience",
-                                "min_epochs", "metric")},
-            "valid": result.best_valid, "test": result.test, "best_epoch": result.best_epoch, "epochs": result.epochs_run, "wall_s": wall,
+                                "min_epochs", "metric", "budget_minutes")},
+            "valid": result.best_valid, "test": result.test, "best_epoch": result.best_epoch, "epochs": result.epochs_run,
+            "budget_spent": result.budget_spent, "wall_s": wall, "train_s": result.seconds_train,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "curve": curve,
             "split": split}
 
@@ -144,7 +146,8 @@ def run(args) -> None:
             job = {"dataset": args.dataset, "export": str(export_path), "model": model, "seed": seed,
                    "hparams": hps.get(model, {}), "lr": lrs.get(model, args.lr), "batch_size": args.batch_size,
                    "epochs": args.epochs, "patience": args.patience,
-                   "min_epochs": args.min_epochs, "valid_fraction": args.valid_fraction, "threads": args.threads,
+                   "min_epochs": args.min_epochs, "budget_minutes": args.budget_minutes,
+                   "valid_fraction": args.valid_fraction, "threads": args.threads,
                    "metric": args.metric, "device": args.device,
                    "run_dir": run_dir}
             with ctx.Pool(1) as pool:
@@ -211,6 +214,8 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=1000)
     ap.add_argument("--patience", type=int, default=20, help="validations without improvement of --metric")
     ap.add_argument("--min-epochs", type=int, default=0, help="no early stop before this epoch")
+    ap.add_argument("--budget-minutes", type=float, help="training time per run: stop before an epoch that could "
+                                                         "end past it (early stopping still applies)")
     ap.add_argument("--valid-fraction", type=float, default=0.1,
                     help="for a split without a valid part (gowalla: train/test), the share of each user's train "
                          "items held out (seeded) for early stopping; test then masks train and valid")

@@ -294,6 +294,8 @@ def _models() -> list[str]:
 @click.option("--patience", default=10, show_default=True, help="Validations without improvement before stopping.")
 @click.option("--min-epochs", default=0, show_default=True,
               help="No early stop before this epoch (for a validation curve that dips before it climbs).")
+@click.option("--budget-minutes", type=float,
+              help="Training time limit: stop before an epoch that could end past it (test uses the best epoch).")
 @click.option("--eval-every", default=1, show_default=True, help="Epochs between validations.")
 @click.option("-k", "ks", multiple=True, type=int, default=(20,), show_default=True, help="Cut-offs to report.")
 @click.option("--metric", help="Early-stopping metric on the valid split, e.g. ndcg@10 (default: recall@<largest k>).")
@@ -306,7 +308,7 @@ def _models() -> list[str]:
 @_data_options
 @click.pass_context
 def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim, num_layers, reg, hps, patience,
-              min_epochs, eval_every, ks, metric, threads, device, run_id, publish, split, valid_fraction,
+              min_epochs, budget_minutes, eval_every, ks, metric, threads, device, run_id, publish, split, valid_fraction,
               seed) -> None:
     """Export the graph, train a model with validation-based early stopping, report test, and save the run."""
     from graphrec.progress import bar
@@ -319,6 +321,7 @@ def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, d
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, ks=ks, sampler=sampler,
                          metric=(metric or f"recall@{ks[-1]}").lower(),
                          eval_every=eval_every, patience=patience, min_epochs=min_epochs, threads=threads,
+                         budget_seconds=budget_minutes * 60 if budget_minutes is not None else None,
                          device=device)
     data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed)
 

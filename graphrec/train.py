@@ -64,6 +64,7 @@ class TrainConfig:
     eval_every: int = 1  # epochs between validations; 0: no validation (train all `epochs`, keep the last weights)
     patience: int | None = 10  # validations without improvement before stopping (None: never stop early)
     min_epochs: int = 0  # no early stop before this epoch (for models whose validation dips before it climbs)
+    budget_seconds: float | None = None  # stop before an epoch that could end past this much training time
     checkpoint_every: int = 1  # epochs between checkpoints (only with a run folder)
     eval_batch_users: int = 2048
     threads: int | None = None  # torch.set_num_threads (process-wide) when given
@@ -83,6 +84,7 @@ class TrainResult:
     seconds_eval: float  # summed validation times
     history: list = field(default_factory=list)
     run_dir: str | None = None
+    budget_spent: bool = False  # stopped because the next epoch could have ended past config.budget_seconds
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -141,23 +143,26 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
         optimizer.load_state_dict(ckpt["optimizer"])
         best_weights = ckpt["best_weights"]
         state = json.loads(ckpt["state"])
+        state["budget_spent"] = _over_budget(state, config)  # the budget may differ on resume, like the epochs
 
     if run is not None:  # rewrite the log from the (possibly resumed) history, so it never holds replayed epochs
         with open(run / "metrics.jsonl", "w") as fh:
             for record in state["history"]:
                 fh.write(json.dumps(record) + "\n")
 
-    while state["epoch"] < config.epochs and not state["stopped_early"]:
+    while state["epoch"] < config.epochs and not state["stopped_early"] and not state.get("budget_spent", False):
         epoch = state["epoch"] + 1
         gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
         loss, seconds = train_epoch(model, optimizer, data, config.batch_size, gen,
                                     progress=config.progress, desc=f"epoch {epoch}", sampler=config.sampler)
         state["seconds_train"] += seconds
         record = {"epoch": epoch, "loss": loss, "seconds": seconds}
+        state["budget_spent"] = _over_budget(state, config, record)
+        last = epoch == config.epochs or state["budget_spent"]
 
         if not validate:
             state["best_epoch"] = epoch
-        elif epoch % config.eval_every == 0 or epoch == config.epochs:
+        elif epoch % config.eval_every == 0 or last:
             t1 = time.perf_counter()
             valid = _eval(model, data, "valid", config, evaluate_fn, beyond=False)
             record["valid"] = valid
@@ -177,7 +182,7 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
         if run is not None:
             with open(run / "metrics.jsonl", "a") as fh:
                 fh.write(json.dumps(record) + "\n")
-            if epoch % config.checkpoint_every == 0 or state["stopped_early"] or epoch == config.epochs:
+            if epoch % config.checkpoint_every == 0 or state["stopped_early"] or last:
                 _save_checkpoint(ckpt_path, model, optimizer, best_weights, state, config)
         if callback is not None:
             callback(record)
@@ -191,7 +196,8 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
     result = TrainResult(best_epoch=state["best_epoch"], best_valid=state["best_valid"], test=test,
                          epochs_run=state["epoch"], stopped_early=state["stopped_early"],
                          seconds_train=state["seconds_train"], seconds_eval=state["seconds_eval"],
-                         history=state["history"], run_dir=str(run) if run is not None else None)
+                         history=state["history"], run_dir=str(run) if run is not None else None,
+                         budget_spent=state.get("budget_spent", False))
     if run is not None:
         save_model(model, run / "best.pt", extra={"best_epoch": result.best_epoch})
         with open(run / "result.json", "w") as fh:
@@ -264,10 +270,19 @@ def train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, data: RecD
     return total / max(count, 1), time.perf_counter() - t0
 
 
+def _over_budget(state: dict, config: TrainConfig, record: dict | None = None) -> bool:
+    """Whether another epoch could end past ``config.budget_seconds`` of training: it could take as long as the
+    longest epoch so far (``record``: the epoch just run, not yet in the history), plus 10% since epoch times vary."""
+    seconds = [r["seconds"] for r in state["history"]] + ([record["seconds"]] if record else [])
+    if config.budget_seconds is None or not seconds:
+        return False
+    return state["seconds_train"] + 1.1 * max(seconds) > config.budget_seconds
+
+
 def _config_key(config: TrainConfig) -> dict:
     """The settings a resumed run must share with the original (progress/threads/device may differ)."""
     key = asdict(config)
-    for volatile in ("progress", "threads", "epochs", "min_epochs", "device"):
+    for volatile in ("progress", "threads", "epochs", "min_epochs", "budget_seconds", "device"):
         key.pop(volatile)
     key["ks"] = [int(k) for k in key["ks"]]
     return key

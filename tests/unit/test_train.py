@@ -62,6 +62,34 @@ def test_min_epochs_holds_off_early_stopping_through_an_early_dip():
 
 
 
+def test_a_time_budget_stops_before_an_epoch_that_could_overrun_validates_the_last_and_resumes_with_more(
+        tmp_path, monkeypatch):
+    import graphrec.train as train
+
+    real = train.train_epoch
+    minutes = iter([10.0, 12.0, 11.0, 10.0, 10.0, 10.0, 10.0])  # "seconds" each epoch reports
+
+    def timed(*args, **kwargs):
+        loss, _ = real(*args, **kwargs)
+        return loss, next(minutes)
+
+    monkeypatch.setattr(train, "train_epoch", timed)
+    d = data()
+    spy = ScriptedEvaluate([0.1, 0.3, 0.2, 0.4, 0.5])
+    config = TrainConfig(epochs=100, batch_size=32, lr=0.01, eval_every=5, budget_seconds=40, progress=False)
+    result = fit(model(d), d, config, run_dir=tmp_path, evaluate_fn=spy)
+    # after 3 epochs (33 s) a 4th could take 1.1 x 12 s and end past 40 s: stop, and validate that last epoch
+    assert result.epochs_run == 3 and result.budget_spent and not result.stopped_early
+    assert [split for split, _ in spy.calls] == ["valid", "test"] and result.best_epoch == 3
+    assert result.seconds_train == 33.0
+    # resumed with a larger budget (like more epochs), it goes on from epoch 3 until that budget is spent
+    resumed = fit(model(d), d, replace(config, budget_seconds=60), run_dir=tmp_path, evaluate_fn=spy)
+    assert resumed.epochs_run == 5 and resumed.seconds_train == 53.0 and resumed.budget_spent  # 53 + 13.2 > 60
+    # with the same budget again it trains nothing more
+    again = fit(model(d), d, replace(config, budget_seconds=60), run_dir=tmp_path, evaluate_fn=spy)
+    assert again.epochs_run == 5
+
+
 def test_eval_every_0_trains_a_fixed_number_of_epochs_without_a_valid_split_and_resumes(tmp_path):
     pairs = random_pairs(20, 30, 160, seed=5)
     d = RecData.from_pairs(20, 30, pairs[:, :120], None, pairs[:, 120:])  # train + test, no valid
