@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from graphrec.models.encoder import GraphEncoder
-from graphrec.models.losses import bpr_loss
+from graphrec.models.losses import LogSumExpScores, bpr_loss
 
 
 def truncated_svd(adj_ui: Tensor, q: int, oversample: int = 10, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
@@ -85,6 +85,6 @@ class LightGCL(GraphEncoder):
         return rec + self.cl_rate * cl + self.reg * sum(w.pow(2).sum() for w in self.parameters())
 
     def _contrast(self, g: Tensor, e: Tensor, e_all: Tensor) -> Tensor:
-        negative = torch.logsumexp(g @ e_all.t() / self.temperature, dim=1).mean()
+        negative = LogSumExpScores.apply(g / self.temperature, e_all).mean()  # logsumexp(g e_allᵀ / t), in blocks
         positive = ((g * e).sum(1) / self.temperature).clamp(-5.0, 5.0).mean()
         return negative - positive

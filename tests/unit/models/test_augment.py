@@ -109,3 +109,25 @@ def test_alignment_and_uniformity_on_hand_computed_vectors():
     assert uniformity(item).item() == pytest.approx(0.0, abs=1e-6)
     three = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]])  # squared distances 4, 2, 2
     assert uniformity(three).item() == pytest.approx(math.log((math.exp(-8) + 2 * math.exp(-4)) / 3))
+
+
+def test_info_nce_all_in_blocks_has_the_whole_matrix_value_and_gradients(monkeypatch):
+    from graphrec.models.losses import LogSumExpScores
+
+    monkeypatch.setattr(LogSumExpScores, "BLOCK", 4)  # 9 candidates: blocks of 4, 4 and 1
+    g = torch.Generator().manual_seed(0)
+    a, p, c = (torch.randn(n, 3, generator=g, dtype=torch.float64, requires_grad=True) for n in (5, 5, 9))
+
+    def whole(a, p, c, t):
+        a, p, c = (F.normalize(x, dim=1) for x in (a, p, c))
+        return (torch.logsumexp(a @ c.t() / t, dim=1) - (a * p).sum(1) / t).sum()
+
+    blocked = info_nce_all(a, p, c, 0.2, reduction="sum")
+    assert torch.allclose(blocked, whole(a, p, c, 0.2))
+    for got, want in zip(torch.autograd.grad(blocked, (a, p, c)), torch.autograd.grad(whole(a, p, c, 0.2), (a, p, c))):
+        assert torch.allclose(got, want)
+    # candidates that need no gradient (NCL's prototypes) get none, and the anchors' gradient is unchanged
+    fixed = c.detach()
+    got = torch.autograd.grad(info_nce_all(a, p, fixed, 0.2, reduction="sum"), a)[0]
+    assert torch.allclose(got, torch.autograd.grad(whole(a, p, fixed, 0.2), a)[0])
+    assert torch.autograd.gradcheck(LogSumExpScores.apply, (a.detach().requires_grad_(), c.detach().requires_grad_()))
