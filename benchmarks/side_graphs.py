@@ -135,7 +135,7 @@ def run(args) -> None:
     done = set()
     if out.exists():
         done = {(r["label"], r["seed"]) for r in map(json.loads, out.read_text().splitlines())
-                if r.get("dataset") == args.dataset}
+                if r.get("dataset") == args.dataset and not _more_time(r, args.budget_minutes)}
     for model in args.models:
         label = args.label or model
         for seed in args.seeds:
@@ -153,12 +153,28 @@ def run(args) -> None:
             with ctx.Pool(1) as pool:
                 result = pool.apply(_train, (job,))
             result["label"] = label
-            with open(out, "a") as fh:
-                fh.write(json.dumps(result) + "\n")
+            _record(out, result)
             t = result["test"]
             print(f"{result['label']:>16} seed {seed}: R@10 {t['recall@10']:.4f} N@10 {t['ndcg@10']:.4f} "
                   f"R@20 {t['recall@20']:.4f} best epoch {result['best_epoch']}/{result['epochs']} "
                   f"{result['wall_s']:.0f}s peak {result['peak_rss_mb']:.0f} MB", flush=True)
+
+
+def _more_time(record: dict, budget_minutes: float | None) -> bool:
+    """Whether a recorded run stopped on its time budget and is now given a larger one (it then resumes from its
+    checkpoint with ``--run-root`` and its record is replaced)."""
+    return bool(record.get("budget_spent")) and budget_minutes is not None and \
+        budget_minutes > (record.get("budget_minutes") or 0)
+
+
+def _record(out: Path, result: dict) -> None:
+    """Append ``result`` to the JSONL file, replacing an earlier record of the same (dataset, label, seed)."""
+    def key(record: dict) -> tuple:
+        return record.get("dataset"), record["label"], record["seed"]
+
+    lines = out.read_text().splitlines() if out.exists() else []
+    kept = [line for line in lines if key(json.loads(line)) != key(result)]
+    out.write_text("".join(line + "\n" for line in kept + [json.dumps(result)]))
 
 
 COLUMNS = ("recall@10", "ndcg@10", "precision@10", "hit@10", "mrr@10", "recall@20", "ndcg@20", "ild@10",
@@ -215,7 +231,8 @@ def main(argv=None) -> int:
     ap.add_argument("--patience", type=int, default=20, help="validations without improvement of --metric")
     ap.add_argument("--min-epochs", type=int, default=0, help="no early stop before this epoch")
     ap.add_argument("--budget-minutes", type=float, help="training time per run: stop before an epoch that could "
-                                                         "end past it (early stopping still applies)")
+                                                         "end past it (early stopping still applies); a recorded run "
+                                                         "that used up a smaller budget resumes (with --run-root)")
     ap.add_argument("--valid-fraction", type=float, default=0.1,
                     help="for a split without a valid part (gowalla: train/test), the share of each user's train "
                          "items held out (seeded) for early stopping; test then masks train and valid")

@@ -1,0 +1,20 @@
+"""The results file of benchmarks/side_graphs.py: a run that used up its time budget resumes when given more."""
+
+import json
+
+from benchmarks.side_graphs import _more_time, _record
+
+
+def test_a_budget_limited_record_is_rerun_only_with_a_larger_budget_and_then_replaced(tmp_path):
+    spent = {"dataset": "gowalla", "label": "sgl", "seed": 0, "budget_minutes": 20, "budget_spent": True, "epochs": 1}
+    converged = {**spent, "label": "xsimgcl", "budget_spent": False}
+    assert _more_time(spent, 60) and not _more_time(spent, 20) and not _more_time(spent, None)
+    assert not _more_time(converged, 60)  # stopped early on validation: more time changes nothing
+
+    out = tmp_path / "results.jsonl"
+    for record in (spent, converged, {**spent, "dataset": "ml-1m"}):
+        _record(out, record)
+    _record(out, {**spent, "budget_minutes": 60, "epochs": 5})
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["dataset"], r["label"], r["epochs"]) for r in records] == \
+        [("gowalla", "xsimgcl", 1), ("ml-1m", "sgl", 1), ("gowalla", "sgl", 5)]
