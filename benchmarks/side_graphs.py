@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import resource
 import signal
 import statistics
@@ -72,7 +73,9 @@ def exported(dataset: str, cache: Path, data_dir: Path | None = None) -> Path:
     print(f"{dataset}: ingested {report.created} and exported ({hetero.split_origin}) in "
           f"{time.perf_counter() - t:.1f}s", flush=True)
     cache.mkdir(parents=True, exist_ok=True)
-    torch.save({"hetero": hetero, "ids": ids.ids}, path)
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    torch.save({"hetero": hetero, "ids": ids.ids}, partial)
+    partial.replace(path)  # whole or absent: a second benchmark waiting on the cache never reads half a file
     return path
 
 
