@@ -203,19 +203,23 @@ def report(path: str, plot: str | None) -> None:
               f" | {epochs} | {statistics.mean(r['wall_s'] for r in rs):.0f} | "
               f"{max(r['peak_rss_mb'] for r in rs):.0f} |")
     if plot:
+        import matplotlib
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(8, 5))
+        fig = Figure(figsize=(10, 5))
         FigureCanvasAgg(fig)
         ax = fig.subplots()
-        for label, rs in rows.items():
+        colours = matplotlib.colormaps["tab20"].colors  # distinct beyond the default cycle's 10 rows
+        for i, (label, rs) in enumerate(rows.items()):
             curve = min(rs, key=lambda r: r["seed"])["curve"]
-            ax.plot([c[0] for c in curve], [c[1] for c in curve], label=label)
+            # a marker on every validation, so a one-epoch run still shows as a point
+            ax.plot([c[0] for c in curve], [c[1] for c in curve], label=label, color=colours[2 * i % 20 + i // 10 % 2],
+                    marker="o", markersize=3)
         metric = next(iter(rows.values()))[0].get("metric", "ndcg@10")
         ax.set(xlabel="training + validation time (s)", ylabel=f"valid {metric}",
                title=f"{Path(path).stem}: validation {metric} against wall-clock time (first seed)")
-        ax.legend()
+        ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))  # outside: never over a curve
         fig.tight_layout()
         fig.savefig(plot, dpi=100)
         print(f"\nwrote {plot}")
