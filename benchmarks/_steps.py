@@ -1,9 +1,11 @@
-"""The shared part of the step benchmarks (``bench_ultragcn_step.py``, ``bench_ngcf_step.py``): their command line and
-the loop that times two ways of computing one model's training step, alternating on the same batches."""
+"""The shared part of the step benchmarks (``bench_ultragcn_step.py``, ``bench_ngcf_step.py``,
+``bench_contrastive_step.py``): their command line, the loop that times two ways of computing one model's training
+step, alternating on the same batches, and the report of the two."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 from typing import Callable
@@ -39,3 +41,23 @@ def time_steps(variants: dict[str, Callable], make_batch: Callable, optimizer, s
             if step:
                 times[name].append(time.perf_counter() - t)
     return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def bpr_batches(users: torch.Tensor, items: torch.Tensor, n_items: int, batch_size: int) -> Callable:
+    """A ``make_batch`` for ``time_steps``: ``batch_size`` training pairs drawn uniformly with one uniform negative item
+    each, as (users, positives, negatives)."""
+    def make_batch(gen: torch.Generator):
+        pick = torch.randint(users.numel(), (batch_size,), generator=gen)
+        return users[pick], items[pick], torch.randint(n_items, (batch_size,), generator=gen)
+    return make_batch
+
+
+def print_steps(medians: dict[str, float], n_pairs: int, batch_size: int, timed: int, slow: str, fast: str) -> None:
+    """Each variant's median seconds per step and the implied seconds per epoch of ``n_pairs`` training pairs, then the
+    speed-up of ``fast`` over ``slow``."""
+    steps = math.ceil(n_pairs / batch_size)
+    width = max(map(len, medians))
+    for name, median in medians.items():
+        print(f"{name:>{width}}: {median:.3f} s/step (median of {timed}), {median * steps:.0f} s/epoch ({steps} steps)",
+              flush=True)
+    print(f"speed-up: {medians[slow] / medians[fast]:.2f}x")

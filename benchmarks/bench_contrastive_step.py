@@ -12,7 +12,6 @@ alternating, in one process; the script prints seconds per step for each and the
 
 from __future__ import annotations
 
-import math
 import sys
 import types
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._data import load_lightgcn_dir  # noqa: E402
-from benchmarks._steps import step_parser, time_steps  # noqa: E402
+from benchmarks._steps import bpr_batches, print_steps, step_parser, time_steps  # noqa: E402
 from graphrec.models import build, lightgcl, losses  # noqa: E402
 from graphrec.train import make_optimizer  # noqa: E402
 
@@ -54,18 +53,10 @@ def main(argv=None) -> int:
     print(f"data: {data}; model: {args.model} {model.hparams()}", flush=True)
     optimizer = make_optimizer(model, 1e-3)
 
-    def make_batch(gen):
-        pick = torch.randint(users.numel(), (args.batch_size,), generator=gen)
-        return users[pick], items[pick], torch.randint(data.n_items, (args.batch_size,), generator=gen)
-
     variants = {"blocked": lambda batch, step: with_scores(BLOCKED, model, batch),
                 "one matrix": lambda batch, step: with_scores(WHOLE, model, batch)}
-    medians = time_steps(variants, make_batch, optimizer, args.steps)
-    steps = math.ceil(users.numel() / args.batch_size)
-    for name, median in medians.items():
-        print(f"{name:>10}: {median:.3f} s/step (median of {args.steps}), {median * steps:.0f} s/epoch ({steps} steps)",
-              flush=True)
-    print(f"speed-up: {medians['one matrix'] / medians['blocked']:.2f}x")
+    medians = time_steps(variants, bpr_batches(users, items, data.n_items, args.batch_size), optimizer, args.steps)
+    print_steps(medians, users.numel(), args.batch_size, args.steps, slow="one matrix", fast="blocked")
     return 0
 
 

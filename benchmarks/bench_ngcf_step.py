@@ -11,7 +11,6 @@ batches, alternating, in one process; the script prints seconds per step for eac
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._data import load_lightgcn_dir  # noqa: E402
-from benchmarks._steps import step_parser, time_steps  # noqa: E402
+from benchmarks._steps import bpr_batches, print_steps, step_parser, time_steps  # noqa: E402
 from graphrec.models import build  # noqa: E402
 from graphrec.models.losses import bpr_loss, l2_reg  # noqa: E402
 from graphrec.train import make_optimizer  # noqa: E402
@@ -45,18 +44,10 @@ def main(argv=None) -> int:
     print(f"data: {data}", flush=True)
     optimizer = make_optimizer(model, 1e-4)
 
-    def make_batch(gen):
-        pick = torch.randint(users.numel(), (args.batch_size,), generator=gen)
-        return users[pick], items[pick], torch.randint(data.n_items, (args.batch_size,), generator=gen)
-
     variants = {"batch rows": lambda batch, step: model.loss(batch),
                 "whole forward": lambda batch, step: whole_forward_loss(model, batch)}
-    medians = time_steps(variants, make_batch, optimizer, args.steps)
-    steps = math.ceil(users.numel() / args.batch_size)
-    for name, median in medians.items():
-        print(f"{name:>13}: {median:.3f} s/step (median of {args.steps}), {median * steps:.0f} s/epoch ({steps} steps)",
-              flush=True)
-    print(f"speed-up: {medians['whole forward'] / medians['batch rows']:.2f}x")
+    medians = time_steps(variants, bpr_batches(users, items, data.n_items, args.batch_size), optimizer, args.steps)
+    print_steps(medians, users.numel(), args.batch_size, args.steps, slow="whole forward", fast="batch rows")
     return 0
 
 
