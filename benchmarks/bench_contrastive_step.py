@@ -1,5 +1,7 @@
 """Training-step speed of the models whose InfoNCE contrasts against *all* users and items (SGL, NCL, LightGCL) on
-the whole Gowalla split: the blocked log-sum-exp against one batch × candidates score matrix.
+the whole Gowalla split (or any LightGCN-format folder): two ways of computing the same loss, chosen by ``--compare``.
+
+``--compare blocks`` (default): the blocked log-sum-exp against one batch × candidates score matrix.
 
 ``LogSumExpScores`` (graphrec/models/losses.py) runs through the candidates in blocks of 1,024 rows and recomputes
 each block's scores in the backward instead of keeping the whole matrix (2,048 × 40,981 floats for Gowalla's items
@@ -7,7 +9,14 @@ at batch 2048). The reference variant here is ``logsumexp(a @ cᵀ)`` on one mat
 maths (equal values and gradients; tests/unit/models/test_augment.py). Both run on the same model and batches,
 alternating, in one process; the script prints seconds per step for each and the implied seconds per epoch.
 
+``--compare distinct``: each distinct node of the batch scored against the candidates once and weighted by its count
+(``losses.distinct``, what the models do) against one score row per batch row, repeats included (the same value and
+gradients; tests/unit/models/test_augment.py). The gain grows with the repeats: a batch of 4,096 ML-1M interactions
+repeats its users and items far more often than a batch of 2,048 Gowalla ones.
+
     PYTHONPATH=. python benchmarks/bench_contrastive_step.py --model sgl --threads 1 --steps 5
+    PYTHONPATH=. python benchmarks/bench_contrastive_step.py ../shared/data/ml-1m-implicit-lightgcnpp --model sgl \
+        --compare distinct --batch-size 4096 --threads 1 --steps 5
 """
 
 from __future__ import annotations
@@ -29,6 +38,10 @@ BLOCKED = losses.LogSumExpScores
 WHOLE = types.SimpleNamespace(apply=lambda a, c: torch.logsumexp(a @ c.t(), dim=1))
 
 
+DISTINCT = losses.distinct
+EVERY_ROW = lambda nodes: (nodes, torch.ones_like(nodes))  # noqa: E731  one score row per batch row
+
+
 def with_scores(impl, model, batch):
     """``model.loss(batch)`` with ``impl`` as the log-sum-exp over all candidates (in the modules that use it)."""
     losses.LogSumExpScores = lightgcl.LogSumExpScores = impl
@@ -38,9 +51,19 @@ def with_scores(impl, model, batch):
         losses.LogSumExpScores = lightgcl.LogSumExpScores = BLOCKED
 
 
+def with_rows(impl, model, batch):
+    """``model.loss(batch)`` with ``impl`` as the choice of the batch's rows to score (``losses.distinct``)."""
+    losses.distinct = lightgcl.distinct = impl
+    try:
+        return model.loss(batch)
+    finally:
+        losses.distinct = lightgcl.distinct = DISTINCT
+
+
 def main(argv=None) -> int:
     ap = step_parser(__doc__.splitlines()[0], steps=5, batch_size=2048)
     ap.add_argument("--model", choices=("sgl", "ncl", "lightgcl"), default="sgl")
+    ap.add_argument("--compare", choices=("blocks", "distinct"), default="blocks")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -53,10 +76,20 @@ def main(argv=None) -> int:
     print(f"data: {data}; model: {args.model} {model.hparams()}", flush=True)
     optimizer = make_optimizer(model, 1e-3)
 
-    variants = {"blocked": lambda batch, step: with_scores(BLOCKED, model, batch),
-                "one matrix": lambda batch, step: with_scores(WHOLE, model, batch)}
-    medians = time_steps(variants, bpr_batches(users, items, data.n_items, args.batch_size), optimizer, args.steps)
-    print_steps(medians, users.numel(), args.batch_size, args.steps, slow="one matrix", fast="blocked")
+    make_batch = bpr_batches(users, items, data.n_items, args.batch_size)
+    if args.compare == "blocks":
+        variants = {"blocked": lambda batch, step: with_scores(BLOCKED, model, batch),
+                    "one matrix": lambda batch, step: with_scores(WHOLE, model, batch)}
+        slow, fast = "one matrix", "blocked"
+    else:
+        batch = make_batch(torch.Generator().manual_seed(0))
+        print(f"one batch of {args.batch_size}: {DISTINCT(batch[0])[0].numel()} distinct users, "
+              f"{DISTINCT(batch[1])[0].numel()} distinct positive items", flush=True)
+        variants = {"distinct nodes": lambda batch, step: with_rows(DISTINCT, model, batch),
+                    "every batch row": lambda batch, step: with_rows(EVERY_ROW, model, batch)}
+        slow, fast = "every batch row", "distinct nodes"
+    medians = time_steps(variants, make_batch, optimizer, args.steps)
+    print_steps(medians, users.numel(), args.batch_size, args.steps, slow=slow, fast=fast)
     return 0
 
 

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from graphrec.models.encoder import GraphEncoder
-from graphrec.models.losses import LogSumExpScores, bpr_loss
+from graphrec.models.losses import LogSumExpScores, bpr_loss, distinct
 
 
 def truncated_svd(adj_ui: Tensor, q: int, oversample: int = 10, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
@@ -81,10 +81,13 @@ class LightGCL(GraphEncoder):
         u, p, n = eu[users], ei[pos], ei[neg]
         rec = bpr_loss((u * p).sum(1), (u * n).sum(1))
         items = torch.cat([pos, neg])  # the reference contrasts the batch's positive and negative items
-        cl = self._contrast(gu[users], eu[users], eu) + self._contrast(gi[items], ei[items], ei)
+        cl = self._contrast(gu, eu, users) + self._contrast(gi, ei, items)
         return rec + self.cl_rate * cl + self.reg * sum(w.pow(2).sum() for w in self.parameters())
 
-    def _contrast(self, g: Tensor, e: Tensor, e_all: Tensor) -> Tensor:
-        negative = LogSumExpScores.apply(g / self.temperature, e_all).mean()  # logsumexp(g e_allᵀ / t), in blocks
-        positive = ((g * e).sum(1) / self.temperature).clamp(-5.0, 5.0).mean()
+    def _contrast(self, g: Tensor, e: Tensor, nodes: Tensor) -> Tensor:
+        """Mean over the batch's ``nodes`` of logsumexp(g_n eᵀ / t) - clamp(g_n · e_n / t): the log-sum-exp (in blocks)
+        once per distinct node, weighted by how often it occurs in the batch."""
+        once, counts = distinct(nodes)
+        negative = (LogSumExpScores.apply(g[once] / self.temperature, e) * counts).sum() / nodes.numel()
+        positive = ((g[nodes] * e[nodes]).sum(1) / self.temperature).clamp(-5.0, 5.0).mean()
         return negative - positive

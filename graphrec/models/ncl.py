@@ -21,7 +21,7 @@ from torch import Tensor
 
 from graphrec.errors import ModelError
 from graphrec.models.encoder import GraphEncoder
-from graphrec.models.losses import bpr_loss, info_nce_all, l2_reg
+from graphrec.models.losses import bpr_loss, info_nce_nodes, l2_reg
 from graphrec.models.propagation import propagate_layers
 
 
@@ -80,12 +80,12 @@ class NCL(GraphEncoder):
         loss = bpr_loss((u * p).sum(1), (u * n).sum(1)) + \
             self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))
         (u0, i0), (uk, ik) = self.split(layers[0]), self.split(layers[2 * self.hyper_layers])
-        structural = info_nce_all(uk[users], u0[users], u0, self.ssl_temp, reduction="sum") + \
-            self.alpha * info_nce_all(ik[pos], i0[pos], i0, self.ssl_temp, reduction="sum")
+        structural = info_nce_nodes(uk, u0, u0, users, self.ssl_temp, reduction="sum") + \
+            self.alpha * info_nce_nodes(ik, i0, i0, pos, self.ssl_temp, reduction="sum")
         loss = loss + self.ssl_reg * structural
         if self.prototypes is not None and int(self.epochs_started) > self.warm_up_epochs:
             user_c, user_k, item_c, item_k = self.prototypes
-            proto = info_nce_all(u0[users], user_c[user_k[users]], user_c, self.ssl_temp, reduction="sum") + \
-                info_nce_all(i0[pos], item_c[item_k[pos]], item_c, self.ssl_temp, reduction="sum")
+            proto = info_nce_nodes(u0, user_c[user_k], user_c, users, self.ssl_temp, reduction="sum") + \
+                info_nce_nodes(i0, item_c[item_k], item_c, pos, self.ssl_temp, reduction="sum")
             loss = loss + self.proto_reg * proto
         return loss

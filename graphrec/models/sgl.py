@@ -19,7 +19,7 @@ from torch import Tensor
 from graphrec.errors import ModelError
 from graphrec.models.augment import sgl_views
 from graphrec.models.encoder import GraphEncoder
-from graphrec.models.losses import bpr_loss, info_nce_all, l2_reg
+from graphrec.models.losses import bpr_loss, info_nce_nodes, l2_reg
 from graphrec.models.propagation import lightgcn_rows
 
 
@@ -62,6 +62,5 @@ class SGL(GraphEncoder):
         rec = bpr_loss((u * p).sum(1), (u * n).sum(1))
         view1, view2 = (self.combine(self.layers(adj=v)) for v in self.views)
         (u1, i1), (u2, i2) = self.split(view1), self.split(view2)
-        ssl = info_nce_all(u1[users], u2[users], u2, self.ssl_temp) + \
-            info_nce_all(i1[pos], i2[pos], i2, self.ssl_temp)
+        ssl = info_nce_nodes(u1, u2, u2, users, self.ssl_temp) + info_nce_nodes(i1, i2, i2, pos, self.ssl_temp)
         return rec + self.ssl_reg * ssl + self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from graphrec.errors import ModelError
 from graphrec.models.augment import edge_dropout, node_dropout, sgl_views, uniform_noise
-from graphrec.models.losses import alignment, info_nce_all, uniformity
+from graphrec.models.losses import alignment, info_nce_all, info_nce_nodes, uniformity
 from graphrec.models.propagation import normalized_adjacency, propagate_layers
 from tests.unit.conftest import random_pairs
 
@@ -97,6 +97,22 @@ def test_info_nce_all_matches_the_per_row_formula():
         expected.append(-math.log(math.exp(float(ai @ pi) / 0.2) / denom))
     assert info_nce_all(a, p, c, 0.2).item() == pytest.approx(sum(expected) / 5, rel=1e-5)
     assert info_nce_all(a, p, c, 0.2, reduction="sum").item() == pytest.approx(sum(expected), rel=1e-5)
+
+
+def test_info_nce_nodes_scores_each_distinct_node_once_with_the_repeated_rows_value_and_gradients():
+    g = torch.Generator().manual_seed(1)
+    v1, v2, c = (torch.randn(n, 3, generator=g, dtype=torch.float64, requires_grad=True) for n in (6, 6, 8))
+    nodes = torch.tensor([4, 1, 4, 0, 4, 1, 5])  # a batch's node ids, with repeats
+    for reduction in ("mean", "sum"):
+        got = info_nce_nodes(v1, v2, c, nodes, 0.3, reduction)
+        want = info_nce_all(v1[nodes], v2[nodes], c, 0.3, reduction)
+        assert torch.allclose(got, want)
+        for dg, dw in zip(torch.autograd.grad(got, (v1, v2, c)), torch.autograd.grad(want, (v1, v2, c))):
+            assert torch.allclose(dg, dw)
+    # the weights are counts: a row counted twice is that row listed twice
+    a, p = v1[[0, 1]], v2[[0, 1]]
+    twice = info_nce_all(a, p, c, 0.3, weights=torch.tensor([2, 1]))
+    assert torch.allclose(twice, info_nce_all(v1[[0, 0, 1]], v2[[0, 0, 1]], c, 0.3))
 
 
 def test_alignment_and_uniformity_on_hand_computed_vectors():

@@ -113,6 +113,26 @@ def test_lightgcl_svd_view_is_the_truncated_svd_of_the_normalised_interactions()
         assert torch.allclose(torch.cat(model()), e + a @ e + a @ a @ e, atol=1e-6)
 
 
+def test_lightgcl_loss_is_bpr_plus_the_svd_contrast_over_every_batch_row():
+    model = build("lightgcl", NU, NI, graph=graph(), seed=0, dim=4, svd_q=3, dropout=0.0, cl_rate=0.5, reg=0.0,
+                  temperature=0.2)
+    users, pos, neg = torch.tensor([0, 3, 5, 3, 3]), torch.tensor([1, 2, 7, 2, 4]), torch.tensor([9, 0, 3, 8, 2])
+    a, x = dense_adj(model), model.ego()
+    main = [x, a @ x, a @ a @ x]
+    svd = [x] + [model.svd_propagate(h) for h in main[:-1]]
+    e, gv = sum(main), sum(svd)
+
+    def contrast(nodes):  # per batch row, repeats included: logsumexp over all of its type - clamped positive
+        rows = [torch.logsumexp(gv[n] @ e_all.t() / 0.2, dim=0) - (gv[n] @ e[n] / 0.2).clamp(-5, 5)
+                for n, e_all in nodes]
+        return torch.stack(rows).mean()
+
+    items = torch.cat([pos, neg])
+    expected = bpr_loss((e[users] * e[NU + pos]).sum(1), (e[users] * e[NU + neg]).sum(1)) + 0.5 * (
+        contrast([(u, e[:NU]) for u in users.tolist()]) + contrast([(NU + i, e[NU:]) for i in items.tolist()]))
+    assert model.loss((users, pos, neg)).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
 def test_ncl_structural_neighbour_is_layer_two_and_prototypes_come_from_kmeans():
     model = build("ncl", NU, NI, graph=graph(), seed=0, dim=4, ssl_reg=1.0, proto_reg=0.0, reg=0.0, alpha=0.5,
                   num_layers=3, num_clusters=3, warm_up_epochs=0)
