@@ -36,28 +36,21 @@ from graphrec.train import make_optimizer  # noqa: E402
 
 BLOCKED = losses.LogSumExpScores
 WHOLE = types.SimpleNamespace(apply=lambda a, c: torch.logsumexp(a @ c.t(), dim=1))
-
-
 DISTINCT = losses.distinct
 EVERY_ROW = lambda nodes: (nodes, torch.ones_like(nodes))  # noqa: E731  one score row per batch row
 
 
-def with_scores(impl, model, batch):
-    """``model.loss(batch)`` with ``impl`` as the log-sum-exp over all candidates (in the modules that use it)."""
-    losses.LogSumExpScores = lightgcl.LogSumExpScores = impl
+def with_impl(name: str, impl, model, batch):
+    """``model.loss(batch)`` with ``impl`` as ``losses.<name>`` (and its import in ``lightgcl``): ``LogSumExpScores``,
+    the log-sum-exp over all candidates, or ``distinct``, the choice of the batch's rows to score."""
+    default = getattr(losses, name)
+    for module in (losses, lightgcl):
+        setattr(module, name, impl)
     try:
         return model.loss(batch)
     finally:
-        losses.LogSumExpScores = lightgcl.LogSumExpScores = BLOCKED
-
-
-def with_rows(impl, model, batch):
-    """``model.loss(batch)`` with ``impl`` as the choice of the batch's rows to score (``losses.distinct``)."""
-    losses.distinct = lightgcl.distinct = impl
-    try:
-        return model.loss(batch)
-    finally:
-        losses.distinct = lightgcl.distinct = DISTINCT
+        for module in (losses, lightgcl):
+            setattr(module, name, default)
 
 
 def main(argv=None) -> int:
@@ -78,15 +71,15 @@ def main(argv=None) -> int:
 
     make_batch = bpr_batches(users, items, data.n_items, args.batch_size)
     if args.compare == "blocks":
-        variants = {"blocked": lambda batch, step: with_scores(BLOCKED, model, batch),
-                    "one matrix": lambda batch, step: with_scores(WHOLE, model, batch)}
+        variants = {"blocked": lambda batch, step: with_impl("LogSumExpScores", BLOCKED, model, batch),
+                    "one matrix": lambda batch, step: with_impl("LogSumExpScores", WHOLE, model, batch)}
         slow, fast = "one matrix", "blocked"
     else:
         batch = make_batch(torch.Generator().manual_seed(0))
         print(f"one batch of {args.batch_size}: {DISTINCT(batch[0])[0].numel()} distinct users, "
               f"{DISTINCT(batch[1])[0].numel()} distinct positive items", flush=True)
-        variants = {"distinct nodes": lambda batch, step: with_rows(DISTINCT, model, batch),
-                    "every batch row": lambda batch, step: with_rows(EVERY_ROW, model, batch)}
+        variants = {"distinct nodes": lambda batch, step: with_impl("distinct", DISTINCT, model, batch),
+                    "every batch row": lambda batch, step: with_impl("distinct", EVERY_ROW, model, batch)}
         slow, fast = "every batch row", "distinct nodes"
     medians = time_steps(variants, make_batch, optimizer, args.steps)
     print_steps(medians, users.numel(), args.batch_size, args.steps, slow=slow, fast=fast)
