@@ -210,7 +210,8 @@ def report(path: str, plot: str | None) -> None:
         fig = Figure(figsize=(10, 5))
         FigureCanvasAgg(fig)
         ax = fig.subplots()
-        colours = matplotlib.colormaps["tab20"].colors  # distinct beyond the default cycle's 10 rows
+        # distinct beyond the default cycle's 10 rows: tab20's ten dark shades first, then its ten light ones
+        colours = matplotlib.colormaps["tab20"].colors
         for i, (label, rs) in enumerate(rows.items()):
             curve = min(rs, key=lambda r: r["seed"])["curve"]
             # a marker on every validation, so a one-epoch run still shows as a point
