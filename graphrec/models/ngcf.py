@@ -7,6 +7,10 @@ Defaults follow the authors' Gowalla run (xiangwang1223/neural_graph_collaborati
 xiangwang1223/neural_graph_collaborative_filtering@2178526 NGCF/utility/parser.py, so the ``--node_dropout [0.1]`` in
 the README command has no effect; some re-implementations turn it on by default). LightGCN's paper compares with these NGCF
 numbers. LeakyReLU slope 0.2 and row L2-normalisation of each layer's output as in the authors' code.
+
+``num_negatives`` > 1 (not the paper's, as for LightGCN and MF) averages BPR over that many uniformly drawn items per
+positive, scored against the whole propagated item table, the negatives' ego embeddings in the L2 term by their mean
+squared norm (:mod:`graphrec.models.negatives`).
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphrec.errors import ModelError
 from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, l2_reg
+from graphrec.models.negatives import sampled_bpr, sampled_l2, uniform_negatives
 from graphrec.models.propagation import SymSpMMRows, sym_spmm
 
 
@@ -24,9 +30,13 @@ class NGCF(Recommender):
     needs_graph = True
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64,
-                 num_layers: int = 3, message_dropout: float = 0.1, node_dropout: float = 0.0, reg: float = 1e-5):
+                 num_layers: int = 3, message_dropout: float = 0.1, node_dropout: float = 0.0, reg: float = 1e-5,
+                 num_negatives: int = 1):
         super().__init__(n_users, n_items, graph)
         self.dim, self.num_layers, self.reg = int(dim), int(num_layers), float(reg)
+        self.num_negatives = int(num_negatives)
+        if self.num_negatives < 1:
+            raise ModelError(f"NGCF: num_negatives must be >= 1, got {num_negatives}")
         self.message_dropout, self.node_dropout = float(message_dropout), float(node_dropout)
         self.user = nn.Embedding(n_users, self.dim)
         self.item = nn.Embedding(n_items, self.dim)
@@ -42,7 +52,7 @@ class NGCF(Recommender):
 
     def hparams(self) -> dict:
         return {"dim": self.dim, "num_layers": self.num_layers, "message_dropout": self.message_dropout,
-                "node_dropout": self.node_dropout, "reg": self.reg}
+                "node_dropout": self.node_dropout, "reg": self.reg, "num_negatives": self.num_negatives}
 
     def _train_adjacency(self) -> Tensor:
         if not (self.training and self.node_dropout > 0):
@@ -85,6 +95,11 @@ class NGCF(Recommender):
 
     def loss(self, batch) -> Tensor:
         users, pos, neg = batch
+        if self.num_negatives > 1:
+            neg = uniform_negatives(users, self.n_items, self.num_negatives)
+            user_out, item_out = self()
+            return sampled_bpr(user_out[users], item_out[pos], item_out, neg) + \
+                self.reg * sampled_l2(self.user(users), self.item(pos), self.item.weight, neg)
         nodes, inverse = torch.unique(torch.cat([users, pos + self.n_users, neg + self.n_users]), return_inverse=True)
         u, p, n = self._rows(nodes)[inverse].split(users.numel())
         bpr = bpr_loss((u * p).sum(1), (u * n).sum(1))

@@ -1,5 +1,5 @@
 """BPR with many sampled negatives per positive (``num_negatives`` of MF, the BARS leaderboard's MF-BPR, and of
-LightGCN), against naive loops."""
+LightGCN and NGCF), against naive loops."""
 
 import math
 
@@ -45,7 +45,7 @@ def test_one_negative_is_the_classic_bpr_step_with_the_loops_negative():
     assert torch.equal(model.loss(batch), model.loss(batch))  # no draws of its own
 
 
-@pytest.mark.parametrize("name", ["mf", "lightgcn"])
+@pytest.mark.parametrize("name", ["mf", "lightgcn", "ngcf"])
 def test_many_negatives_learns_the_checkerboard(name):
     data = checkerboard()
     model = build(name, N, N, graph=torch.stack(data.train.pairs()), seed=0, num_negatives=8, **FAST)
@@ -59,7 +59,7 @@ def test_many_negatives_learns_the_checkerboard(name):
         assert scores[u, u] > scores[u, other].max()
 
 
-@pytest.mark.parametrize("name", ["mf", "lightgcn"])
+@pytest.mark.parametrize("name", ["mf", "lightgcn", "ngcf"])
 def test_num_negatives_below_one_is_refused(name):
     with pytest.raises(ModelError, match="num_negatives must be >= 1, got 0"):
         build(name, NU, NI, graph=random_pairs(NU, NI, 20, seed=1), num_negatives=0)
@@ -74,9 +74,10 @@ def test_one_sampled_negative_is_plain_bpr_and_l2():
     assert sampled_l2(u, p, items, neg).item() == pytest.approx(l2_reg(u, p, n).item())
 
 
-def test_lightgcn_many_negatives_scores_them_against_the_propagated_items(kernel_path):
+@pytest.mark.parametrize("name, extra", [("lightgcn", {}), ("ngcf", {"message_dropout": 0.0})])
+def test_graph_models_score_many_negatives_against_the_propagated_items(kernel_path, name, extra):
     graph = random_pairs(NU, NI, 20, seed=1)
-    model = build("lightgcn", NU, NI, graph=graph, seed=0, dim=4, reg=0.2, num_negatives=5).double()
+    model = build(name, NU, NI, graph=graph, seed=0, dim=4, reg=0.2, num_negatives=5, **extra).double()
     users, pos = torch.tensor([0, 4, 2]), torch.tensor([1, 1, 6])
     torch.manual_seed(3)
     loss = model.loss((users, pos, None))
