@@ -14,10 +14,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from graphrec.errors import ModelError
 from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, l2_reg
-from graphrec.models.negatives import sampled_bpr, sampled_l2, uniform_negatives
+from graphrec.models.negatives import many_negatives_loss, num_negatives_arg
 from graphrec.models.propagation import lightgcn_propagate, lightgcn_rows
 
 
@@ -28,9 +27,7 @@ class LightGCN(Recommender):
                  num_layers: int = 3, reg: float = 1e-4, init_std: float = 0.1, num_negatives: int = 1):
         super().__init__(n_users, n_items, graph)
         self.dim, self.num_layers, self.reg, self.init_std = int(dim), int(num_layers), float(reg), float(init_std)
-        self.num_negatives = int(num_negatives)
-        if self.num_negatives < 1:
-            raise ModelError(f"LightGCN: num_negatives must be >= 1, got {num_negatives}")
+        self.num_negatives = num_negatives_arg("LightGCN", num_negatives)
         self.user = nn.Embedding(n_users, self.dim)
         self.item = nn.Embedding(n_items, self.dim)
         self.reset_parameters()
@@ -51,11 +48,7 @@ class LightGCN(Recommender):
     def loss(self, batch) -> Tensor:
         users, pos, neg = batch
         if self.num_negatives > 1:
-            neg = uniform_negatives(users, self.n_items, self.num_negatives)
-            user_out, item_out = self()
-            u_ego, p_ego = self.user(users), self.item(pos)
-            return sampled_bpr(user_out[users], item_out[pos], item_out, neg) + \
-                self.reg * sampled_l2(u_ego, p_ego, self.item.weight, neg)
+            return many_negatives_loss(self, users, pos)
         # Propagate only to the batch's nodes (see LightGCNRows): same values and gradients as forward(), cheaper.
         nodes, inverse = torch.unique(torch.cat([users, pos + self.n_users, neg + self.n_users]),
                                       return_inverse=True)

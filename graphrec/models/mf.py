@@ -9,13 +9,11 @@ the same loss.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
-from graphrec.errors import ModelError
 from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, l2_reg
-from graphrec.models.negatives import sampled_bpr, sampled_l2, uniform_negatives
+from graphrec.models.negatives import many_negatives_loss, num_negatives_arg
 
 
 class MF(Recommender):
@@ -23,9 +21,7 @@ class MF(Recommender):
                  init_std: float = 0.1, num_negatives: int = 1):
         super().__init__(n_users, n_items, graph)
         self.dim, self.reg, self.init_std = int(dim), float(reg), float(init_std)
-        self.num_negatives = int(num_negatives)
-        if self.num_negatives < 1:
-            raise ModelError(f"MF: num_negatives must be >= 1, got {num_negatives}")
+        self.num_negatives = num_negatives_arg("MF", num_negatives)
         self.user = nn.Embedding(n_users, self.dim)
         self.item = nn.Embedding(n_items, self.dim)
         self.reset_parameters()
@@ -45,9 +41,7 @@ class MF(Recommender):
         if self.num_negatives == 1:
             u, p, n = self.user(users), self.item(pos), self.item(neg)
             return bpr_loss((u * p).sum(1), (u * n).sum(1)) + self.reg * l2_reg(u, p, n)
-        u, p = self.user(users), self.item(pos)
-        neg = uniform_negatives(users, self.n_items, self.num_negatives)
-        return sampled_bpr(u, p, self.item.weight, neg) + self.reg * sampled_l2(u, p, self.item.weight, neg)
+        return many_negatives_loss(self, users, pos)
 
     def score(self, users: Tensor) -> Tensor:
         return self.user(users) @ self.item.weight.t()

@@ -1,6 +1,6 @@
-"""Many sampled negatives per positive (UltraGCN's constraint loss; MF and LightGCN with ``num_negatives``): uniform
-draws and their scores ``u[b] · item[neg[b, n]]``, computed by compiled loops over the indices instead of gathering a
-(batch, negatives, dim) block, and BPR / L2 over them."""
+"""Many sampled negatives per positive (UltraGCN's constraint loss; MF, LightGCN and NGCF with ``num_negatives``):
+uniform draws and their scores ``u[b] · item[neg[b, n]]``, computed by compiled loops over the indices instead of
+gathering a (batch, negatives, dim) block, and BPR / L2 over them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from graphrec.errors import ModelError
 from graphrec.kernels import gathered_dots, gathered_dots_backward
 from graphrec.models.losses import bpr_loss
 
@@ -58,3 +59,20 @@ def sampled_l2(u_ego: Tensor, p_ego: Tensor, item_ego: Tensor, neg: Tensor) -> T
     mean squared norm, so that one negative per row gives exactly ``l2_reg(u, p, n)``."""
     neg_sq = item_ego.pow(2).sum(1)[neg].mean(1)
     return 0.5 * (u_ego.pow(2).sum() + p_ego.pow(2).sum() + neg_sq.sum()) / u_ego.size(0)
+
+
+def num_negatives_arg(model: str, value) -> int:
+    """A model's ``num_negatives`` hyper-parameter as an int, refused below 1."""
+    if int(value) < 1:
+        raise ModelError(f"{model}: num_negatives must be >= 1, got {value}")
+    return int(value)
+
+
+def many_negatives_loss(model, users: Tensor, pos: Tensor) -> Tensor:
+    """The ``num_negatives`` > 1 loss of MF, LightGCN and NGCF: :func:`sampled_bpr` over ``model.num_negatives``
+    uniform draws per positive, scored against the whole item table of ``model()`` (the propagated one for the graph
+    models), plus ``model.reg`` times :func:`sampled_l2` of the batch's ego (layer-0) embeddings."""
+    neg = uniform_negatives(users, model.n_items, model.num_negatives)
+    user_out, item_out = model()
+    return sampled_bpr(user_out[users], item_out[pos], item_out, neg) + \
+        model.reg * sampled_l2(model.user(users), model.item(pos), model.item.weight, neg)

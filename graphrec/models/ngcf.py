@@ -19,10 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphrec.errors import ModelError
 from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, l2_reg
-from graphrec.models.negatives import sampled_bpr, sampled_l2, uniform_negatives
+from graphrec.models.negatives import many_negatives_loss, num_negatives_arg
 from graphrec.models.propagation import SymSpMMRows, sym_spmm
 
 
@@ -34,9 +33,7 @@ class NGCF(Recommender):
                  num_negatives: int = 1):
         super().__init__(n_users, n_items, graph)
         self.dim, self.num_layers, self.reg = int(dim), int(num_layers), float(reg)
-        self.num_negatives = int(num_negatives)
-        if self.num_negatives < 1:
-            raise ModelError(f"NGCF: num_negatives must be >= 1, got {num_negatives}")
+        self.num_negatives = num_negatives_arg("NGCF", num_negatives)
         self.message_dropout, self.node_dropout = float(message_dropout), float(node_dropout)
         self.user = nn.Embedding(n_users, self.dim)
         self.item = nn.Embedding(n_items, self.dim)
@@ -96,10 +93,7 @@ class NGCF(Recommender):
     def loss(self, batch) -> Tensor:
         users, pos, neg = batch
         if self.num_negatives > 1:
-            neg = uniform_negatives(users, self.n_items, self.num_negatives)
-            user_out, item_out = self()
-            return sampled_bpr(user_out[users], item_out[pos], item_out, neg) + \
-                self.reg * sampled_l2(self.user(users), self.item(pos), self.item.weight, neg)
+            return many_negatives_loss(self, users, pos)
         nodes, inverse = torch.unique(torch.cat([users, pos + self.n_users, neg + self.n_users]), return_inverse=True)
         u, p, n = self._rows(nodes)[inverse].split(users.numel())
         bpr = bpr_loss((u * p).sum(1), (u * n).sum(1))
