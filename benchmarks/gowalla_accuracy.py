@@ -25,7 +25,7 @@ from benchmarks._data import DEFAULT_GOWALLA, load_lightgcn_dir  # noqa: E402
 from graphrec.models import MODELS, build  # noqa: E402
 from graphrec.recdata import RecData  # noqa: E402
 from graphrec.sampling import SAMPLERS  # noqa: E402
-from graphrec.train import TrainConfig, fit  # noqa: E402
+from graphrec.train import TrainConfig, fit, loss_text  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
 
     def report(record):
         valid = record.get("valid")
-        line = f"epoch {record['epoch']:4d} loss {record['loss']:.5f} {record['seconds']:.1f}s"
+        line = f"epoch {record['epoch']:4d} {loss_text(record)} {record['seconds']:.1f}s"
         if valid:
             line += f"  valid recall@20 {valid['recall@20']:.4f} ndcg@20 {valid['ndcg@20']:.4f}" \
                     f" ({record['eval_seconds']:.1f}s)"
@@ -133,7 +133,7 @@ def refit(args, hparams: dict, epochs: int, budget_s: float | None = None) -> di
     clock = time.perf_counter()
 
     def report(record):
-        print(f"refit epoch {record['epoch']:4d} loss {record['loss']:.5f} {record['seconds']:.1f}s "
+        print(f"refit epoch {record['epoch']:4d} {loss_text(record)} {record['seconds']:.1f}s "
               f"({(time.perf_counter() - clock) / 60:.1f} min this session)", flush=True)
 
     folder = f"refit-{epochs}" if budget_s is None else f"budget-{budget_s / 60:g}"

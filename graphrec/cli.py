@@ -312,7 +312,7 @@ def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, d
               seed) -> None:
     """Export the graph, train a model with validation-based early stopping, report test, and save the run."""
     from graphrec.progress import bar
-    from graphrec.train import TrainConfig
+    from graphrec.train import TrainConfig, loss_text
     from graphrec.workflow import DataConfig, train_run
 
     hparams = dict(_parse_param(h) for h in hps)
@@ -327,7 +327,7 @@ def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, d
 
     def report(record: dict) -> None:
         valid = record.get("valid")
-        line = f"epoch {record['epoch']:4d}  loss {record['loss']:.5f}  {record['seconds']:.1f}s"
+        line = f"epoch {record['epoch']:4d}  {loss_text(record)}  {record['seconds']:.1f}s"
         if valid:
             line += "  valid " + "  ".join(f"{k} {v:.4f}" for k, v in valid.items() if "@" in k)
         click.echo(line, err=True)

@@ -85,7 +85,7 @@ def export(graph: Graph, *, split: str = "auto", ratios: tuple[float, float, flo
     for label, node_type in NODE_TYPES.items():
         ids[node_type] = sorted((row["id"] for row in graph.read("export.node_ids", {"label": label})), key=_sort_key)
     maps = IdMaps(ids)
-    uidx, iidx, eidx = maps.index["user"], maps.index["item"], maps.index["entity"]
+    uidx, iidx = maps.index["user"], maps.index["item"]
     if not ids["user"] or not ids["item"]:
         raise GraphrecError("the graph has no users or no items to export: ingest a dataset first "
                             "(`graphrec ingest FORMAT PATH`)")

@@ -153,10 +153,13 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
     while state["epoch"] < config.epochs and not state["stopped_early"] and not state.get("budget_spent", False):
         epoch = state["epoch"] + 1
         gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
-        loss, seconds = train_epoch(model, optimizer, data, config.batch_size, gen,
-                                    progress=config.progress, desc=f"epoch {epoch}", sampler=config.sampler)
+        parts: dict[str, float] = {}
+        loss, seconds = train_epoch(model, optimizer, data, config.batch_size, gen, progress=config.progress,
+                                    desc=f"epoch {epoch}", sampler=config.sampler, parts=parts)
         state["seconds_train"] += seconds
         record = {"epoch": epoch, "loss": loss, "seconds": seconds}
+        if parts:
+            record["loss_parts"] = parts
         state["budget_spent"] = _over_budget(state, config, record)
         last = epoch == config.epochs or state["budget_spent"]
 
@@ -229,15 +232,19 @@ def make_optimizer(model: Recommender, lr: float) -> torch.optim.Optimizer:
 
 def train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, data: RecData, batch_size: int,
                 generator: torch.Generator, progress: bool = False, desc: str = "epoch",
-                max_batches: int | None = None, sampler: str = "interaction") -> tuple[float, float]:
+                max_batches: int | None = None, sampler: str = "interaction",
+                parts: dict | None = None) -> tuple[float, float]:
     """One BPR epoch (``ceil(n_train / batch_size)`` steps of triples drawn by ``sampler``, see graphrec.sampling).
     A model with an ``on_epoch_start(generator)`` method gets it called once before the first batch, with a
     generator derived from ``generator`` (for per-epoch work such as resampling views or clustering).
-    Returns (mean loss per triple, seconds). ``max_batches`` stops early (benchmarks)."""
+    Returns (mean loss per triple, seconds). ``max_batches`` stops early (benchmarks). ``parts``, when given, is
+    filled with the mean per triple of each term the model's loss named through ``Recommender.loss_parts`` (a term
+    absent from some steps, such as NCL's prototypes before warm-up ends, counts 0 there; the means sum to the loss)."""
     model.train()
     keep_freed_memory()
     t0 = time.perf_counter()
     total, count = 0.0, 0
+    part_sums: dict[str, float] = {}
     # Dropout draws from the global RNG: seed it from ``generator`` (and restore it after) so the epoch is a pure
     # function of the generator's state.
     dropout_seed = int(torch.randint(2**62, (1,), generator=generator))
@@ -263,11 +270,27 @@ def train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, data: RecD
             loss = model.loss(batch)
             loss.backward()
             optimizer.step()
-            total += float(loss.detach()) * batch.users.numel()
-            count += batch.users.numel()
+            n = batch.users.numel()
+            total += float(loss.detach()) * n
+            count += n
+            step_parts = getattr(model, "last_loss_parts", None)
+            if step_parts:
+                for name, value in step_parts.items():
+                    part_sums[name] = part_sums.get(name, 0.0) + float(value) * n
+                model.last_loss_parts = None
     if progress:
         bar.close()
+    if parts is not None:
+        parts.update((name, value / max(count, 1)) for name, value in part_sums.items())
     return total / max(count, 1), time.perf_counter() - t0
+
+
+def loss_text(record: dict) -> str:
+    """An epoch record's loss for a progress line: ``loss 1.82060 (bpr 0.69310 + ssl 1.12700 + reg 0.00050)``."""
+    text = f"loss {record['loss']:.5f}"
+    if record.get("loss_parts"):
+        text += " (" + " + ".join(f"{name} {value:.5f}" for name, value in record["loss_parts"].items()) + ")"
+    return text
 
 
 def _over_budget(state: dict, config: TrainConfig, record: dict | None = None) -> bool:
@@ -327,8 +350,13 @@ def plot_history(history: list, path: str | os.PathLike, metric: str = "recall@2
     FigureCanvasAgg(fig)
     ax_loss, ax_val = fig.subplots(1, 2)
     epochs = [r["epoch"] for r in history]
-    ax_loss.plot(epochs, [r["loss"] for r in history])
-    ax_loss.set(xlabel="epoch", ylabel="BPR loss (+reg)", title="training loss")
+    ax_loss.plot(epochs, [r["loss"] for r in history], label="loss")
+    part_names = list(dict.fromkeys(name for r in history for name in r.get("loss_parts", {})))
+    for name in part_names:  # each weighted term of a multi-term loss, dashed under the total
+        ax_loss.plot(epochs, [r.get("loss_parts", {}).get(name, float("nan")) for r in history], "--", label=name)
+    if part_names:
+        ax_loss.legend()
+    ax_loss.set(xlabel="epoch", ylabel="loss per triple", title="training loss")
     evals = [r for r in history if "valid" in r]
     if evals:
         names = [k for k in evals[0]["valid"] if k.split("@")[0] in ("recall", "ndcg")]

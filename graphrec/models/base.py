@@ -2,6 +2,8 @@
 
 * ``forward() -> (user_emb, item_emb)``: final embeddings of all users and items; a score is their dot product.
 * ``loss(batch) -> Tensor``: ``batch`` is ``(users, pos_items, neg_items)``; the model adds its own regularisers.
+  A loss of several terms returns ``self.loss_parts(name=term, ...)`` (their sum), so that training logs each
+  weighted term's epoch mean beside the loss (a contrastive term that swamps BPR shows as BPR stuck at ln 2).
 * ``score(users) -> (B, n_items)``.
 * ``hparams() -> dict``: the constructor's hyper-parameters (ints/floats/bools), enough to rebuild the model.
 Graph models get the training interactions as ``graph`` ((2, E) user, item rows) and keep Â as non-persistent
@@ -11,7 +13,6 @@ knowledge graph name them in ``needs_side`` and take ``side`` (a :class:`graphre
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from graphrec.errors import ModelError
@@ -43,6 +44,12 @@ class Recommender(nn.Module):
         """Â as a CSR tensor (built from buffers, so it follows ``.to(device)``); ``values`` replaces its values."""
         n = self.n_users + self.n_items
         return csr(self.adj_crow, self.adj_col, self.adj_val if values is None else values, n)
+
+    def loss_parts(self, **parts: Tensor) -> Tensor:
+        """The sum of the loss's named, already weighted terms; their detached values are kept for the training
+        loop (``last_loss_parts``), which averages them over the epoch into the record's ``loss_parts``."""
+        self.last_loss_parts = {name: value.detach() for name, value in parts.items()}
+        return sum(parts.values())
 
     def score(self, users: Tensor) -> Tensor:
         user_emb, item_emb = self()

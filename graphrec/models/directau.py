@@ -44,7 +44,7 @@ class DirectAU(GraphEncoder):
         else:
             user_emb, item_emb = self()
             u, i = user_emb[users], item_emb[pos]
-        loss = alignment(u, i) + self.gamma * (uniformity(u) + uniformity(i)) / 2
+        parts = {"align": alignment(u, i), "uniform": self.gamma * (uniformity(u) + uniformity(i)) / 2}
         if self.weight_decay:
-            loss = loss + self.weight_decay / 2 * sum(p.pow(2).sum() for p in self.parameters())
-        return loss
+            parts["decay"] = self.weight_decay / 2 * sum(p.pow(2).sum() for p in self.parameters())
+        return self.loss_parts(**parts)

@@ -177,5 +177,5 @@ class KGAT(Recommender):
             return cf + self.reg * l2_reg(*self.embedding.weight[cf_nodes].split(users.numel()))
         kg_triples = self.sample_kg(self.kg_batch_size)
         ego = self.embedding.weight[torch.cat([cf_nodes, *kg_triples[:1], *kg_triples[2:]])]
-        cf = cf + self.reg * l2_reg(*ego[:cf_nodes.numel()].split(users.numel()))
-        return cf + self.kg_loss(*kg_triples, nodes=ego[cf_nodes.numel():])
+        return self.loss_parts(cf=cf, reg=self.reg * l2_reg(*ego[:cf_nodes.numel()].split(users.numel())),
+                               kg=self.kg_loss(*kg_triples, nodes=ego[cf_nodes.numel():]))

@@ -82,7 +82,8 @@ class LightGCL(GraphEncoder):
         rec = bpr_loss((u * p).sum(1), (u * n).sum(1))
         items = torch.cat([pos, neg])  # the reference contrasts the batch's positive and negative items
         cl = self._contrast(gu, eu, users) + self._contrast(gi, ei, items)
-        return rec + self.cl_rate * cl + self.reg * sum(w.pow(2).sum() for w in self.parameters())
+        return self.loss_parts(bpr=rec, cl=self.cl_rate * cl,
+                               reg=self.reg * sum(w.pow(2).sum() for w in self.parameters()))
 
     def _contrast(self, g: Tensor, e: Tensor, nodes: Tensor) -> Tensor:
         """Mean over the batch's ``nodes`` of logsumexp(g_n eᵀ / t) - clamp(g_n · e_n / t): the log-sum-exp (in blocks)

@@ -153,5 +153,5 @@ class MHCN(Recommender):
         user_emb, item_emb = self()
         u = user_emb[users]
         bpr = bpr_loss((u * item_emb[pos]).sum(1), (u * item_emb[neg]).sum(1))
-        return bpr + self.ssl_reg * self.ssl_loss(user_emb) + \
-            self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))
+        return self.loss_parts(bpr=bpr, ssl=self.ssl_reg * self.ssl_loss(user_emb),
+                               reg=self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg)))

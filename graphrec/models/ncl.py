@@ -77,15 +77,15 @@ class NCL(GraphEncoder):
         layers = propagate_layers(self.adjacency(), self.ego(), depth)
         user_emb, item_emb = self.split(self.combine(layers[:self.num_layers + 1]))
         u, p, n = user_emb[users], item_emb[pos], item_emb[neg]
-        loss = bpr_loss((u * p).sum(1), (u * n).sum(1)) + \
-            self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))
+        parts = {"bpr": bpr_loss((u * p).sum(1), (u * n).sum(1)),
+                 "reg": self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))}
         (u0, i0), (uk, ik) = self.split(layers[0]), self.split(layers[2 * self.hyper_layers])
         structural = info_nce_nodes(uk, u0, u0, users, self.ssl_temp, reduction="sum") + \
             self.alpha * info_nce_nodes(ik, i0, i0, pos, self.ssl_temp, reduction="sum")
-        loss = loss + self.ssl_reg * structural
+        parts["structural"] = self.ssl_reg * structural
         if self.prototypes is not None and int(self.epochs_started) > self.warm_up_epochs:
             user_c, user_k, item_c, item_k = self.prototypes
             proto = info_nce_nodes(u0, user_c[user_k], user_c, users, self.ssl_temp, reduction="sum") + \
                 info_nce_nodes(i0, item_c[item_k], item_c, pos, self.ssl_temp, reduction="sum")
-            loss = loss + self.proto_reg * proto
-        return loss
+            parts["proto"] = self.proto_reg * proto
+        return self.loss_parts(**parts)

@@ -126,10 +126,10 @@ class SEPT(Recommender):
         users, pos, neg = batch
         user_emb, item_emb = self()
         u = user_emb[users]
-        loss = bpr_loss((u * item_emb[pos]).sum(1), (u * item_emb[neg]).sum(1)) + \
-            self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))
+        parts = {"bpr": bpr_loss((u * item_emb[pos]).sum(1), (u * item_emb[neg]).sum(1)),
+                 "reg": self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))}
         if self.ssl_active:
             if self.unlabeled is None:  # loss() outside the training loop: draw a graph from the global RNG
                 self.unlabeled = SparseOperator(self.perturbed_joint_graph(None)).to(self.user.weight.device)
-            loss = loss + self.ssl_weight * self.ssl_loss(users, user_emb)
-        return loss
+            parts["ssl"] = self.ssl_weight * self.ssl_loss(users, user_emb)
+        return self.loss_parts(**parts)

@@ -63,4 +63,5 @@ class SGL(GraphEncoder):
         view1, view2 = (self.combine(self.layers(adj=v)) for v in self.views)
         (u1, i1), (u2, i2) = self.split(view1), self.split(view2)
         ssl = info_nce_nodes(u1, u2, u2, users, self.ssl_temp) + info_nce_nodes(i1, i2, i2, pos, self.ssl_temp)
-        return rec + self.ssl_reg * ssl + self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))
+        return self.loss_parts(bpr=rec, ssl=self.ssl_reg * ssl,
+                               reg=self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg)))

@@ -55,4 +55,5 @@ class SimGCL(GraphEncoder):
         b = users.numel()
         uu, pp = torch.unique(inverse[:b]), torch.unique(inverse[b:2 * b])  # the batch's unique users / positives
         cl = info_nce(v1[uu], v2[uu], self.temperature) + info_nce(v1[pp], v2[pp], self.temperature)
-        return rec + self.cl_rate * cl + self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))
+        return self.loss_parts(bpr=rec, cl=self.cl_rate * cl,
+                               reg=self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg)))

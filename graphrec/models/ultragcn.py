@@ -120,4 +120,4 @@ class UltraGCN(Recommender):
         neighbours = self.item(self.ii_idx[pos])  # (B, k, d)
         item_item = -(self.ii_weight[pos] * F.logsigmoid(torch.einsum("bd,bkd->bk", u, neighbours))).sum()
         norm = sum(p.pow(2).sum() for p in self.parameters()) / 2
-        return constraint + self.lambda_ii * item_item + self.gamma * norm
+        return self.loss_parts(constraint=constraint, item_item=self.lambda_ii * item_item, norm=self.gamma * norm)

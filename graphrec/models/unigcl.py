@@ -130,9 +130,10 @@ class UniGCL(Recommender):
         rec = bpr_loss((fu[users] * fi[pos]).sum(1), (fu[users] * fi[neg]).sum(1))
         uu, pp = torch.unique(users), torch.unique(pos)
         cl = info_nce(fu[uu], cu[uu], self.temperature) + info_nce(fi[pp], ci[pp], self.temperature)
-        loss = rec + self.cl_rate * cl + self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))
+        parts = {"bpr": rec, "cl": self.cl_rate * cl,
+                 "reg": self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))}
         if self.side_view:
             su, si = self._split(sum(self._layers(noisy=True, side=True)[1:]) / self.num_layers)
-            loss = loss + self.side_view * (info_nce(fu[uu], su[uu], self.temperature) +
-                                            info_nce(fi[pp], si[pp], self.temperature))
-        return loss
+            parts["side"] = self.side_view * (info_nce(fu[uu], su[uu], self.temperature) +
+                                              info_nce(fi[pp], si[pp], self.temperature))
+        return self.loss_parts(**parts)

@@ -60,4 +60,5 @@ class XSimGCL(GraphEncoder):
         rec = bpr_loss((u * p).sum(1), (u * n).sum(1))
         uu, pp = torch.unique(inverse[:b]), torch.unique(inverse[b:2 * b])  # the batch's unique users / positives
         cl = info_nce(final[uu], contrast[uu], self.temperature) + info_nce(final[pp], contrast[pp], self.temperature)
-        return rec + self.cl_rate * cl + self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg))
+        return self.loss_parts(bpr=rec, cl=self.cl_rate * cl,
+                               reg=self.reg * l2_reg(self.user(users), self.item(pos), self.item(neg)))

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from graphrec.errors import ConfigError, InputError
-from graphrec.recdata import RecData, UserItems, contains, holdout
+from graphrec.recdata import RecData, contains, holdout
 from tests.unit.conftest import import_hetero_data, random_pairs
 
 

@@ -1,4 +1,5 @@
 import json
+import math
 import platform
 from dataclasses import replace
 
@@ -9,7 +10,7 @@ from graphrec.errors import ConfigError
 from graphrec.evaluate import evaluate
 from graphrec.models import build, load_model
 from graphrec.recdata import RecData
-from graphrec.train import TrainConfig, fit, keep_freed_memory
+from graphrec.train import TrainConfig, fit, keep_freed_memory, loss_text
 from tests.unit.conftest import random_pairs
 
 
@@ -230,3 +231,25 @@ def test_the_sampler_is_part_of_the_run_config_and_old_checkpoints_resume_as_int
     assert resumed.epochs_run == 3
     with pytest.raises(ConfigError, match="sampler"):
         fit(model(d), d, TrainConfig(progress=False, sampler="items"))
+
+
+def test_each_epoch_logs_the_named_terms_of_a_multi_term_loss_and_they_add_up_to_the_loss(tmp_path):
+    d = data()
+    ncl = build("ncl", d.n_users, d.n_items, graph=torch.stack(d.train.pairs()), seed=0, dim=8, num_clusters=3,
+                warm_up_epochs=1)
+    config = TrainConfig(epochs=3, batch_size=32, lr=0.01, eval_every=1, patience=None, progress=False)
+    fit(ncl, d, config, run_dir=tmp_path / "ncl")
+    records = [json.loads(line) for line in (tmp_path / "ncl" / "metrics.jsonl").read_text().splitlines()]
+    # the prototype term starts once warm-up (1 epoch) is over
+    assert [list(r["loss_parts"]) for r in records] == [["bpr", "reg", "structural"]] + \
+        [["bpr", "reg", "structural", "proto"]] * 2
+    for r in records:
+        assert sum(r["loss_parts"].values()) == pytest.approx(r["loss"], rel=1e-5)
+        assert r["loss_parts"]["bpr"] == pytest.approx(math.log(2), abs=0.05)  # tiny xavier init: BPR near ln 2
+    text = loss_text(records[0])
+    assert text.startswith(f"loss {records[0]['loss']:.5f} (bpr ") and " + structural " in text
+    assert (tmp_path / "ncl" / "curves.png").stat().st_size > 0
+    # a single-term loss logs no parts
+    fit(model(d), d, replace(config, epochs=1), run_dir=tmp_path / "lightgcn")
+    record = json.loads((tmp_path / "lightgcn" / "metrics.jsonl").read_text())
+    assert "loss_parts" not in record and loss_text(record) == f"loss {record['loss']:.5f}"

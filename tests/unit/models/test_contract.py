@@ -95,6 +95,26 @@ def test_loss_is_a_scalar_with_gradients(name):
     loss = model.loss(batch)
     loss.backward()
     assert loss.dim() == 0 and all(p.grad is not None for p in model.parameters())
+    # A loss of several terms names them (Recommender.loss_parts) for the training log; they must add up to it.
+    parts = getattr(model, "last_loss_parts", None)
+    if parts:
+        assert all(v.dim() == 0 and not v.requires_grad for v in parts.values())
+        assert torch.allclose(sum(parts.values()), loss.detach(), rtol=1e-5, atol=1e-7), (name, parts, loss)
+
+
+MULTI_TERM = {"sgl", "simgcl", "xsimgcl", "lightgcl", "ncl", "directau", "ultragcn", "mhcn", "sept", "unigcl", "kgat"}
+
+
+def test_the_multi_term_losses_name_their_terms():
+    data = checkerboard()
+    batch = (torch.tensor([0, 7]), torch.tensor([1, 8]), torch.tensor([9, 2]))
+    named = set()
+    for name in sorted(MODELS):
+        model = make(name, data, **FAST)
+        model.loss(batch)
+        if getattr(model, "last_loss_parts", None):
+            named.add(name)
+    assert named == MULTI_TERM
 
 
 def test_lightgcn_batch_loss_equals_the_loss_through_full_propagation():
