@@ -174,7 +174,7 @@ class KGAT(Recommender):
         u, p, n = self.representations(cf_nodes).split(users.numel())
         cf = bpr_loss((u * p).sum(1), (u * n).sum(1))
         if self.kg_batch_size == 0:  # the paper's "w/o KGE" ablation
-            return cf + self.reg * l2_reg(*self.embedding.weight[cf_nodes].split(users.numel()))
+            return self.loss_parts(cf=cf, reg=self.reg * l2_reg(*self.embedding.weight[cf_nodes].split(users.numel())))
         kg_triples = self.sample_kg(self.kg_batch_size)
         ego = self.embedding.weight[torch.cat([cf_nodes, *kg_triples[:1], *kg_triples[2:]])]
         return self.loss_parts(cf=cf, reg=self.reg * l2_reg(*ego[:cf_nodes.numel()].split(users.numel())),
