@@ -25,7 +25,7 @@ from benchmarks._data import DEFAULT_GOWALLA, load_lightgcn_dir  # noqa: E402
 from graphrec.models import MODELS, build  # noqa: E402
 from graphrec.recdata import RecData  # noqa: E402
 from graphrec.sampling import SAMPLERS  # noqa: E402
-from graphrec.train import TrainConfig, fit, loss_text  # noqa: E402
+from graphrec.train import TrainConfig, fit, loss_text, lr_decay_epochs  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -41,6 +41,12 @@ def main(argv=None) -> int:
     ap.add_argument("--patience", type=int, default=10, help="validations without improvement before stopping")
     ap.add_argument("--min-epochs", type=int, default=0, help="no early stop before this epoch")
     ap.add_argument("--eval-every", type=int, default=5)
+    ap.add_argument("--lr-decay", type=float, default=None,
+                    help="reduce on plateau: multiply the lr by this after every --lr-decay-patience validations "
+                         "without improvement (a --refit replays the holdout run's decays up to its best epoch)")
+    ap.add_argument("--lr-decay-patience", type=int, default=1)
+    ap.add_argument("--lr-decay-epochs", default="",
+                    help="with --fixed-epochs: comma-separated epochs after which to multiply the lr by --lr-decay")
     ap.add_argument("--valid-fraction", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=2020)
     ap.add_argument("--threads", type=int, default=2)
@@ -72,7 +78,8 @@ def main(argv=None) -> int:
         print("BUDGET " + json.dumps(refit(args, hparams, args.epochs, budget_s=args.budget_minutes * 60)), flush=True)
         return 0
     if args.fixed_epochs:
-        print("FIXED " + json.dumps(refit(args, hparams, args.epochs)), flush=True)
+        drops = [int(e) for e in args.lr_decay_epochs.split(",") if e.strip()]
+        print("FIXED " + json.dumps(refit(args, hparams, args.epochs, lr_decay_epochs=drops)), flush=True)
         return 0
     t0 = time.perf_counter()
     data = load(args).with_holdout(args.valid_fraction, seed=args.seed)
@@ -81,7 +88,8 @@ def main(argv=None) -> int:
                   **hparams)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          sampler=args.sampler, patience=args.patience, min_epochs=args.min_epochs,
-                         eval_every=args.eval_every,
+                         eval_every=args.eval_every, lr_decay=args.lr_decay,
+                         lr_decay_patience=args.lr_decay_patience,
                          progress=not args.no_progress, threads=args.threads, device=args.device, ks=(20,),
                          metric="recall@20")
 
@@ -91,17 +99,20 @@ def main(argv=None) -> int:
         if valid:
             line += f"  valid recall@20 {valid['recall@20']:.4f} ndcg@20 {valid['ndcg@20']:.4f}" \
                     f" ({record['eval_seconds']:.1f}s)"
+        if "lr_decayed_to" in record:
+            line += f"  lr -> {record['lr_decayed_to']:g}"
         print(line, flush=True)
 
     result = fit(model, data, config, run_dir=args.run_dir, callback=report)
+    drops = lr_decay_epochs(result.history, result.best_epoch)
     summary = {"model": args.model, "hparams": model.hparams(), "batch_size": args.batch_size, "lr": args.lr,
-               "sampler": args.sampler,
+               "sampler": args.sampler, **({"lr_decay": args.lr_decay, "lr_decay_epochs": drops} if drops else {}),
                "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
                "minutes_train": result.seconds_train / 60, "minutes_eval": result.seconds_eval / 60,
                "best_valid": result.best_valid, "test": result.test}
     print("FINAL " + json.dumps(summary), flush=True)
     if args.refit:
-        print("REFIT " + json.dumps(refit(args, hparams, result.best_epoch)), flush=True)
+        print("REFIT " + json.dumps(refit(args, hparams, result.best_epoch, lr_decay_epochs=drops)), flush=True)
     return 0
 
 
@@ -114,11 +125,11 @@ def load(args) -> RecData:
     return RecData.from_hetero(torch.load(path, weights_only=False)["hetero"])
 
 
-def refit(args, hparams: dict, epochs: int, budget_s: float | None = None) -> dict:
+def refit(args, hparams: dict, epochs: int, budget_s: float | None = None, lr_decay_epochs: list = ()) -> dict:
     """Retrain on the whole train.txt for ``epochs`` (chosen on the holdout; test never consulted) and test once.
 
     The one training loop with validation off, checkpointed in ``RUN_DIR/refit-EPOCHS`` (``RUN_DIR/budget-MINUTES``)
-    so a long refit resumes. With ``budget_s``, stop earlier: before an epoch that could end past the budget
+    so a long refit resumes; ``lr_decay_epochs`` replays the holdout run's reduce-on-plateau decays. With ``budget_s``, stop earlier: before an epoch that could end past the budget
     (``TrainConfig.budget_seconds``: the longest epoch so far plus 10%, since epoch times vary by a few seconds).
     """
     full = load(args)
@@ -126,8 +137,11 @@ def refit(args, hparams: dict, epochs: int, budget_s: float | None = None) -> di
                   **hparams)
     summary = {"model": args.model, "hparams": model.hparams(), "batch_size": args.batch_size, "lr": args.lr,
                "sampler": args.sampler}
+    if lr_decay_epochs:
+        summary.update(lr_decay=args.lr_decay, lr_decay_epochs=list(lr_decay_epochs))
     config = TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                          sampler=args.sampler, eval_every=0, patience=None, budget_seconds=budget_s,
+                         lr_decay=args.lr_decay if lr_decay_epochs else None, lr_decay_epochs=tuple(lr_decay_epochs),
                          progress=not args.no_progress, threads=args.threads, device=args.device, ks=(20,),
                          metric="recall@20")
     clock = time.perf_counter()

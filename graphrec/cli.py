@@ -294,6 +294,10 @@ def _models() -> list[str]:
 @click.option("--patience", default=10, show_default=True, help="Validations without improvement before stopping.")
 @click.option("--min-epochs", default=0, show_default=True,
               help="No early stop before this epoch (for a validation curve that dips before it climbs).")
+@click.option("--lr-decay", type=float, help="Reduce on plateau: multiply the lr by this (e.g. 0.1) after every "
+              "--lr-decay-patience validations without improvement.")
+@click.option("--lr-decay-patience", default=1, show_default=True,
+              help="Validations without improvement before each lr decay.")
 @click.option("--budget-minutes", type=float,
               help="Training time limit: stop before an epoch that could end past it (test uses the best epoch).")
 @click.option("--eval-every", default=1, show_default=True, help="Epochs between validations.")
@@ -308,7 +312,7 @@ def _models() -> list[str]:
 @_data_options
 @click.pass_context
 def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim, num_layers, reg, hps, patience,
-              min_epochs, budget_minutes, eval_every, ks, metric, threads, device, run_id, publish, split, valid_fraction,
+              min_epochs, lr_decay, lr_decay_patience, budget_minutes, eval_every, ks, metric, threads, device, run_id, publish, split, valid_fraction,
               seed) -> None:
     """Export the graph, train a model with validation-based early stopping, report test, and save the run."""
     from graphrec.progress import bar
@@ -321,6 +325,7 @@ def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, d
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, ks=ks, sampler=sampler,
                          metric=(metric or f"recall@{ks[-1]}").lower(),
                          eval_every=eval_every, patience=patience, min_epochs=min_epochs, threads=threads,
+                         lr_decay=lr_decay, lr_decay_patience=lr_decay_patience,
                          budget_seconds=budget_minutes * 60 if budget_minutes is not None else None,
                          device=device)
     data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed)

@@ -64,6 +64,13 @@ class TrainConfig:
     eval_every: int = 1  # epochs between validations; 0: no validation (train all `epochs`, keep the last weights)
     patience: int | None = 10  # validations without improvement before stopping (None: never stop early)
     min_epochs: int = 0  # no early stop before this epoch (for models whose validation dips before it climbs)
+    # Reduce-on-plateau: multiply the learning rate by lr_decay after every lr_decay_patience validations in a row
+    # without improvement (BARS/FuxiCTR: 0.1 after each), not below min_lr. A run without validation (a refit) can
+    # replay a schedule instead: lr_decay_epochs lists the epochs after which to multiply it.
+    lr_decay: float | None = None
+    lr_decay_patience: int = 1
+    min_lr: float = 1e-6
+    lr_decay_epochs: Sequence[int] = ()
     budget_seconds: float | None = None  # stop before an epoch that could end past this much training time
     checkpoint_every: int = 1  # epochs between checkpoints (only with a run folder)
     eval_batch_users: int = 2048
@@ -114,6 +121,7 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
                           f"with K in ks={tuple(config.ks)}")
     if config.sampler not in SAMPLERS:
         raise ConfigError(f"TrainConfig.sampler must be one of {SAMPLERS}, got {config.sampler!r}")
+    _check_lr_decay(config)
     device = training_device(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
@@ -157,7 +165,7 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
         loss, seconds = train_epoch(model, optimizer, data, config.batch_size, gen, progress=config.progress,
                                     desc=f"epoch {epoch}", sampler=config.sampler, parts=parts)
         state["seconds_train"] += seconds
-        record = {"epoch": epoch, "loss": loss, "seconds": seconds}
+        record = {"epoch": epoch, "loss": loss, "seconds": seconds, "lr": optimizer.param_groups[0]["lr"]}
         if parts:
             record["loss_parts"] = parts
         state["budget_spent"] = _over_budget(state, config, record)
@@ -180,6 +188,10 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
                 if config.patience is not None and state["bad_evals"] >= config.patience \
                         and epoch >= config.min_epochs:
                     state["stopped_early"] = True
+                elif config.lr_decay is not None and state["bad_evals"] % config.lr_decay_patience == 0:
+                    record["lr_decayed_to"] = _decay_lr(optimizer, config)
+        if not validate and epoch in config.lr_decay_epochs:
+            record["lr_decayed_to"] = _decay_lr(optimizer, config)
         state["epoch"] = epoch
         state["history"].append(record)
         if run is not None:
@@ -293,6 +305,34 @@ def loss_text(record: dict) -> str:
     return text
 
 
+def _check_lr_decay(config: TrainConfig) -> None:
+    if config.lr_decay is None:
+        if config.lr_decay_epochs:
+            raise ConfigError("TrainConfig.lr_decay_epochs needs lr_decay (the factor to multiply the lr by)")
+        return
+    if not 0 < config.lr_decay < 1:
+        raise ConfigError(f"TrainConfig.lr_decay must be in (0, 1), got {config.lr_decay}")
+    if config.lr_decay_patience < 1:
+        raise ConfigError(f"TrainConfig.lr_decay_patience must be >= 1, got {config.lr_decay_patience}")
+    if config.lr_decay_epochs and config.eval_every > 0:
+        raise ConfigError("TrainConfig.lr_decay_epochs replays a schedule in a run without validation (eval_every=0); "
+                          "with validation the lr decays on plateau")
+
+
+def _decay_lr(optimizer: torch.optim.Optimizer, config: TrainConfig) -> float:
+    """Multiply every parameter group's lr by ``config.lr_decay`` (not below ``config.min_lr``); return the new lr.
+    The optimizer's state dict carries it, so a resumed run goes on at the decayed rate."""
+    for group in optimizer.param_groups:
+        group["lr"] = max(group["lr"] * config.lr_decay, config.min_lr)
+    return optimizer.param_groups[0]["lr"]
+
+
+def lr_decay_epochs(history: list, up_to: int) -> list[int]:
+    """The epochs (at most ``up_to``) after which a run's lr was decayed: the schedule a refit for ``up_to`` epochs
+    replays with ``TrainConfig(lr_decay_epochs=...)``."""
+    return [r["epoch"] for r in history if "lr_decayed_to" in r and r["epoch"] <= up_to]
+
+
 def _over_budget(state: dict, config: TrainConfig, record: dict | None = None) -> bool:
     """Whether another epoch could end past ``config.budget_seconds`` of training: it could take as long as the
     longest epoch so far (``record``: the epoch just run, not yet in the history), plus 10% since epoch times vary."""
@@ -308,6 +348,10 @@ def _config_key(config: TrainConfig) -> dict:
     for volatile in ("progress", "threads", "epochs", "min_epochs", "budget_seconds", "device"):
         key.pop(volatile)
     key["ks"] = [int(k) for k in key["ks"]]
+    key["lr_decay_epochs"] = [int(e) for e in key["lr_decay_epochs"]]
+    for added, default in (("lr_decay", None), ("lr_decay_patience", 1), ("min_lr", 1e-6), ("lr_decay_epochs", [])):
+        if key[added] == default:  # checkpoints from before the options existed lack them
+            key.pop(added)
     return key
 
 

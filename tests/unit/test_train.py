@@ -253,3 +253,55 @@ def test_each_epoch_logs_the_named_terms_of_a_multi_term_loss_and_they_add_up_to
     fit(model(d), d, replace(config, epochs=1), run_dir=tmp_path / "lightgcn")
     record = json.loads((tmp_path / "lightgcn" / "metrics.jsonl").read_text())
     assert "loss_parts" not in record and loss_text(record) == f"loss {record['loss']:.5f}"
+
+
+def test_reduce_on_plateau_decays_after_each_stall_a_refit_replays_it_and_a_resume_keeps_the_decayed_lr(tmp_path):
+    d = data()
+    # validations: better, worse (decay), better, worse, worse (decay after the 2nd in a row with patience 2)...
+    spy = ScriptedEvaluate([0.1, 0.05, 0.2, 0.15, 0.1, 0.3, 0.2])
+    config = TrainConfig(epochs=7, batch_size=32, lr=0.01, patience=None, progress=False, lr_decay=0.1,
+                         lr_decay_patience=1, min_lr=2e-5)
+    result = fit(model(d), d, config, evaluate_fn=spy)
+    lrs = [r["lr"] for r in result.history]
+    decayed = {r["epoch"]: r["lr_decayed_to"] for r in result.history if "lr_decayed_to" in r}
+    # patience 1: every validation that does not beat the best decays, floored at min_lr
+    assert decayed == {2: pytest.approx(1e-3), 4: pytest.approx(1e-4), 5: pytest.approx(2e-5), 7: pytest.approx(2e-5)}
+    assert lrs == pytest.approx([0.01, 0.01, 1e-3, 1e-3, 1e-4, 2e-5, 2e-5])
+    spy = ScriptedEvaluate([0.1, 0.05, 0.2, 0.15, 0.1, 0.3, 0.2])
+    patient = fit(model(d), d, replace(config, lr_decay_patience=2), evaluate_fn=spy)
+    assert [r["epoch"] for r in patient.history if "lr_decayed_to" in r] == [5]  # two stalls in a row: 4 and 5
+
+    # a run without validation replays the schedule: same losses as the validated run, epoch by epoch
+    from graphrec.train import lr_decay_epochs
+    assert lr_decay_epochs(result.history, up_to=6) == [2, 4, 5]
+    spy = ScriptedEvaluate([0.1, 0.05, 0.2, 0.15, 0.1, 0.3])
+    validated = fit(model(d), d, replace(config, epochs=6), evaluate_fn=spy)
+    replay = TrainConfig(epochs=6, batch_size=32, lr=0.01, eval_every=0, patience=None, progress=False,
+                         lr_decay=0.1, min_lr=2e-5, lr_decay_epochs=(2, 4, 5))
+    replayed = fit(model(d), d, replay, run_dir=tmp_path / "replay")
+    assert [r["loss"] for r in replayed.history] == [r["loss"] for r in validated.history]
+    assert [r["lr"] for r in replayed.history] == [r["lr"] for r in validated.history]
+
+    # interrupted after the decays, the resumed run goes on at the decayed lr (it travels in the optimizer state)
+    halves = model(d)
+    fit(halves, d, replace(replay, epochs=3), run_dir=tmp_path / "halves")
+    resumed = fit(halves, d, replay, run_dir=tmp_path / "halves")
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in replayed.history]
+    # the schedule is part of the run's config: another one refuses to resume
+    with pytest.raises(ConfigError, match="another training config"):
+        fit(model(d), d, replace(replay, lr_decay_epochs=(3,)), run_dir=tmp_path / "replay")
+    # without any decay, the config key is the one older checkpoints carry
+    from graphrec.train import _config_key
+    assert "lr_decay" not in _config_key(TrainConfig()) and "lr_decay_epochs" not in _config_key(TrainConfig())
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(lr_decay=1.5), "lr_decay must be in"),
+    (dict(lr_decay=0.1, lr_decay_patience=0), "lr_decay_patience"),
+    (dict(lr_decay_epochs=(3,), eval_every=0), "needs lr_decay"),
+    (dict(lr_decay=0.1, lr_decay_epochs=(3,)), "replays a schedule in a run without validation"),
+])
+def test_lr_decay_settings_are_checked(bad, message):
+    d = data()
+    with pytest.raises(ConfigError, match=message):
+        fit(model(d), d, TrainConfig(epochs=1, batch_size=32, progress=False, **bad))
