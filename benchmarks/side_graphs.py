@@ -79,6 +79,21 @@ def exported(dataset: str, cache: Path, data_dir: Path | None = None) -> Path:
     return path
 
 
+def peak_rss_mb(run_dir: str | None) -> float:
+    """This process's peak resident memory (MB); with a run folder, the largest over every process that trained that
+    run, kept in ``RUN_DIR/peak_rss_mb.json`` (called after each epoch), so a resumed run's figure is not just that of
+    its last segment."""
+    mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if run_dir is None:
+        return mb
+    path = Path(run_dir) / "peak_rss_mb.json"
+    if path.exists():
+        mb = max(mb, float(json.loads(path.read_text())))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(mb))
+    return mb
+
+
 def _train(job: dict) -> dict:
     """One (model, seed) run, in a child process."""
     from graphrec.models import build
@@ -100,7 +115,7 @@ def _train(job: dict) -> dict:
                          min_epochs=job["min_epochs"], progress=False, device=job["device"],
                          budget_seconds=job["budget_minutes"] * 60 if job["budget_minutes"] else None)
     t = time.perf_counter()
-    result = fit(model, data, config, run_dir=job["run_dir"])
+    result = fit(model, data, config, run_dir=job["run_dir"], callback=lambda record: peak_rss_mb(job["run_dir"]))
     # training + validation seconds, summed over resumed segments (a resumed run's wall clock would miss the first)
     wall = result.seconds_train + result.seconds_eval if job["run_dir"] else time.perf_counter() - t
     curve, clock = [], 0.0
@@ -112,7 +127,7 @@ def _train(job: dict) -> dict:
                                 "min_epochs", "metric", "budget_minutes")},
             "valid": result.best_valid, "test": result.test, "best_epoch": result.best_epoch, "epochs": result.epochs_run,
             "budget_spent": result.budget_spent, "wall_s": wall, "train_s": result.seconds_train,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "curve": curve,
+            "peak_rss_mb": peak_rss_mb(job["run_dir"]), "curve": curve,
             "split": split}
 
 
