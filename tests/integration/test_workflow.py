@@ -25,7 +25,7 @@ def sample_graph(graph, tmp_path):
 def test_train_saves_a_run_that_evaluate_reproduces(sample_graph, settings):
     run_cli(settings, "train", "--model", "lightgcn", "--epochs", "6", "--batch-size", "256", "--lr", "0.01",
          "--eval-every", "2", "--threads", "1", "--sampler", "user", "--min-epochs", "4",
-         "--budget-minutes", "60", "--no-publish")
+         "--budget-minutes", "60", "--lr-decay", "0.5", "--lr-decay-patience", "2", "--no-publish")
     run = list_runs(settings.runs_dir)[-1]
     assert {"run.json", "ids.json", "embeddings.pt", "graphs.pt", "best.pt", "metrics.jsonl", "curves.png"} <= \
         {p.name for p in run.path.iterdir()}
@@ -33,6 +33,9 @@ def test_train_saves_a_run_that_evaluate_reproduces(sample_graph, settings):
     assert meta["model"] == "lightgcn" and meta["split_origin"].startswith("random")
     assert meta["train_config"]["sampler"] == "user" and meta["train_config"]["min_epochs"] == 4
     assert meta["train_config"]["budget_seconds"] == 3600
+    assert meta["train_config"]["lr_decay"] == 0.5 and meta["train_config"]["lr_decay_patience"] == 2
+    lrs = [json.loads(line)["lr"] for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    assert lrs[0] == 0.01 and all(b in (a, a * 0.5) for a, b in zip(lrs, lrs[1:]))  # each epoch's rate is logged
     assert meta["counts"]["users"] == 150 and meta["best_epoch"] in (2, 4, 6)
     emb = run.embeddings()
     assert emb["user"].shape == (150, 64)
