@@ -6,12 +6,14 @@ from graphrec.models.losses import bpr_loss, l2_reg
 from tests.unit.conftest import random_pairs
 
 
+@pytest.mark.parametrize("variant", ["paper", "code"])
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
-def test_the_training_step_on_the_batch_rows_equals_the_whole_forward(num_layers):
+def test_the_training_step_on_the_batch_rows_equals_the_whole_forward(num_layers, variant):
     # NGCF.loss computes only the batch's rows of the last layer and of the normalised outputs; without dropout
     # it must be the BPR of forward()'s rows, value and gradients.
     pairs = random_pairs(20, 30, 160, seed=5)
-    model = build("ngcf", 20, 30, graph=pairs, seed=0, dim=8, num_layers=num_layers, message_dropout=0.0)
+    model = build("ngcf", 20, 30, graph=pairs, seed=0, dim=8, num_layers=num_layers, message_dropout=0.0,
+                  variant=variant)
     model.train()
     users, pos, neg = torch.tensor([0, 1, 1, 5, 7]), torch.tensor([3, 4, 4, 9, 0]), torch.tensor([2, 2, 8, 1, 3])
     params = list(model.parameters())
@@ -39,3 +41,47 @@ def test_message_dropout_still_applies_in_the_training_step():
     model.eval()
     assert a.item() != b.item()  # different dropout masks
     assert model.loss(batch).item() == model.loss(batch).item()  # no dropout outside training
+
+
+def _dense_ngcf(model, pairs, variant):
+    """NGCF's forward written out with dense matrices, from the formulas (eq. 7, or the authors' TF code)."""
+    import torch.nn.functional as F
+
+    n_users, n = model.n_users, model.n_users + model.n_items
+    a = torch.zeros(n, n)
+    a[pairs[0], pairs[1] + n_users] = 1.0
+    a[pairs[1] + n_users, pairs[0]] = 1.0
+    if variant == "code":  # D̃⁻¹(A + I)
+        prop = (a + torch.eye(n)) / (a.sum(1, keepdim=True) + 1)
+    else:  # D^-½ A D^-½, then + I in the W1 message
+        d = a.sum(1).clamp(min=1).pow(-0.5)
+        prop = d[:, None] * a * d[None, :]
+    h = torch.cat([model.user.weight, model.item.weight])
+    outs = [h]
+    for w1, w2 in zip(model.w1, model.w2):
+        side = prop @ h
+        if variant == "code":
+            h = F.leaky_relu(side @ w1.weight.T + w1.bias, 0.2) + F.leaky_relu((h * side) @ w2.weight.T + w2.bias, 0.2)
+        else:
+            h = F.leaky_relu((side + h) @ w1.weight.T + w1.bias + (h * side) @ w2.weight.T + w2.bias, 0.2)
+        outs.append(F.normalize(h, dim=1))
+    out = torch.cat(outs, 1)
+    return out[:n_users], out[n_users:]
+
+
+@pytest.mark.parametrize("variant", ["paper", "code"])
+def test_forward_matches_the_formulas_written_out_densely(variant):
+    pairs = random_pairs(20, 30, 160, seed=5)
+    model = build("ngcf", 20, 30, graph=pairs, seed=0, dim=8, message_dropout=0.0, variant=variant).eval()
+    with torch.no_grad():
+        for got, want in zip(model(), _dense_ngcf(model, pairs, variant)):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    biases = torch.cat([lin.bias for lin in [*model.w1, *model.w2]])
+    assert (biases != 0).all() if variant == "code" else (biases == 0).all()  # TF code: Xavier-initialised biases
+
+
+def test_an_unknown_variant_is_refused():
+    from graphrec.errors import ModelError
+
+    with pytest.raises(ModelError, match="variant"):
+        build("ngcf", 20, 30, graph=random_pairs(20, 30, 160, seed=5), variant="tf")
