@@ -129,8 +129,9 @@ def refit(args, hparams: dict, epochs: int, budget_s: float | None = None, lr_de
     """Retrain on the whole train.txt for ``epochs`` (chosen on the holdout; test never consulted) and test once.
 
     The one training loop with validation off, checkpointed in ``RUN_DIR/refit-EPOCHS`` (``RUN_DIR/budget-MINUTES``)
-    so a long refit resumes; ``lr_decay_epochs`` replays the holdout run's reduce-on-plateau decays. With ``budget_s``, stop earlier: before an epoch that could end past the budget
-    (``TrainConfig.budget_seconds``: the longest epoch so far plus 10%, since epoch times vary by a few seconds).
+    so a long refit resumes; ``lr_decay_epochs`` replays the holdout run's reduce-on-plateau decays. With
+    ``budget_s``, stop earlier: before an epoch that could end past the budget (``TrainConfig.budget_seconds``: the
+    longest epoch so far plus 10%, since epoch times vary by a few seconds).
     """
     full = load(args)
     model = build(args.model, full.n_users, full.n_items, graph=torch.stack(full.train.pairs()), seed=args.seed,

@@ -312,8 +312,8 @@ def _models() -> list[str]:
 @_data_options
 @click.pass_context
 def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim, num_layers, reg, hps, patience,
-              min_epochs, lr_decay, lr_decay_patience, budget_minutes, eval_every, ks, metric, threads, device, run_id, publish, split, valid_fraction,
-              seed) -> None:
+              min_epochs, lr_decay, lr_decay_patience, budget_minutes, eval_every, ks, metric, threads, device, run_id,
+              publish, split, valid_fraction, seed) -> None:
     """Export the graph, train a model with validation-based early stopping, report test, and save the run."""
     from graphrec.progress import bar
     from graphrec.train import TrainConfig, loss_text
