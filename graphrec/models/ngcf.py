@@ -58,9 +58,7 @@ class NGCF(Recommender):
             deg = torch.bincount(torch.cat([graph[0].long(), graph[1].long() + self.n_users]),
                                  minlength=self.n_users + self.n_items).float()
             rows = torch.repeat_interleave(torch.arange(deg.numel()), self.adj_crow.diff())
-            d = deg.clamp(min=1)
-            self.adj_val = self.adj_val * (d[rows] * d[self.adj_col]).sqrt() / \
-                ((deg[rows] + 1) * (deg[self.adj_col] + 1)).sqrt()
+            self.adj_val = ((deg[rows] + 1) * (deg[self.adj_col] + 1)).rsqrt()
             self.register_buffer("deg_sqrt", (deg + 1).sqrt().unsqueeze(1), persistent=False)
         self.reset_parameters()
 
