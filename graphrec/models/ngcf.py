@@ -55,9 +55,9 @@ class NGCF(Recommender):
         self.w2 = nn.ModuleList(nn.Linear(self.dim, self.dim) for _ in range(self.num_layers))
         if variant == "code":
             # Â' = D̃^-½ A D̃^-½ (degrees + 1) in place of Â; its scalings give Ã = D̃⁻¹(A + I) (see the docstring)
-            deg = torch.bincount(torch.cat([graph[0].long(), graph[1].long() + self.n_users]),
-                                 minlength=self.n_users + self.n_items).float()
-            rows = torch.repeat_interleave(torch.arange(deg.numel()), self.adj_crow.diff())
+            counts = self.adj_crow.diff()  # each node's row length in Â is its degree
+            deg = counts.float()
+            rows = torch.repeat_interleave(torch.arange(deg.numel()), counts)
             self.adj_val = ((deg[rows] + 1) * (deg[self.adj_col] + 1)).rsqrt()
             self.register_buffer("deg_sqrt", (deg + 1).sqrt().unsqueeze(1), persistent=False)
         self.reset_parameters()
