@@ -281,7 +281,8 @@ def _models() -> list[str]:
 @cli.command("train")
 @click.option("--model", "model_name", default="lightgcn", show_default=True, help="A registered model: "
               "see `graphrec models`.")
-@click.option("--epochs", default=1000, show_default=True, help="Upper bound; early stopping usually ends sooner.")
+@click.option("--epochs", default=1000, show_default=True,
+              help="Upper bound; early stopping usually ends sooner (with --eval-every 0: exactly this many).")
 @click.option("--batch-size", default=2048, show_default=True)
 @click.option("--lr", default=1e-3, show_default=True)
 @click.option("--sampler", type=click.Choice(["interaction", "user"]), default="interaction", show_default=True,
@@ -300,7 +301,10 @@ def _models() -> list[str]:
               help="Validations without improvement before each lr decay.")
 @click.option("--budget-minutes", type=float,
               help="Training time limit: stop before an epoch that could end past it (test uses the best epoch).")
-@click.option("--eval-every", default=1, show_default=True, help="Epochs between validations.")
+@click.option("--eval-every", default=1, show_default=True,
+              help="Epochs between validations. 0: no validation: train exactly --epochs on all non-test "
+                   "interactions (no holdout; a valid split is folded into train), then test once, as the papers "
+                   "train (e.g. LightGCN's 1000 epochs).")
 @click.option("-k", "ks", multiple=True, type=int, default=(20,), show_default=True, help="Cut-offs to report.")
 @click.option("--metric", help="Early-stopping metric on the valid split, e.g. ndcg@10 (default: recall@<largest k>).")
 @click.option("--threads", type=int, help="torch threads (default: torch's choice).")
@@ -328,7 +332,7 @@ def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, d
                          lr_decay=lr_decay, lr_decay_patience=lr_decay_patience,
                          budget_seconds=budget_minutes * 60 if budget_minutes is not None else None,
                          device=device)
-    data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed)
+    data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed, validation=eval_every != 0)
 
     def report(record: dict) -> None:
         valid = record.get("valid")
@@ -343,8 +347,9 @@ def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, d
                                 progress=bar, callback=report)
         if publish:
             _publish(ctx, graph, run)
-    click.echo(f"run {run.id}: best epoch {result.best_epoch} of {result.epochs_run}, "
-               f"{result.seconds_train:.0f}s training")
+    chosen = f"best epoch {result.best_epoch} of {result.epochs_run}" if eval_every else \
+        f"{result.epochs_run} epochs, no validation"
+    click.echo(f"run {run.id}: {chosen}, {result.seconds_train:.0f}s training")
     click.echo("test  " + "  ".join(f"{k} {v:.4f}" for k, v in result.test.items() if "@" in k))
     click.echo(f"saved in {run.path} (curves.png, metrics.jsonl, best.pt)")
 

@@ -3,7 +3,8 @@
 ``RecData`` holds user→item interactions per split in CSR form (``indptr``/``indices``, items sorted within a user):
 training needs the (user, item) pairs, evaluation needs per-user item sets for masking and hit tests, and both are
 one cheap view of CSR. Two constructors: :meth:`RecData.from_hetero` (the export's ``HeteroData`` contract) and
-:meth:`RecData.from_pairs`. :func:`holdout` carves a seeded validation split out of train when a dataset ships none.
+:meth:`RecData.from_pairs`. :func:`holdout` carves a seeded validation split out of train when a dataset ships none;
+:meth:`RecData.without_valid` folds validation back into train for a run that does not validate.
 """
 
 from __future__ import annotations
@@ -156,6 +157,15 @@ class RecData:
                               f"({self.valid.nnz} interactions); use it instead of carving another")
         train, valid = holdout(self.train, fraction, seed, n_items=self.n_items)
         return replace(self, train=train, valid=valid)
+
+    def without_valid(self) -> "RecData":
+        """A copy with the valid split folded into train, for a run that does not validate (a fixed number of epochs
+        on all non-test data, as the papers train); test is untouched, so its numbers compare with validated runs'."""
+        if not self.valid.nnz:
+            return self
+        keys = torch.unique(torch.cat([self.train.keys(self.n_items), self.valid.keys(self.n_items)]))
+        empty = UserItems.from_keys(torch.empty(0, dtype=torch.long), self.n_users, self.n_items)
+        return replace(self, train=UserItems.from_keys(keys, self.n_users, self.n_items), valid=empty)
 
     def __repr__(self) -> str:
         return (f"RecData(n_users={self.n_users}, n_items={self.n_items}, train={self.train.nnz}, "

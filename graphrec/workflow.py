@@ -25,12 +25,15 @@ from graphrec.train import TrainConfig, TrainResult, fit
 @dataclass(frozen=True)
 class DataConfig:
     """How the graph becomes train/valid/test. ``valid_fraction`` carves validation out of train when the graph
-    ships no valid split (Gowalla): early stopping must never look at test."""
+    ships no valid split (Gowalla): early stopping must never look at test. ``validation=False`` is for a run that
+    does not validate (``TrainConfig.eval_every=0``: a fixed number of epochs, as the papers train): no holdout is
+    carved and a valid split the graph has is folded into train; test stays the same."""
 
     split: str = "auto"                      # auto | stored | random | temporal (see graphrec.export)
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     valid_fraction: float = 0.1
     seed: int = 2020
+    validation: bool = True
 
 
 def load_data(graph: Graph, config: DataConfig, progress: Progress = silent):
@@ -39,7 +42,9 @@ def load_data(graph: Graph, config: DataConfig, progress: Progress = silent):
     data = RecData.from_hetero(hetero)
     if data.train.nnz == 0:
         raise GraphrecError("the graph has no training interactions: every stored edge is valid or test")
-    if data.valid.nnz == 0:
+    if not config.validation:
+        data = data.without_valid()
+    elif data.valid.nnz == 0:
         data = data.with_holdout(config.valid_fraction, seed=config.seed)
     return data, ids, hetero
 
@@ -47,7 +52,9 @@ def load_data(graph: Graph, config: DataConfig, progress: Progress = silent):
 def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_config: TrainConfig,
               data_config: DataConfig = DataConfig(), run_id: str | None = None,
               progress: Progress = silent, callback=None) -> tuple[Run, TrainResult]:
-    """Export, train ``model_name`` with early stopping on valid, report test once, and save the run folder.
+    """Export, train ``model_name`` with early stopping on valid (or, with ``train_config.eval_every=0`` and
+    ``data_config.validation=False``, for a fixed number of epochs on train and valid together), report test once,
+    and save the run folder.
 
     Passing the ``run_id`` of an interrupted run resumes it from its last checkpoint.
     """
@@ -92,11 +99,16 @@ def evaluate_run(graph: Graph, runs_dir, run_id: str, split: str = "test", ks=(2
     run = load_run(runs_dir, run_id)
     cfg = run.meta.get("data_config", {})
     data_config = DataConfig(split=cfg.get("split", "auto"), ratios=tuple(cfg.get("ratios", (0.8, 0.1, 0.1))),
-                             valid_fraction=cfg.get("valid_fraction", 0.1), seed=cfg.get("seed", 2020))
+                             valid_fraction=cfg.get("valid_fraction", 0.1), seed=cfg.get("seed", 2020),
+                             validation=cfg.get("validation", True))
     data, ids, _ = load_data(graph, data_config, progress)
     if ids.ids["user"] != run.ids().ids["user"] or ids.ids["item"] != run.ids().ids["item"]:
         raise GraphrecError(f"the graph's users or items changed since run {run.id} was trained; "
                             "its embeddings no longer line up: train a new run")
+    if data.split(split).nnz == 0:
+        why = " (it trained without validation, --eval-every 0, on train and valid together)" \
+            if split == "valid" and not data_config.validation else ""
+        raise GraphrecError(f"run {run.id}: the graph has no {split} interactions to evaluate{why}")
     emb = run.embeddings()
     return evaluate((emb["user"], emb["item"]), data, split=split, ks=ks, beyond_accuracy=split == "test")
 

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 import loaders
 from graphrec.cli import cli
+from graphrec.export import export
 from graphrec.ingest import ingest
 from graphrec.runs import list_runs
 from graphrec.sample import write_sample
@@ -64,3 +65,23 @@ def test_export_writes_heterodata_and_ids(sample_graph, settings, tmp_path):
     data = torch.load(out, weights_only=False)
     ids = json.loads((tmp_path / "g.pt.ids.json").read_text())
     assert data["user"].num_nodes == len(ids["user"]) == 150
+
+
+def test_train_without_validation_runs_the_given_epochs_on_train_and_valid(sample_graph, settings):
+    out = run_cli(settings, "train", "--model", "mf", "--epochs", "3", "--batch-size", "256", "--eval-every", "0",
+                  "--threads", "1", "--no-publish")
+    assert "3 epochs, no validation" in out.stdout
+    run = list_runs(settings.runs_dir)[-1]
+    meta = run.meta
+    assert meta["epochs_run"] == 3 and meta["data_config"]["validation"] is False
+    # The random split's valid edges were trained on; test is the same test a validated run reports.
+    hetero, _ = export(sample_graph, split="auto", seed=2020)
+    split = hetero["user", "interacted", "item"].split
+    assert meta["counts"]["valid"] == 0 and int((split == 1).sum()) > 0
+    assert meta["counts"]["train"] == int((split != 2).sum()) and meta["counts"]["test"] == int((split == 2).sum())
+    again = json.loads(run_cli(settings, "evaluate", run.id, "-k", "20", "--json").stdout)
+    assert again["recall@20"] == pytest.approx(meta["metrics"]["test"]["recall@20"], abs=1e-6)
+    result = CliRunner().invoke(cli, ["--home", str(settings.home), "evaluate", run.id, "--split", "valid"],
+                                env={"NEO4J_URI": ""})
+    assert result.exit_code != 0 and "no valid interactions" in str(result.exception) and \
+        "--eval-every 0" in str(result.exception)

@@ -73,6 +73,19 @@ def test_with_holdout_refuses_data_that_has_a_valid_split():
         data.with_holdout(0.1, seed=0)
 
 
+def test_without_valid_folds_valid_into_train_and_leaves_test():
+    pairs = random_pairs(30, 25, 300, seed=8)
+    data = RecData.from_pairs(30, 25, pairs).with_holdout(0.2, seed=1)
+    data = RecData.from_pairs(30, 25, torch.stack(data.train.pairs()), torch.stack(data.valid.pairs()),
+                              torch.tensor([[0, 1], [3, 4]]))
+    folded = data.without_valid()
+    assert folded.valid.nnz == 0 and folded.test is data.test
+    assert torch.equal(folded.train.keys(25), torch.unique(torch.cat([data.train.keys(25), data.valid.keys(25)])))
+    assert folded.train.nnz == data.train.nnz + data.valid.nnz  # the holdout is disjoint from train
+    assert bool((folded.train.indptr[1:] >= folded.train.indptr[:-1]).all())
+    assert folded.without_valid() is folded  # nothing left to fold
+
+
 def test_contains():
     keys = torch.tensor([2, 5, 9])
     assert contains(keys, torch.tensor([0, 2, 5, 6, 9, 10])).tolist() == [False, True, True, False, True, False]
