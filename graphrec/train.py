@@ -407,6 +407,10 @@ def plot_history(history: list, path: str | os.PathLike, metric: str = "recall@2
         for name in names:
             ax_val.plot([r["epoch"] for r in evals], [r["valid"][name] for r in evals], label=name)
         ax_val.legend()
-    ax_val.set(xlabel="epoch", title=f"validation (early stopping on {metric})")
+        ax_val.set(xlabel="epoch", title=f"validation (early stopping on {metric})")
+    else:  # a run without validation (eval_every=0)
+        ax_val.set_axis_off()
+        ax_val.text(0.5, 0.5, f"no validation:\n{len(history)} epochs, the last one kept", ha="center",
+                    va="center", transform=ax_val.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

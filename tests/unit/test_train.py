@@ -105,6 +105,7 @@ def test_eval_every_0_trains_a_fixed_number_of_epochs_without_a_valid_split_and_
     with torch.no_grad():  # the test saw the last epoch's weights, which the model keeps
         assert all(torch.equal(a, b) for a, b in zip(spy.calls[0][1], straight()))
     assert "valid" not in json.loads((tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert (tmp_path / "straight" / "curves.png").stat().st_size > 0  # the loss alone, the other panel says why
     # interrupted after 2 epochs, then resumed: the same weights as the straight run
     halves = model(d)
     fit(halves, d, replace(config, epochs=2), run_dir=tmp_path / "halves")
