@@ -3,8 +3,9 @@ training, the top-K of full-ranking evaluation, and the scores of many sampled i
 
 On the CPU a step of LightGCN is mostly ``Â @ X`` (a CSR matrix times a dense (N, d) block). torch hands that to
 MKL, which on this project's 2-core machine took 17.8 ms for Gowalla's Â (70,839 nodes, 1.62 M entries, d = 64);
-the row loop below takes 10–12 ms (see BENCHMARKS.md): each output row accumulates in a small local buffer and is
-written once, and rows are split between threads by equal numbers of entries (users and items differ a lot in degree).
+the row loop below takes ~9 ms (see BENCHMARKS.md): each output row accumulates in a small local buffer and is
+written once, rows are split between threads by equal numbers of entries (users and items differ a lot in degree),
+and the row of X that an entry 16 places ahead will read is prefetched, so the random reads of X overlap.
 The loops also fuse the small extras of LightGCN's backward (adding the batch's gradient rows, a product whose input
 is non-zero only on the batch's rows), which torch would do as separate passes over (N, d) buffers. The top-K loop
 reads each score once and keeps a sorted list of K (torch.topk is ~2.5x slower for K=20 of 40,981 items).
