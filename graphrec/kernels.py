@@ -31,7 +31,11 @@ _EMPTY_I = np.empty(0, np.int64)
 # How many entries ahead the products ask for the row of X they will read (see _prefetch_intrinsic): far enough that
 # the row arrives before it is needed, near enough that it is still cached then. 16-24 measured best on Gowalla.
 _PREFETCH_AHEAD = 16
-_prefetch = None  # the intrinsic, built with the loops (a module global, so the cached loops can refer to it)
+# Built with the loops. Module globals, not closure variables: numba keys its on-disk cache on a hash of a loop's
+# closure, and a pickled intrinsic or dispatcher differs in every process, so closing over them would recompile
+# every loop in every process (tests/unit/test_kernels.py checks the cache is hit).
+_prefetch = None  # the llvm.prefetch intrinsic
+_prefetch_row = None  # prefetch_row(x, col, q): every cache line of row x[col[q]], if entry q exists
 
 
 def _prefetch_intrinsic():
@@ -84,18 +88,18 @@ def _compiled():
     numba.get_num_threads()
     torch.set_num_threads(threads)
 
-    global _prefetch
+    global _prefetch, _prefetch_row
     _prefetch = _prefetch_intrinsic()
-    ahead = _PREFETCH_AHEAD
     jit = njit(parallel=True, fastmath=True, cache=True, nogil=True)
 
     @njit(fastmath=True, cache=True, nogil=True, inline="always")
     def prefetch_row(x, col, q):
-        # Ask for the row x[col[q]] (every cache line of it), if entry q exists.
         if q < col.size:
             c = col[q]
             for k in range(0, x.shape[1], max(1, 64 // x.itemsize)):
                 _prefetch(x, c, k)
+
+    _prefetch_row = prefetch_row
 
     @jit
     def spmm(crow, col, val, x, out, add, slot, bounds):
@@ -110,7 +114,7 @@ def _compiled():
                 else:
                     acc[:] = 0
                 for p in range(crow[r], crow[r + 1]):
-                    prefetch_row(x, col, p + ahead)
+                    _prefetch_row(x, col, p + _PREFETCH_AHEAD)
                     c = col[p]
                     v = val[p]
                     for k in range(d):
@@ -148,7 +152,7 @@ def _compiled():
             r = rows[j]
             acc = np.zeros(d, out.dtype)
             for p in range(crow[r], crow[r + 1]):
-                prefetch_row(x, col, p + ahead)
+                _prefetch_row(x, col, p + _PREFETCH_AHEAD)
                 v = val[p]
                 c = col[p]
                 for k in range(d):
@@ -185,9 +189,10 @@ def _compiled():
         # out[b, n] = u[b] · table[idx[b, n]], without gathering the (B, N, d) block of table rows.
         d = u.shape[1]
         for b in prange(idx.shape[0]):
+            row = idx[b]
             for n in range(idx.shape[1]):
-                prefetch_row(table, idx[b], n + ahead)
-                j = idx[b, n]
+                _prefetch_row(table, row, n + _PREFETCH_AHEAD)
+                j = row[n]
                 s = u[b, 0] * table[j, 0]
                 for k in range(1, d):
                     s += u[b, k] * table[j, k]
@@ -200,9 +205,10 @@ def _compiled():
         d = u.shape[1]
         for b in prange(idx.shape[0]):
             acc = np.zeros(d, grad_u.dtype)
+            row = idx[b]
             for n in range(idx.shape[1]):
-                prefetch_row(table, idx[b], n + ahead)
-                j = idx[b, n]
+                _prefetch_row(table, row, n + _PREFETCH_AHEAD)
+                j = row[n]
                 w = grad[b, n]
                 for k in range(d):
                     acc[k] += w * table[j, k]
@@ -211,9 +217,10 @@ def _compiled():
         for c in prange(bounds.size - 1):
             part = parts[c]
             for b in range(bounds[c], bounds[c + 1]):
+                row = idx[b]
                 for n in range(idx.shape[1]):
-                    prefetch_row(part, idx[b], n + ahead)
-                    j = idx[b, n]
+                    _prefetch_row(part, row, n + _PREFETCH_AHEAD)
+                    j = row[n]
                     w = grad[b, n]
                     for k in range(d):
                         part[j, k] += w * u[b, k]

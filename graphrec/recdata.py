@@ -160,7 +160,8 @@ class RecData:
 
     def without_valid(self) -> "RecData":
         """A copy with the valid split folded into train, for a run that does not validate (a fixed number of epochs
-        on all non-test data, as the papers train); test is untouched, so its numbers compare with validated runs'."""
+        on all non-test data, as the papers train). Test is untouched and still masked by everything trained on, so its
+        accuracy compares with validated runs' (popularity-based measures now count the valid interactions too)."""
         if not self.valid.nnz:
             return self
         keys = torch.unique(torch.cat([self.train.keys(self.n_items), self.valid.keys(self.n_items)]))

@@ -314,6 +314,9 @@ def _check_lr_decay(config: TrainConfig) -> None:
         raise ConfigError(f"TrainConfig.lr_decay must be in (0, 1), got {config.lr_decay}")
     if config.lr_decay_patience < 1:
         raise ConfigError(f"TrainConfig.lr_decay_patience must be >= 1, got {config.lr_decay_patience}")
+    if not config.lr_decay_epochs and config.eval_every == 0:
+        raise ConfigError("TrainConfig.lr_decay reduces the lr on a validation plateau, and this run does not validate "
+                          "(eval_every=0): give the epochs to decay after as lr_decay_epochs, or validate")
     if config.lr_decay_epochs and config.eval_every > 0:
         raise ConfigError("TrainConfig.lr_decay_epochs replays a schedule in a run without validation (eval_every=0); "
                           "with validation the lr decays on plateau")
@@ -385,8 +388,9 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
     return tqdm(iterable, total=total, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True)
 
 
-def plot_history(history: list, path: str | os.PathLike, metric: str = "recall@20") -> None:
-    """PNG of training loss and the validation metrics per epoch (matplotlib's Agg canvas, no pyplot state)."""
+def plot_history(history: list, path: str | os.PathLike, metric: str = "recall@20"):
+    """PNG of training loss and the validation metrics per epoch (matplotlib's Agg canvas, no pyplot state); returns
+    the matplotlib Figure."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -414,3 +418,4 @@ def plot_history(history: list, path: str | os.PathLike, metric: str = "recall@2
                     va="center", transform=ax_val.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    return fig

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from graphrec.db.connect import Graph
-from graphrec.errors import GraphrecError
+from graphrec.errors import ConfigError, GraphrecError
 from graphrec.evaluate import evaluate
 from graphrec.export import export
 from graphrec.models import build
@@ -58,6 +58,9 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
 
     Passing the ``run_id`` of an interrupted run resumes it from its last checkpoint.
     """
+    if not data_config.validation and train_config.eval_every != 0:
+        raise ConfigError("train_run: DataConfig.validation=False keeps no valid split, so the run cannot validate: "
+                          "set TrainConfig.eval_every=0 (a fixed number of epochs) or keep validation")
     start = time.perf_counter()
     data, ids, hetero = load_data(graph, data_config, progress)
     seconds_export = time.perf_counter() - start

@@ -10,10 +10,13 @@ from click.testing import CliRunner
 
 import loaders
 from graphrec.cli import cli
+from graphrec.errors import ConfigError
 from graphrec.export import export
 from graphrec.ingest import ingest
 from graphrec.runs import list_runs
 from graphrec.sample import write_sample
+from graphrec.train import TrainConfig
+from graphrec.workflow import DataConfig, train_run
 from tests.integration.cli_helpers import run_cli
 
 
@@ -85,3 +88,5 @@ def test_train_without_validation_runs_the_given_epochs_on_train_and_valid(sampl
                                 env={"NEO4J_URI": ""})
     assert result.exit_code != 0 and "no valid interactions" in str(result.exception) and \
         "--eval-every 0" in str(result.exception)
+    with pytest.raises(ConfigError, match="cannot validate"):  # the API refuses the contradiction the CLI avoids
+        train_run(sample_graph, settings.runs_dir, "mf", {}, TrainConfig(epochs=1), DataConfig(validation=False))

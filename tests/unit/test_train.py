@@ -105,7 +105,12 @@ def test_eval_every_0_trains_a_fixed_number_of_epochs_without_a_valid_split_and_
     with torch.no_grad():  # the test saw the last epoch's weights, which the model keeps
         assert all(torch.equal(a, b) for a, b in zip(spy.calls[0][1], straight()))
     assert "valid" not in json.loads((tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()[-1])
-    assert (tmp_path / "straight" / "curves.png").stat().st_size > 0  # the loss alone, the other panel says why
+    assert (tmp_path / "straight" / "curves.png").stat().st_size > 0
+    from graphrec.train import plot_history
+
+    fig = plot_history(result.history, tmp_path / "again.png")  # the loss alone; the other panel says why
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts == ["no validation:\n5 epochs, the last one kept"] and fig.axes[0].lines
     # interrupted after 2 epochs, then resumed: the same weights as the straight run
     halves = model(d)
     fit(halves, d, replace(config, epochs=2), run_dir=tmp_path / "halves")
@@ -301,6 +306,7 @@ def test_reduce_on_plateau_decays_after_each_stall_a_refit_replays_it_and_a_resu
     (dict(lr_decay=0.1, lr_decay_patience=0), "lr_decay_patience"),
     (dict(lr_decay_epochs=(3,), eval_every=0), "needs lr_decay"),
     (dict(lr_decay=0.1, lr_decay_epochs=(3,)), "replays a schedule in a run without validation"),
+    (dict(lr_decay=0.1, eval_every=0), "does not validate"),
 ])
 def test_lr_decay_settings_are_checked(bad, message):
     d = data()
