@@ -5,6 +5,7 @@ This is what `graphrec train` and `graphrec evaluate` call; it holds no loop or 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 
@@ -17,9 +18,12 @@ from graphrec.export import export
 from graphrec.models import build
 from graphrec.progress import Progress, silent
 from graphrec.recdata import RecData
-from graphrec.runs import Run, load_run, new_run_id, save_graphs, save_run
+from graphrec.runs import RUN_ID, Run, load_run, new_run_id, save_graphs, save_run
 from graphrec.sidegraphs import SideGraphs
 from graphrec.train import TrainConfig, TrainResult, fit
+
+
+DATA_CONFIG = "data_config.json"  # in a run folder from the start, so a resumed run can be checked against it
 
 
 @dataclass(frozen=True)
@@ -61,11 +65,15 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
     if not data_config.validation and train_config.eval_every != 0:
         raise ConfigError("train_run: DataConfig.validation=False keeps no valid split, so the run cannot validate: "
                           "set TrainConfig.eval_every=0 (a fixed number of epochs) or keep validation")
+    run_dir = _resumable(runs_dir, run_id, data_config) if run_id else None
     start = time.perf_counter()
     data, ids, hetero = load_data(graph, data_config, progress)
     seconds_export = time.perf_counter() - start
-    run_id = run_id or new_run_id(model_name)
-    run_dir = runs_dir / run_id
+    if run_dir is None:
+        run_id = new_run_id(model_name)
+        run_dir = runs_dir / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / DATA_CONFIG).write_text(json.dumps(asdict(data_config)))
     side = SideGraphs.from_hetero(hetero)
     train_pairs = torch.stack(data.train.pairs())
     model = build(model_name, data.n_users, data.n_items, graph=train_pairs, seed=train_config.seed, side=side,
@@ -94,6 +102,25 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
     run = save_run(runs_dir, meta, ids, {"user": user_emb, "item": item_emb})
     save_graphs(run.path, train_pairs, side)
     return run, result
+
+
+def _resumable(runs_dir, run_id: str, data_config: DataConfig):
+    """The folder of run ``run_id`` to resume. Refused: an id that is not one (a mistyped id would otherwise start a
+    new run under it), a folder with no checkpoint, and data settings other than those the run started with (its
+    checkpoint would go on training on other splits)."""
+    run_dir = runs_dir / run_id
+    if not RUN_ID.match(run_id) or not (run_dir / "checkpoint.pt").is_file():
+        raise GraphrecError(f"cannot resume {run_id!r}: no checkpoint at {run_dir / 'checkpoint.pt'} (an "
+                            f"interrupted run is a folder under {runs_dir} holding one)")
+    saved = run_dir / DATA_CONFIG
+    if saved.exists():
+        before = json.loads(saved.read_text())
+        now = json.loads(json.dumps(asdict(data_config)))  # tuples as JSON lists, as saved
+        if before != now:
+            changed = ", ".join(f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in now if before.get(k) != now.get(k))
+            raise ConfigError(f"cannot resume {run_id} with other data settings ({changed}); give the ones it "
+                              "started with, or train a new run")
+    return run_dir
 
 
 def evaluate_run(graph: Graph, runs_dir, run_id: str, split: str = "test", ks=(20,),

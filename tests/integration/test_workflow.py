@@ -90,3 +90,23 @@ def test_train_without_validation_runs_the_given_epochs_on_train_and_valid(sampl
         "--eval-every 0" in str(result.exception)
     with pytest.raises(ConfigError, match="cannot validate"):  # the API refuses the contradiction the CLI avoids
         train_run(sample_graph, settings.runs_dir, "mf", {}, TrainConfig(epochs=1), DataConfig(validation=False))
+
+
+def test_resume_refuses_a_run_without_checkpoint_and_other_data_settings(sample_graph, settings):
+    args = ["train", "--model", "mf", "--epochs", "2", "--batch-size", "256", "--threads", "1", "--no-publish",
+            "--split", "random"]
+    run_cli(settings, *args)
+    run = list_runs(settings.runs_dir)[-1]
+
+    def resume(*extra):
+        return CliRunner().invoke(cli, ["--home", str(settings.home), *args, *extra], env={"NEO4J_URI": ""})
+
+    typo = resume("--resume", run.id + "x")
+    assert typo.exit_code != 0 and "no checkpoint" in str(typo.exception)
+    assert not (settings.runs_dir / (run.id + "x")).exists()  # no run was started under the mistyped id
+    other = resume("--resume", run.id, "--seed", "7")
+    assert other.exit_code != 0 and "other data settings (seed 2020 -> 7)" in str(other.exception)
+    same = resume("--resume", run.id)  # the finished run: nothing left to train, tested again, same numbers
+    assert same.exit_code == 0, same.output
+    again = list_runs(settings.runs_dir)[-1]
+    assert again.id == run.id and again.meta["metrics"]["test"] == run.meta["metrics"]["test"]
