@@ -15,8 +15,13 @@ D̃ = D + I, instead of Â + I with the symmetric Â, and the two messages pass 
 
     E_l = LeakyReLU(Ã E_{l-1} W1 + b1) + LeakyReLU((E_{l-1} ⊙ Ã E_{l-1}) W2 + b2),
 
-with the biases Xavier-initialised like the weights. ``Ã x`` is computed as ``D̃^-½ Â' (D̃^½ x) + x / D̃`` with the
-symmetric ``Â' = D̃^-½ A D̃^-½``, so the products keep the symmetric kernels (and their row-block training step).
+with the biases Xavier-initialised like the weights. ``Ã x`` is one pass of the CSR loop with a diagonal,
+``(P + D̃⁻¹) x`` with P = D̃⁻¹A (:class:`MeanAggregate`); its backward is the same with Pᵀ = A D̃⁻¹.
+
+On the CPU a layer's elementwise work (LeakyReLUs, the product ``side * h``'s gradients, message dropout) runs fused
+in :class:`NGCFLayer` (``graphrec.kernels.ngcf_*``): dropout's mask is a hash of a seed drawn from torch's generator and
+the element's index (same distribution as ``F.dropout``, other draws; reproducible under ``torch.manual_seed``).
+Elsewhere (CUDA) the layer is plain torch.
 
 ``num_negatives`` > 1 (not the paper's, as for LightGCN and MF) averages BPR over that many uniformly drawn items per
 positive, scored against the whole propagated item table, the negatives' ego embeddings in the L2 term by their mean
@@ -29,11 +34,63 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphrec import kernels
 from graphrec.errors import ModelError
 from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, l2_reg
 from graphrec.models.negatives import many_negatives_loss, num_negatives_arg
 from graphrec.models.propagation import SymSpMMRows, sym_spmm
+
+_SLOPE = 0.2  # LeakyReLU's negative slope in the authors' code
+
+
+class NGCFLayer(torch.autograd.Function):
+    """NGCF's layer after the neighbourhood product, ``side`` = Ã h (variant "code") or Â h (eq. 7), given rows of
+    ``side`` with the same rows of ``h``: ``dropout(LeakyReLU(side W1ᵀ + b1) + LeakyReLU((side ⊙ h) W2ᵀ + b2))`` for
+    "code", ``dropout(LeakyReLU((side + h) W1ᵀ + b1 + (side ⊙ h) W2ᵀ + b2))`` for eq. (7). The two dense products
+    are torch's; the elementwise rest is one fused pass forward and two backward (CPU tensors only)."""
+
+    @staticmethod
+    def forward(ctx, side, h, w1, b1, w2, b2, code: bool, p: float, seed: int):
+        inp = side if code else side + h
+        bi = side * h
+        a = torch.addmm(b1, inp, w1.t())
+        b = torch.addmm(b2, bi, w2.t())
+        ctx.save_for_backward(side, h, inp, bi, a, b, w1, w2)
+        ctx.args = (code, _SLOPE, p, seed)
+        return kernels.ngcf_activation(a, b, code, _SLOPE, p, seed)
+
+    @staticmethod
+    def backward(ctx, grad):
+        side, h, inp, bi, a, b, w1, w2 = ctx.saved_tensors
+        ga, gb = kernels.ngcf_activation_backward(grad, a, b, *ctx.args)
+        grad_side, grad_h = kernels.ngcf_input_grads(ga @ w1, gb @ w2, side, h, ctx.args[0])
+        return grad_side, grad_h, ga.t() @ inp, ga.sum(0), gb.t() @ bi, gb.sum(0), None, None, None
+
+
+class MeanAggregate(torch.autograd.Function):
+    """``Ã x = (P + diag(inv_deg)) x`` for the constant CSR ``P`` = D̃⁻¹A, given its transpose ``P_t`` (same pattern,
+    column-scaled values): the backward is ``(P_t + diag(inv_deg)) grad``. With ``rows``, only those (unique) rows of
+    the product (NGCF's last layer in a training step)."""
+
+    @staticmethod
+    def forward(ctx, p, p_t, inv_deg, x, rows=None):
+        ctx.p_t, ctx.inv_deg, ctx.n = p_t, inv_deg, x.size(0)
+        if rows is None:
+            ctx.save_for_backward()
+            return kernels.spmm(p, x, diag=inv_deg)
+        ctx.save_for_backward(rows)
+        return kernels.spmm_rows_add_(x[rows] * inv_deg[rows].unsqueeze(1), p, x, rows)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.contiguous()
+        if not ctx.saved_tensors:
+            return None, None, None, kernels.spmm(ctx.p_t, grad, diag=ctx.inv_deg), None
+        (rows,) = ctx.saved_tensors
+        slot = kernels.row_slots(rows, ctx.n)
+        self_term = grad * ctx.inv_deg[rows].unsqueeze(1)
+        return None, None, None, kernels.spmm_from_rows(ctx.p_t, grad, rows, slot, add=self_term), None
 
 
 class NGCF(Recommender):
@@ -54,12 +111,13 @@ class NGCF(Recommender):
         self.w1 = nn.ModuleList(nn.Linear(self.dim, self.dim) for _ in range(self.num_layers))
         self.w2 = nn.ModuleList(nn.Linear(self.dim, self.dim) for _ in range(self.num_layers))
         if variant == "code":
-            # Â' = D̃^-½ A D̃^-½ (degrees + 1) in place of Â; its scalings give Ã = D̃⁻¹(A + I) (see the docstring)
+            # P = D̃⁻¹A and Pᵀ = A D̃⁻¹ on Â's pattern (D̃ = degree + 1), and D̃⁻¹ for the self-loop: Ã = P + D̃⁻¹
             counts = self.adj_crow.diff()  # each node's row length in Â is its degree
-            deg = counts.float()
-            rows = torch.repeat_interleave(torch.arange(deg.numel()), counts)
-            self.adj_val = ((deg[rows] + 1) * (deg[self.adj_col] + 1)).rsqrt()
-            self.register_buffer("deg_sqrt", (deg + 1).sqrt().unsqueeze(1), persistent=False)
+            inv_deg = 1.0 / (counts.float() + 1)
+            rows = torch.repeat_interleave(torch.arange(counts.numel()), counts)
+            self.register_buffer("agg_val", inv_deg[rows], persistent=False)
+            self.register_buffer("agg_val_t", inv_deg[self.adj_col.long()], persistent=False)
+            self.register_buffer("inv_deg", inv_deg, persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -76,41 +134,49 @@ class NGCF(Recommender):
                 "node_dropout": self.node_dropout, "reg": self.reg, "num_negatives": self.num_negatives,
                 "variant": self.variant}
 
-    def _train_adjacency(self) -> Tensor:
-        if not (self.training and self.node_dropout > 0):
-            return self.adjacency()
-        # Drop whole (user, item) edges, both directions at once, so Â stays symmetric for sym_spmm's backward.
-        keep = torch.rand(self.n_edges, device=self.adj_val.device) >= self.node_dropout
-        return self.adjacency(self.adj_val * keep[self.adj_edge_ids] / (1.0 - self.node_dropout))
+    def _graph(self):
+        """The propagation matrix: Â (eq. 7), or (P, Pᵀ) for variant "code" (see :class:`MeanAggregate`). In training
+        with node dropout, whole (user, item) edges are dropped, both directions at once, and the rest rescaled."""
+        scale = None
+        if self.training and self.node_dropout > 0:
+            keep = torch.rand(self.n_edges, device=self.adj_val.device) >= self.node_dropout
+            scale = keep[self.adj_edge_ids] / (1.0 - self.node_dropout)
+        if self.variant == "code":
+            return tuple(self.adjacency(v if scale is None else v * scale) for v in (self.agg_val, self.agg_val_t))
+        return self.adjacency(None if scale is None else self.adj_val * scale)
 
     def _layer(self, layer: int, side: Tensor, h: Tensor) -> Tensor:
         """One layer, given ``side`` = Â h (variant "paper") or Ã h ("code"), rows of it with the same rows of h."""
-        if self.variant == "code":
-            h = F.leaky_relu(self.w1[layer](side), negative_slope=0.2) + \
-                F.leaky_relu(self.w2[layer](side * h), negative_slope=0.2)
+        w1, w2 = self.w1[layer], self.w2[layer]
+        code = self.variant == "code"
+        p = self.message_dropout if self.training else 0.0
+        if kernels.elementwise_fast(side, h, w1.weight, w2.weight):
+            seed = int(torch.randint(0, 2**63 - 1, (1,))) if p > 0 else 0
+            return NGCFLayer.apply(side, h, w1.weight, w1.bias, w2.weight, w2.bias, code, p, seed)
+        if code:
+            h = F.leaky_relu(w1(side), negative_slope=_SLOPE) + F.leaky_relu(w2(side * h), negative_slope=_SLOPE)
         else:
-            h = F.leaky_relu(self.w1[layer](side + h) + self.w2[layer](side * h), negative_slope=0.2)
-        return F.dropout(h, p=self.message_dropout, training=self.training)
+            h = F.leaky_relu(w1(side + h) + w2(side * h), negative_slope=_SLOPE)
+        return F.dropout(h, p=p, training=p > 0)
 
-    def _side(self, adj: Tensor, h: Tensor) -> Tensor:
-        """Â h, or for variant "code" Ã h = D̃^-½ Â' (D̃^½ h) + h / D̃."""
+    def _side(self, graph, h: Tensor) -> Tensor:
+        """Â h, or for variant "code" Ã h."""
         if self.variant == "code":
-            return sym_spmm(adj, h * self.deg_sqrt) / self.deg_sqrt + h / self.deg_sqrt.pow(2)
-        return sym_spmm(adj, h)
+            return MeanAggregate.apply(*graph, self.inv_deg, h)
+        return sym_spmm(graph, h)
 
-    def _side_rows(self, adj: Tensor, h: Tensor, nodes: Tensor) -> Tensor:
+    def _side_rows(self, graph, h: Tensor, nodes: Tensor) -> Tensor:
         """Rows ``nodes`` of :meth:`_side`."""
         if self.variant == "code":
-            d = self.deg_sqrt[nodes]
-            return SymSpMMRows.apply(adj, h * self.deg_sqrt, nodes) / d + h[nodes] / d.pow(2)
-        return SymSpMMRows.apply(adj, h, nodes)
+            return MeanAggregate.apply(*graph, self.inv_deg, h, nodes)
+        return SymSpMMRows.apply(graph, h, nodes)
 
     def forward(self) -> tuple[Tensor, Tensor]:
-        adj = self._train_adjacency()
+        graph = self._graph()
         h = torch.cat([self.user.weight, self.item.weight])
         outs = [h]
         for layer in range(self.num_layers):
-            h = self._layer(layer, self._side(adj, h), h)
+            h = self._layer(layer, self._side(graph, h), h)
             outs.append(F.normalize(h, dim=1))
         out = torch.cat(outs, dim=1)
         return out[:self.n_users], out[self.n_users:]
@@ -121,14 +187,14 @@ class NGCF(Recommender):
         LightGCN's step): one whole-graph product fewer forward and backward. Without message dropout it equals
         ``forward()``'s rows; with it, the last layer's dropout mask is drawn for these rows only (same
         distribution, other draws)."""
-        adj = self._train_adjacency()
+        graph = self._graph()
         h = torch.cat([self.user.weight, self.item.weight])
         outs = [h[nodes]]
         for layer in range(self.num_layers - 1):
-            h = self._layer(layer, self._side(adj, h), h)
+            h = self._layer(layer, self._side(graph, h), h)
             outs.append(F.normalize(h[nodes], dim=1))
         if self.num_layers > 0:
-            last = self._layer(self.num_layers - 1, self._side_rows(adj, h, nodes), h[nodes])
+            last = self._layer(self.num_layers - 1, self._side_rows(graph, h, nodes), h[nodes])
             outs.append(F.normalize(last, dim=1))
         return torch.cat(outs, dim=1)
 

@@ -20,6 +20,7 @@ def kernel_path(request, monkeypatch):
 
         monkeypatch.setattr(kernels, "_fast", lambda *tensors: False)
         monkeypatch.setattr(kernels, "_gather_fast", lambda *tensors: False)
+        monkeypatch.setattr(kernels, "elementwise_fast", lambda *tensors: False)
     return request.param
 
 

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from graphrec import kernels
 from graphrec.models import build
 from graphrec.models.losses import bpr_loss, l2_reg
 from tests.unit.conftest import random_pairs
@@ -8,7 +9,7 @@ from tests.unit.conftest import random_pairs
 
 @pytest.mark.parametrize("variant", ["paper", "code"])
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
-def test_the_training_step_on_the_batch_rows_equals_the_whole_forward(num_layers, variant):
+def test_the_training_step_on_the_batch_rows_equals_the_whole_forward(kernel_path, num_layers, variant):
     # NGCF.loss computes only the batch's rows of the last layer and of the normalised outputs; without dropout
     # it must be the BPR of forward()'s rows, value and gradients.
     pairs = random_pairs(20, 30, 160, seed=5)
@@ -70,7 +71,7 @@ def _dense_ngcf(model, pairs, variant):
 
 
 @pytest.mark.parametrize("variant", ["paper", "code"])
-def test_forward_matches_the_formulas_written_out_densely(variant):
+def test_forward_matches_the_formulas_written_out_densely(kernel_path, variant):
     pairs = random_pairs(20, 30, 160, seed=5)
     model = build("ngcf", 20, 30, graph=pairs, seed=0, dim=8, message_dropout=0.0, variant=variant).eval()
     with torch.no_grad():
@@ -85,3 +86,60 @@ def test_an_unknown_variant_is_refused():
 
     with pytest.raises(ModelError, match="variant"):
         build("ngcf", 20, 30, graph=random_pairs(20, 30, 160, seed=5), variant="tf")
+
+
+def _reference_layer(side, h, w1, b1, w2, b2, code, keep, p):
+    import torch.nn.functional as F
+
+    if code:
+        out = F.leaky_relu(side @ w1.T + b1, 0.2) + F.leaky_relu((side * h) @ w2.T + b2, 0.2)
+    else:
+        out = F.leaky_relu((side + h) @ w1.T + b1 + (side * h) @ w2.T + b2, 0.2)
+    return out * keep / (1 - p)
+
+
+@pytest.mark.parametrize("code", [True, False])
+@pytest.mark.parametrize("p", [0.0, 0.3])
+def test_the_fused_layer_equals_torch_with_the_same_dropout_mask(code, p):
+    from graphrec.models.ngcf import NGCFLayer
+
+    gen = torch.Generator().manual_seed(3)
+    args = [torch.randn(shape, dtype=torch.float64, generator=gen, requires_grad=True)
+            for shape in [(12, 5), (12, 5), (5, 5), (5,), (5, 5), (5,)]]
+    out = NGCFLayer.apply(*args, code, p, 1234)
+    keep = kernels.dropout_keep(12, 5, p, 1234)
+    ref = _reference_layer(*args, code, keep, p)
+    torch.testing.assert_close(out, ref)
+    grad = torch.randn(12, 5, dtype=torch.float64, generator=gen)
+    for got, want in zip(torch.autograd.grad(out, args, grad), torch.autograd.grad(ref, args, grad)):
+        torch.testing.assert_close(got, want)
+    assert torch.autograd.gradcheck(lambda *a: NGCFLayer.apply(*a, code, p, 1234), args)
+
+
+def test_mean_aggregation_and_its_row_block_have_the_right_gradients():
+    from graphrec.models.ngcf import MeanAggregate
+
+    pairs = random_pairs(6, 7, 20, seed=2)
+    model = build("ngcf", 6, 7, graph=pairs, seed=0, dim=4, variant="code").double()
+    p, p_t = (model.adjacency(v.double()) for v in (model.agg_val, model.agg_val_t))
+    inv_deg = model.inv_deg.double()
+    a = torch.zeros(13, 13, dtype=torch.float64)
+    a[pairs[0], pairs[1] + 6] = a[pairs[1] + 6, pairs[0]] = 1.0
+    mean = (a + torch.eye(13, dtype=torch.float64)) / (a.sum(1, keepdim=True) + 1)  # D̃⁻¹(A + I)
+    x = torch.randn(13, 3, dtype=torch.float64, requires_grad=True)
+    rows = torch.tensor([12, 0, 7])
+    torch.testing.assert_close(MeanAggregate.apply(p, p_t, inv_deg, x), mean @ x)
+    torch.testing.assert_close(MeanAggregate.apply(p, p_t, inv_deg, x, rows), (mean @ x)[rows])
+    assert torch.autograd.gradcheck(lambda t: MeanAggregate.apply(p, p_t, inv_deg, t), [x])
+    assert torch.autograd.gradcheck(lambda t: MeanAggregate.apply(p, p_t, inv_deg, t, rows), [x])
+
+
+def test_seeded_dropout_is_reproducible_in_the_fused_step():
+    pairs = random_pairs(20, 30, 160, seed=5)
+    model = build("ngcf", 20, 30, graph=pairs, seed=0, dim=8, message_dropout=0.3, variant="code").train()
+    batch = (torch.tensor([0, 1, 5]), torch.tensor([3, 4, 9]), torch.tensor([2, 8, 1]))
+    losses = []
+    for seed in (0, 0, 1):
+        torch.manual_seed(seed)
+        losses.append(model.loss(batch).item())
+    assert losses[0] == losses[1] != losses[2]
