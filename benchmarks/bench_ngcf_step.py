@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._data import load_lightgcn_dir  # noqa: E402
 from benchmarks._steps import bpr_batches, print_steps, step_parser, time_steps  # noqa: E402
-from graphrec import kernels  # noqa: E402
+from graphrec import fused  # noqa: E402
 from graphrec.models import build  # noqa: E402
 from graphrec.models.losses import bpr_loss, l2_reg  # noqa: E402
 from graphrec.train import make_optimizer  # noqa: E402
@@ -42,12 +42,12 @@ def whole_forward_loss(model, batch):
 
 def torch_layer_loss(model, batch):
     """The step with the layer in plain torch ops (the path the model takes where the fused loops do not apply)."""
-    fused = kernels.elementwise_fast
-    kernels.elementwise_fast = lambda *tensors: False
+    fast = fused.elementwise_fast
+    fused.elementwise_fast = lambda *tensors: False
     try:
         return model.loss(batch)
     finally:
-        kernels.elementwise_fast = fused
+        fused.elementwise_fast = fast
 
 
 def main(argv=None) -> int:

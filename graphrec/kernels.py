@@ -12,7 +12,8 @@ reads each score once and keeps a sorted list of K (torch.topk is ~2.5x slower f
 
 Every function takes and returns torch tensors and falls back to torch for what the loops do not cover (CUDA tensors,
 other layouts or dtypes), so callers never branch. Results equal torch's up to float rounding; each output row is
-summed in a fixed order, so they do not depend on the thread count.
+summed in a fixed order, so they do not depend on the thread count. (NGCF's fused layer loops are in
+:mod:`graphrec.fused`.)
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ _PREFETCH_AHEAD = 16
 # every loop in every process (tests/unit/test_kernels.py checks the cache is hit).
 _prefetch = None  # the llvm.prefetch intrinsic
 _prefetch_row = None  # prefetch_row(x, col, q): every cache line of row x[col[q]], if entry q exists
-_dropped = None  # dropped(seed, index, threshold): whether dropout drops element ``index`` (a hash, see ngcf_*)
 
 
 def _prefetch_intrinsic():
@@ -89,7 +89,7 @@ def _compiled():
     numba.get_num_threads()
     torch.set_num_threads(threads)
 
-    global _prefetch, _prefetch_row, _dropped
+    global _prefetch, _prefetch_row
     _prefetch = _prefetch_intrinsic()
     jit = njit(parallel=True, fastmath=True, cache=True, nogil=True)
 
@@ -231,73 +231,7 @@ def _compiled():
                     for k in range(d):
                         part[j, k] += w * u[b, k]
 
-    @njit(fastmath=True, cache=True, nogil=True, inline="always")
-    def dropped(seed, index, threshold):
-        # splitmix64's finaliser of seed + (index + 1) * golden ratio: True for threshold / 2**24 of the indices
-        z = seed + (index + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-        return (z >> np.uint64(40)) < threshold
-
-    _dropped = dropped
-
-    @jit
-    def ngcf_activation(a, b, out, code, slope, threshold, scale, seed):
-        # out = dropout(LeakyReLU(a) + LeakyReLU(b)) (code) or dropout(LeakyReLU(a + b)), the mask from (seed, index)
-        n, d = a.shape
-        for i in prange(n):
-            base = np.uint64(i) * np.uint64(d)
-            for k in range(d):
-                if code:
-                    x, y = a[i, k], b[i, k]
-                    v = (x if x > 0 else slope * x) + (y if y > 0 else slope * y)
-                else:
-                    x = a[i, k] + b[i, k]
-                    v = x if x > 0 else slope * x
-                if threshold > 0:
-                    v = 0.0 if _dropped(seed, base + np.uint64(k), threshold) else v * scale
-                out[i, k] = v
-
-    @jit
-    def ngcf_activation_backward(g, a, b, ga, gb, code, slope, threshold, scale, seed):
-        # The gradients of ngcf_activation's output with respect to a and b, given g (same mask)
-        n, d = a.shape
-        for i in prange(n):
-            base = np.uint64(i) * np.uint64(d)
-            for k in range(d):
-                v = g[i, k]
-                if threshold > 0:
-                    v = 0.0 if _dropped(seed, base + np.uint64(k), threshold) else v * scale
-                if code:
-                    ga[i, k] = v if a[i, k] > 0 else slope * v
-                    gb[i, k] = v if b[i, k] > 0 else slope * v
-                else:
-                    w = v if a[i, k] + b[i, k] > 0 else slope * v
-                    ga[i, k] = w
-                    gb[i, k] = w
-
-    @jit
-    def ngcf_input_grads(u, t, side, h, gh, code):
-        # With u = dL/d(input of W1) and t = dL/d(side * h): u <- dL/d side = u + t * h, gh = dL/dh = t * side
-        # (+ u for eq. 7, whose W1 reads side + h)
-        n, d = u.shape
-        for i in prange(n):
-            for k in range(d):
-                x = u[i, k]
-                gh[i, k] = t[i, k] * side[i, k] if code else x + t[i, k] * side[i, k]
-                u[i, k] = x + t[i, k] * h[i, k]
-
-    @jit
-    def dropout_keep(n, d, threshold, seed, out):
-        for i in prange(n):
-            base = np.uint64(i) * np.uint64(d)
-            for k in range(d):
-                out[i, k] = not _dropped(seed, base + np.uint64(k), threshold)
-
-    return SimpleNamespace(numba=numba, spmm=spmm, ngcf_activation=ngcf_activation,
-                           ngcf_activation_backward=ngcf_activation_backward, ngcf_input_grads=ngcf_input_grads,
-                           dropout_keep=dropout_keep, spmm_sparse_input=spmm_sparse_input, spmm_rows_add=spmm_rows_add,
+    return SimpleNamespace(numba=numba, spmm=spmm, spmm_sparse_input=spmm_sparse_input, spmm_rows_add=spmm_rows_add,
                            topk=topk, gathered_dots=gathered_dots, gathered_dots_backward=gathered_dots_backward)
 
 
@@ -339,6 +273,9 @@ def spmm(adj: Tensor, x: Tensor, out: Tensor | None = None, add: Tensor | None =
     """``adj @ x``, plus ``add[j]`` on row ``rows[j]`` when ``add`` is given (``rows`` unique; ``slot`` is its
     inverse, ``slot[rows[j]] = j`` and -1 elsewhere, from :func:`row_slots`), plus ``diag[r] * x[r]`` on every row
     when ``diag`` (N,) is given (``(adj + diag(diag)) @ x`` in one pass). Written into ``out`` when given."""
+    if diag is not None and (adj.size(0) != adj.size(1) or diag.shape != (adj.size(0),)):
+        raise ValueError(f"spmm: diag needs a square matrix and one value per row, got {tuple(adj.shape)} and "
+                         f"{tuple(diag.shape)}")
     if out is None:
         out = x.new_empty(adj.size(0), x.size(1))
     if not _fast(adj, x, out, *(t for t in (add, diag) if t is not None)):
@@ -356,14 +293,17 @@ def spmm(adj: Tensor, x: Tensor, out: Tensor | None = None, add: Tensor | None =
     return out
 
 
-def spmm_from_rows(adj: Tensor, x_rows: Tensor, rows: Tensor, slot: Tensor, add: Tensor | None = None) -> Tensor:
+def spmm_from_rows(adj: Tensor, x_rows: Tensor, rows: Tensor, slot: Tensor, add: Tensor | None = None,
+                   adj_t: Tensor | None = None) -> Tensor:
     """``adj @ X`` for the (N, d) matrix X that is ``x_rows[j]`` on row ``rows[j]`` and zero elsewhere, without
-    building X (the loop reads, in each row of ``adj``, the entries whose column is one of ``rows``; for a symmetric
-    ``adj`` that is the backward of a row-block product), plus ``add[j]`` on row ``rows[j]`` when given."""
+    building X (for a symmetric ``adj``, the backward of a row-block product), plus ``add[j]`` on row ``rows[j]``
+    when given. The loop reads, in each row of ``adj``, the entries whose column is one of ``rows``; the torch
+    fallback multiplies by the transpose of the row block ``adj_t[rows]``, so a non-symmetric ``adj`` must come
+    with its transpose ``adj_t`` (by default ``adj`` itself)."""
     n = adj.size(0)
     if not _fast(adj, x_rows, *(t for t in (add,) if t is not None)):
-        dense = x_rows.new_zeros(adj.size(1), x_rows.size(1)).index_copy_(0, rows, x_rows)
-        out = torch.mm(adj, dense)
+        sub_crow, sub_col, sub_val = csr_rows(adj if adj_t is None else adj_t, rows)
+        out = torch.mm(_transpose_rows(sub_crow, sub_col, sub_val, n), x_rows)  # adj[:, rows] = (adj_t[rows])ᵀ
         if add is not None:
             out.index_add_(0, rows, add)
         return out
@@ -441,68 +381,6 @@ def gathered_dots_backward(u: Tensor, table: Tensor, idx: Tensor, grad: Tensor) 
     return grad_u, parts.sum(0)
 
 
-# NGCF's layer (graphrec.models.ngcf): its elementwise work fused into one pass forward and two backward, in place of
-# ~8 and ~12 separate passes over (N, d) buffers. Dropout draws its mask from a hash of (seed, element index), so the
-# backward recomputes the mask instead of storing it, and each draw costs a few integer operations (torch's bernoulli_
-# took ~26 ms per Gowalla layer at 2 threads, 3x a multiply).
-
-def elementwise_fast(*tensors: Tensor) -> bool:
-    """Whether the fused elementwise loops cover these tensors: CPU, float32/64 of one dtype, 2-D, contiguous."""
-    return all(t.device.type == "cpu" and t.dtype == tensors[0].dtype and t.dtype in (torch.float32, torch.float64)
-               and t.dim() == 2 and t.is_contiguous() for t in tensors)
-
-
-def _dropout_args(p: float, seed: int):
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
-    threshold = round(p * 2**24)  # an element is dropped when the top 24 bits of its hash are below this
-    return np.uint64(threshold), (1.0 / (1.0 - p) if threshold else 1.0), np.uint64(seed % 2**64)
-
-
-def ngcf_activation(a: Tensor, b: Tensor, code: bool, slope: float, p: float, seed: int) -> Tensor:
-    """``dropout(leaky_relu(a) + leaky_relu(b))`` (``code``) or ``dropout(leaky_relu(a + b))``, dropping each element
-    with probability ``p`` (to 2⁻²⁴) by the mask :func:`dropout_keep` gives for ``seed``, scaling the rest by
-    1/(1-p). CPU tensors only (:func:`elementwise_fast`)."""
-    loops = _compiled()
-    _threads(loops.numba)
-    out = torch.empty_like(a)
-    threshold, scale, seed = _dropout_args(p, seed)
-    loops.ngcf_activation(a.numpy(), b.numpy(), out.numpy(), bool(code), float(slope), threshold, scale, seed)
-    return out
-
-
-def ngcf_activation_backward(g: Tensor, a: Tensor, b: Tensor, code: bool, slope: float, p: float,
-                             seed: int) -> tuple[Tensor, Tensor]:
-    """The gradients with respect to ``a`` and ``b`` of :func:`ngcf_activation` (same arguments), given ``g``."""
-    loops = _compiled()
-    _threads(loops.numba)
-    ga, gb = torch.empty_like(a), torch.empty_like(b)
-    threshold, scale, seed = _dropout_args(p, seed)
-    loops.ngcf_activation_backward(g.contiguous().numpy(), a.numpy(), b.numpy(), ga.numpy(), gb.numpy(), bool(code),
-                                   float(slope), threshold, scale, seed)
-    return ga, gb
-
-
-def ngcf_input_grads(u: Tensor, t: Tensor, side: Tensor, h: Tensor, code: bool) -> tuple[Tensor, Tensor]:
-    """``(u + t * h, t * side)`` for ``code``, ``(u + t * h, u + t * side)`` otherwise; ``u`` is overwritten by the
-    first. The input gradients of NGCF's layer given u = dL/d(W1's input) and t = dL/d(side * h)."""
-    loops = _compiled()
-    _threads(loops.numba)
-    gh = torch.empty_like(h)
-    loops.ngcf_input_grads(u.numpy(), t.numpy(), side.numpy(), h.numpy(), gh.numpy(), bool(code))
-    return u, gh
-
-
-def dropout_keep(n: int, d: int, p: float, seed: int) -> Tensor:
-    """The (n, d) boolean mask of the elements the fused dropout above keeps for ``seed`` (for tests)."""
-    loops = _compiled()
-    _threads(loops.numba)
-    out = torch.empty(n, d, dtype=torch.bool)
-    threshold, _, seed = _dropout_args(p, seed)
-    loops.dropout_keep(n, d, threshold, seed, out.numpy())
-    return out
-
-
 def row_slots(rows: Tensor, n: int) -> Tensor:
     """``slot`` with ``slot[rows[j]] = j`` and -1 on the other of ``n`` rows (int64, on ``rows``' device)."""
     slot = torch.full((n,), -1, dtype=torch.long, device=rows.device)
@@ -519,7 +397,7 @@ def csr(crow: Tensor, col: Tensor, values: Tensor, n: int, n_cols: int | None = 
                                        check_invariants=False)
 
 
-# The torch version of a row block (spmm_rows_add_'s fallback, and the reference the tests compare with).
+# The torch versions of the row products (the fallbacks above, and the reference the tests compare with).
 
 def csr_rows(adj: Tensor, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """The rows ``rows`` of a CSR matrix as (crow, col, value) of a (len(rows), N) CSR matrix."""
@@ -533,3 +411,14 @@ def csr_rows(adj: Tensor, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     pos = torch.repeat_interleave(start - sub_crow[:-1], counts, output_size=nnz) + \
         torch.arange(nnz, device=crow.device)
     return sub_crow.to(crow.dtype), adj.col_indices()[pos], adj.values()[pos]
+
+
+def _transpose_rows(sub_crow: Tensor, sub_col: Tensor, sub_val: Tensor, n: int) -> Tensor:
+    """The (n, R) CSR transpose of an (R, n) CSR row block (a stable argsort by column)."""
+    n_rows = sub_crow.numel() - 1
+    entry_row = torch.repeat_interleave(torch.arange(n_rows, dtype=sub_col.dtype, device=sub_col.device),
+                                        (sub_crow[1:] - sub_crow[:-1]).long(), output_size=sub_col.numel())
+    order = torch.argsort(sub_col, stable=True)
+    crow = torch.zeros(n + 1, dtype=sub_crow.dtype, device=sub_col.device)
+    torch.cumsum(torch.bincount(sub_col, minlength=n), 0, out=crow[1:])
+    return csr(crow, entry_row[order], sub_val[order], n, n_rows)

@@ -19,7 +19,7 @@ with the biases Xavier-initialised like the weights. ``Ã x`` is one pass of the
 ``(P + D̃⁻¹) x`` with P = D̃⁻¹A (:class:`MeanAggregate`); its backward is the same with Pᵀ = A D̃⁻¹.
 
 On the CPU a layer's elementwise work (LeakyReLUs, the product ``side * h``'s gradients, message dropout) runs fused
-in :class:`NGCFLayer` (``graphrec.kernels.ngcf_*``): dropout's mask is a hash of a seed drawn from torch's generator and
+in :class:`NGCFLayer` (:mod:`graphrec.fused`): dropout's mask is a hash of a seed drawn from torch's generator and
 the element's index (same distribution as ``F.dropout``, other draws; reproducible under ``torch.manual_seed``).
 Elsewhere (CUDA) the layer is plain torch.
 
@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphrec import kernels
+from graphrec import fused, kernels
 from graphrec.errors import ModelError
 from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, l2_reg
@@ -58,13 +58,14 @@ class NGCFLayer(torch.autograd.Function):
         b = torch.addmm(b2, bi, w2.t())
         ctx.save_for_backward(side, h, inp, bi, a, b, w1, w2)
         ctx.args = (code, _SLOPE, p, seed)
-        return kernels.ngcf_activation(a, b, code, _SLOPE, p, seed)
+        return fused.ngcf_activation(a, b, code, _SLOPE, p, seed)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         side, h, inp, bi, a, b, w1, w2 = ctx.saved_tensors
-        ga, gb = kernels.ngcf_activation_backward(grad, a, b, *ctx.args)
-        grad_side, grad_h = kernels.ngcf_input_grads(ga @ w1, gb @ w2, side, h, ctx.args[0])
+        ga, gb = fused.ngcf_activation_backward(grad, a, b, *ctx.args)
+        grad_side, grad_h = fused.ngcf_input_grads(ga @ w1, gb @ w2, side, h, ctx.args[0])
         return grad_side, grad_h, ga.t() @ inp, ga.sum(0), gb.t() @ bi, gb.sum(0), None, None, None
 
 
@@ -75,7 +76,7 @@ class MeanAggregate(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, p, p_t, inv_deg, x, rows=None):
-        ctx.p_t, ctx.inv_deg, ctx.n = p_t, inv_deg, x.size(0)
+        ctx.p, ctx.p_t, ctx.inv_deg, ctx.n = p, p_t, inv_deg, x.size(0)
         if rows is None:
             ctx.save_for_backward()
             return kernels.spmm(p, x, diag=inv_deg)
@@ -83,6 +84,7 @@ class MeanAggregate(torch.autograd.Function):
         return kernels.spmm_rows_add_(x[rows] * inv_deg[rows].unsqueeze(1), p, x, rows)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         grad = grad.contiguous()
         if not ctx.saved_tensors:
@@ -90,7 +92,7 @@ class MeanAggregate(torch.autograd.Function):
         (rows,) = ctx.saved_tensors
         slot = kernels.row_slots(rows, ctx.n)
         self_term = grad * ctx.inv_deg[rows].unsqueeze(1)
-        return None, None, None, kernels.spmm_from_rows(ctx.p_t, grad, rows, slot, add=self_term), None
+        return None, None, None, kernels.spmm_from_rows(ctx.p_t, grad, rows, slot, add=self_term, adj_t=ctx.p), None
 
 
 class NGCF(Recommender):
@@ -105,6 +107,9 @@ class NGCF(Recommender):
         self.variant = variant
         self.dim, self.num_layers, self.reg = int(dim), int(num_layers), float(reg)
         self.num_negatives = num_negatives_arg("NGCF", num_negatives)
+        for name, value in (("message_dropout", message_dropout), ("node_dropout", node_dropout)):
+            if not 0.0 <= float(value) < 1.0:
+                raise ModelError(f"NGCF: {name} must be in [0, 1), got {value}")
         self.message_dropout, self.node_dropout = float(message_dropout), float(node_dropout)
         self.user = nn.Embedding(n_users, self.dim)
         self.item = nn.Embedding(n_items, self.dim)
@@ -150,7 +155,7 @@ class NGCF(Recommender):
         w1, w2 = self.w1[layer], self.w2[layer]
         code = self.variant == "code"
         p = self.message_dropout if self.training else 0.0
-        if kernels.elementwise_fast(side, h, w1.weight, w2.weight):
+        if fused.elementwise_fast(side, h, w1.weight, w2.weight):
             seed = int(torch.randint(0, 2**63 - 1, (1,))) if p > 0 else 0
             return NGCFLayer.apply(side, h, w1.weight, w1.bias, w2.weight, w2.bias, code, p, seed)
         if code:

@@ -16,11 +16,11 @@ def kernel_path(request, monkeypatch):
     """Runs a test through graphrec.kernels' numba loops and through their torch fallback (used for CUDA tensors
     and other layouts)."""
     if request.param == "torch":
-        from graphrec import kernels
+        from graphrec import fused, kernels
 
         monkeypatch.setattr(kernels, "_fast", lambda *tensors: False)
         monkeypatch.setattr(kernels, "_gather_fast", lambda *tensors: False)
-        monkeypatch.setattr(kernels, "elementwise_fast", lambda *tensors: False)
+        monkeypatch.setattr(fused, "elementwise_fast", lambda *tensors: False)
     return request.param
 
 

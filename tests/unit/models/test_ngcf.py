@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from graphrec import kernels
+from graphrec import fused
 from graphrec.models import build
 from graphrec.models.losses import bpr_loss, l2_reg
 from tests.unit.conftest import random_pairs
@@ -98,22 +98,84 @@ def _reference_layer(side, h, w1, b1, w2, b2, code, keep, p):
     return out * keep / (1 - p)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("code", [True, False])
 @pytest.mark.parametrize("p", [0.0, 0.3])
-def test_the_fused_layer_equals_torch_with_the_same_dropout_mask(code, p):
+def test_the_fused_layer_equals_torch_with_the_same_dropout_mask(code, p, dtype):
     from graphrec.models.ngcf import NGCFLayer
 
     gen = torch.Generator().manual_seed(3)
-    args = [torch.randn(shape, dtype=torch.float64, generator=gen, requires_grad=True)
+    args = [torch.randn(shape, dtype=dtype, generator=gen).requires_grad_()
             for shape in [(12, 5), (12, 5), (5, 5), (5,), (5, 5), (5,)]]
     out = NGCFLayer.apply(*args, code, p, 1234)
-    keep = kernels.dropout_keep(12, 5, p, 1234)
+    keep = fused.dropout_keep(12, 5, p, 1234)
     ref = _reference_layer(*args, code, keep, p)
     torch.testing.assert_close(out, ref)
-    grad = torch.randn(12, 5, dtype=torch.float64, generator=gen)
+    grad = torch.randn(12, 5, dtype=dtype, generator=gen)
     for got, want in zip(torch.autograd.grad(out, args, grad), torch.autograd.grad(ref, args, grad)):
         torch.testing.assert_close(got, want)
-    assert torch.autograd.gradcheck(lambda *a: NGCFLayer.apply(*a, code, p, 1234), args)
+    if dtype == torch.float64:
+        assert torch.autograd.gradcheck(lambda *a: NGCFLayer.apply(*a, code, p, 1234), args)
+
+
+@pytest.mark.parametrize("variant", ["paper", "code"])
+def test_the_cpu_training_step_takes_the_fused_layer(variant, monkeypatch):
+    from graphrec.models import ngcf
+
+    calls = []
+    apply = ngcf.NGCFLayer.apply
+    monkeypatch.setattr(ngcf.NGCFLayer, "apply", lambda *a: calls.append(1) or apply(*a))
+    model = build("ngcf", 20, 30, graph=random_pairs(20, 30, 160, seed=5), seed=0, dim=8, variant=variant).train()
+    model.loss((torch.tensor([0, 1]), torch.tensor([3, 4]), torch.tensor([2, 8]))).backward()
+    assert len(calls) == model.num_layers
+
+
+@pytest.mark.parametrize("variant", ["paper", "code"])
+def test_node_dropout_drops_the_same_edges_in_the_fused_the_torch_and_the_row_block_paths(variant, monkeypatch):
+    # With node dropout only (no message dropout), a fixed seed draws the same edges on every path, so the batch rows
+    # step, the whole forward and the torch fallback must agree; dropping edges must also change the loss.
+    pairs = random_pairs(20, 30, 160, seed=5)
+    model = build("ngcf", 20, 30, graph=pairs, seed=0, dim=8, message_dropout=0.0, node_dropout=0.4,
+                  variant=variant).train()
+    batch = (torch.tensor([0, 1, 1, 5]), torch.tensor([3, 4, 9, 0]), torch.tensor([2, 2, 8, 1]))
+    params = list(model.parameters())
+
+    def rows_step():
+        torch.manual_seed(11)
+        loss = model.loss(batch)
+        return loss, torch.autograd.grad(loss, params)
+
+    def whole_step():
+        torch.manual_seed(11)
+        user_emb, item_emb = model()
+        u = user_emb[batch[0]]
+        loss = bpr_loss((u * item_emb[batch[1]]).sum(1), (u * item_emb[batch[2]]).sum(1)) + \
+            model.reg * l2_reg(model.user(batch[0]), model.item(batch[1]), model.item(batch[2]))
+        return loss, torch.autograd.grad(loss, params)
+
+    runs = [rows_step(), whole_step()]
+    monkeypatch.setattr(fused, "elementwise_fast", lambda *tensors: False)
+    runs.append(rows_step())
+    for loss, grads in runs[1:]:
+        assert loss.item() == pytest.approx(runs[0][0].item(), rel=1e-6)
+        for a, b in zip(grads, runs[0][1]):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    model.node_dropout = 0.0
+    assert model.loss(batch).item() != pytest.approx(runs[0][0].item(), rel=1e-6)
+    if variant == "code":  # the backward multiplies by P_t: it must stay P's transpose when edges are dropped
+        model.node_dropout = 0.4
+        torch.manual_seed(11)
+        p, p_t = model._graph()
+        assert torch.equal(p_t.to_dense(), p.to_dense().T)
+        assert (p.values() == 0).any()
+
+
+def test_dropout_rates_outside_zero_to_one_are_refused():
+    from graphrec.errors import ModelError
+
+    for kwargs in ({"message_dropout": 1.0}, {"node_dropout": -0.1}):
+        with pytest.raises(ModelError, match="dropout"):
+            build("ngcf", 20, 30, graph=random_pairs(20, 30, 160, seed=5), **kwargs)
 
 
 def test_mean_aggregation_and_its_row_block_have_the_right_gradients():
@@ -128,8 +190,9 @@ def test_mean_aggregation_and_its_row_block_have_the_right_gradients():
     mean = (a + torch.eye(13, dtype=torch.float64)) / (a.sum(1, keepdim=True) + 1)  # D̃⁻¹(A + I)
     x = torch.randn(13, 3, dtype=torch.float64, requires_grad=True)
     rows = torch.tensor([12, 0, 7])
-    torch.testing.assert_close(MeanAggregate.apply(p, p_t, inv_deg, x), mean @ x)
-    torch.testing.assert_close(MeanAggregate.apply(p, p_t, inv_deg, x, rows), (mean @ x)[rows])
+    tol = {"rtol": 1e-6, "atol": 1e-7}  # the model's buffers were computed in float32
+    torch.testing.assert_close(MeanAggregate.apply(p, p_t, inv_deg, x), mean @ x, **tol)
+    torch.testing.assert_close(MeanAggregate.apply(p, p_t, inv_deg, x, rows), (mean @ x)[rows], **tol)
     assert torch.autograd.gradcheck(lambda t: MeanAggregate.apply(p, p_t, inv_deg, t), [x])
     assert torch.autograd.gradcheck(lambda t: MeanAggregate.apply(p, p_t, inv_deg, t, rows), [x])
 
