@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -39,3 +44,12 @@ def import_hetero_data():
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         from torch_geometric.data import HeteroData
     return HeteroData
+
+
+def cache_hits_in_two_processes(code: str, cache_dir: Path) -> list[list[str]]:
+    """Runs ``code`` (which prints numba cache-hit counts) in two fresh processes sharing the empty numba cache folder
+    ``cache_dir``; returns each one's printed words. A loop whose closure held something that pickles differently in
+    every process (an intrinsic, a dispatcher) would get a new cache key each time and compile again in the second."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache_dir)}
+    return [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                           cwd=Path(__file__).resolve().parents[2]).stdout.split() for _ in range(2)]

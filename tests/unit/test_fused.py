@@ -1,12 +1,8 @@
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from graphrec import fused
+from tests.unit.conftest import cache_hits_in_two_processes
 
 
 def test_dropout_mask_keeps_the_expected_share_and_depends_on_the_seed_only():
@@ -32,8 +28,6 @@ def test_the_fused_loops_load_from_numba_cache_in_the_next_process(tmp_path):
             "fused.ngcf_input_grads(a.clone(), a, a, a, True); fused.dropout_keep(2, 3, 0.1, 7); "
             "loops = fused._compiled(); print(*(sum(getattr(loops, name).stats.cache_hits.values()) for name in "
             "('ngcf_activation', 'ngcf_activation_backward', 'ngcf_input_grads', 'dropout_keep')))")
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
-                           cwd=Path(__file__).resolve().parents[2]) for _ in range(2)]
-    assert runs[0].stdout.split() == ["0"] * 4  # compiled, into the fresh cache folder
-    assert runs[1].stdout.split() == ["1"] * 4, runs[1].stdout
+    first, second = cache_hits_in_two_processes(code, tmp_path)
+    assert first == ["0"] * 4  # compiled, into the fresh cache folder
+    assert second == ["1"] * 4

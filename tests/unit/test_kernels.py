@@ -1,4 +1,3 @@
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +7,7 @@ import torch
 
 from graphrec import kernels
 from graphrec.models.propagation import csr, normalized_adjacency
-from tests.unit.conftest import random_pairs
+from tests.unit.conftest import cache_hits_in_two_processes, random_pairs
 
 
 def random_csr(n_rows, n_cols, density, dtype, index_dtype, seed):
@@ -174,15 +173,12 @@ def test_the_loops_leave_torchs_thread_count_alone():
 
 
 def test_the_compiled_loops_load_from_numba_cache_in_the_next_process(tmp_path):
-    # A loop whose closure held something unpicklable-the-same-way (an intrinsic, a dispatcher) would get a new cache
-    # key in every process and recompile every time: the second process must load the first one's compiled code.
+    # the second process must load the first one's compiled code (see cache_hits_in_two_processes)
     code = ("import torch; from graphrec import kernels; "
             "kernels.spmm(torch.eye(4).to_sparse_csr(), torch.ones(4, 3)); "
             "kernels.gathered_dots(torch.ones(2, 3), torch.ones(5, 3), torch.zeros(2, 4, dtype=torch.long)); "
             "loops = kernels._compiled(); "
             "print(sum(loops.spmm.stats.cache_hits.values()), sum(loops.gathered_dots.stats.cache_hits.values()))")
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
-                           cwd=Path(__file__).resolve().parents[2]) for _ in range(2)]
-    assert runs[0].stdout.split() == ["0", "0"]  # compiled, into the fresh cache folder
-    assert runs[1].stdout.split() == ["1", "1"], runs[1].stdout
+    first, second = cache_hits_in_two_processes(code, tmp_path)
+    assert first == ["0", "0"]  # compiled, into the fresh cache folder
+    assert second == ["1", "1"]
