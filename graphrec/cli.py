@@ -299,6 +299,9 @@ def _models() -> list[str]:
               "--lr-decay-patience validations without improvement.")
 @click.option("--lr-decay-patience", default=1, show_default=True,
               help="Validations without improvement before each lr decay.")
+@click.option("--lr-decay-after", "lr_decay_epochs", multiple=True, type=click.IntRange(min=1), metavar="EPOCH",
+              help="With --eval-every 0: multiply the lr by --lr-decay after this epoch (repeatable), to retrain on "
+                   "all the data with the decays a validated run made (its metrics.jsonl logs each epoch's lr).")
 @click.option("--budget-minutes", type=float,
               help="Training time limit: stop before an epoch that could end past it (test uses the best epoch).")
 @click.option("--eval-every", default=1, show_default=True,
@@ -316,13 +319,18 @@ def _models() -> list[str]:
 @_data_options
 @click.pass_context
 def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim, num_layers, reg, hps, patience,
-              min_epochs, lr_decay, lr_decay_patience, budget_minutes, eval_every, ks, metric, threads, device, run_id,
-              publish, split, valid_fraction, seed) -> None:
+              min_epochs, lr_decay, lr_decay_patience, lr_decay_epochs, budget_minutes, eval_every, ks, metric, threads,
+              device, run_id, publish, split, valid_fraction, seed) -> None:
     """Export the graph, train a model with validation-based early stopping, report test, and save the run."""
     from graphrec.progress import bar
     from graphrec.train import TrainConfig, loss_text
     from graphrec.workflow import DataConfig, train_run
 
+    if lr_decay_epochs and eval_every != 0:
+        raise click.UsageError("--lr-decay-after replays lr decays in a run without validation: add --eval-every 0 "
+                               "(a validated run decays on its own plateaus with --lr-decay-patience)")
+    if lr_decay_epochs and lr_decay is None:
+        raise click.UsageError("--lr-decay-after needs --lr-decay, the factor to multiply the lr by (e.g. 0.1)")
     hparams = dict(_parse_param(h) for h in hps)
     hparams.update({k: v for k, v in (("dim", dim), ("num_layers", num_layers), ("reg", reg)) if v is not None})
     ks = tuple(sorted(set(ks)))
@@ -330,6 +338,7 @@ def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, d
                          metric=(metric or f"recall@{ks[-1]}").lower(),
                          eval_every=eval_every, patience=patience, min_epochs=min_epochs, threads=threads,
                          lr_decay=lr_decay, lr_decay_patience=lr_decay_patience,
+                         lr_decay_epochs=tuple(sorted(set(lr_decay_epochs))),
                          budget_seconds=budget_minutes * 60 if budget_minutes is not None else None,
                          device=device)
     data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed, validation=eval_every != 0)

@@ -25,7 +25,7 @@ def readme_commands() -> list[list[str]]:
     blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
     lines = []
     for block in blocks:
-        for line in block.splitlines():
+        for line in block.replace("\\\n", " ").splitlines():  # a command continued with a backslash is one line
             line = line.split("  #")[0].strip()
             if line.startswith(".venv/bin/graphrec "):
                 lines.append(shlex.split(line)[1:])

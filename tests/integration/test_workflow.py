@@ -72,11 +72,15 @@ def test_export_writes_heterodata_and_ids(sample_graph, settings, tmp_path):
 
 def test_train_without_validation_runs_the_given_epochs_on_train_and_valid(sample_graph, settings):
     out = run_cli(settings, "train", "--model", "mf", "--epochs", "3", "--batch-size", "256", "--eval-every", "0",
-                  "--threads", "1", "--no-publish")
+                  "--threads", "1", "--no-publish", "--lr", "0.01", "--lr-decay", "0.5", "--lr-decay-after", "2")
     assert "3 epochs, no validation" in out.stdout
     run = list_runs(settings.runs_dir)[-1]
     meta = run.meta
     assert meta["epochs_run"] == 3 and meta["data_config"]["validation"] is False
+    # the replayed decay: the lr is halved after epoch 2, so epoch 3 trains at 0.005
+    assert meta["train_config"]["lr_decay_epochs"] == [2]
+    lrs = [json.loads(line)["lr"] for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    assert lrs == [0.01, 0.01, 0.005]
     # The random split's valid edges were trained on; test is the same test a validated run reports.
     hetero, _ = export(sample_graph, split="auto", seed=2020)
     split = hetero["user", "interacted", "item"].split
@@ -90,6 +94,16 @@ def test_train_without_validation_runs_the_given_epochs_on_train_and_valid(sampl
         "--eval-every 0" in str(result.exception)
     with pytest.raises(ConfigError, match="cannot validate"):  # the API refuses the contradiction the CLI avoids
         train_run(sample_graph, settings.runs_dir, "mf", {}, TrainConfig(epochs=1), DataConfig(validation=False))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lr-decay", "0.1", "--lr-decay-after", "2"], "add --eval-every 0"),
+    (["--eval-every", "0", "--lr-decay-after", "2"], "needs --lr-decay"),
+])
+def test_lr_decay_after_refuses_what_it_cannot_replay(settings, args, message):
+    result = CliRunner().invoke(cli, ["--home", str(settings.home), "train", "--model", "mf", *args],
+                                env={"NEO4J_URI": ""})
+    assert result.exit_code == 2 and message in result.output
 
 
 def test_resume_refuses_a_run_without_checkpoint_and_other_data_settings(sample_graph, settings):
