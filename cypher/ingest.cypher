@@ -7,11 +7,6 @@
 // Every business id of one label. Slots: label (User, Item or Entity).
 MATCH (n:{{label}}) RETURN n.id AS id
 
-// name: node_rids
-// Every node of one label as [id, elementId] pairs in one row: the embedded server's bulk edge path names vertices by
-// their element ids (graphrec.db.dialect.bulk_edges). Slots: label.
-MATCH (n:{{label}}) RETURN collect([n.id, elementId(n)]) AS pairs
-
 // name: create_nodes
 // $rows: [{id}] of ids not yet in the graph. Slots: label.
 UNWIND $rows AS row

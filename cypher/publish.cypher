@@ -39,8 +39,8 @@ FOR (i:Item) ON (i.{{property}})
 OPTIONS {indexConfig: {`vector.dimensions`: $dimensions, `vector.similarity_function`: 'cosine'}}
 
 // name: await_index
-// Waits up to $seconds for index $name to come online (Neo4j populates vector indexes in the background).
-CALL db.awaitIndex($name, $seconds)
+// Waits up to $seconds for index $index to come online (Neo4j populates vector indexes in the background).
+CALL db.awaitIndex($index, $seconds)
 
 // name: drop_vector_index
 // Slots: index. Neo4j 5 only; the embedded server drops it with SQL.

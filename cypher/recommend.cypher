@@ -7,8 +7,8 @@
 // Scores are the model's: the inner product user · item. Neo4j's vector functions only know cosine and euclidean,
 // so items also carry mips_<run> = [x, sqrt(M² − |x|²)] (M = the largest item norm, run.max_norm); for q' = [q, 0]
 // cos(q', x') = q·x / (|q| M), which ranks items exactly as q·x does, and score = cos · |q| · M gives q·x back.
-// Neo4j's vector.similarity.cosine returns (1 + cos) / 2, ArcadeDB's the cosine itself: the @arcadedb variants
-// differ only in that conversion.
+// Neo4j's vector.similarity.cosine returns (1 + cos) / 2 (in float32), hence the 2·s − 1 below; it throws on a
+// zero-norm vector, so a query vector of norm 0 is filtered out first (publish refuses such embeddings anyway).
 //
 // Common parameters:
 //   $user         a user's business id                    $item   an item's business id
@@ -59,27 +59,6 @@ ORDER BY score DESC, i.id
 LIMIT $k
 RETURN i.id AS item, score, run.id AS run
 
-// name: for_user @arcadedb
-MATCH (run:ModelRun)
-WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
-WITH run ORDER BY run.switched_at DESC LIMIT 1
-MATCH (u:User {id: $user})
-WITH run, u, u[run.user_property] AS v
-WHERE v IS NOT NULL
-OPTIONAL MATCH (u)-[r:INTERACTED]->(s:Item)
-WHERE $seen_splits IS NULL OR r.split IN $seen_splits
-WITH run, u, v, collect(s) AS seen
-WITH run, seen, v + [0.0] AS q, sqrt(reduce(s = 0.0, x IN v | s + x * x)) AS qn
-MATCH (i:Item)
-WHERE i[run.mips_property] IS NOT NULL
-  AND NOT i IN seen
-  AND ($exclude IS NULL OR NOT i.id IN $exclude)
-  AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-->(x:Entity) WHERE x.id = e OR x.name = e }))
-WITH run, i, vector.similarity.cosine(q, i[run.mips_property]) * qn * run.max_norm AS score
-ORDER BY score DESC, i.id
-LIMIT $k
-RETURN i.id AS item, score, run.id AS run
-
 // name: for_user_index
 // Top-$k items for $user, INDEX path: $fetch candidates from the run's vector index (approximate), the seen and
 // filtered ones dropped, the rest re-ranked by the exact score. Same parameters as for_user, plus $fetch (> $k:
@@ -105,28 +84,6 @@ ORDER BY score DESC, i.id
 LIMIT $k
 RETURN i.id AS item, score, run.id AS run
 
-// name: for_user_index @arcadedb
-MATCH (run:ModelRun)
-WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
-WITH run ORDER BY run.switched_at DESC LIMIT 1
-MATCH (u:User {id: $user})
-WITH run, u, u[run.user_property] AS v
-WHERE v IS NOT NULL
-OPTIONAL MATCH (u)-[r:INTERACTED]->(s:Item)
-WHERE $seen_splits IS NULL OR r.split IN $seen_splits
-WITH run, u, v, collect(s) AS seen
-WITH run, seen, v + [0.0] AS q, v + [z IN range(1, run.index_pad) | 0.0] AS probe,
-     sqrt(reduce(s = 0.0, x IN v | s + x * x)) AS qn
-CALL db.index.vector.queryNodes(run.index_name, $fetch, probe) YIELD node
-WITH run, seen, q, qn, node AS i
-WHERE NOT i IN seen
-  AND ($exclude IS NULL OR NOT i.id IN $exclude)
-  AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-->(x:Entity) WHERE x.id = e OR x.name = e }))
-WITH run, i, vector.similarity.cosine(q, i[run.mips_property]) * qn * run.max_norm AS score
-ORDER BY score DESC, i.id
-LIMIT $k
-RETURN i.id AS item, score, run.id AS run
-
 // name: similar_items
 // The $k items most similar to $item: cosine of the run's item embeddings, every item scored (exact).
 // Parameters: $item, $k, $run, $exclude. Returns {item, score (the cosine, in [-1, 1]), run}.
@@ -139,20 +96,6 @@ WHERE v IS NOT NULL
 MATCH (i:Item)
 WHERE i <> t AND i[run.item_property] IS NOT NULL AND ($exclude IS NULL OR NOT i.id IN $exclude)
 WITH run, i, 2.0 * vector.similarity.cosine(v, i[run.item_property]) - 1.0 AS score
-ORDER BY score DESC, i.id
-LIMIT $k
-RETURN i.id AS item, score, run.id AS run
-
-// name: similar_items @arcadedb
-MATCH (run:ModelRun)
-WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
-WITH run ORDER BY run.switched_at DESC LIMIT 1
-MATCH (t:Item {id: $item})
-WITH run, t, t[run.item_property] AS v
-WHERE v IS NOT NULL
-MATCH (i:Item)
-WHERE i <> t AND i[run.item_property] IS NOT NULL AND ($exclude IS NULL OR NOT i.id IN $exclude)
-WITH run, i, vector.similarity.cosine(v, i[run.item_property]) AS score
 ORDER BY score DESC, i.id
 LIMIT $k
 RETURN i.id AS item, score, run.id AS run
@@ -194,38 +137,6 @@ ORDER BY score DESC, i.id
 LIMIT $k
 RETURN i.id AS item, score, run.id AS run, basis, neighbours
 
-// name: cold_start_for_user @arcadedb
-MATCH (run:ModelRun)
-WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
-WITH run ORDER BY run.switched_at DESC LIMIT 1
-MATCH (u:User {id: $user})
-OPTIONAL MATCH (u)-[:INTERACTED]->(n:Item)
-WHERE n[run.item_property] IS NOT NULL
-WITH run, u, collect(DISTINCT n) AS items
-OPTIONAL MATCH (u)-[:FOLLOWS]-(f:User)
-WHERE f[run.user_property] IS NOT NULL
-WITH run, u, items, collect(DISTINCT f) AS friends
-WITH run, u, CASE WHEN size(items) > 0 THEN 'items' ELSE 'friends' END AS basis,
-     CASE WHEN size(items) > 0 THEN [n IN items | n[run.item_property]]
-          ELSE [f IN friends | f[run.user_property]] END AS vs
-WHERE size(vs) > 0
-WITH run, u, basis, size(vs) AS neighbours,
-     [d IN range(0, run.dim - 1) | reduce(s = 0.0, w IN vs | s + w[d]) / size(vs)] AS v
-WITH run, u, basis, neighbours, v + [0.0] AS q, sqrt(reduce(s = 0.0, x IN v | s + x * x)) AS qn
-WHERE qn > 0
-OPTIONAL MATCH (u)-[r:INTERACTED]->(s:Item)
-WHERE $seen_splits IS NULL OR r.split IN $seen_splits
-WITH run, basis, neighbours, q, qn, collect(s) AS seen
-MATCH (i:Item)
-WHERE i[run.mips_property] IS NOT NULL
-  AND NOT i IN seen
-  AND ($exclude IS NULL OR NOT i.id IN $exclude)
-  AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-->(x:Entity) WHERE x.id = e OR x.name = e }))
-WITH run, basis, neighbours, i, vector.similarity.cosine(q, i[run.mips_property]) * qn * run.max_norm AS score
-ORDER BY score DESC, i.id
-LIMIT $k
-RETURN i.id AS item, score, run.id AS run, basis, neighbours
-
 // name: cold_start_similar_items
 // The $k items most similar to an item with no embedding in the run yet: its vector is the mean of the embeddings
 // of the items that share a KG entity with it, or when there are none, of the users who interacted with it
@@ -249,30 +160,6 @@ WITH run, t, basis, size(vs) AS neighbours,
 MATCH (i:Item)
 WHERE i <> t AND i[run.item_property] IS NOT NULL AND ($exclude IS NULL OR NOT i.id IN $exclude)
 WITH run, basis, neighbours, i, 2.0 * vector.similarity.cosine(v, i[run.item_property]) - 1.0 AS score
-ORDER BY score DESC, i.id
-LIMIT $k
-RETURN i.id AS item, score, run.id AS run, basis, neighbours
-
-// name: cold_start_similar_items @arcadedb
-MATCH (run:ModelRun)
-WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
-WITH run ORDER BY run.switched_at DESC LIMIT 1
-MATCH (t:Item {id: $item})
-OPTIONAL MATCH (t)-->(:Entity)<--(n:Item)
-WHERE n <> t AND n[run.item_property] IS NOT NULL
-WITH run, t, collect(DISTINCT n) AS items
-OPTIONAL MATCH (t)<-[:INTERACTED]-(w:User)
-WHERE w[run.user_property] IS NOT NULL
-WITH run, t, items, collect(DISTINCT w) AS users
-WITH run, t, CASE WHEN size(items) > 0 THEN 'kg items' ELSE 'users' END AS basis,
-     CASE WHEN size(items) > 0 THEN [n IN items | n[run.item_property]]
-          ELSE [w IN users | w[run.user_property]] END AS vs
-WHERE size(vs) > 0
-WITH run, t, basis, size(vs) AS neighbours,
-     [d IN range(0, run.dim - 1) | reduce(s = 0.0, x IN vs | s + x[d]) / size(vs)] AS v
-MATCH (i:Item)
-WHERE i <> t AND i[run.item_property] IS NOT NULL AND ($exclude IS NULL OR NOT i.id IN $exclude)
-WITH run, basis, neighbours, i, vector.similarity.cosine(v, i[run.item_property]) AS score
 ORDER BY score DESC, i.id
 LIMIT $k
 RETURN i.id AS item, score, run.id AS run, basis, neighbours

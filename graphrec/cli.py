@@ -75,7 +75,7 @@ def _server(ctx: click.Context):
     from graphrec.db.server import EmbeddedServer
 
     s = _settings(ctx)
-    return EmbeddedServer(s.home, s.bolt_port, s.http_port, s.server_heap)
+    return EmbeddedServer.of(s)
 
 
 def _print_status(status, as_json: bool) -> None:
@@ -85,6 +85,7 @@ def _print_status(status, as_json: bool) -> None:
         click.echo(f"running   pid {status.pid}\n"
                    f"uri       {status.uri}   (Bolt, loopback only)\n"
                    f"http      {status.http_url}\n"
+                   f"browser   {status.browser_url}   (Neo4j Browser; log in as {status.user})\n"
                    f"user      {status.user}\n"
                    f"password  in {status.password_file}\n"
                    f"database  {status.database}\n"
@@ -123,12 +124,38 @@ def db_status(ctx: click.Context, as_json: bool) -> None:
 @click.option("--yes", is_flag=True, help="Confirm deleting every node and relationship.")
 @click.pass_context
 def db_reset(ctx: click.Context, yes: bool) -> None:
-    """Delete every node and relationship of the configured database."""
+    """Delete the whole graph: on the embedded server its databases (data, indexes; the password stays), on an
+    external Neo4j every node and relationship (in batches) and graphrec's vector indexes."""
     if not yes:
         raise click.UsageError("this deletes the whole graph; pass --yes to confirm")
-    with _connect(ctx) as graph:
-        graph.write("db.clear")
+    settings = _settings(ctx)
+    if settings.embedded:
+        server = _server(ctx)
+        running = server.status().running
+        server.wipe()
+        if running:
+            server.start()
+    else:
+        from graphrec.db.connect import connect
+
+        with connect(settings) as graph:
+            graph.clear()
     click.echo("the graph is empty")
+
+
+@db_group.command("setup")
+@click.pass_context
+def db_setup(ctx: click.Context) -> None:
+    """Fetch the embedded Neo4j's pinned jars (once, into the cache) and check that a fitting Java is there."""
+    from graphrec.db import distribution
+    from graphrec.progress import bar
+
+    jars = distribution.lock()
+    with bar(f"Neo4j {distribution.NEO4J_VERSION} jars", len(jars)) as advance:
+        folder = distribution.ensure_jars(on_jar=lambda jar: advance(1))
+    java = distribution.find_java()
+    click.echo(f"Neo4j {distribution.NEO4J_VERSION} + Browser {distribution.BROWSER_VERSION}: {len(jars)} jars in "
+               f"{folder}\njava: {java} (Java {distribution.java_major(java)})")
 
 
 # ---- ad-hoc Cypher ----------------------------------------------------------------------------------------------------
@@ -177,14 +204,10 @@ def _parse_option(text: str) -> tuple[str, object]:
 @click.argument("path", type=click.Path(exists=False))
 @click.option("--option", "-o", "options", multiple=True,
               help="Loader option NAME=VALUE (e.g. -o kg=false, -o user_col=customer); see `graphrec formats`.")
-@click.option("--write-path", type=click.Choice(["auto", "cypher", "bulk"]), default="auto", show_default=True,
-              help="How edges are written: Cypher UNWIND batches (any server), the embedded server's bulk endpoint, "
-                   "or auto (bulk on the embedded server, Cypher elsewhere).")
-@click.option("--batch-edges", type=int, default=None,
-              help="Edges per transaction (Cypher path; default 10,000) or per request (bulk path; default 250,000).")
+@click.option("--batch-edges", type=int, default=None, help="Edges per transaction (default 10,000).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[str, ...], write_path: str,
+def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[str, ...],
                batch_edges: int | None, as_json: bool) -> None:
     """Load PATH in FORMAT (validating every file first) and write it into the graph. Safe to run again."""
     import loaders
@@ -195,7 +218,7 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
     click.echo(f"reading {path} as {format_name} ...", err=True)
     dataset = loaders.load(format_name, path, **opts)
     with _connect(ctx) as graph:
-        report = ingest(graph, dataset, batch_edges=batch_edges, write_path=write_path, progress=bar)
+        report = ingest(graph, dataset, batch_edges=batch_edges, progress=bar)
     if as_json:
         _echo_json({**report.__dict__, "interactions_per_second": report.interactions_per_second})
         return
@@ -206,8 +229,7 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
         click.echo(f"updated: {report.updated}")
     if report.duplicates:
         click.echo(f"repeated rows in the source, kept once: {report.duplicates}")
-    click.echo(f"{report.seconds['total']:.1f}s in all; interactions at {report.interactions_per_second:,.0f} edges/s "
-               f"({report.write_path} write path)")
+    click.echo(f"{report.seconds['total']:.1f}s in all; interactions at {report.interactions_per_second:,.0f} edges/s")
 
 
 @cli.command("formats")

@@ -20,7 +20,7 @@ ENV_KEYS = {
     "password": "NEO4J_PASSWORD",
     "database": "NEO4J_DATABASE",
 }
-CONFIG_KEYS = ("uri", "user", "password", "database", "bolt_port", "http_port", "server_heap")
+CONFIG_KEYS = ("uri", "user", "password", "database", "bolt_port", "http_port", "server_heap", "server_pagecache")
 
 
 def default_home(environ: Mapping[str, str] | None = None) -> Path:
@@ -40,8 +40,9 @@ class Settings:
     password: str | None = None
     database: str = "neo4j"
     bolt_port: int = 7687
-    http_port: int = 2480
+    http_port: int = 7474
     server_heap: str = "2g"
+    server_pagecache: str = "1g"
     origin: dict = field(default_factory=dict, compare=False)  # setting name -> where its value came from
 
     @property
@@ -62,10 +63,11 @@ class Settings:
             "password": None if self.password is None else "********",
             "database": self.database,
         }
-        if self.embedded:  # the embedded server has its own root user and generated password
-            shown.update(uri="(embedded server; see `graphrec db status`)", user="root",
+        if self.embedded:  # the embedded Neo4j has its own neo4j user and generated password
+            shown.update(uri="(embedded Neo4j; see `graphrec db status`)", user="neo4j",
                          password=f"(in {self.home / 'password'})", database="neo4j",
-                         bolt_port=self.bolt_port, http_port=self.http_port, server_heap=self.server_heap)
+                         bolt_port=self.bolt_port, http_port=self.http_port, server_heap=self.server_heap,
+                         server_pagecache=self.server_pagecache)
         shown["origin"] = dict(self.origin)
         return shown
 

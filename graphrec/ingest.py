@@ -8,16 +8,8 @@ first reads what the graph already holds (a few large reads) and creates only wh
 * an interrupted ingest (server killed, Ctrl-C) is finished by running it again: each batch is one transaction, so
   the graph holds whole batches, and the re-run creates exactly the rest.
 
-Edges take one of two write paths (``write_path``):
-
-* ``cypher``, every server: the ``UNWIND $rows`` statements of cypher/ingest.cypher, interactions grouped by user (one
-  row per user, its edges in a list), which measured several times faster than one row per edge;
-* ``bulk``, the embedded server only: the same edges as JSON lines to its batch endpoint
-  (:func:`graphrec.db.dialect.bulk_edges`), between vertices named by their element ids, about twice as fast as
-  its Cypher (BENCHMARKS.md, "Ingest speed").
-
-``auto`` (the default) takes ``bulk`` on the embedded server and ``cypher`` elsewhere. Nodes, property updates and the
-reads of what exists always go through Cypher.
+Edges go through the ``UNWIND $rows`` statements of cypher/ingest.cypher, interactions grouped by user (one row per
+user, its edges in a list), which measured several times faster than one row per edge.
 """
 
 from __future__ import annotations
@@ -27,7 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Sequence
 
-from graphrec.db import dialect, names
+from graphrec.db import names
 from graphrec.db.connect import Graph
 from graphrec.errors import ConfigError, InputError
 from graphrec.progress import Progress, silent
@@ -35,7 +27,6 @@ from loaders.records import SPLITS, Dataset
 
 NODE_BATCH = 10_000
 CYPHER_BATCH = 10_000  # edges per transaction on the Cypher path (5,000-10,000 measured fastest)
-WRITE_PATHS = ("auto", "cypher", "bulk")
 
 
 @dataclass
@@ -46,7 +37,6 @@ class IngestReport:
     updated: dict = field(default_factory=dict)    # kind -> count whose properties changed
     duplicates: int = 0                            # repeated rows in the source, kept once
     seconds: dict = field(default_factory=dict)    # stage -> wall seconds
-    write_path: str = "cypher"                     # how the edges were written: "cypher" or "bulk"
 
     @property
     def interactions_per_second(self) -> float:
@@ -72,43 +62,6 @@ def _grouped_batches(groups: dict[str, list], key: str, field_name: str, batch_e
                 batch, count = [], 0
     if batch:
         yield batch
-
-
-class _EdgeWriter:
-    """Where an ingest's edges go: Cypher batches of ``size`` edges, or the embedded server's bulk endpoint in
-    requests of ``size`` edges (vertices named by element id, read once per label when first needed)."""
-
-    def __init__(self, graph: Graph, write_path: str, batch_edges: int | None):
-        if write_path not in WRITE_PATHS:
-            raise ConfigError(f"write path {write_path!r}: expected one of {', '.join(WRITE_PATHS)}")
-        embedded = graph.admin is not None and graph.dialect.name == "arcadedb"
-        if write_path == "bulk" and not embedded:
-            raise ConfigError(f"the bulk write path needs the embedded server, not {graph.uri}; use --write-path cypher")
-        self.graph = graph
-        self.bulk = embedded and write_path != "cypher"
-        self.size = batch_edges or (dialect.BULK_CHUNK if self.bulk else CYPHER_BATCH)
-        self._rids: dict[str, dict[str, str]] = {}
-
-    def rids(self, label: str) -> dict[str, str]:
-        if label not in self._rids:
-            row = self.graph.read("ingest.node_rids", {"label": label})
-            self._rids[label] = dict(row[0]["pairs"]) if row else {}
-        return self._rids[label]
-
-    def edges(self, rel_type: str, src_label: str, dst_label: str, edges: Iterable[tuple[str, str, dict]],
-              advance: Callable[[int], None]) -> None:
-        """Bulk-write ``(src id, dst id, properties)`` edges; properties repeat a lot, so their JSON is cached."""
-        src, dst, fragments = self.rids(src_label), self.rids(dst_label), {}
-
-        def lines() -> Iterator[str]:
-            for a, b, props in edges:
-                key = tuple(props.values())
-                fragment = fragments.get(key)
-                if fragment is None:
-                    fragment = fragments[key] = dialect.edge_properties(props)
-                yield dialect.edge_line(rel_type, src[a], dst[b], fragment)
-
-        dialect.bulk_edges(self.graph.admin, rel_type, lines(), chunk=self.size, on_chunk=advance)
 
 
 def check_dataset(dataset: Dataset) -> None:
@@ -164,7 +117,7 @@ def _write_nodes(graph: Graph, dataset: Dataset, report: IngestReport, progress:
 
 
 def _write_interactions(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
-                        writer: _EdgeWriter) -> None:
+                        batch_edges: int) -> None:
     wanted: dict[tuple, tuple] = {}
     for it in dataset.interactions:
         wanted[(it.user, it.item, it.split)] = (it.weight, it.ts)
@@ -190,15 +143,10 @@ def _write_interactions(graph: Graph, dataset: Dataset, report: IngestReport, pr
     report.present["interactions"] = len(wanted) - total - len(changed)
     report.updated["interactions"] = len(changed)
     start = time.perf_counter()
-    if total and writer.bulk:
-        fields = ("split",) if bare else ("split", "weight", "ts")
-        with progress("interactions", total) as advance:
-            writer.edges("INTERACTED", "User", "Item", ((user, e[0], dict(zip(fields, e[1:])))
-                                                        for user, edges in by_user.items() for e in edges), advance)
-    elif total:
+    if total:
         with progress("interactions", total) as advance:
             statement = "ingest.create_interactions_split" if bare else "ingest.create_interactions"
-            graph.write_batches(statement, _grouped_batches(by_user, "user", "edges", writer.size),
+            graph.write_batches(statement, _grouped_batches(by_user, "user", "edges", batch_edges),
                                 on_batch=lambda rows: advance(sum(len(r["edges"]) for r in rows)))
     if changed:
         graph.write_batches("ingest.update_interactions", _chunks(changed, NODE_BATCH))
@@ -206,7 +154,7 @@ def _write_interactions(graph: Graph, dataset: Dataset, report: IngestReport, pr
 
 
 def _write_triples(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
-                   writer: _EdgeWriter) -> None:
+                   batch_edges: int) -> None:
     existing = {(r["head_label"], r["head"], r["relation"], r["tail_label"], r["tail"])
                 for r in graph.stream("ingest.existing_triples")}
     groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
@@ -226,17 +174,13 @@ def _write_triples(graph: Graph, dataset: Dataset, report: IngestReport, progres
     if total:
         with progress("kg triples", total) as advance:
             for (head_label, rel_type, tail_label), rows in groups.items():
-                if writer.bulk:
-                    writer.edges(rel_type, head_label, tail_label,
-                                 ((r["head"], r["tail"], {"relation": r["relation"]}) for r in rows), advance)
-                    continue
-                graph.write_batches("ingest.create_triples", _chunks(rows, writer.size),
+                graph.write_batches("ingest.create_triples", _chunks(rows, batch_edges),
                                     on_batch=lambda rows: advance(len(rows)),
                                     identifiers={"head_label": head_label, "type": rel_type, "tail_label": tail_label})
 
 
 def _write_social(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
-                  writer: _EdgeWriter) -> None:
+                  batch_edges: int) -> None:
     existing = {(r["src"], dst) for r in graph.stream("ingest.existing_follows") for dst in r["dsts"]}
     by_src: dict[str, list] = defaultdict(list)
     seen = set()
@@ -250,46 +194,42 @@ def _write_social(graph: Graph, dataset: Dataset, report: IngestReport, progress
     total = sum(len(v) for v in by_src.values())
     report.created["social"] = total
     report.present["social"] = len(seen) - total
-    if total and writer.bulk:
+    if total:
         with progress("social edges", total) as advance:
-            writer.edges("FOLLOWS", "User", "User", ((src, d[0], {"weight": d[1]}) for src, dsts in by_src.items()
-                                                     for d in dsts), advance)
-    elif total:
-        with progress("social edges", total) as advance:
-            graph.write_batches("ingest.create_follows", _grouped_batches(by_src, "src", "dsts", writer.size),
+            graph.write_batches("ingest.create_follows", _grouped_batches(by_src, "src", "dsts", batch_edges),
                                 on_batch=lambda rows: advance(sum(len(r["dsts"]) for r in rows)))
 
 
-def ingest(graph: Graph, dataset: Dataset, *, batch_edges: int | None = None, write_path: str = "auto",
+def ingest(graph: Graph, dataset: Dataset, *, batch_edges: int | None = None,
            progress: Progress = silent) -> IngestReport:
     """Write ``dataset`` into ``graph``; safe to repeat. Returns what was created, skipped and updated.
 
-    ``write_path`` picks how edges are written (module docstring); ``batch_edges`` is the edges per transaction
-    (Cypher path, default 10,000) or per request (bulk path, default 250,000).
+    ``batch_edges`` is the edges per transaction (default 10,000).
     """
     check_dataset(dataset)
-    writer = _EdgeWriter(graph, write_path, batch_edges)
+    if batch_edges is not None and batch_edges < 1:
+        raise ConfigError(f"batch_edges must be at least 1, got {batch_edges}")
+    batch_edges = batch_edges or CYPHER_BATCH
     report = IngestReport(dataset.name)
-    report.write_path = "bulk" if writer.bulk else "cypher"
     start = time.perf_counter()
     graph.apply_schema()
     _write_nodes(graph, dataset, report, progress)
     report.seconds["nodes"] = time.perf_counter() - start
-    _write_interactions(graph, dataset, report, progress, writer)
+    _write_interactions(graph, dataset, report, progress, batch_edges)
     t = time.perf_counter()
-    _write_triples(graph, dataset, report, progress, writer)
+    _write_triples(graph, dataset, report, progress, batch_edges)
     report.seconds["triples"] = time.perf_counter() - t
     t = time.perf_counter()
-    _write_social(graph, dataset, report, progress, writer)
+    _write_social(graph, dataset, report, progress, batch_edges)
     report.seconds["social"] = time.perf_counter() - t
     report.seconds["total"] = time.perf_counter() - start
     return report
 
 
 def ingest_files(graph: Graph, format_name: str, path, *, options: dict | None = None,
-                 batch_edges: int | None = None, write_path: str = "auto", progress: Progress = silent) -> IngestReport:
+                 batch_edges: int | None = None, progress: Progress = silent) -> IngestReport:
     """Load ``path`` with the named loader (validating every file first), then ingest it."""
     import loaders
 
     dataset = loaders.load(format_name, path, **(options or {}))
-    return ingest(graph, dataset, batch_edges=batch_edges, write_path=write_path, progress=progress)
+    return ingest(graph, dataset, batch_edges=batch_edges, progress=progress)

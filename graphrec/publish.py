@@ -25,7 +25,7 @@ from typing import Iterator, Sequence
 import torch
 
 from graphrec.db.connect import Graph
-from graphrec.db.dialect import VectorIndex, admin_command
+from graphrec.db.dialect import VectorIndex
 from graphrec.db.names import checked
 from graphrec.errors import GraphrecError, NotFoundError
 from graphrec.progress import Progress, silent
@@ -103,7 +103,7 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
     if users.shape[1] != items.shape[1]:
         raise GraphrecError(f"run {run.id}: user embeddings have {users.shape[1]} dimensions, items {items.shape[1]}")
     props = RunProperties.of(run.id)
-    index: VectorIndex = graph.dialect.item_index(props.item, props.mips)
+    index: VectorIndex = graph.dialect.item_index(_identifier("graphrec_mips", run.id), props.mips)
     augmented, max_norm = augment(items)
     meta = run.meta
     graph.apply_schema()
@@ -157,14 +157,10 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
 
 
 def create_index(graph: Graph, index: VectorIndex, dimensions: int, timeout: int = 600) -> None:
-    """Create ``index`` if it does not exist and wait until it serves: Cypher on Neo4j 5, SQL on the embedded server."""
-    if graph.dialect.vector_index_ddl:
-        graph.write("publish.create_vector_index", {"index": index.name, "property": index.property},
-                    dimensions=dimensions)
-        graph.write("publish.await_index", name=index.name, seconds=timeout)
-    else:
-        for command in graph.dialect.vector_index_sql(index, dimensions):
-            admin_command(graph.admin, command, timeout=timeout)
+    """Create ``index`` if it does not exist and wait until it serves."""
+    graph.write("publish.create_vector_index", {"index": index.name, "property": index.property},
+                dimensions=dimensions)
+    graph.write("publish.await_index", index=index.name, seconds=timeout)
 
 
 def switch(graph: Graph, run_id: str) -> None:
@@ -197,13 +193,7 @@ def drop(graph: Graph, run_id: str, batch_size: int = 5_000) -> None:
     meta = rows[0]["run"]
     if meta.get("serving"):
         raise GraphrecError(f"run {run_id!r} is being served; switch to another run first (`graphrec runs switch`)")
-    index = VectorIndex(meta["index_name"], meta["mips_property"] if meta["index_pad"] else meta["item_property"],
-                        int(meta["index_pad"]), "")
-    if graph.dialect.vector_index_ddl:
-        graph.write("publish.drop_vector_index", {"index": index.name})
-    else:
-        for command in graph.dialect.drop_vector_index_sql(index):
-            admin_command(graph.admin, command)
+    graph.write("publish.drop_vector_index", {"index": meta["index_name"]})
     for label, prop in (("User", meta["user_property"]), ("Item", meta["item_property"]), ("Item", meta["mips_property"])):
         while graph.write("publish.remove_property", {"label": label, "property": prop}, batch=batch_size)[0]["removed"]:
             pass

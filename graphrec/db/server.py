@@ -1,14 +1,15 @@
-"""The embedded graph server: ArcadeDB's Bolt server from the ``arcadedb-embedded`` wheel, run as a child process.
+"""The embedded graph server: Neo4j Community 5.26 (with Neo4j Browser), run as a child JVM from pinned jars.
 
-This is the only module that knows ArcadeDB is underneath. Everything else talks Bolt + Cypher to it exactly as to
-Neo4j. Layout under the graphrec home folder::
+The jars and the Java runtime come from :mod:`graphrec.db.distribution`. Layout under the graphrec home folder::
 
-    <home>/password          generated root password, mode 0600
-    <home>/server/           ArcadeDB rootPath (config/, databases/, backups/, log/ ...)
-    <home>/server/server.json  pid and ports of the running server
-    <home>/server/server.out   the server's stdout/stderr (not "log": ArcadeDB needs that name for a folder)
+    <home>/password            generated password of user neo4j, mode 0600
+    <home>/neo4j/              NEO4J_HOME: data/, logs/, run/, import/, plugins/ (Neo4j's own layout)
+    <home>/neo4j/server.json   pid and ports of the running server
+    <home>/neo4j/server.out    the JVM's stdout/stderr (Neo4j's own logs are in logs/)
 
-Every listener binds to 127.0.0.1: the Bolt plugin defaults to 0.0.0.0 unless told otherwise.
+Every listener binds to 127.0.0.1, auth is on, and the password never appears in a process's arguments or
+environment: before the very first start, Neo4j's own ``set-initial-password`` reads it from the 0600 file (as a
+picocli ``@file`` argument), so no moment exists when the default neo4j/neo4j login works.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
+import string
 import subprocess
 import time
 import urllib.error
@@ -25,11 +28,21 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from graphrec.config import Settings
+from graphrec.db import distribution
 from graphrec.errors import ServerError
 
 LOOPBACK = "127.0.0.1"
-USER = "root"
+USER = "neo4j"
 DATABASE = "neo4j"
+_JVM_OPTIONS = [
+    # The flags Neo4j's own launcher passes (its default neo4j.conf), for a JVM started without that launcher.
+    "-XX:+UseG1GC", "-XX:-OmitStackTraceInFastThrow", "-XX:+UnlockExperimentalVMOptions",
+    "-XX:+TrustFinalNonStaticFields", "-XX:+DisableExplicitGC", "-Djdk.nio.maxCachedBufferSize=1024",
+    "-Dio.netty.tryReflectionSetAccessible=true", "-Dlog4j2.disable.jmx=true", "-Djdk.tls.ephemeralDHKeySize=2048",
+    "--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+]
 
 
 @dataclass(frozen=True)
@@ -38,22 +51,16 @@ class ServerStatus:
     home: str
     uri: str | None = None
     http_url: str | None = None
+    browser_url: str | None = None
     user: str = USER
     password_file: str | None = None
     database: str = DATABASE
     pid: int | None = None
     log_file: str | None = None
+    version: str = distribution.NEO4J_VERSION
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def _package_dir() -> Path:
-    try:
-        import arcadedb_embedded
-    except ImportError as exc:  # pragma: no cover - it is a hard dependency
-        raise ServerError("the embedded server needs the arcadedb-embedded package: pip install graphrec") from exc
-    return Path(arcadedb_embedded.__file__).resolve().parent
 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:
@@ -79,29 +86,53 @@ def _port_answers(port: int) -> bool:
 
 
 def _ready(http_port: int) -> bool:
+    """Neo4j's HTTP discovery document answers once the server (and its default database) is up."""
     try:
-        with urllib.request.urlopen(f"http://{LOOPBACK}:{http_port}/api/v1/ready", timeout=2) as response:
-            return response.status == 204
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{http_port}/", timeout=2) as response:
+            return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
 
 
+def new_password(length: int = 32) -> str:
+    """Letters and digits only: it travels as a picocli @file argument, where a leading '-' or a quote would count."""
+    alphabet = string.ascii_letters + string.digits
+    return secrets.choice(string.ascii_letters) + "".join(secrets.choice(alphabet) for _ in range(length - 1))
+
+
+def parse_size(text: str, what: str) -> str:
+    """A memory size as Neo4j and the JVM both read it (``512m``, ``2g``); ServerError naming ``what`` otherwise."""
+    value = str(text).strip().lower()
+    if not (value[:-1].isdigit() and value[-1] in "kmg") or int(value[:-1]) == 0:
+        raise ServerError(f"{what} must be a size such as 512m or 2g, got {text!r}")
+    return value
+
+
 class EmbeddedServer:
-    """Start, stop and inspect the embedded server that keeps its data under ``home``.
+    """Start, stop and inspect the embedded Neo4j that keeps its data under ``home``.
 
     ``bolt_port``/``http_port`` are the preferred ports; when one is taken by something else a free one is chosen and
-    recorded in ``server.json``, so ``status`` always tells the truth.
+    recorded in ``server.json``, so ``status`` always tells the truth. ``heap`` and ``pagecache`` size the JVM heap
+    and Neo4j's page cache (defaults fit a 2-core, 24 GiB machine beside a training process).
     """
 
-    def __init__(self, home: str | Path, bolt_port: int = 7687, http_port: int = 2480, heap: str = "2g"):
+    def __init__(self, home: str | Path, bolt_port: int = 7687, http_port: int = 7474, heap: str = "2g",
+                 pagecache: str = "1g"):
         self.home = Path(home).expanduser().resolve()
-        self.root = self.home / "server"
+        self.root = self.home / "neo4j"
         self.password_file = self.home / "password"
         self.state_file = self.root / "server.json"
         self.log_file = self.root / "server.out"
         self.bolt_port = bolt_port
         self.http_port = http_port
-        self.heap = heap
+        self.heap = parse_size(heap, "server_heap")
+        self.pagecache = parse_size(pagecache, "server_pagecache")
+
+    @classmethod
+    def of(cls, settings: Settings) -> "EmbeddedServer":
+        """The embedded server that ``settings`` configure (home, ports, memory)."""
+        return cls(settings.home, settings.bolt_port, settings.http_port, settings.server_heap,
+                   settings.server_pagecache)
 
     # ---- state -------------------------------------------------------------------------------------------------
     def _read_state(self) -> dict | None:
@@ -111,7 +142,7 @@ class EmbeddedServer:
             return None
 
     def _alive(self, pid: int) -> bool:
-        """True when ``pid`` is this home's ArcadeDB process (a recycled pid of another program does not count)."""
+        """True when ``pid`` is this home's Neo4j process (a recycled pid of another program does not count)."""
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
@@ -120,17 +151,18 @@ class EmbeddedServer:
             except OSError:
                 return False
             return True  # no /proc (macOS): trust the pid
-        wanted = f"-Darcadedb.server.rootPath={self.root}".encode()
-        return wanted in cmdline
+        return f"--home-dir={self.root}".encode() in cmdline
 
     def status(self) -> ServerStatus:
         state = self._read_state()
         if state and self._alive(state["pid"]):
+            http = f"http://{LOOPBACK}:{state['http_port']}"
             return ServerStatus(
                 running=True,
                 home=str(self.home),
                 uri=f"bolt://{LOOPBACK}:{state['bolt_port']}",
-                http_url=f"http://{LOOPBACK}:{state['http_port']}",
+                http_url=http,
+                browser_url=f"{http}/browser/",
                 password_file=str(self.password_file),
                 pid=state["pid"],
                 log_file=str(self.log_file),
@@ -139,79 +171,107 @@ class EmbeddedServer:
                             log_file=str(self.log_file) if self.log_file.exists() else None)
 
     def password(self) -> str:
-        """The root password, generated on first use and kept in a file only the user can read."""
+        """The password of user neo4j, generated on first use and kept in a file only the user can read."""
         if not self.password_file.exists():
-            if (self.root / "config" / "server-users.jsonl").exists():
-                raise ServerError(f"{self.password_file} is missing but the server in {self.root} already has a root "
-                                  "user; restore the file, or remove the server folder to start afresh")
+            if self._initialised():
+                raise ServerError(f"{self.password_file} is missing but the server in {self.root} already has its "
+                                  "users; restore the file, or remove that folder (its data goes with it)")
             self.home.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_urlsafe(24) + "\n")
+                fh.write(new_password() + "\n")
         return self.password_file.read_text().strip()
 
-    # ---- lifecycle -----------------------------------------------------------------------------------------------
-    def _command(self, bolt_port: int, http_port: int) -> list[str]:
-        pkg = _package_dir()
-        return [
-            str(pkg / "jre" / "bin" / "java"),
-            f"-Xmx{self.heap}",
-            "--add-modules", "jdk.incubator.vector",
-            f"-Darcadedb.server.rootPath={self.root}",
-            f"-Darcadedb.server.databaseDirectory={self.root / 'databases'}",
-            f"-Darcadedb.server.rootPassword={self.password()}",
-            f"-Darcadedb.server.httpIncomingHost={LOOPBACK}",
-            f"-Darcadedb.server.httpIncomingPort={http_port}",
-            f"-Darcadedb.server.defaultDatabases={DATABASE}[{USER}]",
-            "-Darcadedb.server.plugins=Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
-            f"-Darcadedb.bolt.host={LOOPBACK}",
-            f"-Darcadedb.bolt.port={bolt_port}",
-            f"-Darcadedb.bolt.defaultDatabase={DATABASE}",
-            "-cp", str(pkg / "jars" / "*"),
-            "com.arcadedb.server.ArcadeDBServer",
-        ]
+    def _initialised(self) -> bool:
+        """True once Neo4j has created its system database (from then on set-initial-password does nothing)."""
+        return (self.root / "data" / "databases" / "system").exists()
 
-    def start(self, timeout: float = 90.0) -> ServerStatus:
-        """Start the server unless it already runs (a second start is harmless); wait until Bolt answers."""
+    # ---- lifecycle -----------------------------------------------------------------------------------------------
+    def settings(self, bolt_port: int, http_port: int) -> dict[str, str]:
+        """The Neo4j settings graphrec passes (as ``-c name=value``): no secret among them."""
+        return {
+            "server.default_listen_address": LOOPBACK,
+            "server.default_advertised_address": LOOPBACK,
+            "server.bolt.listen_address": f"{LOOPBACK}:{bolt_port}",
+            "server.bolt.advertised_address": f"{LOOPBACK}:{bolt_port}",
+            "server.http.listen_address": f"{LOOPBACK}:{http_port}",
+            "server.http.advertised_address": f"{LOOPBACK}:{http_port}",
+            "server.https.enabled": "false",
+            "dbms.security.auth_enabled": "true",
+            "dbms.usage_report.enabled": "false",
+            "server.memory.pagecache.size": self.pagecache,
+            # Browser may load the graphrec guide from the server's own origin only (see graphrec.browser).
+            "browser.remote_content_hostname_whitelist": f"http://{LOOPBACK}",
+        }
+
+    def _command(self, java: str, lib: Path, bolt_port: int, http_port: int) -> list[str]:
+        settings = [f"-c{name}={value}" for name, value in self.settings(bolt_port, http_port).items()]
+        return [java, f"-Xms{self.heap}", f"-Xmx{self.heap}", *_JVM_OPTIONS, "-cp", str(lib / "*"),
+                "org.neo4j.server.CommunityEntryPoint", f"--home-dir={self.root}", *settings]
+
+    def _set_initial_password(self, java: str, lib: Path) -> None:
+        """Neo4j's own ``neo4j-admin dbms set-initial-password``, reading the password from its 0600 file."""
+        self.password()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")}
+        env.update(NEO4J_HOME=str(self.root), NEO4J_CONF=str(self.root / "conf"))
+        (self.root / "conf").mkdir(parents=True, exist_ok=True)
+        (self.root / "conf" / "neo4j.conf").touch()
+        out = subprocess.run([java, "-cp", str(lib / "*"), "org.neo4j.cli.AdminTool", "dbms", "set-initial-password",
+                              f"@{self.password_file}"], env=env, cwd=self.root, capture_output=True, text=True,
+                             timeout=120)
+        if out.returncode != 0 or not (self.root / "data" / "dbms" / "auth.ini").exists():
+            raise ServerError(f"setting the initial password of the embedded Neo4j failed: "
+                              f"{(out.stderr or out.stdout).strip()[-500:]}")
+
+    def start(self, timeout: float = 180.0) -> ServerStatus:
+        """Start the server unless it already runs (a second start is harmless); wait until it answers."""
         current = self.status()
         if current.running:
             return current
         if self.state_file.exists():  # left behind by a crash: the process it names is gone
             self.state_file.unlink()
+        lib = distribution.ensure_jars()
+        java = distribution.find_java()
         self.root.mkdir(parents=True, exist_ok=True)
+        if not self._initialised():
+            self._set_initial_password(java, lib)
+        else:
+            self.password()  # fails early, with the fix, when the file is gone
         bolt = self.bolt_port if self.bolt_port and port_is_free(self.bolt_port) else free_port()
         http = self.http_port if self.http_port and port_is_free(self.http_port) and self.http_port != bolt else free_port()
-        pid = self._spawn(self._command(bolt, http))
+        pid = self._spawn(self._command(java, lib, bolt, http))
         self.state_file.write_text(json.dumps({"pid": pid, "bolt_port": bolt, "http_port": http,
-                                               "started_at": time.time()}))
+                                               "started_at": time.time(), "version": distribution.NEO4J_VERSION}))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self._alive(pid):
                 self.state_file.unlink(missing_ok=True)
-                raise ServerError(f"the embedded server exited while starting; "
-                                  f"last lines of {self.log_file}:\n{self._log_tail()}")
-            # The listeners open before the default database exists; /api/v1/ready answers 204 once it does.
+                raise ServerError(f"the embedded Neo4j exited while starting; last lines of "
+                                  f"{self.root / 'logs' / 'neo4j.log'}:\n{self._log_tail()}")
             if _port_answers(bolt) and _ready(http):
                 return self.status()
             time.sleep(0.25)
         self.stop()
-        raise ServerError(f"the embedded server did not answer on bolt port {bolt} within {timeout:.0f}s; "
-                          f"see {self.log_file}")
+        raise ServerError(f"the embedded Neo4j did not answer on bolt port {bolt} within {timeout:.0f}s; "
+                          f"see {self.root / 'logs' / 'neo4j.log'}")
 
     def _spawn(self, command: list[str]) -> int:
         """Start ``command`` detached (its own session, not our child) so it outlives this process; return its pid.
 
         A shell starts it in the background and exits at once: the server is re-parented to init, so it never
-        lingers as our zombie and no Popen object outlives this call.
+        lingers as our zombie and no Popen object outlives this call. The environment loses NEO4J_* (a user's
+        NEO4J_PASSWORD must not reach the server's environment, nor NEO4J_CONF its configuration).
         """
         launcher = 'exec "$@" </dev/null >>"$GRAPHREC_SERVER_LOG" 2>&1 & echo $!'
-        env = dict(os.environ, GRAPHREC_SERVER_LOG=str(self.log_file))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")}
+        env.update(GRAPHREC_SERVER_LOG=str(self.log_file))
         out = subprocess.run(["/bin/sh", "-c", launcher, "graphrec-server", *command], cwd=self.root, env=env,
                              capture_output=True, text=True, start_new_session=True, check=True)
         return int(out.stdout.strip())
 
-    def stop(self, timeout: float = 30.0) -> bool:
-        """Stop the server (SIGTERM, then SIGKILL after ``timeout``). Returns False when it was not running."""
+    def stop(self, timeout: float = 60.0) -> bool:
+        """Stop the server (SIGTERM: Neo4j checkpoints and exits; SIGKILL after ``timeout``). False when it was not
+        running."""
         state = self._read_state()
         if not state or not self._alive(state["pid"]):
             self.state_file.unlink(missing_ok=True)
@@ -228,9 +288,18 @@ class EmbeddedServer:
         self.state_file.unlink(missing_ok=True)
         return True
 
-    def _log_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
+    def wipe(self) -> None:
+        """Stop the server and delete its databases (users, data, indexes); the next start begins afresh with the same
+        password file."""
+        self.stop()
+        shutil.rmtree(self.root / "data", ignore_errors=True)
 
+    def _log_tail(self, lines: int = 15) -> str:
+        for path in (self.root / "logs" / "neo4j.log", self.log_file):
+            try:
+                text = path.read_text(errors="replace").strip()
+            except FileNotFoundError:
+                continue
+            if text:
+                return "\n".join(text.splitlines()[-lines:])
+        return "(no log)"

@@ -1,4 +1,4 @@
-"""The integration tier: one real embedded graph server per test session, on free ports in a temporary home."""
+"""The integration tier: one real embedded Neo4j per test session, on free ports in a temporary home."""
 
 from __future__ import annotations
 
@@ -20,15 +20,20 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     home = tmp_path_factory.mktemp("graphrec-home")
     # Written as the home's config file so that CLI invocations with --home reach the same server.
     (home / "config.toml").write_text(f"[graphrec]\nbolt_port = {free_port()}\nhttp_port = {free_port()}\n"
-                                      'server_heap = "1g"\n')
+                                      'server_heap = "1g"\nserver_pagecache = "512m"\n')
     return load_settings(home=str(home), environ={})
 
 
 @pytest.fixture(scope="session")
-def server(settings: Settings):
-    srv = EmbeddedServer(settings.home, settings.bolt_port, settings.http_port, heap="1g")
+def server(settings: Settings, request: pytest.FixtureRequest):
+    srv = EmbeddedServer.of(settings)
     try:
-        yield srv.start()
+        status = srv.start()
+        with connect(settings) as graph:  # the log says which server the tier ran against
+            reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(f"\nintegration tier: server agent {graph.dialect.agent} at {graph.uri}")
+        yield status
     finally:
         srv.stop()
 
@@ -42,5 +47,5 @@ def session_graph(server, settings: Settings):
 @pytest.fixture
 def graph(session_graph: Graph) -> Graph:
     """The session's graph, emptied before each test."""
-    session_graph.write("db.clear")
+    session_graph.clear()
     return session_graph

@@ -49,7 +49,7 @@ def test_both_write_paths_store_the_same_graph(graph: Graph, tmp_path):
 
     ingest(graph, dataset, write_path="cypher")
     by_cypher = snapshot()
-    graph.write("db.clear")
+    graph.clear()
     ingest(graph, dataset, write_path="bulk")
     assert snapshot() == by_cypher and len(by_cypher) == len(dataset.interactions) + len(dataset.triples) + len(
         dataset.social)

@@ -88,7 +88,7 @@ def test_republishing_a_run_is_harmless(graph, tmp_path):
 def test_a_run_for_another_graph_is_refused(graph, tmp_path):
     dataset, maps = load_graph(graph)
     run = random_run(tmp_path, maps, seed=8)
-    graph.write("db.clear")
+    graph.clear()
     with pytest.raises(GraphrecError, match="none of its"):
         publish(graph, run)
 

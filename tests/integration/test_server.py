@@ -1,10 +1,14 @@
-"""The embedded server's life cycle, against a real server of its own (not the session's)."""
+"""The embedded Neo4j's life cycle and its guarantees, against a real server of its own (not the session's)."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+
+import base64
+import urllib.error
+import urllib.request
 
 import neo4j
 import pytest
@@ -38,7 +42,8 @@ LOOPBACK_HEX = {"0100007F", "0000000000000000FFFF00000100007F", "000000000000000
 
 @pytest.fixture
 def own_home(tmp_path: Path) -> Path:
-    (tmp_path / "config.toml").write_text(f"bolt_port = {free_port()}\nhttp_port = {free_port()}\nserver_heap = '1g'\n")
+    (tmp_path / "config.toml").write_text(f"bolt_port = {free_port()}\nhttp_port = {free_port()}\nserver_heap = '1g'\n"
+                                          "server_pagecache = '128m'\n")
     return tmp_path
 
 
@@ -50,12 +55,20 @@ def test_start_status_query_stop_restart(own_home: Path):
         assert started.exit_code == 0, started.output
         status = json.loads(runner.invoke(cli, ["--home", str(own_home), "db", "status", "--json"], env=env).stdout)
         assert status["running"] and status["uri"].startswith("bolt://127.0.0.1:")
+        assert status["user"] == "neo4j" and status["browser_url"] == status["http_url"] + "/browser/"
         assert _listening_addresses(status["pid"]) <= LOOPBACK_HEX, "a listener is reachable from outside"
 
         password = Path(status["password_file"]).read_text().strip()
         with neo4j.GraphDatabase.driver(status["uri"], auth=(status["user"], password)) as driver:
             records, _, _ = driver.execute_query("CREATE (n:Probe {id: $id}) RETURN n.id AS id", id="p1")
             assert records[0]["id"] == "p1"
+            assert driver.get_server_info().agent.startswith("Neo4j/5.")
+        for wrong in ("neo4j", password + "x"):  # the default password never worked, a wrong one is refused
+            with neo4j.GraphDatabase.driver(status["uri"], auth=("neo4j", wrong)) as driver:
+                with pytest.raises(neo4j.exceptions.AuthError):
+                    driver.verify_connectivity()
+        _assert_http_needs_credentials(status["http_url"], password)
+        _assert_password_in_no_process(password)
 
         again = json.loads(runner.invoke(cli, ["--home", str(own_home), "db", "start", "--json"], env=env).stdout)
         assert again["pid"] == status["pid"], "a second start must reuse the running server"
@@ -66,18 +79,53 @@ def test_start_status_query_stop_restart(own_home: Path):
 
         # data survives a restart
         restarted = json.loads(runner.invoke(cli, ["--home", str(own_home), "db", "start", "--json"], env=env).stdout)
-        with neo4j.GraphDatabase.driver(restarted["uri"], auth=("root", password)) as driver:
+        with neo4j.GraphDatabase.driver(restarted["uri"], auth=("neo4j", password)) as driver:
             records, _, _ = driver.execute_query("MATCH (n:Probe) RETURN n.id AS id")
             assert [r["id"] for r in records] == ["p1"]
     finally:
         EmbeddedServer(own_home).stop()
 
 
+def _assert_http_needs_credentials(http_url: str, password: str) -> None:
+    """Neo4j's HTTP API reads nothing without credentials, and reads with them."""
+    body = json.dumps({"statements": [{"statement": "MATCH (n:Probe) RETURN n.id"}]}).encode()
+
+    def post(headers: dict) -> int:
+        request = urllib.request.Request(f"{http_url}/db/neo4j/tx/commit", data=body, method="POST",
+                                         headers={"Content-Type": "application/json", **headers})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                answer = json.loads(response.read())
+                assert not answer.get("errors"), answer
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert post({}) == 401
+    token = base64.b64encode(f"neo4j:{password}".encode()).decode()
+    assert post({"Authorization": f"Basic {token}"}) == 200
+
+
+def _assert_password_in_no_process(password: str) -> None:
+    """No process (the server, the JVM that set the password, this one) shows the password in its arguments, and no
+    other process holds it in its environment."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes() if int(proc.name) != os.getpid() else b""
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        assert password.encode() not in cmdline, f"the password is in the command line of pid {proc.name}"
+        assert password.encode() not in environ, f"the password is in the environment of pid {proc.name}"
+
+
 def test_stale_pid_file_after_a_kill_is_handled(own_home: Path):
     import signal
     import time
 
-    srv = EmbeddedServer(own_home, free_port(), free_port(), heap="1g")
+    srv = EmbeddedServer(own_home, free_port(), free_port(), heap="1g", pagecache="128m")
     try:
         first = srv.start()
         os.kill(first.pid, signal.SIGKILL)

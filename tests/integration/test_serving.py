@@ -17,7 +17,7 @@ K = 10
 @pytest.fixture(scope="module")
 def served(session_graph, tmp_path_factory):
     graph = session_graph
-    graph.write("db.clear")
+    graph.clear()
     dataset, maps = load_graph(graph)
     runs_dir = tmp_path_factory.mktemp("runs")
     run_a = random_run(runs_dir, maps, seed=1)

@@ -7,7 +7,6 @@ import torch
 
 from graphrec import recommend as rec
 from graphrec.db import cypher
-from graphrec.db.dialect import NEO4J, detect
 from graphrec.errors import ConfigError, NotFoundError
 from graphrec.publish import RunProperties, augment
 
@@ -35,24 +34,10 @@ def test_augmentation_turns_inner_product_ranking_into_cosine_ranking():
         assert torch.allclose(cos * q.norm() * max_norm, ip)
 
 
-def test_the_index_follows_the_dialect():
-    neo = NEO4J.item_index("emb_r", "mips_r")
-    assert (neo.name, neo.property, neo.pad, neo.similarity) == ("graphrec_mips_r", "mips_r", 1, "cosine")
-    arcade = detect("Neo4j/5.26.0 compatible (ArcadeDB 26.10.2)")
-    idx = arcade.item_index("emb_r", "mips_r")
-    assert (idx.name, idx.property, idx.pad) == ("Item[emb_r]", "emb_r", 0)
-    sql = arcade.vector_index_sql(idx, 64)
-    assert sql[0] == "CREATE PROPERTY Item.emb_r IF NOT EXISTS ARRAY_OF_FLOATS"
-    assert '"dimensions": 64' in sql[1] and '"similarity": "DOT_PRODUCT"' in sql[1]
-    with pytest.raises(ConfigError):
-        arcade.item_index("emb_r`) DROP", "x")
-
-
 def test_serving_statements_document_their_parameters():
     for name in ("recommend.for_user", "recommend.for_user_index", "recommend.similar_items",
                  "recommend.cold_start_for_user", "recommend.cold_start_similar_items", "explain.why"):
-        for variant in (None, "arcadedb"):
-            assert "MATCH" in cypher.statement(name, variant)
+        assert "MATCH" in cypher.statement(name)
     text = (cypher.cypher_dir() / "recommend.cypher").read_text()
     for param in ("$user", "$k", "$run", "$seen_splits", "$entities", "$exclude", "$fetch", "$item"):
         assert param in text.split("// name:")[0], f"{param} is not documented in the file header"

@@ -6,10 +6,10 @@ from graphrec.db import cypher
 from graphrec.errors import NotFoundError
 
 
-def test_parse_names_variants_and_docs():
-    text = "// file doc\n// name: a\n// what a does\nRETURN 1;\n\n// name: a @arcadedb\nRETURN 2\n// name: b\nRETURN 3\n"
+def test_parse_names_and_docs():
+    text = "// file doc\n// name: a\n// what a does\nRETURN 1;\n\n// name: b\nRETURN 3\n"
     found = cypher.parse(text, "f")
-    assert found == {("f.a", None): "// what a does\nRETURN 1", ("f.a", "arcadedb"): "RETURN 2", ("f.b", None): "RETURN 3"}
+    assert found == {"f.a": "// what a does\nRETURN 1", "f.b": "RETURN 3"}
 
 
 def test_parse_rejects_duplicates_and_empty_statements():
@@ -38,10 +38,6 @@ def test_statements_take_values_only_as_parameters():
 def test_unknown_statement_lists_the_file_choices():
     with pytest.raises(NotFoundError, match="schema.user_id_unique"):
         cypher.statement("schema.nope")
-
-
-def test_variant_falls_back_to_the_neo4j_form():
-    assert cypher.statement("db.ping", "arcadedb") == cypher.statement("db.ping")
 
 
 def test_schema_group_is_in_file_order():
