@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -177,8 +178,14 @@ def _parse_param(text: str) -> tuple[str, object]:
 def cypher_cmd(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool) -> None:
     """Run one Cypher statement against the configured database and print the rows."""
     bound = dict(_parse_param(p) for p in params)
+    # The driver would also log each notification (a multi-line repr on stderr); they are shown once, below.
+    notification_log = logging.getLogger("neo4j.notifications")
+    notification_log.addHandler(logging.NullHandler())
+    notification_log.propagate = False
     with _connect(ctx) as graph:
-        rows = graph.query(query, bound, write=True)
+        rows, warnings = graph.user_query(query, bound)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         _echo_json(rows)
         return

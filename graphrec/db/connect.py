@@ -60,6 +60,18 @@ class Graph:
             text, params or {}, database_=self.database, routing_=routing))
         return [record.data() for record in result.records]
 
+    def user_query(self, text: str, params: dict | None = None) -> tuple[list[dict], list[str]]:
+        """Run a user's own statement (``graphrec cypher``) in an auto-commit transaction: its rows, and the server's
+        warnings about it (an unknown label or property, a deprecation), one line each, for the CLI to show."""
+        def work() -> tuple[list[dict], list[str]]:
+            with self.driver.session(database=self.database, notifications_min_severity="WARNING") as session:
+                result = session.run(text, params or {})
+                rows = [record.data() for record in result]
+                summary = result.consume()
+            return rows, [f"{' '.join(s.status_description.split())} (GQLSTATUS {s.gql_status})"
+                          for s in summary.gql_status_objects if s.is_notification]
+        return self._guard("the statement", work)
+
     def read(self, name: str, identifiers: dict | None = None, **params) -> list[dict]:
         """Run the named read statement with ``params`` as $parameters."""
         return self.query(self.text(name, identifiers), params, what=name)
@@ -129,7 +141,7 @@ def connect(settings: Settings, retries: int = 3) -> Graph:
     try:
         # graphrec's statements are its own: the server's notifications about them (an unknown label in an empty
         # graph, say) are noise for the user, so the server is asked not to send them. `graphrec cypher` asks for
-        # the user's own statements' warnings explicitly (Graph.query(notify=True)).
+        # the user's own statements' warnings explicitly (Graph.user_query).
         driver = GraphDatabase.driver(uri, auth=auth, max_connection_lifetime=3600,
                                       notifications_min_severity="OFF")
     except ValueError as exc:

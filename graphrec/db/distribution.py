@@ -102,7 +102,8 @@ def _fetch_one(jar: Jar, target: Path, repository: str, local_repository: Path) 
         tmp.unlink(missing_ok=True)
 
 
-def ensure_jars(on_jar: Callable[[Jar], None] | None = None, environ: dict | None = None, workers: int = 8) -> Path:
+def ensure_jars(on_jar: Callable[[Jar], None] | None = None, environ: dict | None = None, workers: int = 8,
+                jars: list[Jar] | None = None) -> Path:
     """Make sure every pinned jar is in :func:`lib_dir` with the right sha256; return that folder.
 
     Jars already there are checked by size and trusted (they were checked when they arrived); a missing one is taken
@@ -112,7 +113,7 @@ def ensure_jars(on_jar: Callable[[Jar], None] | None = None, environ: dict | Non
     env = os.environ if environ is None else environ
     folder = lib_dir(env)
     folder.mkdir(parents=True, exist_ok=True)
-    jars = lock()
+    jars = lock() if jars is None else jars
     missing = [jar for jar in jars if not (folder / jar.name).is_file()]
     if not missing:
         return folder

@@ -44,7 +44,7 @@ def test_unreachable_server_gives_one_clear_line(tmp_path):
 
 
 def test_wrong_password_is_named(server, settings, tmp_path):
-    bad = load_settings(home=str(tmp_path), environ={"NEO4J_URI": server.uri, "NEO4J_USER": "root",
+    bad = load_settings(home=str(tmp_path), environ={"NEO4J_URI": server.uri, "NEO4J_USER": "neo4j",
                                                      "NEO4J_PASSWORD": "wrong-password"})
     with pytest.raises(DatabaseError, match="authentication failed"):
         connect(bad, retries=1)
@@ -70,3 +70,19 @@ def test_cli_reports_connection_errors_as_one_line(tmp_path):
                capture_output=True, text=True)
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and f"127.0.0.1:{port}" in proc.stderr
+
+
+def test_graphrecs_own_statements_print_no_server_notifications(graph, capfd):
+    """On an empty graph every label and property graphrec names is unknown: Neo4j would warn about each."""
+    graph.read("recommend.status", user="u1", item="i1", run=None)
+    graph.read("publish.runs")
+    captured = capfd.readouterr()
+    assert "notification" not in (captured.out + captured.err).lower()
+
+
+def test_cypher_command_shows_the_servers_warnings_in_one_line_each(graph, settings):
+    result = CliRunner().invoke(cli, ["--home", str(settings.home), "cypher", "MATCH (n:NoSuchLabel) RETURN n"],
+                                env={"NEO4J_URI": ""})
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "NoSuchLabel" in warnings[0] and "GqlStatusObject" not in result.stderr
