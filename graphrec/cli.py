@@ -160,10 +160,28 @@ def db_setup(ctx: click.Context) -> None:
 
 
 # ---- ad-hoc Cypher ----------------------------------------------------------------------------------------------------
-def _parse_param(text: str) -> tuple[str, object]:
+def _parse_param(text: str, option: str = "--param") -> tuple[str, object]:
+    """``NAME=VALUE`` binds the text VALUE; ``NAME:=VALUE`` binds VALUE read as JSON (a number, a list, null ...)."""
+    key, sep, value = text.partition("=")
+    typed = key.endswith(":")
+    key = key[:-1] if typed else key
+    if not sep or not key.isidentifier():
+        raise click.BadParameter(f"expected NAME=VALUE (text) or NAME:=JSON, got {text!r}", param_hint=option)
+    if not typed:
+        return key, value
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        raise click.BadParameter(f"{key}:= takes a JSON value (10, 2.5, true, null, [\"a\", \"b\"]), got {value!r}; "
+                                 f"use {key}={value} for text", param_hint=option) from None
+
+
+def _parse_hparam(text: str) -> tuple[str, object]:
+    """``--hp NAME=VALUE``: VALUE read as JSON where it is JSON (numbers, true/false, lists), else as text; the model's
+    constructor checks it."""
     key, sep, value = text.partition("=")
     if not sep or not key.isidentifier():
-        raise click.BadParameter(f"expected NAME=VALUE, got {text!r}", param_hint="--param")
+        raise click.BadParameter(f"expected NAME=VALUE, got {text!r}", param_hint="--hp")
     try:
         return key, json.loads(value)
     except json.JSONDecodeError:
@@ -172,7 +190,9 @@ def _parse_param(text: str) -> tuple[str, object]:
 
 @cli.command("cypher")
 @click.argument("query")
-@click.option("--param", "-p", "params", multiple=True, help="NAME=VALUE, bound as $NAME (VALUE parsed as JSON if it can be).")
+@click.option("--param", "-p", "params", multiple=True,
+              help="NAME=VALUE binds the text VALUE as $NAME (ids are text); NAME:=VALUE binds it read as JSON "
+                   "(-p k:=10, -p ids:='[\"u1\",\"u2\"]').")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as a JSON list.")
 @click.pass_context
 def cypher_cmd(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool) -> None:
@@ -201,11 +221,6 @@ def cypher_cmd(ctx: click.Context, query: str, params: tuple[str, ...], as_json:
 
 
 # ---- ingest and stats -------------------------------------------------------------------------------------------------
-def _parse_option(text: str) -> tuple[str, object]:
-    key, value = _parse_param(text)
-    return key, value
-
-
 @cli.command("ingest")
 @click.argument("format_name", metavar="FORMAT")
 @click.argument("path", type=click.Path(exists=False))
@@ -221,7 +236,7 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
     from graphrec.ingest import ingest
     from graphrec.progress import bar
 
-    opts = dict(_parse_option(o) for o in options)
+    opts = loaders.parse_options(format_name, options)
     click.echo(f"reading {path} as {format_name} ...", err=True)
     dataset = loaders.load(format_name, path, **opts)
     with _connect(ctx) as graph:
@@ -240,16 +255,35 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
 
 
 @cli.command("formats")
-def formats_cmd() -> None:
-    """List the dataset formats `graphrec ingest` reads, with their options."""
+@click.argument("name", required=False)
+def formats_cmd(name: str | None) -> None:
+    """List the dataset formats `graphrec ingest` reads and their options; `graphrec formats NAME` shows one format
+    whole: its files and columns, and each option's type and default."""
     import inspect
+    import typing
 
     import loaders
 
-    for name, loader in loaders.LOADERS.items():
-        doc = (inspect.getdoc(loader) or inspect.getdoc(inspect.getmodule(loader)) or "").splitlines()[0]
-        opts = [p for p, v in inspect.signature(loader).parameters.items() if v.kind is v.KEYWORD_ONLY]
-        click.echo(f"{name:10} {doc}\n{'':10} options: {', '.join(opts) or '-'}")
+    if name is None:
+        for fmt, loader in loaders.LOADERS.items():
+            doc = (inspect.getdoc(loader) or "").splitlines()[0]
+            click.echo(f"{fmt:10} {doc}\n{'':10} options: {', '.join(loaders.option_names(fmt)) or '-'}")
+        click.echo("\n`graphrec formats NAME` shows a format's files, columns and option types "
+                   "(e.g. `graphrec formats csv` for your own data).")
+        return
+    if name not in loaders.LOADERS:
+        raise click.BadParameter(f"unknown format {name!r}; choose one of {', '.join(loaders.LOADERS)}",
+                                 param_hint="NAME")
+    loader = loaders.LOADERS[name]
+    click.echo(f"{name}: {inspect.getdoc(loader)}\n")
+    module_doc = inspect.getdoc(inspect.getmodule(loader)) or ""
+    click.echo(module_doc.replace("``", "") + "\n")
+    hints = typing.get_type_hints(loader)
+    click.echo("options (-o NAME=VALUE):")
+    for option in loaders.option_names(name):
+        default = inspect.signature(loader).parameters[option].default
+        kind = getattr(hints.get(option), "__name__", None) or str(hints.get(option)).replace("typing.", "")
+        click.echo(f"  {option:16} {kind:24} default {default!r}")
 
 
 @cli.command("stats")
@@ -360,7 +394,7 @@ def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, d
                                "(a validated run decays on its own plateaus with --lr-decay-patience)")
     if lr_decay_epochs and lr_decay is None:
         raise click.UsageError("--lr-decay-after needs --lr-decay, the factor to multiply the lr by (e.g. 0.1)")
-    hparams = dict(_parse_param(h) for h in hps)
+    hparams = dict(_parse_hparam(h) for h in hps)
     hparams.update({k: v for k, v in (("dim", dim), ("num_layers", num_layers), ("reg", reg)) if v is not None})
     ks = tuple(sorted(set(ks)))
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, ks=ks, sampler=sampler,
@@ -669,6 +703,52 @@ def similar_cmd(ctx: click.Context, item: str, k: int, run_id: str | None, as_js
         click.echo(f"cold start: item {item} has no embedding; built from {rows[0]['neighbours']} {rows[0]['basis']}",
                    err=True)
     _print_rows(rows, None)
+
+
+# ---- Neo4j Browser -----------------------------------------------------------------------------------------------------
+@cli.command("browser")
+@click.option("--port", default=0, type=click.IntRange(0, 65535), show_default=True,
+              help="Port of the guide server on 127.0.0.1 (0: a free one).")
+@click.option("--origin", "origins", multiple=True, metavar="URL",
+              help="Browser's origin when Browser comes from a Neo4j of your own (e.g. http://localhost:7474); "
+                   "repeatable. Default: the embedded server's.")
+@click.pass_context
+def browser_cmd(ctx: click.Context, port: int, origins: tuple[str, ...]) -> None:
+    """Serve the graphrec guide, style sheet and favourites to Neo4j Browser, until Ctrl-C.
+
+    Starts the embedded server if needed and prints how to open Browser, log in, and play the guide.
+    """
+    from graphrec.browser import GuideServer, browser_dir, browser_origins
+
+    settings = _settings(ctx)
+    lines = []
+    if settings.embedded:
+        server = _server(ctx)
+        if not server.status().running:
+            click.echo(f"starting the embedded graph server in {server.home} ...", err=True)
+        status = server.start()
+        origins = origins or (status.http_url,)
+        lines += [f"Neo4j Browser  {status.browser_url}",
+                  f"connect URL    {status.uri}",
+                  f"user           {status.user}",
+                  f"password       in {status.password_file}"]
+    elif not origins:
+        raise click.UsageError("with a Neo4j of your own (NEO4J_URI), give the URL Browser is opened from: "
+                               "--origin http://localhost:7474")
+    origins = tuple(dict.fromkeys(o for origin in origins for o in browser_origins(origin)))
+    # The embedded server allows guides from http://127.0.0.1; another Neo4j, by default, from localhost.
+    guide = GuideServer(origins, port=port, log=lambda line: click.echo(f"guide server: {line}", err=True),
+                        url_host="127.0.0.1" if settings.embedded else "localhost")
+    lines += [f"guide          {guide.play_command}",
+              f"style          {guide.style_command}",
+              f"favourites     drop the files of {browser_dir() / 'favorites'} onto Browser, one at a time, "
+              "and choose 'Save to favorites'"]
+    click.echo("\n".join(lines))
+    click.echo(f"serving {guide.folder} at {guide.url} to {', '.join(origins)}; Ctrl-C stops", err=True)
+    try:
+        guide.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("guide server stopped", err=True)
 
 
 def main() -> None:

@@ -49,7 +49,10 @@ def load(path: str | Path, *, interactions: str | None = None, kg: str | None = 
          head_label_col: str | None = None, tail_label_col: str | None = None, src_col: str = "src",
          dst_col: str = "dst", id_col: str = "id", delimiter: str | None = None,
          encoding: str = "utf-8") -> Dataset:
-    """Read a folder in the layout above, or one interactions file plus the files named by the options."""
+    """Read your own CSV/TSV files (`graphrec formats csv` shows the files and columns).
+
+    ``path`` is a folder of interactions.csv (+ kg, social, items, users, entities), or one interactions file plus
+    the files named by the options."""
     path = Path(path)
     folder = path if path.is_dir() else path.parent
     if not path.is_dir() and interactions is None:

@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 
 from click.testing import CliRunner
 
@@ -20,8 +23,35 @@ def test_db_status_when_stopped(tmp_path):
     assert status["running"] is False and status["password_file"].endswith("password")
 
 
-def test_params_are_parsed_as_json_when_they_can_be():
-    assert _parse_param("k=3") == ("k", 3)
-    assert _parse_param("ids=[1,2]") == ("ids", [1, 2])
+def test_params_are_text_unless_asked_to_be_json():
+    """Ids are text in every bundled dataset: `-p id=2` must bind "2", not the number 2 (#34)."""
+    assert _parse_param("id=2") == ("id", "2")
+    assert _parse_param("k:=3") == ("k", 3)
+    assert _parse_param("ids:=[1,2]") == ("ids", [1, 2])
     assert _parse_param("name=O'Brien") == ("name", "O'Brien")
     assert _parse_param("q=MATCH (n) DETACH DELETE n") == ("q", "MATCH (n) DETACH DELETE n")
+
+
+def test_a_bad_param_or_option_is_one_line_naming_the_option(tmp_path):
+    bad_json = CliRunner().invoke(cli, ["cypher", "RETURN $k", "-p", "k:=ten"])
+    assert bad_json.exit_code == 2 and "--param" in bad_json.output and "k:= takes a JSON value" in bad_json.output
+    for args, wanted in ((["ingest", "csv", "x", "-o", "novalue"], "option 'novalue' for format 'csv': expected NAME=VALUE"),
+                         (["ingest", "csv", "x", "-o", "encoding=klingon"], "not an encoding Python knows"),
+                         (["ingest", "lastfm", "x", "-o", "kg=maybe"], "option kg='maybe' for format 'lastfm': expected true or false"),
+                         (["ingest", "csv", "x", "-o", "delimiter=ab"], "expected one character")):
+        result = subprocess.run([sys.executable, "-m", "graphrec.cli", *args], capture_output=True, text=True,
+                                env={**os.environ, "NEO4J_URI": "", "GRAPHREC_HOME": str(tmp_path)})
+        assert result.returncode == 1, (args, result.stderr)
+        assert wanted in result.stderr and "Traceback" not in result.stderr and result.stderr.count("\n") <= 2, args
+    train = CliRunner().invoke(cli, ["train", "--model", "lightgcn", "--hp", "novalue"])
+    assert train.exit_code == 2 and "--hp" in train.output and "--param" not in train.output
+
+
+def test_formats_shows_the_csv_layout_and_option_types():
+    listing = CliRunner().invoke(cli, ["formats"])
+    assert listing.exit_code == 0 and "graphrec formats csv" in listing.output and "layout above" not in listing.output
+    csv = CliRunner().invoke(cli, ["formats", "csv"])
+    assert csv.exit_code == 0, csv.output
+    for wanted in ("interactions.csv", "kg.csv", "social.csv", "head,relation,tail", "user_col", "delimiter"):
+        assert wanted in csv.output, wanted
+    assert CliRunner().invoke(cli, ["formats", "nope"]).exit_code == 2
