@@ -381,10 +381,50 @@ def _models() -> list[str]:
               help="Write the embeddings back to the graph and serve this run.")
 @_data_options
 @click.pass_context
-def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim, num_layers, reg, hps, patience,
-              min_epochs, lr_decay, lr_decay_patience, lr_decay_epochs, budget_minutes, eval_every, ks, metric, threads,
-              device, run_id, publish, split, valid_fraction, seed) -> None:
-    """Export the graph, train a model with validation-based early stopping, report test, and save the run."""
+def train_cmd(ctx: click.Context, **options) -> None:
+    """Export the graph, train a model with validation-based early stopping, report test, and save the run.
+
+    With --resume RUN, the options RUN was started with are used again; give --epochs, --patience, --min-epochs,
+    --budget-minutes, --threads, --device or --publish/--no-publish to change those."""
+    if options["run_id"]:
+        options = _resumed_options(ctx, options)
+    _train(ctx, invocation={k: v for k, v in options.items() if k != "run_id"}, **options)
+
+
+# What a resumed run may change; every other option must be what the run started with.
+_RESUME_MAY_CHANGE = ("epochs", "patience", "min_epochs", "budget_minutes", "threads", "device", "publish")
+
+
+def _resumed_options(ctx: click.Context, options: dict) -> dict:
+    """``options`` with the ones not given on this command line taken from the run being resumed; a given option
+    that the run must share but does not is one clear error naming the run's value."""
+    from click.core import ParameterSource
+
+    from graphrec.workflow import saved_invocation
+
+    saved = saved_invocation(_settings(ctx).runs_dir, options["run_id"])
+    if saved is None:  # a run from before invocations were recorded: the checkpoint's own checks still apply
+        return options
+    merged = dict(options)
+    flags = {p.name: p.opts[0] for p in train_cmd.params if isinstance(p, click.Option)}
+    for name, value in saved.items():
+        if name not in options:
+            continue
+        given = ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+        as_saved = json.loads(json.dumps(options[name], default=list))
+        if not given:
+            merged[name] = tuple(value) if isinstance(options[name], tuple) else value
+        elif as_saved != value and name not in _RESUME_MAY_CHANGE:
+            raise click.UsageError(f"run {options['run_id']} was started with {flags.get(name, name)} "
+                                   f"{value if not isinstance(value, list) else ' '.join(map(str, value))}, not "
+                                   f"{options[name] if not isinstance(options[name], tuple) else ' '.join(map(str, options[name]))}; "
+                                   f"leave {flags.get(name, name)} out to resume it, or train a new run")
+    return merged
+
+
+def _train(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim, num_layers, reg, hps, patience,
+           min_epochs, lr_decay, lr_decay_patience, lr_decay_epochs, budget_minutes, eval_every, ks, metric, threads,
+           device, run_id, publish, split, valid_fraction, seed, invocation: dict) -> None:
     from graphrec.progress import bar
     from graphrec.train import TrainConfig, loss_text
     from graphrec.workflow import DataConfig, train_run
@@ -416,7 +456,7 @@ def train_cmd(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, d
     settings = _settings(ctx)
     with _connect(ctx) as graph:
         run, result = train_run(graph, settings.runs_dir, model_name, hparams, config, data_config, run_id=run_id,
-                                progress=bar, callback=report)
+                                progress=bar, callback=report, invocation=invocation)
         if publish:
             _publish(ctx, graph, run)
     chosen = f"best epoch {result.best_epoch} of {result.epochs_run}" if eval_every else \

@@ -24,6 +24,13 @@ from graphrec.train import TrainConfig, TrainResult, fit
 
 
 DATA_CONFIG = "data_config.json"  # in a run folder from the start, so a resumed run can be checked against it
+INVOCATION = "invocation.json"    # the caller's own settings (the CLI's options), so a resume can reuse them
+
+
+def saved_invocation(runs_dir, run_id: str) -> dict | None:
+    """What the caller recorded when run ``run_id`` started (``train_run(invocation=...)``), or None."""
+    path = runs_dir / run_id / INVOCATION
+    return json.loads(path.read_text()) if RUN_ID.match(run_id) and path.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -55,12 +62,13 @@ def load_data(graph: Graph, config: DataConfig, progress: Progress = silent):
 
 def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_config: TrainConfig,
               data_config: DataConfig = DataConfig(), run_id: str | None = None,
-              progress: Progress = silent, callback=None) -> tuple[Run, TrainResult]:
+              progress: Progress = silent, callback=None, invocation: dict | None = None) -> tuple[Run, TrainResult]:
     """Export, train ``model_name`` with early stopping on valid (or, with ``train_config.eval_every=0`` and
     ``data_config.validation=False``, for a fixed number of epochs on train and valid together), report test once,
     and save the run folder.
 
-    Passing the ``run_id`` of an interrupted run resumes it from its last checkpoint.
+    Passing the ``run_id`` of an interrupted run resumes it from its last checkpoint. ``invocation`` (JSON-able) is
+    kept in a new run's folder for :func:`saved_invocation`.
     """
     if not data_config.validation and train_config.eval_every != 0:
         raise ConfigError("train_run: DataConfig.validation=False keeps no valid split, so the run cannot validate: "
@@ -74,6 +82,8 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
         run_dir = runs_dir / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / DATA_CONFIG).write_text(json.dumps(asdict(data_config)))
+        if invocation is not None:
+            (run_dir / INVOCATION).write_text(json.dumps(invocation, default=list))
     side = SideGraphs.from_hetero(hetero)
     train_pairs = torch.stack(data.train.pairs())
     model = build(model_name, data.n_users, data.n_items, graph=train_pairs, seed=train_config.seed, side=side,

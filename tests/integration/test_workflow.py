@@ -119,8 +119,29 @@ def test_resume_refuses_a_run_without_checkpoint_and_other_data_settings(sample_
     assert typo.exit_code != 0 and "no checkpoint" in str(typo.exception)
     assert not (settings.runs_dir / (run.id + "x")).exists()  # no run was started under the mistyped id
     other = resume("--resume", run.id, "--seed", "7")
-    assert other.exit_code != 0 and "other data settings (seed 2020 -> 7)" in str(other.exception)
+    assert other.exit_code == 2 and "was started with --seed 2020, not 7" in other.output
     same = resume("--resume", run.id)  # the finished run: nothing left to train, tested again, same numbers
     assert same.exit_code == 0, same.output
     again = list_runs(settings.runs_dir)[-1]
     assert again.id == run.id and again.meta["metrics"]["test"] == run.meta["metrics"]["test"]
+
+
+def test_resume_reuses_the_options_the_run_started_with(sample_graph, settings, graph):
+    """#34: without --epochs a resume used to train to 1000; a wrong --model was told to "use a new run folder";
+    resuming a finished --no-publish run published it."""
+    run_cli(settings, "train", "--model", "mf", "--epochs", "3", "--eval-every", "0", "--batch-size", "256",
+            "--threads", "1", "--no-publish")
+    run = list_runs(settings.runs_dir)[-1]
+    resumed = CliRunner().invoke(cli, ["--home", str(settings.home), "train", "--resume", run.id],
+                                 env={"NEO4J_URI": ""})
+    assert resumed.exit_code == 0, resumed.output
+    again = list_runs(settings.runs_dir)[-1]
+    assert again.id == run.id and again.meta["epochs_run"] == 3 and again.meta["model"] == "mf"
+    assert graph.read("publish.runs") == [], "a --no-publish run was published by its resume"
+    wrong = CliRunner().invoke(cli, ["--home", str(settings.home), "train", "--resume", run.id, "--model", "lightgcn"],
+                               env={"NEO4J_URI": ""})
+    assert wrong.exit_code == 2 and f"run {run.id} was started with --model mf, not lightgcn" in wrong.output
+    more = CliRunner().invoke(cli, ["--home", str(settings.home), "train", "--resume", run.id, "--epochs", "4"],
+                              env={"NEO4J_URI": ""})
+    assert more.exit_code == 0, more.output
+    assert list_runs(settings.runs_dir)[-1].meta["epochs_run"] == 4
