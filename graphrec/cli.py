@@ -426,7 +426,7 @@ def _train(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim,
            min_epochs, lr_decay, lr_decay_patience, lr_decay_epochs, budget_minutes, eval_every, ks, metric, threads,
            device, run_id, publish, split, valid_fraction, seed, invocation: dict) -> None:
     from graphrec.progress import bar
-    from graphrec.train import TrainConfig, loss_text
+    from graphrec.train import TrainConfig
     from graphrec.workflow import DataConfig, train_run
 
     if lr_decay_epochs and eval_every != 0:
@@ -446,17 +446,10 @@ def _train(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim,
                          device=device)
     data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed, validation=eval_every != 0)
 
-    def report(record: dict) -> None:
-        valid = record.get("valid")
-        line = f"epoch {record['epoch']:4d}  {loss_text(record)}  {record['seconds']:.1f}s"
-        if valid:
-            line += "  valid " + "  ".join(f"{k} {v:.4f}" for k, v in valid.items() if "@" in k)
-        click.echo(line, err=True)
-
     settings = _settings(ctx)
     with _connect(ctx) as graph:
         run, result = train_run(graph, settings.runs_dir, model_name, hparams, config, data_config, run_id=run_id,
-                                progress=bar, callback=report, invocation=invocation)
+                                progress=bar, callback=_epoch_line, invocation=invocation)
         if publish:
             _publish(ctx, graph, run)
     chosen = f"best epoch {result.best_epoch} of {result.epochs_run}" if eval_every else \
@@ -464,6 +457,18 @@ def _train(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim,
     click.echo(f"run {run.id}: {chosen}, {result.seconds_train:.0f}s training")
     click.echo("test  " + "  ".join(f"{k} {v:.4f}" for k, v in result.test.items() if "@" in k))
     click.echo(f"saved in {run.path} (curves.png, metrics.jsonl, best.pt)")
+
+
+def _epoch_line(record: dict, total: int | None = None) -> None:
+    """One line per epoch on stderr: its loss, time and (when it validated) the validation metrics."""
+    from graphrec.train import loss_text
+
+    valid = record.get("valid")
+    of = f"/{total}" if total else ""
+    line = f"epoch {record['epoch']:4d}{of}  {loss_text(record)}  {record['seconds']:.1f}s"
+    if valid:
+        line += "  valid " + "  ".join(f"{k} {v:.4f}" for k, v in valid.items() if "@" in k)
+    click.echo(line, err=True)
 
 
 def _publish(ctx: click.Context, graph, run) -> None:
@@ -556,8 +561,10 @@ def demo_cmd(ctx: click.Context, data: str | None, format_name: str, model_name:
         click.echo(f"[2/5] ingested into {graph.uri}: created {report.created}; the graph holds {stats['nodes']} "
                    f"and {stats['relationships']}")
         config = TrainConfig(epochs=epochs, batch_size=1024, lr=5e-3, seed=seed, eval_every=5, patience=3)
+        click.echo(f"[3/5] training {model_name}: at most {epochs} epochs, validated every 5, stopping after 3 "
+                   "validations without improvement")
         run, result = train_run(graph, settings.runs_dir, model_name, {}, config, DataConfig(seed=seed),
-                                progress=bar)
+                                progress=bar, callback=lambda record: _epoch_line(record, epochs))
         click.echo(f"[3/5] trained {model_name}: best epoch {result.best_epoch} of {result.epochs_run}; test "
                    + "  ".join(f"{k} {v:.4f}" for k, v in result.test.items() if k in ("recall@20", "ndcg@20"))
                    + f"; run {run.id} in {run.path}")
@@ -638,17 +645,33 @@ def runs_list(ctx: click.Context, as_json: bool) -> None:
         click.echo("no published runs: graphrec publish RUN")
     for r in runs:
         click.echo(f"{'*' if r['serving'] else ' '} {r['id']}  {r['model'] or '-'}  {r['status']}  "
-                   f"published {r['published_at'] or '-'}  {json.dumps(r['metrics'])}")
+                   f"published {(r['published_at'] or '-')[:19]}  {_metrics_text(r['metrics'])}")
+
+
+def _metrics_text(metrics: dict) -> str:
+    """``{"valid": {...}, "test": {...}}`` as ``valid recall@20 0.2012  test recall@20 0.1810 ndcg@20 0.1538``."""
+    parts = []
+    for split in ("valid", "test"):
+        shown = {k: v for k, v in (metrics.get(split) or {}).items() if "@" in k and isinstance(v, (int, float))}
+        if shown:
+            parts.append(split + " " + " ".join(f"{k} {v:.4f}" for k, v in sorted(shown.items())))
+    return "  ".join(parts) or "(no metrics)"
 
 
 @runs_group.command("switch")
 @click.argument("run_id", metavar="RUN")
 @click.pass_context
 def runs_switch(ctx: click.Context, run_id: str) -> None:
-    """Serve RUN (already published) from now on; atomic for concurrent queries. Works for older runs too."""
-    from graphrec.publish import switch
+    """Serve RUN (already published) from now on; atomic for concurrent queries. Works for older runs too. RUN may be
+    ``latest``: the run published most recently."""
+    from graphrec.publish import published_runs, switch
 
     with _connect(ctx) as graph:
+        if run_id == "latest":
+            ready = [r for r in published_runs(graph) if r["status"] == "ready"]
+            if not ready:
+                raise click.UsageError("no run is published in this graph yet: graphrec publish RUN")
+            run_id = max(ready, key=lambda r: (r["published_at"] or "", r["id"]))["id"]
         switch(graph, run_id)
     click.echo(f"now serving {run_id}")
 

@@ -27,7 +27,7 @@ def graph_stats(graph: Graph) -> dict:
         count = graph.read("stats.relationship_count", {"type": safe})[0]["n"]
         if count:
             relationships[rel_type] = count
-    per_split = {(row["split"] or "none"): row["n"] for row in graph.read("stats.interactions_per_split")}
+    per_split = {(row["split"] or "no split"): row["n"] for row in graph.read("stats.interactions_per_split")}
     relations = {row["relation"]: row["n"] for row in graph.read("stats.kg_summary")}
     return {
         "nodes": nodes,

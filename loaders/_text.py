@@ -29,6 +29,8 @@ def read_text(path: Path, encoding: Encoding = "utf-8") -> str:
     except OSError as exc:
         raise InputError(path, f"cannot read the file: {exc.strerror or exc}") from None
     encodings = (encoding,) if isinstance(encoding, str) else encoding
+    if b"\x00" in data and not any(e.lower().replace("_", "-").startswith(("utf-16", "utf-32")) for e in encodings):
+        _refuse_nul(path, data)
     for candidate in encodings:
         try:
             text = data.decode(candidate)
@@ -38,6 +40,18 @@ def read_text(path: Path, encoding: Encoding = "utf-8") -> str:
             error = InputError(path, f"not valid {candidate} text (byte 0x{data[exc.start]:02x}); "
                                      f"convert the file to {candidate}", line=line)
     raise error
+
+
+def _refuse_nul(path: Path, data: bytes) -> None:
+    """A NUL byte belongs in no id or text field; many of them at every other byte mean UTF-16 without a BOM."""
+    first = data.index(b"\x00")
+    line = data.count(b"\n", 0, first) + 1
+    head = data[:4000]
+    if head.count(b"\x00") * 3 >= len(head):
+        order = "le" if head[1:2] == b"\x00" else "be"
+        raise InputError(path, f"holds NUL bytes at every other position: it looks like UTF-16 text without a "
+                               f"byte-order mark; convert it to UTF-8, or pass -o encoding=utf-16-{order}", line=line)
+    raise InputError(path, "holds a NUL byte (0x00), which no id or value may contain", line=line)
 
 
 def read_lines(path: Path, encoding: Encoding = "utf-8", header: str | None = None,

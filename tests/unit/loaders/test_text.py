@@ -91,3 +91,18 @@ def test_good_values(tmp_path):
     assert number_value(tmp_path, 1, "3.5", "w") == 3.5
     assert int_value(tmp_path, 1, "-12", "ts") == -12
     assert int_id(tmp_path, 1, "007", "id") == "007"
+
+
+def test_a_nul_byte_is_refused_with_its_line(tmp_path):
+    f = tmp_path / "a.txt"
+    f.write_bytes(b"user item\nu1 i\x001\n")
+    with pytest.raises(InputError, match=r"line 2: holds a NUL byte"):
+        read_lines(f)
+
+
+def test_utf16_without_a_bom_is_named_as_such(tmp_path):
+    f = tmp_path / "a.csv"
+    f.write_bytes("user,item\nu1,i1\n".encode("utf-16-le"))
+    with pytest.raises(InputError, match="looks like UTF-16 text without a byte-order mark.*encoding=utf-16-le"):
+        read_lines(f)
+    assert read_lines(f, "utf-16-le") == [(1, "user,item"), (2, "u1,i1")]
