@@ -804,8 +804,7 @@ def browser_cmd(ctx: click.Context, port: int, origins: tuple[str, ...]) -> None
                         url_host="127.0.0.1" if settings.embedded else "localhost")
     lines += [f"guide          {guide.play_command}",
               f"style          {guide.style_command}",
-              f"favourites     drop the files of {browser_dir() / 'favorites'} onto Browser, one at a time, "
-              "and choose 'Save to favorites'"]
+              f"favourites     drop each file of {browser_dir() / 'favorites'} onto Browser, 'Save to favorites'"]
     click.echo("\n".join(lines))
     click.echo(f"serving {guide.folder} at {guide.url} to {', '.join(origins)}; Ctrl-C stops", err=True)
     try:

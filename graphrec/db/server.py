@@ -200,7 +200,8 @@ class EmbeddedServer:
             "dbms.security.auth_enabled": "true",
             "dbms.usage_report.enabled": "false",
             "server.memory.pagecache.size": self.pagecache,
-            # Browser may load the graphrec guide from the server's own origin only (see graphrec.browser).
+            # Browser fetches :play / :style URLs only from listed hosts (host names, any port): graphrec.browser's
+            # guide server on loopback.
             "browser.remote_content_hostname_whitelist": f"http://{LOOPBACK}",
         }
 

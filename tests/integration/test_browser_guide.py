@@ -28,7 +28,7 @@ def _value(text: str):
 
 def _run_blocks(graph, blocks: list[str], params: dict, where: str) -> dict[str, list]:
     results = {}
-    for block in blocks:
+    for block in (part for b in blocks for part in re.split(r";\s*\n", b)):  # Browser runs `;` lines in turn
         if block.startswith(":params"):
             params.clear()
             params.update(_value(block[len(":params"):].strip()))

@@ -9,12 +9,14 @@ OPTIONAL MATCH (u)-[r:INTERACTED]->(s:Item)
 WHERE $seen_splits IS NULL OR r.split IN $seen_splits
 WITH run, u, v, collect(s) AS seen
 WITH run, seen, v + [0.0] AS q, sqrt(reduce(s = 0.0, x IN v | s + x * x)) AS qn
+WHERE 0.0 < qn < toFloat('Infinity')
 MATCH (i:Item)
-WHERE i[run.mips_property] IS NOT NULL
+WITH run, seen, q, qn, i, i[run.mips_property] AS iv
+WHERE iv IS NOT NULL AND any(c IN iv WHERE c <> 0.0)
   AND NOT i IN seen
   AND ($exclude IS NULL OR NOT i.id IN $exclude)
   AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-->(x:Entity) WHERE x.id = e OR x.name = e }))
-WITH run, i, (2.0 * vector.similarity.cosine(q, i[run.mips_property]) - 1.0) * qn * run.max_norm AS score
+WITH run, i, (2.0 * vector.similarity.cosine(q, iv) - 1.0) * qn * run.max_norm AS score
 ORDER BY score DESC, i.id
 LIMIT $k
 RETURN i.id AS item, score, run.id AS run

@@ -16,17 +16,17 @@ WHERE size(vs) > 0
 WITH run, u, basis, size(vs) AS neighbours,
      [d IN range(0, run.dim - 1) | reduce(s = 0.0, w IN vs | s + w[d]) / size(vs)] AS v
 WITH run, u, basis, neighbours, v + [0.0] AS q, sqrt(reduce(s = 0.0, x IN v | s + x * x)) AS qn
-WHERE qn > 0
+WHERE 0.0 < qn < toFloat('Infinity')
 OPTIONAL MATCH (u)-[r:INTERACTED]->(s:Item)
 WHERE $seen_splits IS NULL OR r.split IN $seen_splits
 WITH run, basis, neighbours, q, qn, collect(s) AS seen
 MATCH (i:Item)
-WHERE i[run.mips_property] IS NOT NULL
+WITH run, basis, neighbours, q, qn, seen, i, i[run.mips_property] AS iv
+WHERE iv IS NOT NULL AND any(c IN iv WHERE c <> 0.0)
   AND NOT i IN seen
   AND ($exclude IS NULL OR NOT i.id IN $exclude)
   AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-->(x:Entity) WHERE x.id = e OR x.name = e }))
-WITH run, basis, neighbours, i,
-     (2.0 * vector.similarity.cosine(q, i[run.mips_property]) - 1.0) * qn * run.max_norm AS score
+WITH run, basis, neighbours, i, (2.0 * vector.similarity.cosine(q, iv) - 1.0) * qn * run.max_norm AS score
 ORDER BY score DESC, i.id
 LIMIT $k
 RETURN i.id AS item, score, run.id AS run, basis, neighbours

@@ -15,9 +15,11 @@ WITH run, t, CASE WHEN size(items) > 0 THEN 'kg items' ELSE 'users' END AS basis
 WHERE size(vs) > 0
 WITH run, t, basis, size(vs) AS neighbours,
      [d IN range(0, run.dim - 1) | reduce(s = 0.0, x IN vs | s + x[d]) / size(vs)] AS v
+WHERE 0.0 < sqrt(reduce(s = 0.0, x IN v | s + x * x)) < toFloat('Infinity')
 MATCH (i:Item)
-WHERE i <> t AND i[run.item_property] IS NOT NULL AND ($exclude IS NULL OR NOT i.id IN $exclude)
-WITH run, basis, neighbours, i, 2.0 * vector.similarity.cosine(v, i[run.item_property]) - 1.0 AS score
+WITH run, t, basis, neighbours, v, i, i[run.item_property] AS iv
+WHERE i <> t AND iv IS NOT NULL AND any(c IN iv WHERE c <> 0.0) AND ($exclude IS NULL OR NOT i.id IN $exclude)
+WITH run, basis, neighbours, i, 2.0 * vector.similarity.cosine(v, iv) - 1.0 AS score
 ORDER BY score DESC, i.id
 LIMIT $k
 RETURN i.id AS item, score, run.id AS run, basis, neighbours
