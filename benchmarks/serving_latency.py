@@ -1,12 +1,15 @@
-"""Recommendation query latency through the driver, index path vs exact path, on a whole dataset.
+"""Recommendation latency through the driver, index path and exact path side by side, on a served run.
 
-    python benchmarks/serving_latency.py --data ../shared/data/lightgcn-gowalla --home /tmp/gr-bench
+    GRAPHREC_HOME=/tmp/serving-home python benchmarks/serving_latency.py --users 500 --clients 1,4
 
-Starts (or reuses) an embedded server in --home, ingests the dataset when the graph is empty, makes one run of
-64-d embeddings (``--embeddings svd``: a truncated SVD of the training interactions, structured like trained
-embeddings; ``random``: Gaussian, the worst case for an approximate index), publishes it (timed), then times
-``recommend.for_user_index`` and ``recommend.for_user`` for --users random users with 1 and 4 concurrent clients,
-and measures how much of the exact top-k the index path finds. Prints a JSON report.
+Reads the graph and runs of the configured home the way the CLI does (ingest, train and publish a run first:
+`graphrec ingest`, `graphrec train`). For run --run (default: the one served) and --users users drawn with --seed
+(the same draw as benchmarks/index_recall.py), it times :func:`graphrec.recommend.recommend` on the index path
+(--fetch, default :func:`graphrec.recommend.default_fetch`) and on the exact path, for the same users, one query at
+a time per client with 1 and 4 concurrent clients (threads sharing one driver), the two paths alternating per
+client count; and counts how much of the exact path's top-k the index path returns. The run's vector index is used
+as it is (built by `graphrec publish` with :class:`graphrec.publish.IndexOptions`; its settings are reported).
+Prints a table and a JSON report.
 """
 
 from __future__ import annotations
@@ -14,62 +17,47 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from graphrec import recommend as rec  # noqa: E402
 from graphrec.config import load_settings  # noqa: E402
 from graphrec.db.connect import connect  # noqa: E402
-from graphrec.db.server import EmbeddedServer, free_port  # noqa: E402
-from graphrec.export import export  # noqa: E402
-from graphrec.ingest import ingest_files  # noqa: E402
-from graphrec.publish import publish, switch  # noqa: E402
-from graphrec.recommend import default_fetch  # noqa: E402
-from graphrec.runs import save_run  # noqa: E402
-
-
-def embeddings(data, maps, kind: str, dim: int, seed: int) -> dict[str, torch.Tensor]:
-    torch.manual_seed(seed)
-    n_u, n_i = len(maps.ids["user"]), len(maps.ids["item"])
-    if kind == "random":
-        return {"user": torch.randn(n_u, dim), "item": torch.randn(n_i, dim) * (0.5 + torch.rand(n_i, 1))}
-    rel = data["user", "interacted", "item"]
-    ei = rel.edge_index[:, rel.split == 0]
-    deg_u = torch.bincount(ei[0], minlength=n_u).clamp_min(1).float()
-    deg_i = torch.bincount(ei[1], minlength=n_i).clamp_min(1).float()
-    values = 1.0 / (deg_u[ei[0]].sqrt() * deg_i[ei[1]].sqrt())
-    matrix = torch.sparse_coo_tensor(ei, values, (n_u, n_i)).coalesce()
-    u, s, v = torch.svd_lowrank(matrix, q=dim, niter=4)
-    return {"user": u * s.sqrt(), "item": v * s.sqrt()}
+from graphrec.publish import index_config, serving  # noqa: E402
+from graphrec.runs import load_run  # noqa: E402
 
 
 def percentiles(ms: list[float]) -> dict:
-    q = np.percentile(ms, [50, 95, 99])
-    return {"p50_ms": round(float(q[0]), 2), "p95_ms": round(float(q[1]), 2), "p99_ms": round(float(q[2]), 2),
-            "mean_ms": round(statistics.fmean(ms), 2), "queries": len(ms)}
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return {"p50_ms": round(float(p50), 2), "p95_ms": round(float(p95), 2), "p99_ms": round(float(p99), 2),
+            "mean_ms": round(float(np.mean(ms)), 2), "queries": len(ms)}
 
 
-def time_queries(graph, name: str, users: list[str], clients: int, **params) -> tuple[dict, dict]:
-    """Run ``name`` once per user, spread over ``clients`` threads (one driver); latency per query in ms."""
+def time_path(graph, users: list[str], clients: int, **query) -> tuple[dict, dict[str, list[str]]]:
+    """:func:`graphrec.recommend.recommend` once per user, the users spread over ``clients`` threads (one driver);
+    latency per query in ms, and each user's answer."""
     chunks = [users[c::clients] for c in range(clients)]
     latencies: list[float] = []
     answers: dict[str, list[str]] = {}
     lock = threading.Lock()
+    failures: list[BaseException] = []
 
-    def client(chunk):
+    def client(chunk: list[str]) -> None:
         mine = []
-        for user in chunk:
-            t = time.perf_counter()
-            rows = graph.read(name, user=user, **params)
-            mine.append((time.perf_counter() - t) * 1000)
-            answers[user] = [r["item"] for r in rows]
+        try:
+            for user in chunk:
+                start = time.perf_counter()
+                rows = rec.recommend(graph, user, cold_start=False, **query)
+                mine.append((time.perf_counter() - start) * 1000)
+                answers[user] = [r["item"] for r in rows]
+        except BaseException as exc:   # surfaced below: a failed query must not pass as a fast one
+            failures.append(exc)
         with lock:
             latencies.extend(mine)
 
@@ -80,68 +68,53 @@ def time_queries(graph, name: str, users: list[str], clients: int, **params) -> 
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
+    if failures:
+        raise failures[0]
     return {**percentiles(latencies), "clients": clients, "qps": round(len(latencies) / wall, 1)}, answers
 
 
-def main() -> None:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "lightgcn-gowalla"))
-    ap.add_argument("--format", default="lightgcn")
-    ap.add_argument("--home", default="/tmp/graphrec-bench-serving")
-    ap.add_argument("--users", type=int, default=1000)
-    ap.add_argument("--exact-users", type=int, default=1000)
-    ap.add_argument("-k", type=int, default=20)
-    ap.add_argument("--fetch", type=int, default=None)
-    ap.add_argument("--dim", type=int, default=64)
-    ap.add_argument("--embeddings", choices=["svd", "random"], default="svd")
-    ap.add_argument("--clients", default="1,4")
-    ap.add_argument("--heap", default="2g")
+    ap.add_argument("--home", help="graphrec home (default: $GRAPHREC_HOME or ~/.graphrec), as for the CLI")
+    ap.add_argument("--run", help="a published run (default: the one served)")
+    ap.add_argument("--users", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--reuse", action="store_true", help="Serve the run as published before instead of publishing it "
-                    "again (a re-publish rewrites every vector, and the index then rebuilds in the background).")
-    args = ap.parse_args()
+    ap.add_argument("-k", type=int, default=20)
+    ap.add_argument("--fetch", type=int, default=None, help="index path candidates (default: graphrec's)")
+    ap.add_argument("--clients", default="1,4")
+    ap.add_argument("--warmup", type=int, default=20, help="untimed queries per path first")
+    args = ap.parse_args(argv)
 
-    server = EmbeddedServer(args.home, free_port(), free_port(), heap=args.heap)
-    status = server.start()
-    settings = load_settings(home=args.home, environ={}, bolt_port=int(status.uri.rsplit(":", 1)[1]),
-                             http_port=int(status.http_url.rsplit(":", 1)[1]))
-    report: dict = {"data": args.data, "embeddings": args.embeddings, "k": args.k}
+    settings = load_settings(home=args.home)
+    fetch = args.fetch or rec.default_fetch(args.k)
+    report: dict = {"k": args.k, "fetch": fetch, "users": args.users, "seed": args.seed}
     with connect(settings) as graph:
-        if graph.query("MATCH (i:Item) RETURN count(i) AS n")[0]["n"] == 0:
-            t = time.perf_counter()
-            ingest_files(graph, args.format, args.data)
-            report["ingest_s"] = round(time.perf_counter() - t, 1)
-        data, maps = export(graph)
-        report["users"], report["items"] = len(maps.ids["user"]), len(maps.ids["item"])
-        emb = embeddings(data, maps, args.embeddings, args.dim, args.seed)
-        run = save_run(Path(args.home) / "runs", {"id": f"bench-{args.embeddings}-{args.dim}-{args.seed}",
-                                                  "model": args.embeddings}, maps, emb)
-        if args.reuse and graph.read("publish.get_run", id=run.id):
-            switch(graph, run.id)
-        else:
-            t = time.perf_counter()
-            report["index"] = publish(graph, run).index
-            report["publish_s"] = round(time.perf_counter() - t, 1)
-
-        rng = random.Random(args.seed)
-        users = rng.sample(maps.ids["user"], args.users)
-        fetch = args.fetch or default_fetch(args.k)
-        report["fetch"] = fetch
-        common = dict(k=args.k, run=None, entities=None, exclude=None, seen_splits=None)
-        graph.read("recommend.for_user_index", user=users[0], fetch=fetch, **common)  # warm-up
-        report["index_path"], report["exact_path"] = [], []
+        run_id = args.run or (serving(graph) or {}).get("id")
+        if not run_id:
+            raise SystemExit("no run is served: train and publish one first (graphrec train)")
+        run = load_run(settings.runs_dir, run_id)
+        users = random.Random(args.seed).sample(sorted(run.ids().ids["user"]), args.users)
+        report.update(run=run_id, server=graph.dialect.agent, index=index_config(graph, run_id))
+        paths = {"index": dict(path="index", fetch=fetch), "exact": dict(path="exact")}
+        for query in paths.values():
+            for user in users[:args.warmup]:
+                rec.recommend(graph, user, args.k, run=run_id, cold_start=False, **query)
+        report["latency"] = []
+        print("| path | clients | p50 ms | p95 ms | p99 ms | mean ms | queries/s |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        answers: dict[str, dict] = {}
         for clients in [int(c) for c in args.clients.split(",")]:
-            stats, index_answers = time_queries(graph, "recommend.for_user_index", users, clients, fetch=fetch, **common)
-            report["index_path"].append(stats)
-            print(json.dumps({"index_path": stats}), file=sys.stderr)
-            stats, exact_answers = time_queries(graph, "recommend.for_user", users[:args.exact_users], clients, **common)
-            report["exact_path"].append(stats)
-            print(json.dumps({"exact_path": stats}), file=sys.stderr)
-        found = sum(len(set(index_answers[u]) & set(exact_answers[u])) for u in exact_answers)
-        total = sum(len(exact_answers[u]) for u in exact_answers)
-        report["index_recall_of_exact_top_k"] = round(found / total, 4)
-    print(json.dumps(report, indent=2))
+            for name, query in paths.items():
+                stats, answers[name] = time_path(graph, users, clients, k=args.k, run=run_id, **query)
+                report["latency"].append({"path": name, **stats})
+                print(f"| {name} | {clients} | {stats['p50_ms']} | {stats['p95_ms']} | {stats['p99_ms']} | "
+                      f"{stats['mean_ms']} | {stats['qps']} |", flush=True)
+        found = sum(len(set(answers["index"][u]) & set(answers["exact"][u])) for u in users)
+        total = sum(len(answers["exact"][u]) for u in users)
+        report["index_share_of_exact_top_k"] = round(found / total, 4)
+    print(json.dumps(report, indent=2, default=str))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

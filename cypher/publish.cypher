@@ -4,7 +4,7 @@
 //   User.emb_<run>   the user embedding (list of floats, d)
 //   Item.emb_<run>   the item embedding (d)
 //   Item.mips_<run>  the item embedding augmented for inner-product search with cosine: [x, sqrt(M² − |x|²)] (d + 1)
-// <run> is the run id made identifier-safe (graphrec.publish.property_names). The (:ModelRun) node records those
+// <run> is the run id made identifier-safe (graphrec.publish.RunProperties). The (:ModelRun) node records those
 // names, so serving queries read them from the run they serve and one query never mixes two runs.
 // {{slots}} are those property / index names, checked by graphrec.db.names; values are $parameters.
 
@@ -32,8 +32,18 @@ SET i.{{property}} = row.v, i.{{mips}} = row.a
 RETURN count(i) AS written
 
 // name: create_vector_index
-// The run's item vector index on Neo4j 5 (cosine over Item.mips_<run>). Slots: index, property. $dimensions: d + 1.
-// The embedded server builds its index with SQL instead (graphrec.db.dialect.Dialect.vector_index_sql).
+// The run's item vector index (Lucene HNSW, cosine over Item.mips_<run>), Neo4j 5.23 or later. Slots: index,
+// property. $dimensions: d + 1; $quantization (int8 vectors in the HNSW graph), $m (links per node) and
+// $ef_construction (candidates kept while linking): graphrec.publish.IndexOptions, whose defaults were measured
+// on Gowalla (BENCHMARKS.md, Serving). Neo4j's own defaults: true, 16, 100.
+CREATE VECTOR INDEX {{index}} IF NOT EXISTS
+FOR (i:Item) ON (i.{{property}})
+OPTIONS {indexConfig: {`vector.dimensions`: $dimensions, `vector.similarity_function`: 'cosine',
+                       `vector.quantization.enabled`: $quantization, `vector.hnsw.m`: $m,
+                       `vector.hnsw.ef_construction`: $ef_construction}}
+
+// name: create_vector_index_5_18
+// The same index on Neo4j 5.18–5.22, which take no quantization or HNSW settings (the server's defaults apply).
 CREATE VECTOR INDEX {{index}} IF NOT EXISTS
 FOR (i:Item) ON (i.{{property}})
 OPTIONS {indexConfig: {`vector.dimensions`: $dimensions, `vector.similarity_function`: 'cosine'}}
@@ -42,8 +52,14 @@ OPTIONS {indexConfig: {`vector.dimensions`: $dimensions, `vector.similarity_func
 // Waits up to $seconds for index $index to come online (Neo4j populates vector indexes in the background).
 CALL db.awaitIndex($index, $seconds)
 
+// name: index_config
+// The settings and state of vector index $index as the server built it (no row when there is none).
+SHOW VECTOR INDEXES YIELD name, state, options
+WHERE name = $index
+RETURN state, options.indexConfig AS config
+
 // name: drop_vector_index
-// Slots: index. Neo4j 5 only; the embedded server drops it with SQL.
+// Slots: index.
 DROP INDEX {{index}} IF EXISTS
 
 // name: finish_run

@@ -7,8 +7,14 @@
 // Scores are the model's: the inner product user · item. Neo4j's vector functions only know cosine and euclidean,
 // so items also carry mips_<run> = [x, sqrt(M² − |x|²)] (M = the largest item norm, run.max_norm); for q' = [q, 0]
 // cos(q', x') = q·x / (|q| M), which ranks items exactly as q·x does, and score = cos · |q| · M gives q·x back.
-// Neo4j's vector.similarity.cosine returns (1 + cos) / 2 (in float32), hence the 2·s − 1 below; it throws on a
-// zero-norm vector, so a query vector of norm 0 is filtered out first (publish refuses such embeddings anyway).
+// Neo4j's vector.similarity.cosine returns (1 + cos) / 2 (in float32), hence the 2·s − 1 below. It throws on a
+// vector of norm 0 or with a NaN or infinite entry, and one such vector would fail the whole query, so every
+// cosine here is guarded: the query vector must have a positive, finite norm (0 < qn < Infinity, which NaN fails
+// too), else the statement returns no row (a user whose vector is 0 then gets the cold-start answer); a stored
+// item vector must have a non-zero entry (any(c IN iv WHERE c <> 0.0), which stops at the first one, so it costs
+// about one comparison per item). Stored vectors are not checked for NaN or infinite entries: that would read every
+// entry of every item on each query; graphrec.publish refuses such rows (and zero item rows, and writes no zero
+// user rows), so only a vector written by something else could hold one.
 //
 // Common parameters:
 //   $user         a user's business id                    $item   an item's business id
@@ -49,12 +55,14 @@ OPTIONAL MATCH (u)-[r:INTERACTED]->(s:Item)
 WHERE $seen_splits IS NULL OR r.split IN $seen_splits
 WITH run, u, v, collect(s) AS seen
 WITH run, seen, v + [0.0] AS q, sqrt(reduce(s = 0.0, x IN v | s + x * x)) AS qn
+WHERE 0.0 < qn < toFloat('Infinity')
 MATCH (i:Item)
-WHERE i[run.mips_property] IS NOT NULL
+WITH run, seen, q, qn, i, i[run.mips_property] AS iv
+WHERE iv IS NOT NULL AND any(c IN iv WHERE c <> 0.0)
   AND NOT i IN seen
   AND ($exclude IS NULL OR NOT i.id IN $exclude)
   AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-->(x:Entity) WHERE x.id = e OR x.name = e }))
-WITH run, i, (2.0 * vector.similarity.cosine(q, i[run.mips_property]) - 1.0) * qn * run.max_norm AS score
+WITH run, i, (2.0 * vector.similarity.cosine(q, iv) - 1.0) * qn * run.max_norm AS score
 ORDER BY score DESC, i.id
 LIMIT $k
 RETURN i.id AS item, score, run.id AS run
@@ -74,12 +82,14 @@ WHERE $seen_splits IS NULL OR r.split IN $seen_splits
 WITH run, u, v, collect(s) AS seen
 WITH run, seen, v + [0.0] AS q, v + [z IN range(1, run.index_pad) | 0.0] AS probe,
      sqrt(reduce(s = 0.0, x IN v | s + x * x)) AS qn
+WHERE 0.0 < qn < toFloat('Infinity')
 CALL db.index.vector.queryNodes(run.index_name, $fetch, probe) YIELD node
-WITH run, seen, q, qn, node AS i
-WHERE NOT i IN seen
+WITH run, seen, q, qn, node AS i, node[run.mips_property] AS iv
+WHERE any(c IN iv WHERE c <> 0.0)
+  AND NOT i IN seen
   AND ($exclude IS NULL OR NOT i.id IN $exclude)
   AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-->(x:Entity) WHERE x.id = e OR x.name = e }))
-WITH run, i, (2.0 * vector.similarity.cosine(q, i[run.mips_property]) - 1.0) * qn * run.max_norm AS score
+WITH run, i, (2.0 * vector.similarity.cosine(q, iv) - 1.0) * qn * run.max_norm AS score
 ORDER BY score DESC, i.id
 LIMIT $k
 RETURN i.id AS item, score, run.id AS run
@@ -92,10 +102,11 @@ WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
 WITH run ORDER BY run.switched_at DESC LIMIT 1
 MATCH (t:Item {id: $item})
 WITH run, t, t[run.item_property] AS v
-WHERE v IS NOT NULL
+WHERE v IS NOT NULL AND 0.0 < sqrt(reduce(s = 0.0, x IN v | s + x * x)) < toFloat('Infinity')
 MATCH (i:Item)
-WHERE i <> t AND i[run.item_property] IS NOT NULL AND ($exclude IS NULL OR NOT i.id IN $exclude)
-WITH run, i, 2.0 * vector.similarity.cosine(v, i[run.item_property]) - 1.0 AS score
+WITH run, t, v, i, i[run.item_property] AS iv
+WHERE i <> t AND iv IS NOT NULL AND any(c IN iv WHERE c <> 0.0) AND ($exclude IS NULL OR NOT i.id IN $exclude)
+WITH run, i, 2.0 * vector.similarity.cosine(v, iv) - 1.0 AS score
 ORDER BY score DESC, i.id
 LIMIT $k
 RETURN i.id AS item, score, run.id AS run
@@ -122,17 +133,17 @@ WHERE size(vs) > 0
 WITH run, u, basis, size(vs) AS neighbours,
      [d IN range(0, run.dim - 1) | reduce(s = 0.0, w IN vs | s + w[d]) / size(vs)] AS v
 WITH run, u, basis, neighbours, v + [0.0] AS q, sqrt(reduce(s = 0.0, x IN v | s + x * x)) AS qn
-WHERE qn > 0
+WHERE 0.0 < qn < toFloat('Infinity')
 OPTIONAL MATCH (u)-[r:INTERACTED]->(s:Item)
 WHERE $seen_splits IS NULL OR r.split IN $seen_splits
 WITH run, basis, neighbours, q, qn, collect(s) AS seen
 MATCH (i:Item)
-WHERE i[run.mips_property] IS NOT NULL
+WITH run, basis, neighbours, q, qn, seen, i, i[run.mips_property] AS iv
+WHERE iv IS NOT NULL AND any(c IN iv WHERE c <> 0.0)
   AND NOT i IN seen
   AND ($exclude IS NULL OR NOT i.id IN $exclude)
   AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-->(x:Entity) WHERE x.id = e OR x.name = e }))
-WITH run, basis, neighbours, i,
-     (2.0 * vector.similarity.cosine(q, i[run.mips_property]) - 1.0) * qn * run.max_norm AS score
+WITH run, basis, neighbours, i, (2.0 * vector.similarity.cosine(q, iv) - 1.0) * qn * run.max_norm AS score
 ORDER BY score DESC, i.id
 LIMIT $k
 RETURN i.id AS item, score, run.id AS run, basis, neighbours
@@ -157,9 +168,11 @@ WITH run, t, CASE WHEN size(items) > 0 THEN 'kg items' ELSE 'users' END AS basis
 WHERE size(vs) > 0
 WITH run, t, basis, size(vs) AS neighbours,
      [d IN range(0, run.dim - 1) | reduce(s = 0.0, x IN vs | s + x[d]) / size(vs)] AS v
+WHERE 0.0 < sqrt(reduce(s = 0.0, x IN v | s + x * x)) < toFloat('Infinity')
 MATCH (i:Item)
-WHERE i <> t AND i[run.item_property] IS NOT NULL AND ($exclude IS NULL OR NOT i.id IN $exclude)
-WITH run, basis, neighbours, i, 2.0 * vector.similarity.cosine(v, i[run.item_property]) - 1.0 AS score
+WITH run, t, basis, neighbours, v, i, i[run.item_property] AS iv
+WHERE i <> t AND iv IS NOT NULL AND any(c IN iv WHERE c <> 0.0) AND ($exclude IS NULL OR NOT i.id IN $exclude)
+WITH run, basis, neighbours, i, 2.0 * vector.similarity.cosine(v, iv) - 1.0 AS score
 ORDER BY score DESC, i.id
 LIMIT $k
 RETURN i.id AS item, score, run.id AS run, basis, neighbours

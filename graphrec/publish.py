@@ -10,7 +10,9 @@ Serving design (the queries are in ``cypher/recommend.cypher``):
   those properties and of the index; ``serving: true`` marks the one run served;
 * :func:`switch` flips ``serving`` on every ModelRun in one statement (one transaction), and every serving query
   first matches the served ModelRun and reads the property and index names from it, so a query sees one run or the
-  other, never a mix; switching back to an older run is the same call.
+  other, never a mix; switching back to an older run is the same call;
+* embeddings are checked before the first write (:func:`check_embeddings`): Neo4j's cosine throws on a NaN, infinite
+  or zero vector, and one such row would fail every query that scores it.
 """
 
 from __future__ import annotations
@@ -20,18 +22,20 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterator, Sequence
-
-import torch
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from graphrec.db.connect import Graph
 from graphrec.db.dialect import VectorIndex
 from graphrec.db.names import checked
-from graphrec.errors import GraphrecError, NotFoundError
+from graphrec.errors import ConfigError, GraphrecError, NotFoundError
 from graphrec.progress import Progress, silent
 from graphrec.runs import Run
 
+if TYPE_CHECKING:  # torch is imported where embeddings are read: runs list / switch / drop need none
+    import torch
+
 _MAX = 64
+HNSW_OPTIONS_SINCE = (5, 23)   # the first Neo4j whose vector indexes take quantization / m / ef_construction
 
 
 def _identifier(prefix: str, run_id: str) -> str:
@@ -44,15 +48,84 @@ def _identifier(prefix: str, run_id: str) -> str:
 
 @dataclass(frozen=True)
 class RunProperties:
-    """The node property names one run writes (see the module doc)."""
+    """The node property names one run writes, and the name of its vector index (see the module doc)."""
 
     user: str
     item: str
     mips: str
+    index: str
 
     @classmethod
     def of(cls, run_id: str) -> "RunProperties":
-        return cls(_identifier("emb", run_id), _identifier("emb", run_id), _identifier("mips", run_id))
+        return cls(_identifier("emb", run_id), _identifier("emb", run_id), _identifier("mips", run_id),
+                   _identifier("graphrec_mips", run_id))
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """The settings of a run's vector index (Neo4j 5.23+ ``indexConfig``: int8 quantization, the HNSW graph's
+    ``m`` and ``ef_construction``; a 5.18–5.22 server has none of them and builds its index with its own defaults).
+
+    The defaults were chosen on the whole Gowalla catalogue (41k items, a trained 64-d LightGCN, 500 users;
+    BENCHMARKS.md, Serving; benchmarks/index_recall.py) among quantization on/off × m 16/32/64 × ef_construction
+    100/200/400: with :func:`graphrec.recommend.default_fetch` (100 candidates for a top-20) they find 96% of the
+    exact top-20, where Neo4j's own defaults (on, 16, 100) need 200 candidates for 95.6%. Turning quantization off
+    never gained more than 0.5 points from 100 candidates up, so it stays on (the search reads 1-byte components
+    instead of 4-byte ones); a larger ef_construction is what lifts the share, for a slower build (~13–22 s instead
+    of ~4 s on Gowalla).
+    """
+
+    quantization: bool = True
+    m: int = 32
+    ef_construction: int = 400
+
+    def __post_init__(self):
+        if not isinstance(self.quantization, bool):
+            raise ConfigError(f"IndexOptions: quantization must be True or False, got {self.quantization!r}")
+        for name, top in (("m", 512), ("ef_construction", 3200)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+                raise ConfigError(f"IndexOptions: {name} must be an integer in 1..{top} (Neo4j's range), got {value!r}")
+
+
+def check_embeddings(run_id: str, ids: dict[str, Sequence[str]], users: torch.Tensor,
+                     items: torch.Tensor) -> torch.Tensor:
+    """Refuse embeddings that Neo4j's cosine cannot score; return which user rows to write (a bool mask).
+
+    ``vector.similarity.cosine`` throws on a vector with a NaN or infinite entry or of norm 0, and one such row fails
+    the whole query that meets it, so:
+
+    * a NaN or infinite entry in any row, user or item, is refused: a model that produced it is broken;
+    * an item row of norm 0 is refused: similar-item queries score the item embeddings themselves by cosine, and an
+      item the model cannot tell apart from nothing should not be published as if it were ranked;
+    * a user row of norm 0 is NOT written: such a user has no direction to rank by (every item would tie at score
+      0), which is what a model gives a user it saw nothing of (a graph filter's user with no training
+      interactions), not a fault. Without a property in the run, that user gets the cold-start answer (the mean of
+      its items' or friends' embeddings), which is the better answer; refusing instead would make the whole run
+      unpublishable for one such user. A run whose every user row is 0 is refused.
+
+    Raises GraphrecError naming the run, the kind, how many rows and the first offending id, before anything is
+    written.
+    """
+    import torch
+
+    for kind, matrix in (("user", users), ("item", items)):
+        bad = (~torch.isfinite(matrix)).any(dim=1)
+        if bad.any():
+            rows = bad.nonzero().flatten()
+            raise GraphrecError(f"run {run_id}: {len(rows):,} {kind} embedding rows hold NaN or infinite values "
+                                f"(first: {kind} {ids[kind][int(rows[0])]!r}); nothing was written: the model "
+                                "diverged, retrain it (a lower --lr) before publishing")
+    zero_items = (items == 0).all(dim=1)
+    if zero_items.any():
+        rows = zero_items.nonzero().flatten()
+        raise GraphrecError(f"run {run_id}: {len(rows):,} item embedding rows are zero vectors (first: item "
+                            f"{ids['item'][int(rows[0])]!r}), which Neo4j's cosine cannot score; nothing was written")
+    keep = (users != 0).any(dim=1)
+    if len(users) and not keep.any():
+        raise GraphrecError(f"run {run_id}: all {len(users):,} user embedding rows are zero vectors (first: user "
+                            f"{ids['user'][0]!r}); nothing was written: the model learned nothing")
+    return keep
 
 
 def augment(items: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -61,6 +134,8 @@ def augment(items: torch.Tensor) -> tuple[torch.Tensor, float]:
     For a query q' = [q, 0], cos(q', x') = q·x / (|q| M): the cosine ranking of the augmented items is exactly the
     inner-product ranking, and q·x = cos · |q| · M.
     """
+    import torch
+
     x = items.detach().to(torch.float64)
     sq = (x * x).sum(dim=1)
     max_norm = float(sq.max().sqrt()) if len(x) else 0.0
@@ -74,6 +149,7 @@ class PublishReport:
     users: int = 0
     items: int = 0
     missing: dict = field(default_factory=dict)   # ids in the run that the graph does not hold, per type
+    zero_users: int = 0   # user rows of norm 0, not written: those users get the cold-start answer
     index: str = ""
     serving: bool = False
 
@@ -94,16 +170,23 @@ def _now() -> str:
 
 
 def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_000, index_timeout: int = 600,
-            progress: Progress = silent) -> PublishReport:
+            index_options: IndexOptions = IndexOptions(), progress: Progress = silent) -> PublishReport:
     """Write ``run``'s embeddings onto the graph (batched, one transaction per batch), its (:ModelRun) node and its
-    item vector index; then serve it (``serve=True``). Publishing a run again rewrites the same properties."""
+    item vector index; then serve it (``serve=True``). Publishing a run again rewrites the same properties.
+
+    The embeddings are checked first (:func:`check_embeddings`): a refused run leaves the graph as it was. An index
+    the run already has is kept as it is; :func:`rebuild_index` builds it again with other ``index_options``."""
+    import torch
+
     emb = run.embeddings()
     ids = run.ids()
     users, items = emb["user"].to(torch.float32), emb["item"].to(torch.float32)
     if users.shape[1] != items.shape[1]:
         raise GraphrecError(f"run {run.id}: user embeddings have {users.shape[1]} dimensions, items {items.shape[1]}")
+    user_ids, item_ids = ids.ids["user"], ids.ids["item"]
+    keep = check_embeddings(run.id, {"user": user_ids, "item": item_ids}, users, items)
     props = RunProperties.of(run.id)
-    index: VectorIndex = graph.dialect.item_index(_identifier("graphrec_mips", run.id), props.mips)
+    index: VectorIndex = graph.dialect.item_index(props.index, props.mips)
     augmented, max_norm = augment(items)
     meta = run.meta
     graph.apply_schema()
@@ -123,7 +206,7 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
         "index_name": index.name,
         "index_pad": index.pad,
     })
-    report = PublishReport(run.id, index=index.name)
+    report = PublishReport(run.id, index=index.name, zero_users=int((~keep).sum()))
 
     def write(kind: str, name: str, slots: dict, rows_iter: Iterator[list[dict]], total: int) -> int:
         written = 0
@@ -136,18 +219,18 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
                 advance(len(rows))
         return written
 
-    user_ids, item_ids = ids.ids["user"], ids.ids["item"]
+    written_ids = [user_ids[k] for k in keep.nonzero().flatten().tolist()]
     report.users = write("user", "publish.write_user_embeddings", {"property": props.user},
-                         _batches(user_ids, users.tolist(), batch_size), len(user_ids))
+                         _batches(written_ids, users[keep].tolist(), batch_size), len(written_ids))
     report.items = write("item", "publish.write_item_embeddings", {"property": props.item, "mips": props.mips},
                          _batches(item_ids, items.tolist(), batch_size, augmented.tolist()), len(item_ids))
-    report.missing = {"user": len(user_ids) - report.users, "item": len(item_ids) - report.items}
+    report.missing = {"user": len(written_ids) - report.users, "item": len(item_ids) - report.items}
     if report.items == 0 or report.users == 0:
         raise GraphrecError(f"run {run.id}: none of its {'items' if report.items == 0 else 'users'} are in the graph "
                             f"at {graph.uri}; publish it to the graph it was trained on")
 
     with progress("build the item vector index", 1) as advance:
-        create_index(graph, index, int(items.shape[1]) + index.pad, timeout=index_timeout)
+        create_index(graph, index, int(items.shape[1]) + index.pad, index_options, timeout=index_timeout)
         advance(1)
     graph.write("publish.finish_run", id=run.id, now=_now(), users=report.users, items=report.items)
     if serve:
@@ -156,11 +239,41 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
     return report
 
 
-def create_index(graph: Graph, index: VectorIndex, dimensions: int, timeout: int = 600) -> None:
-    """Create ``index`` if it does not exist and wait until it serves."""
-    graph.write("publish.create_vector_index", {"index": index.name, "property": index.property},
-                dimensions=dimensions)
+def create_index(graph: Graph, index: VectorIndex, dimensions: int, options: IndexOptions = IndexOptions(),
+                 timeout: int = 600) -> None:
+    """Create ``index`` with ``options`` if it does not exist and wait until it serves (a Neo4j before 5.23, which
+    has no such settings, builds it with its own defaults)."""
+    if graph.dialect.version[:2] >= HNSW_OPTIONS_SINCE:
+        graph.write("publish.create_vector_index", {"index": index.name, "property": index.property},
+                    dimensions=dimensions, quantization=options.quantization, m=options.m,
+                    ef_construction=options.ef_construction)
+    else:
+        graph.write("publish.create_vector_index_5_18", {"index": index.name, "property": index.property},
+                    dimensions=dimensions)
     graph.write("publish.await_index", index=index.name, seconds=timeout)
+
+
+def rebuild_index(graph: Graph, run_id: str, options: IndexOptions, timeout: int = 600) -> None:
+    """Drop published run ``run_id``'s vector index and build it again with ``options`` (waits until it serves).
+    Queries of the index path on this run fail while it is rebuilt: do it on a run that is not served, or off-peak."""
+    rows = graph.read("publish.get_run", id=run_id)
+    if not rows:
+        raise NotFoundError(f"run {run_id!r} is not published in this graph")
+    meta = rows[0]["run"]
+    index = VectorIndex(meta["index_name"], meta["mips_property"], int(meta["index_pad"]))
+    graph.write("publish.drop_vector_index", {"index": index.name})
+    create_index(graph, index, int(meta["dim"]) + index.pad, options, timeout=timeout)
+
+
+def index_config(graph: Graph, run_id: str) -> dict:
+    """Published run ``run_id``'s vector index as the server holds it: ``{name, state, config}`` (config: the
+    ``indexConfig`` map, e.g. ``vector.hnsw.m``), state None when the index is missing."""
+    rows = graph.read("publish.get_run", id=run_id)
+    if not rows:
+        raise NotFoundError(f"run {run_id!r} is not published in this graph")
+    name = rows[0]["run"]["index_name"]
+    found = graph.read("publish.index_config", index=name)
+    return {"name": name, "state": found[0]["state"] if found else None, "config": found[0]["config"] if found else {}}
 
 
 def switch(graph: Graph, run_id: str) -> None:

@@ -17,9 +17,11 @@ PATHS = ("index", "exact")
 
 
 def default_fetch(k: int) -> int:
-    """Candidates the index path takes from the vector index for a top-``k``: measured (README, Serving) to find
-    ≥ 99% of the exact top-20 on 41k items."""
-    return max(200, 10 * k)
+    """Candidates the index path takes from the vector index for a top-``k``: 100 for a top-20, measured on Gowalla's
+    41k items with a trained LightGCN and the index built with graphrec.publish.IndexOptions' defaults to find 96%
+    of the exact top-20 (95.7–96.0% over two samples of 500 users; 150 finds 97.5% for ~1 ms more; BENCHMARKS.md,
+    Serving). It scales with k: the HNSW search keeps this many candidates, so it must well exceed k."""
+    return max(100, 5 * k)
 
 
 def _check(k: int, path: str) -> None:
