@@ -19,16 +19,13 @@ temporal by timestamp), as RecBole does; ``data.split_origin`` says which.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch_geometric.data import HeteroData
 
 from graphrec.db.connect import Graph
 from graphrec.errors import ConfigError, GraphrecError
+from graphrec.idmaps import IdMaps
 from graphrec.progress import Progress, silent
 
 SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
@@ -38,23 +35,6 @@ NODE_TYPES = {"User": "user", "Item": "item", "Entity": "entity"}
 def _sort_key(ident: str):
     """Numeric ids in numeric order, then the rest as strings: stable and natural for both kinds of key."""
     return (0, int(ident), "") if ident.isdigit() else (1, 0, ident)
-
-
-@dataclass
-class IdMaps:
-    """Business id ↔ row index, per node type. Index i of ``ids[type]`` is row i of that type's embeddings."""
-
-    ids: dict[str, list[str]]
-
-    def __post_init__(self) -> None:
-        self.index = {t: {ident: k for k, ident in enumerate(ids)} for t, ids in self.ids.items()}
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.ids))
-
-    @classmethod
-    def load(cls, path: str | Path) -> "IdMaps":
-        return cls(json.loads(Path(path).read_text()))
 
 
 def _split_per_user(users: np.ndarray, ts: np.ndarray, ratios: tuple[float, float, float], seed: int,

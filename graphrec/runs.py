@@ -20,12 +20,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from graphrec.errors import NotFoundError
-from graphrec.export import IdMaps
-from graphrec.sidegraphs import SideGraphs
+from graphrec.idmaps import IdMaps
+
+if TYPE_CHECKING:  # torch is imported where a run's tensors are read: listing runs needs none
+    import torch
+
+    from graphrec.sidegraphs import SideGraphs
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -48,6 +51,8 @@ class Run:
         return IdMaps.load(self.path / "ids.json")
 
     def embeddings(self) -> dict[str, torch.Tensor]:
+        import torch
+
         return torch.load(self.path / "embeddings.pt", weights_only=True)
 
     def graphs(self) -> tuple[torch.Tensor, SideGraphs]:
@@ -55,6 +60,10 @@ class Run:
         path = self.path / "graphs.pt"
         if not path.is_file():
             raise NotFoundError(f"run {self.id} has no graphs.pt (trained before graphrec saved it): retrain it")
+        import torch
+
+        from graphrec.sidegraphs import SideGraphs
+
         g = torch.load(path, weights_only=True)
         side = SideGraphs(g["n_users"], g["n_items"], g["n_entities"], g["social"], g["kg"],
                           tuple(g["relation_names"]))
@@ -72,6 +81,8 @@ class Run:
 
 def save_graphs(path: str | Path, train: torch.Tensor, side: SideGraphs) -> None:
     """``graphs.pt`` of a run folder (see :meth:`Run.graphs`)."""
+    import torch
+
     torch.save({"train": train.contiguous(), "n_users": side.n_users, "n_items": side.n_items,
                 "n_entities": side.n_entities, "social": side.social.contiguous(), "kg": side.kg.contiguous(),
                 "relation_names": list(side.relation_names)}, Path(path) / "graphs.pt")
@@ -88,6 +99,8 @@ def save_run(runs_dir: str | Path, meta: dict, ids: IdMaps, embeddings: dict[str
     path.mkdir(parents=True, exist_ok=True)
     meta = {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **meta}
     ids.save(path / "ids.json")
+    import torch
+
     torch.save({k: v.detach().to(torch.float32).contiguous() for k, v in embeddings.items()}, path / "embeddings.pt")
     (path / "run.json").write_text(json.dumps(meta, indent=2, default=str))
     return Run(path, meta)
