@@ -1,10 +1,22 @@
-"""Ingest speed: the whole Gowalla split (1,027,370 interactions) into a fresh embedded server.
+"""Ingest speed: the whole Gowalla split (1,027,370 interactions) into one fresh embedded Neo4j, in one run.
 
-Prints edges/s, each on its own fresh database in the same run, for graphrec's two write paths (``bulk``: the
-embedded server's batch endpoint, the default there; ``cypher``: grouped ``UNWIND $rows`` statements, the path Neo4j
-gets) and for the naive one-row-per-edge pattern ``UNWIND $rows AS row MATCH (u) MATCH (i) CREATE (u)-[:INTERACTED]->(i)``.
+Measures, on the same server:
 
-    .venv/bin/python benchmarks/bench_ingest.py [--data ../shared/data/lightgcn-gowalla] [--naive-edges 300000]
+0. a warm-up on the freshly started JVM, so that no contender pays the JIT compiler alone: graphrec's generated sample
+   graph (:func:`graphrec.sample.write_sample`, ~22,000 interactions) ingested, then the graph cleared;
+1. graphrec's ingest, called as ``graphrec ingest lightgcn DATA`` calls it (the loader with its default options, then
+   :func:`graphrec.ingest.ingest`) into the empty graph: edges/s of the interaction writes, the stages' seconds, and
+   the whole ingest's edges/s;
+2. a second run of the same ingest, which must create nothing (its seconds are the cost of idempotence);
+3. the naive baseline, one ``MATCH (u:User {id: $user}), (i:Item {id: $item}) CREATE (u)-[:INTERACTED {split:
+   $split}]->(i)`` statement per edge, each its own transaction, timed on the first ``--naive-edges`` edges (all of
+   them would take many minutes); its edges go in beside graphrec's, into the same full graph;
+4. the usual first improvement on it, one row per edge in ``UNWIND $rows`` batches of 20,000 with both ends matched
+   through the id constraints' indexes, timed on the first ``--unwind-edges`` edges: what graphrec's grouped rows and
+   element-id matches add on top of batching.
+
+    .venv/bin/python benchmarks/bench_ingest.py [--data ../shared/data/lightgcn-gowalla] [--writers N]
+        [--batch-edges N] [--naive-edges 20000] [--unwind-edges 200000] [--heap 2g --pagecache 1g]
 """
 
 from __future__ import annotations
@@ -20,72 +32,96 @@ import loaders
 from graphrec.config import load_settings
 from graphrec.db.connect import connect
 from graphrec.db.server import EmbeddedServer, free_port
-from graphrec.ingest import ingest
+from graphrec.ingest import BATCH_EDGES, WRITERS, ingest
+from graphrec.sample import write_sample
 
-NAIVE = ("UNWIND $rows AS row MATCH (u:User {id: row.user}) MATCH (i:Item {id: row.item}) "
-         "CREATE (u)-[:INTERACTED {split: row.split}]->(i)")
+NAIVE = "MATCH (u:User {id: $user}), (i:Item {id: $item}) CREATE (u)-[:INTERACTED {split: $split}]->(i)"
+UNWIND = ("UNWIND $rows AS row MATCH (u:User {id: row.user}) MATCH (i:Item {id: row.item}) "
+          "CREATE (u)-[:INTERACTED {split: row.split}]->(i)")
+UNWIND_BATCH = 20_000
 
 
-def fresh_graph(home: Path):
-    settings = load_settings(home=str(home), environ={}, bolt_port=free_port(), http_port=free_port())
-    return connect(settings), EmbeddedServer(home)
+def naive_rate(graph, interactions) -> tuple[float, float]:
+    """Seconds and edges/s of the naive pattern: one statement, one transaction, per edge."""
+    start = time.perf_counter()
+    for it in interactions:
+        graph.query(NAIVE, {"user": it.user, "item": it.item, "split": it.split}, write=True, what="naive")
+    seconds = time.perf_counter() - start
+    return seconds, len(interactions) / seconds
+
+
+def unwind_rate(graph, interactions) -> tuple[float, float]:
+    """Seconds and edges/s of one row per edge in UNWIND batches, each batch one transaction."""
+    rows = [{"user": it.user, "item": it.item, "split": it.split} for it in interactions]
+    start = time.perf_counter()
+    for k in range(0, len(rows), UNWIND_BATCH):
+        graph.query(UNWIND, {"rows": rows[k:k + UNWIND_BATCH]}, write=True, what="unwind")
+    seconds = time.perf_counter() - start
+    return seconds, len(rows) / seconds
 
 
 def main() -> None:
     repo = Path(__file__).resolve().parents[1]
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(repo.parent / "shared" / "data" / "lightgcn-gowalla"))
-    parser.add_argument("--paths", nargs="+", default=["bulk", "cypher"], choices=["bulk", "cypher"])
-    parser.add_argument("--naive-edges", type=int, default=300_000,
-                        help="edges written with the naive pattern (it is slow; 0 skips it)")
+    parser.add_argument("--writers", type=int, default=None, help=f"ingest's writers (default {WRITERS})")
+    parser.add_argument("--batch-edges", type=int, default=None, help=f"ingest's batch size (default {BATCH_EDGES})")
+    parser.add_argument("--naive-edges", type=int, default=20_000, help="edges timed with the naive pattern")
+    parser.add_argument("--unwind-edges", type=int, default=200_000, help="edges timed with per-edge UNWIND rows")
+    parser.add_argument("--heap", default=None, help="server heap (default: graphrec's setting)")
+    parser.add_argument("--pagecache", default=None, help="server page cache (default: graphrec's setting)")
     args = parser.parse_args()
 
-    print(f"load average at the start: {os.getloadavg()[0]:.2f}")
-    t = time.perf_counter()
-    dataset = loaders.load("lightgcn", args.data, names=False)
+    print(f"cores: {os.cpu_count()}; load average at the start: {os.getloadavg()[0]:.2f}", flush=True)
+    start = time.perf_counter()
+    dataset = loaders.load("lightgcn", args.data)
     n = len(dataset.interactions)
-    print(f"parsed {n:,} interactions in {time.perf_counter() - t:.1f}s")
+    print(f"parsed and validated {n:,} interactions in {time.perf_counter() - start:.1f}s", flush=True)
 
-    work = Path(tempfile.mkdtemp(prefix="graphrec-bench-ingest-"))
+    home = Path(tempfile.mkdtemp(prefix="graphrec-bench-ingest-"))
+    settings = load_settings(home=str(home), environ={}, bolt_port=free_port(), http_port=free_port(),
+                             server_heap=args.heap, server_pagecache=args.pagecache)
     try:
-        rates = {}
-        for path in args.paths:
-            graph, server = fresh_graph(work / path)
-            with graph:
-                report = ingest(graph, dataset, write_path=path)
-                second = ingest(graph, dataset, write_path=path)
-            server.stop()
-            rates[path] = report.interactions_per_second
-            print(f"graphrec ({path} write path): {report.created['interactions']:,} edges in "
-                  f"{report.seconds['interactions']:.1f}s = {rates[path]:,.0f} edges/s (nodes "
-                  f"{report.seconds['nodes']:.1f}s, whole ingest {report.seconds['total']:.1f}s); second run created "
-                  f"{sum(second.created.values())} in {second.seconds['total']:.1f}s", flush=True)
-
-        if args.naive_edges:
-            graph, server = fresh_graph(work / "naive")
-            with graph:
-                graph.apply_schema()
-                users = sorted({it.user for it in dataset.interactions})
-                items = sorted({it.item for it in dataset.interactions})
-                for label, ids in (("User", users), ("Item", items)):
-                    graph.write_batches("ingest.create_nodes", [[{"id": i} for i in ids[k:k + 10_000]]
-                                                                for k in range(0, len(ids), 10_000)],
-                                        identifiers={"label": label})
-                rows = [{"user": it.user, "item": it.item, "split": it.split}
-                        for it in dataset.interactions[:args.naive_edges]]
-                t = time.perf_counter()
-                with graph.driver.session(database=graph.database) as session:
-                    for k in range(0, len(rows), 10_000):
-                        session.execute_write(lambda tx, b=rows[k:k + 10_000]: tx.run(NAIVE, rows=b).consume())
-                naive_rate = len(rows) / (time.perf_counter() - t)
-            server.stop()
-            print(f"naive per-row UNWIND/MATCH/MATCH/CREATE (batches of 10,000): {len(rows):,} edges at "
-                  f"{naive_rate:,.0f} edges/s")
-            for path, rate in rates.items():
-                print(f"graphrec's {path} path is {rate / naive_rate:.1f}x the naive pattern")
+        start = time.perf_counter()
+        with connect(settings) as graph:
+            print(f"started {graph.dialect.agent} (heap {settings.server_heap}, page cache "
+                  f"{settings.server_pagecache}) in {time.perf_counter() - start:.1f}s", flush=True)
+            warm = ingest(graph, loaders.load("csv", write_sample(home / "sample")), batch_edges=args.batch_edges,
+                          writers=args.writers)
+            graph.clear()
+            print(f"warm-up on the fresh JVM: the sample graph's {warm.created['interactions']:,} interactions at "
+                  f"{warm.interactions_per_second:,.0f} edges/s, then cleared", flush=True)
+            first = ingest(graph, dataset, batch_edges=args.batch_edges, writers=args.writers)
+            print(f"first ingest: created {first.created}; seconds {first.seconds}", flush=True)
+            second = ingest(graph, dataset, batch_edges=args.batch_edges, writers=args.writers)
+            print(f"second ingest: created {sum(second.created.values())}, updated {sum(second.updated.values())}, "
+                  f"in {second.seconds['total']:.1f}s", flush=True)
+            sample = dataset.interactions[:args.naive_edges]
+            naive_seconds, naive = naive_rate(graph, sample)
+            unwind_sample = dataset.interactions[:args.unwind_edges]
+            unwind_seconds, unwind = unwind_rate(graph, unwind_sample)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-        print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+        EmbeddedServer.of(settings).stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+    edges = first.created["interactions"]
+    whole = edges / first.seconds["total"]
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f}\n")
+    print(f"| Gowalla, {n:,} interactions | edges | seconds | edges/s | vs naive |")
+    print("|---|---:|---:|---:|---:|")
+    writers = args.writers or WRITERS
+    print(f"| graphrec ingest, interaction writes ({writers} writer{'s' if writers > 1 else ''}, "
+          f"{args.batch_edges or BATCH_EDGES:,} edges/transaction) | {edges:,} | {first.seconds['interactions']:.1f} | "
+          f"**{first.interactions_per_second:,.0f}** | {first.interactions_per_second / naive:.0f}x |")
+    print(f"| graphrec ingest, whole (schema, {sum(first.created[k] for k in ('User', 'Item', 'Entity')):,} nodes, "
+          f"properties, edges) | {edges:,} | {first.seconds['total']:.1f} | {whole:,.0f} | {whole / naive:.0f}x |")
+    print(f"| graphrec ingest again (creates {sum(second.created.values())}) | 0 | {second.seconds['total']:.1f} | - "
+          "| - |")
+    print(f"| one row per edge in UNWIND batches of {UNWIND_BATCH:,}, ids through the index (first "
+          f"{len(unwind_sample):,} edges) | {len(unwind_sample):,} | {unwind_seconds:.1f} | {unwind:,.0f} | "
+          f"{unwind / naive:.0f}x |")
+    print(f"| naive, one MATCH/CREATE statement and transaction per edge (first {len(sample):,} edges) | "
+          f"{len(sample):,} | {naive_seconds:.1f} | {naive:,.0f} | 1x |")
 
 
 if __name__ == "__main__":

@@ -2,18 +2,28 @@
 // graphrec reads what already exists first and creates only what is missing, so a second run of the same files
 // changes nothing and an interrupted run can simply be run again (each batch is one transaction).
 // {{slots}} are labels / relationship types from graphrec.db.names (an allow-list or the sanitiser), never values.
+//
+// The edge statements name both ends by element id, read by existing_nodes at the start of the same ingest: a
+// NodeByElementIdSeek costs a fraction of a seek in the uniqueness constraint's index, which in a write query also
+// takes a shared lock on the index entry (BENCHMARKS.md, "Ingest speed"). The label in each MATCH still has to fit.
 
-// name: existing_ids
-// Every business id of one label. Slots: label (User, Item or Entity).
-MATCH (n:{{label}}) RETURN n.id AS id
+// name: existing_nodes
+// Every node of one label as three parallel lists in one row (a row per node reads ~10x slower): business ids, element
+// ids, and the values of the properties $keys (those the source sets on that label, so that unchanged ones are not
+// written again). Slots: label (User, Item or Entity).
+MATCH (n:{{label}})
+WHERE n.id IS NOT NULL
+RETURN collect(n.id) AS ids, collect(elementId(n)) AS nodes, collect([key IN $keys | n[key]]) AS values
 
 // name: create_nodes
-// $rows: [{id}] of ids not yet in the graph. Slots: label.
+// $rows: [{id, props}] of ids not yet in the graph, with their attributes from the source (titles, ages ...; often
+// none). Slots: label.
 UNWIND $rows AS row
-CREATE (:{{label}} {id: row.id})
+CREATE (n:{{label}})
+SET n = row.props, n.id = row.id
 
 // name: set_properties
-// $rows: [{id, props}]: attributes from the source (titles, ages ...), merged into the node. Slots: label.
+// $rows: [{id, props}]: attributes from the source, merged into nodes that were there before this ingest. Slots: label.
 UNWIND $rows AS row
 MATCH (n:{{label}} {id: row.id})
 SET n += row.props
@@ -25,26 +35,29 @@ MATCH (n:{{label}} {id: row.id})
 SET n:{{extra}}
 
 // name: existing_interactions
-// One row per user with its interactions as [item, split, weight, ts] lists (few large rows read fastest).
+// One row per user and split (few large rows read fastest): the items it holds, and [item, weight, ts] for those of
+// its edges that have a weight or a timestamp (none in sources such as Gowalla, whose edges then cost one string each).
 MATCH (u:User)-[r:INTERACTED]->(i:Item)
-RETURN u.id AS user, collect([i.id, r.split, r.weight, r.ts]) AS edges
+RETURN u.id AS user, r.split AS split, collect(i.id) AS items,
+       collect(CASE WHEN r.weight IS NULL AND r.ts IS NULL THEN null ELSE [i.id, r.weight, r.ts] END) AS weighted
 
 // name: create_interactions
-// $rows: [{user, edges: [[item, split, weight, ts], ...]}]: one row per user, its new edges grouped.
+// $rows: [{user, split, edges: [[item, weight, ts], ...]}]: one row per user and split, its new edges grouped; user
+// and items are element ids.
 UNWIND $rows AS row
-MATCH (u:User {id: row.user})
+MATCH (u:User) WHERE elementId(u) = row.user
 UNWIND row.edges AS e
-MATCH (i:Item {id: e[0]})
-CREATE (u)-[:INTERACTED {split: e[1], weight: e[2], ts: e[3]}]->(i)
+MATCH (i:Item) WHERE elementId(i) = e[0]
+CREATE (u)-[:INTERACTED {split: row.split, weight: e[1], ts: e[2]}]->(i)
 
-// name: create_interactions_split
-// Like create_interactions for sources with no weights or timestamps (edges [[item, split], ...]): no null
-// properties to write per edge.
+// name: create_unweighted_interactions
+// Like create_interactions for sources with no weights or timestamps (Gowalla ...): $rows: [{user, split, items}],
+// the items a list of element ids. Nothing per edge but the item travels or is written.
 UNWIND $rows AS row
-MATCH (u:User {id: row.user})
-UNWIND row.edges AS e
-MATCH (i:Item {id: e[0]})
-CREATE (u)-[:INTERACTED {split: e[1]}]->(i)
+MATCH (u:User) WHERE elementId(u) = row.user
+UNWIND row.items AS item
+MATCH (i:Item) WHERE elementId(i) = item
+CREATE (u)-[:INTERACTED {split: row.split}]->(i)
 
 // name: update_interactions
 // $rows: [{user, item, split, weight, ts}]: edges whose weight or timestamp changed in the source.
@@ -54,18 +67,20 @@ WHERE coalesce(r.split, '') = coalesce(row.split, '')
 SET r.weight = row.weight, r.ts = row.ts
 
 // name: existing_triples
-// Every KG edge (they carry the source relation name as `relation`), with the head's and tail's label.
-MATCH (h)-[r]->(t)
+// The KG edges of one (head label, type, tail label) group, which carry the source relation name as `relation`.
+// Slots: head_label, type, tail_label.
+MATCH (h:{{head_label}})-[r:{{type}}]->(t:{{tail_label}})
 WHERE r.relation IS NOT NULL
-RETURN CASE WHEN h:Item THEN 'Item' ELSE 'Entity' END AS head_label, h.id AS head, r.relation AS relation,
-       CASE WHEN t:Item THEN 'Item' ELSE 'Entity' END AS tail_label, t.id AS tail
+RETURN h.id AS head, r.relation AS relation, t.id AS tail
 
 // name: create_triples
-// $rows: [{head, relation, tail}] of one (head label, type, tail label) group. Slots: head_label, type, tail_label.
+// $rows: [{head, edges: [[tail, relation], ...]}] of one (head label, type, tail label) group: one row per head, heads
+// and tails as element ids. Slots: head_label, type, tail_label.
 UNWIND $rows AS row
-MATCH (h:{{head_label}} {id: row.head})
-MATCH (t:{{tail_label}} {id: row.tail})
-CREATE (h)-[:{{type}} {relation: row.relation}]->(t)
+MATCH (h:{{head_label}}) WHERE elementId(h) = row.head
+UNWIND row.edges AS e
+MATCH (t:{{tail_label}}) WHERE elementId(t) = e[0]
+CREATE (h)-[:{{type}} {relation: e[1]}]->(t)
 
 // name: existing_follows
 // One row per follower with the ids it follows.
@@ -73,9 +88,9 @@ MATCH (a:User)-[:FOLLOWS]->(b:User)
 RETURN a.id AS src, collect(b.id) AS dsts
 
 // name: create_follows
-// $rows: [{src, dsts: [[dst, weight], ...]}]: one row per follower.
+// $rows: [{src, edges: [[dst, weight], ...]}]: one row per follower, users as element ids.
 UNWIND $rows AS row
-MATCH (a:User {id: row.src})
-UNWIND row.dsts AS d
-MATCH (b:User {id: d[0]})
-CREATE (a)-[:FOLLOWS {weight: d[1]}]->(b)
+MATCH (a:User) WHERE elementId(a) = row.src
+UNWIND row.edges AS e
+MATCH (b:User) WHERE elementId(b) = e[0]
+CREATE (a)-[:FOLLOWS {weight: e[1]}]->(b)

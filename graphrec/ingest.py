@@ -5,28 +5,43 @@ it was. Writes then go in this order: schema, nodes, interactions, KG triples, s
 first reads what the graph already holds (a few large reads) and creates only what is missing, so
 
 * a second ingest of the same files changes nothing (MERGE semantics, without MERGE's per-edge cost);
-* an interrupted ingest (server killed, Ctrl-C) is finished by running it again: each batch is one transaction, so
-  the graph holds whole batches, and the re-run creates exactly the rest.
+* an interrupted ingest (server killed, Ctrl-C, a failed batch) is finished by running it again: each batch is one
+  transaction, so the graph holds whole batches, and the re-run creates exactly the rest.
 
-Edges go through the ``UNWIND $rows`` statements of cypher/ingest.cypher, interactions grouped by user (one row per
-user, its edges in a list), which measured several times faster than one row per edge.
+Nodes are created with their properties in the same statement; properties of nodes already there are written only
+where the source's values differ. Edges go through the ``UNWIND $rows`` statements of cypher/ingest.cypher in batches
+of ``batch_edges`` edges, one row per source node (a user and split, a KG head, a follower) with its new edges in a
+list, and both ends named by the element ids read at the start: a seek by element id costs a fraction of a seek in the
+id constraint's index, which in a write query also locks the index entry.
+
+``writers`` sessions write edges at once, each on its own disjoint share of the source nodes, so two writers never
+lock the same user; they do share items, whose locks Neo4j takes for every relationship and whose deadlocks it breaks
+by failing one transaction, which the driver retries. When one writer fails, the others stop after their current
+batch and the ingest raises a :class:`~graphrec.errors.DatabaseError` naming the statement and the writer. The
+defaults are what measured fastest on the Gowalla split on 2 cores (BENCHMARKS.md, "Ingest speed"): 20,000 edges a
+transaction (5,000-40,000 measured alike) and two writers (~30% faster than one on a quiet machine; a third was slower,
+and so was a second while other jobs kept both cores busy).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
+from graphrec import provenance
 from graphrec.db import names
 from graphrec.db.connect import Graph
-from graphrec.errors import ConfigError, InputError
-from graphrec.progress import Progress, silent
+from graphrec.errors import ConfigError, DatabaseError, GraphrecError, InputError
+from graphrec.progress import Advance, Progress, silent
 from loaders.records import SPLITS, Dataset
 
 NODE_BATCH = 10_000
-CYPHER_BATCH = 10_000  # edges per transaction on the Cypher path (5,000-10,000 measured fastest)
+BATCH_EDGES = 20_000   # edges per transaction
+WRITERS = 2            # parallel writer sessions
+MAX_WRITERS = 32
 
 
 @dataclass
@@ -44,24 +59,92 @@ class IngestReport:
         return self.created.get("interactions", 0) / secs if secs else 0.0
 
 
+def _count(name: str, value, default: int, most: int | None = None) -> int:
+    """A whole-number knob of :func:`ingest`, checked before anything is written."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (most is not None and value > most):
+        limit = f"between 1 and {most}" if most is not None else "at least 1"
+        raise ConfigError(f"ingest: {name} must be a whole number {limit}, got {value!r} (default {default})")
+    return value
+
+
 def _chunks(rows: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(rows), size):
         yield rows[start:start + size]
 
 
-def _grouped_batches(groups: dict[str, list], key: str, field_name: str, batch_edges: int) -> Iterator[list[dict]]:
-    """Rows ``{key: id, field_name: [...]}``, cut so that a batch holds about ``batch_edges`` edges."""
-    batch, count = [], 0
-    for ident, edges in groups.items():
-        for start in range(0, len(edges), batch_edges):
-            part = edges[start:start + batch_edges]
-            batch.append({key: ident, field_name: part})
-            count += len(part)
-            if count >= batch_edges:
-                yield batch
-                batch, count = [], 0
+def _batches(rows: Iterable[dict], edges: str, size: int) -> Iterator[list[dict]]:
+    """Batches of exactly ``size`` edges (the last one fewer) from rows that hold their edges in a list under
+    ``edges``; a row that straddles a batch boundary is cut in two."""
+    batch, room = [], size
+    for row in rows:
+        todo = row[edges]
+        while len(todo) >= room:
+            batch.append({**row, edges: todo[:room]})
+            yield batch
+            todo, batch, room = todo[room:], [], size
+        if todo:
+            batch.append({**row, edges: todo})
+            room -= len(todo)
     if batch:
         yield batch
+
+
+def _write_edges(graph: Graph, statement: str, groups: dict[str, list[dict]], edges: str, batch_edges: int,
+                 writers: int, advance: Advance, identifiers: dict | None = None) -> None:
+    """Write ``groups`` (source node -> its rows) with ``statement`` by up to ``writers`` sessions at once, each on a
+    disjoint share of the source nodes; one transaction per batch of ``batch_edges`` edges."""
+    sources = list(groups.values())
+    shares = [[row for rows in sources[k::writers] for row in rows] for k in range(min(writers, len(sources)))]
+    lock = threading.Lock()
+
+    def on_batch(batch: Sequence[dict]) -> None:
+        with lock:
+            advance(sum(len(row[edges]) for row in batch))
+
+    if len(shares) <= 1:
+        for share in shares:
+            graph.write_batches(statement, _batches(share, edges, batch_edges), on_batch=on_batch,
+                                identifiers=identifiers)
+        return
+
+    stop = threading.Event()
+    failures: list[tuple[int, BaseException]] = []
+
+    def until_stopped(batches: Iterator[list[dict]]) -> Iterator[list[dict]]:
+        for batch in batches:
+            if stop.is_set():
+                return
+            yield batch
+
+    def writer(k: int, share: list[dict]) -> None:
+        try:
+            graph.write_batches(statement, until_stopped(_batches(share, edges, batch_edges)), on_batch=on_batch,
+                                identifiers=identifiers)
+        except BaseException as exc:  # reported by the calling thread, below
+            failures.append((k, exc))
+            stop.set()
+
+    threads = [threading.Thread(target=writer, args=(k, share), name=f"graphrec-ingest-{k + 1}", daemon=True)
+               for k, share in enumerate(shares)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.1)  # a timed join lets Ctrl-C reach this thread
+    except BaseException:
+        stop.set()  # the other writers finish their current transaction, then stop
+        for thread in threads:
+            thread.join()
+        raise
+    if failures:
+        k, exc = failures[0]
+        reason = str(exc) if isinstance(exc, GraphrecError) else f"{type(exc).__name__}: {exc}"
+        raise DatabaseError(f"writer {k + 1} of {len(threads)} running {statement} failed, so the others stopped "
+                            f"after their current batch ({reason}); the graph holds whole batches only: run the same "
+                            "ingest again to finish it") from exc
 
 
 def check_dataset(dataset: Dataset) -> None:
@@ -79,7 +162,16 @@ def check_dataset(dataset: Dataset) -> None:
             names.extra_label(extra)
 
 
-def _write_nodes(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress) -> None:
+def _existing_nodes(graph: Graph, label: str, keys: list[str]) -> tuple[dict[str, str], dict[str, dict]]:
+    """Business id -> element id of every node with ``label``, and business id -> its values of ``keys``."""
+    row = graph.read("ingest.existing_nodes", {"label": label}, keys=keys)[0]
+    return dict(zip(row["ids"], row["nodes"])), {i: dict(zip(keys, values)) for i, values in zip(row["ids"],
+                                                                                               row["values"])}
+
+
+def _write_nodes(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress) -> dict[str, dict[str, str]]:
+    """Create the missing nodes with their properties, set the properties of those already there and the extra
+    labels; returns business id -> element id per label."""
     wanted: dict[str, set[str]] = {"User": set(), "Item": set(), "Entity": set()}
     for it in dataset.interactions:
         wanted["User"].add(it.user)
@@ -89,99 +181,117 @@ def _write_nodes(graph: Graph, dataset: Dataset, report: IngestReport, progress:
     for t in dataset.triples:
         wanted[t.head_label].add(t.head)
         wanted[t.tail_label].add(t.tail)
-    for node in dataset.nodes:
-        wanted[node.label].add(node.id)
-
-    for label, ids in wanted.items():
-        existing = {row["id"] for row in graph.read("ingest.existing_ids", {"label": label})}
-        missing = sorted(ids - existing)
-        report.created[label] = len(missing)
-        report.present[label] = len(ids & existing)
-        if missing:
-            with progress(f"nodes :{label}", len(missing)) as advance:
-                graph.write_batches("ingest.create_nodes", _chunks([{"id": i} for i in missing], NODE_BATCH),
-                                    on_batch=lambda rows: advance(len(rows)), identifiers={"label": label})
-
-    props: dict[str, list[dict]] = defaultdict(list)
+    props: dict[str, dict[str, dict]] = defaultdict(dict)
     extra: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for node in dataset.nodes:
+        wanted[node.label].add(node.id)
         if node.props:
-            props[node.label].append({"id": node.id, "props": node.props})
+            props[node.label].setdefault(node.id, {}).update(node.props)
         for label in node.extra_labels:
             extra[(node.label, names.extra_label(label))].append({"id": node.id})
-    for label, rows in props.items():
-        graph.write_batches("ingest.set_properties", _chunks(rows, NODE_BATCH), identifiers={"label": label})
+
+    element_ids: dict[str, dict[str, str]] = {}
+    for label, ids in wanted.items():
+        keys = sorted({key for values in props[label].values() for key in values})
+        existing, stored = _existing_nodes(graph, label, keys) if ids else ({}, {})
+        missing = sorted(ids - existing.keys())
+        report.created[label] = len(missing)
+        report.present[label] = len(ids) - len(missing)
+        if missing:
+            rows = [{"id": i, "props": props[label].get(i, {})} for i in missing]
+            with progress(f"nodes :{label}", len(missing)) as advance:
+                graph.write_batches("ingest.create_nodes", _chunks(rows, NODE_BATCH),
+                                    on_batch=lambda rows: advance(len(rows)), identifiers={"label": label})
+        changed = [{"id": i, "props": values} for i, values in props[label].items()
+                   if i in existing and any(stored[i].get(key) != value for key, value in values.items())]
+        if changed:
+            graph.write_batches("ingest.set_properties", _chunks(changed, NODE_BATCH), identifiers={"label": label})
+        report.updated[label] = len(changed)
+        element_ids[label] = _existing_nodes(graph, label, [])[0] if missing else existing
     for (label, extra_label), rows in extra.items():
         graph.write_batches("ingest.add_label", _chunks(rows, NODE_BATCH), identifiers={"label": label,
                                                                                          "extra": extra_label})
+    return element_ids
 
 
 def _write_interactions(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
-                        batch_edges: int) -> None:
+                        element_ids: dict[str, dict[str, str]], batch_edges: int, writers: int) -> None:
     wanted: dict[tuple, tuple] = {}
     for it in dataset.interactions:
         wanted[(it.user, it.item, it.split)] = (it.weight, it.ts)
     report.duplicates += len(dataset.interactions) - len(wanted)
 
     existing: dict[tuple, tuple] = {}
-    for row in graph.stream("ingest.existing_interactions"):
-        for item, split, weight, ts in row["edges"]:
-            existing[(row["user"], item, split)] = (weight, ts)
+    for row in graph.stream("ingest.existing_interactions") if wanted else ():
+        user, split = row["user"], row["split"]
+        existing.update(((user, item, split), (None, None)) for item in row["items"])
+        for item, weight, ts in row["weighted"]:
+            existing[(user, item, split)] = (weight, ts)
 
-    by_user: dict[str, list] = defaultdict(list)
+    # Sources without weights and timestamps (Gowalla ...) use a statement that carries nothing per edge but the item.
+    unweighted = all(w is None and t is None for w, t in wanted.values())
+    users, items = element_ids["User"], element_ids["Item"]
+    new: dict[str, dict[str | None, list]] = defaultdict(lambda: defaultdict(list))
     changed = []
-    # Sources without weights and timestamps (Gowalla ...) use a statement that writes no null properties.
-    bare = all(w is None and t is None for w, t in wanted.values())
     for key, (weight, ts) in wanted.items():
         old = existing.get(key)
         if old is None:
-            by_user[key[0]].append([key[1], key[2]] if bare else [key[1], key[2], weight, ts])
+            user, item, split = key
+            new[user][split].append(items[item] if unweighted else [items[item], weight, ts])
         elif old != (weight, ts):
             changed.append({"user": key[0], "item": key[1], "split": key[2], "weight": weight, "ts": ts})
-    total = sum(len(v) for v in by_user.values())
+    del existing
+    edges = "items" if unweighted else "edges"
+    groups = {user: [{"user": users[user], "split": split, edges: part} for split, part in by_split.items()]
+              for user, by_split in new.items()}
+    total = sum(len(row[edges]) for rows in groups.values() for row in rows)
     report.created["interactions"] = total
     report.present["interactions"] = len(wanted) - total - len(changed)
     report.updated["interactions"] = len(changed)
     start = time.perf_counter()
     if total:
+        statement = "ingest.create_unweighted_interactions" if unweighted else "ingest.create_interactions"
         with progress("interactions", total) as advance:
-            statement = "ingest.create_interactions_split" if bare else "ingest.create_interactions"
-            graph.write_batches(statement, _grouped_batches(by_user, "user", "edges", batch_edges),
-                                on_batch=lambda rows: advance(sum(len(r["edges"]) for r in rows)))
+            _write_edges(graph, statement, groups, edges, batch_edges, writers, advance)
     if changed:
         graph.write_batches("ingest.update_interactions", _chunks(changed, NODE_BATCH))
     report.seconds["interactions"] = time.perf_counter() - start
 
 
 def _write_triples(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
-                   batch_edges: int) -> None:
-    existing = {(r["head_label"], r["head"], r["relation"], r["tail_label"], r["tail"])
-                for r in graph.stream("ingest.existing_triples")}
-    groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
-    seen = set()
+                   element_ids: dict[str, dict[str, str]], batch_edges: int, writers: int) -> None:
+    # (head label, relationship type, tail label) -> {(head, relation, tail)}, in the source's order
+    wanted: dict[tuple[str, str, str], dict[tuple[str, str, str], None]] = defaultdict(dict)
     for t in dataset.triples:
-        key = (t.head_label, t.head, t.relation, t.tail_label, t.tail)
-        if key in seen:
+        triples = wanted[(t.head_label, names.relationship_type(t.relation), t.tail_label)]
+        if (t.head, t.relation, t.tail) in triples:
             report.duplicates += 1
-            continue
-        seen.add(key)
-        if key not in existing:
-            groups[(t.head_label, names.relationship_type(t.relation), t.tail_label)].append(
-                {"head": t.head, "relation": t.relation, "tail": t.tail})
-    total = sum(len(v) for v in groups.values())
+        triples[(t.head, t.relation, t.tail)] = None
+    # ... -> head -> [[tail element id, relation], ...] of the triples not in the graph yet
+    kinds: dict[tuple[str, str, str], dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for (head_label, rel_type, tail_label), triples in wanted.items():
+        slots = {"head_label": head_label, "type": rel_type, "tail_label": tail_label}
+        existing = {(r["head"], r["relation"], r["tail"]) for r in graph.stream("ingest.existing_triples", slots)}
+        for head, relation, tail in triples:
+            if (head, relation, tail) not in existing:
+                kinds[(head_label, rel_type, tail_label)][head].append([element_ids[tail_label][tail], relation])
+    total = sum(len(edges) for heads in kinds.values() for edges in heads.values())
     report.created["triples"] = total
-    report.present["triples"] = len(seen) - total
+    report.present["triples"] = sum(len(triples) for triples in wanted.values()) - total
     if total:
         with progress("kg triples", total) as advance:
-            for (head_label, rel_type, tail_label), rows in groups.items():
-                graph.write_batches("ingest.create_triples", _chunks(rows, batch_edges),
-                                    on_batch=lambda rows: advance(len(rows)),
-                                    identifiers={"head_label": head_label, "type": rel_type, "tail_label": tail_label})
+            for (head_label, rel_type, tail_label), heads in kinds.items():
+                groups = {head: [{"head": element_ids[head_label][head], "edges": edges}]
+                          for head, edges in heads.items()}
+                _write_edges(graph, "ingest.create_triples", groups, "edges", batch_edges, writers, advance,
+                             identifiers={"head_label": head_label, "type": rel_type, "tail_label": tail_label})
 
 
 def _write_social(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
-                  batch_edges: int) -> None:
-    existing = {(r["src"], dst) for r in graph.stream("ingest.existing_follows") for dst in r["dsts"]}
+                  element_ids: dict[str, dict[str, str]], batch_edges: int, writers: int) -> None:
+    existing = {(r["src"], dst) for r in graph.stream("ingest.existing_follows") for dst in r["dsts"]} if (
+        dataset.social) else set()
+    users = element_ids["User"]
     by_src: dict[str, list] = defaultdict(list)
     seen = set()
     for e in dataset.social:
@@ -190,46 +300,52 @@ def _write_social(graph: Graph, dataset: Dataset, report: IngestReport, progress
             continue
         seen.add((e.src, e.dst))
         if (e.src, e.dst) not in existing:
-            by_src[e.src].append([e.dst, e.weight])
+            by_src[e.src].append([users[e.dst], e.weight])
     total = sum(len(v) for v in by_src.values())
     report.created["social"] = total
     report.present["social"] = len(seen) - total
     if total:
+        groups = {src: [{"src": users[src], "edges": edges}] for src, edges in by_src.items()}
         with progress("social edges", total) as advance:
-            graph.write_batches("ingest.create_follows", _grouped_batches(by_src, "src", "dsts", batch_edges),
-                                on_batch=lambda rows: advance(sum(len(r["dsts"]) for r in rows)))
+            _write_edges(graph, "ingest.create_follows", groups, "edges", batch_edges, writers, advance)
 
 
-def ingest(graph: Graph, dataset: Dataset, *, batch_edges: int | None = None,
-           progress: Progress = silent) -> IngestReport:
+def ingest(graph: Graph, dataset: Dataset, *, batch_edges: int | None = None, writers: int | None = None,
+           merge: bool = False, progress: Progress = silent) -> IngestReport:
     """Write ``dataset`` into ``graph``; safe to repeat. Returns what was created, skipped and updated.
 
-    ``batch_edges`` is the edges per transaction (default 10,000).
+    ``batch_edges`` is the edges per transaction (default :data:`BATCH_EDGES`), ``writers`` the sessions that write
+    edges at once (default :data:`WRITERS`; 1 writes from the calling thread only). A graph that holds another
+    dataset, or nodes of another source with the same ids, is refused before anything is written unless ``merge``
+    (see :mod:`graphrec.provenance`).
     """
+    batch_edges = _count("batch_edges", batch_edges, BATCH_EDGES)
+    writers = _count("writers", writers, WRITERS, MAX_WRITERS)
     check_dataset(dataset)
-    if batch_edges is not None and batch_edges < 1:
-        raise ConfigError(f"batch_edges must be at least 1, got {batch_edges}")
-    batch_edges = batch_edges or CYPHER_BATCH
     report = IngestReport(dataset.name)
     start = time.perf_counter()
     graph.apply_schema()
-    _write_nodes(graph, dataset, report, progress)
+    ids = provenance.dataset_ids(dataset)
+    provenance.check(graph, dataset, ids, merge=merge)
+    provenance.begin(graph, dataset, merge=merge)
+    element_ids = _write_nodes(graph, dataset, report, progress)
     report.seconds["nodes"] = time.perf_counter() - start
-    _write_interactions(graph, dataset, report, progress, batch_edges)
+    _write_interactions(graph, dataset, report, progress, element_ids, batch_edges, writers)
     t = time.perf_counter()
-    _write_triples(graph, dataset, report, progress, batch_edges)
+    _write_triples(graph, dataset, report, progress, element_ids, batch_edges, writers)
     report.seconds["triples"] = time.perf_counter() - t
     t = time.perf_counter()
-    _write_social(graph, dataset, report, progress, batch_edges)
+    _write_social(graph, dataset, report, progress, element_ids, batch_edges, writers)
     report.seconds["social"] = time.perf_counter() - t
+    provenance.finish(graph, dataset, ids)
     report.seconds["total"] = time.perf_counter() - start
     return report
 
 
-def ingest_files(graph: Graph, format_name: str, path, *, options: dict | None = None,
-                 batch_edges: int | None = None, progress: Progress = silent) -> IngestReport:
+def ingest_files(graph: Graph, format_name: str, path, *, options: dict | None = None, batch_edges: int | None = None,
+                 writers: int | None = None, merge: bool = False, progress: Progress = silent) -> IngestReport:
     """Load ``path`` with the named loader (validating every file first), then ingest it."""
     import loaders
 
     dataset = loaders.load(format_name, path, **(options or {}))
-    return ingest(graph, dataset, batch_edges=batch_edges, progress=progress)
+    return ingest(graph, dataset, batch_edges=batch_edges, writers=writers, merge=merge, progress=progress)
