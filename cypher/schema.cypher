@@ -12,3 +12,6 @@ CREATE CONSTRAINT graphrec_entity_id IF NOT EXISTS FOR (n:Entity) REQUIRE n.id I
 
 // name: model_run_id_unique
 CREATE CONSTRAINT graphrec_model_run_id IF NOT EXISTS FOR (n:ModelRun) REQUIRE n.id IS UNIQUE
+
+// name: source_key_unique
+CREATE CONSTRAINT graphrec_source_key IF NOT EXISTS FOR (n:GraphrecSource) REQUIRE n.key IS UNIQUE

@@ -226,11 +226,15 @@ def cypher_cmd(ctx: click.Context, query: str, params: tuple[str, ...], as_json:
 @click.argument("path", type=click.Path(exists=False))
 @click.option("--option", "-o", "options", multiple=True,
               help="Loader option NAME=VALUE (e.g. -o kg=false, -o user_col=customer); see `graphrec formats`.")
-@click.option("--batch-edges", type=int, default=None, help="Edges per transaction (default 10,000).")
+@click.option("--batch-edges", type=int, default=None, help="Edges per transaction (default 20,000).")
+@click.option("--writers", type=int, default=None,
+              help="Sessions writing edges at once, each on its own share of the users (default 2).")
+@click.option("--merge", is_flag=True, help="Add this dataset to a graph that holds another one (or nodes of the same "
+              "ids from elsewhere) on purpose; without it such an ingest is refused before writing anything.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[str, ...],
-               batch_edges: int | None, as_json: bool) -> None:
+               batch_edges: int | None, writers: int | None, merge: bool, as_json: bool) -> None:
     """Load PATH in FORMAT (validating every file first) and write it into the graph. Safe to run again."""
     import loaders
     from graphrec.ingest import ingest
@@ -240,7 +244,7 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
     click.echo(f"reading {path} as {format_name} ...", err=True)
     dataset = loaders.load(format_name, path, **opts)
     with _connect(ctx) as graph:
-        report = ingest(graph, dataset, batch_edges=batch_edges, progress=bar)
+        report = ingest(graph, dataset, batch_edges=batch_edges, writers=writers, merge=merge, progress=bar)
     if as_json:
         _echo_json({**report.__dict__, "interactions_per_second": report.interactions_per_second})
         return
@@ -304,6 +308,11 @@ def stats_cmd(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"kg:            {stats['kg']['triples']:,} triples over {stats['kg']['relations']} relations, "
                f"{stats['entities']:,} entities")
     click.echo(f"social:        {stats['social']:,} FOLLOWS edges")
+    for s in stats["sources"] or [{"key": "(none recorded)", "path": "", "status": "", "finished_at": None,
+                                   "merged": False}]:
+        merged = ", merged on purpose" if s["merged"] else ""
+        when = f", {s['status']} {s['finished_at'] or ''}".rstrip() if s["status"] else ""
+        click.echo(f"source:        {s['key']}  {s['path'] or ''}{when}{merged}".rstrip())
 
 
 # ---- export, train, evaluate -------------------------------------------------------------------------------------------
@@ -479,6 +488,9 @@ def _publish(ctx: click.Context, graph, run) -> None:
     report = publish(graph, run, progress=bar)
     click.echo(f"published {report.run} to the graph ({report.users:,} users, {report.items:,} items, vector index "
                f"{report.index}); it is now the served run", err=True)
+    if report.zero_users:
+        click.echo(f"{report.zero_users:,} users have an all-zero embedding in this run (the model learned nothing "
+                   "for them): they were not written and get the cold-start answer", err=True)
 
 
 @cli.command("evaluate")
@@ -530,16 +542,21 @@ def sample_cmd(folder: str, seed: int, n_users: int, n_items: int) -> None:
 
 
 @cli.command("demo")
-@click.option("--data", type=click.Path(), help="A dataset folder to use instead of the generated sample graph.")
+@click.option("--data", type=click.Path(), help="A dataset folder to use instead of the generated sample graph; the "
+              "demo then runs on a graph of its own, <home>/demos/<dataset> (see --here).")
 @click.option("--format", "format_name", default="csv", show_default=True, help="The loader for --data.")
 @click.option("--model", "model_name", default="lightgcn", show_default=True)
 @click.option("--epochs", default=60, show_default=True)
 @click.option("--seed", default=7, show_default=True, help="Seed of the sample graph and of training.")
+@click.option("--here", is_flag=True, help="With --data: use the configured graph instead of one of its own (an "
+              "ingest still refuses to mix it with another dataset already there).")
 @click.pass_context
-def demo_cmd(ctx: click.Context, data: str | None, format_name: str, model_name: str, epochs: int, seed: int) -> None:
-    """The main job end to end on the configured graph (the embedded server by default): sample graph (or --data)
+def demo_cmd(ctx: click.Context, data: str | None, format_name: str, model_name: str, epochs: int, seed: int,
+             here: bool) -> None:
+    """The main job end to end on the configured graph (the embedded Neo4j by default): sample graph (or --data)
     -> ingest -> train with early stopping -> write back -> recommend with Cypher."""
     import loaders
+    from graphrec.db.connect import connect
     from graphrec.ingest import ingest
     from graphrec.progress import bar
     from graphrec.sample import write_sample
@@ -548,6 +565,7 @@ def demo_cmd(ctx: click.Context, data: str | None, format_name: str, model_name:
     from graphrec.workflow import DataConfig, train_run
 
     settings = _settings(ctx)
+    own = data is not None and not here and settings.embedded
     if data is None:
         data = str(write_sample(settings.home / "sample", seed=seed))
         format_name = "csv"
@@ -555,7 +573,10 @@ def demo_cmd(ctx: click.Context, data: str | None, format_name: str, model_name:
     else:
         click.echo(f"[1/5] using {data} ({format_name})")
     dataset = loaders.load(format_name, data)
-    with _connect(ctx) as graph:
+    if own:  # its numbers must describe this dataset alone, whatever the configured graph holds
+        settings = load_settings(home=str(settings.home / "demos" / _slug(dataset.key)))
+        click.echo(f"      on a graph of its own: the embedded Neo4j in {settings.home} (starting it ...)", err=True)
+    with connect(settings) as graph:
         report = ingest(graph, dataset, progress=bar)
         stats = graph_stats(graph)
         click.echo(f"[2/5] ingested into {graph.uri}: created {report.created}; the graph holds {stats['nodes']} "
@@ -569,10 +590,16 @@ def demo_cmd(ctx: click.Context, data: str | None, format_name: str, model_name:
                    + "  ".join(f"{k} {v:.4f}" for k, v in result.test.items() if k in ("recall@20", "ndcg@20"))
                    + f"; run {run.id} in {run.path}")
         _publish(ctx, graph, run)
-        _demo_recommend(ctx, graph, run)
+        _demo_recommend(ctx, graph, run, f"graphrec --home {settings.home} " if own else "graphrec ")
+    if own:
+        click.echo(f"this graph's Neo4j keeps running; stop it with `graphrec --home {settings.home} db stop`")
 
 
-def _demo_recommend(ctx: click.Context, graph, run) -> None:
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text)
+
+
+def _demo_recommend(ctx: click.Context, graph, run, command: str = "graphrec ") -> None:
     """Steps 4 and 5 of the demo: what was written back, and recommendations served by Cypher with explanations."""
     from graphrec import recommend as rec
     from graphrec.publish import serving
@@ -584,8 +611,8 @@ def _demo_recommend(ctx: click.Context, graph, run) -> None:
     why = rec.explain(graph, user, [r["item"] for r in rows])
     click.echo(f"[5/5] top 5 for user {user}, from the graph's vector index (cypher/recommend.cypher):")
     _print_rows(rows, why)
-    click.echo(f"next: graphrec recommend --user {user} --explain   |   graphrec similar --item {rows[0]['item']}"
-               "   |   graphrec cypher 'MATCH (r:ModelRun) RETURN r.id, r.model, r.serving'")
+    click.echo(f"next: {command}recommend --user {user} --explain   |   {command}similar --item {rows[0]['item']}"
+               f"   |   {command}cypher 'MATCH (r:ModelRun) RETURN r.id, r.model, r.serving'")
 
 
 def _load_run(ctx: click.Context, run_ref: str):
@@ -649,10 +676,12 @@ def runs_list(ctx: click.Context, as_json: bool) -> None:
 
 
 def _metrics_text(metrics: dict) -> str:
-    """``{"valid": {...}, "test": {...}}`` as ``valid recall@20 0.2012  test recall@20 0.1810 ndcg@20 0.1538``."""
+    """``{"valid": {...}, "test": {...}}`` as ``valid ndcg@20 0.1712 recall@20 0.2012  test ...``: the headline
+    metrics (`graphrec evaluate RUN` and `runs list --json` give them all)."""
     parts = []
     for split in ("valid", "test"):
-        shown = {k: v for k, v in (metrics.get(split) or {}).items() if "@" in k and isinstance(v, (int, float))}
+        shown = {k: v for k, v in (metrics.get(split) or {}).items()
+                 if k.startswith(("recall@", "ndcg@")) and isinstance(v, (int, float))}
         if shown:
             parts.append(split + " " + " ".join(f"{k} {v:.4f}" for k, v in sorted(shown.items())))
     return "  ".join(parts) or "(no metrics)"
@@ -718,7 +747,8 @@ def _attention_explain(ctx: click.Context, run_id: str, user: str, items: list[s
               help="Only items linked to this KG entity (id or name, e.g. a genre); repeat for several (all must hold).")
 @click.option("--exclude", multiple=True, metavar="ITEM", help="An item id never to recommend; repeatable.")
 @click.option("--exact", is_flag=True, help="Score every item (exact) instead of the vector index path.")
-@click.option("--fetch", type=int, help="Index path: candidates taken from the index (default max(200, 10k)).")
+@click.option("--fetch", type=int, help="Index path: candidates taken from the index (default max(100, 5k): ~96% of the exact top-20 on "
+                   "Gowalla, BENCHMARKS.md).")
 @click.option("--run", "run_id", help="A published run to use instead of the one served.")
 @click.option("--explain", is_flag=True, help="Show the graph paths from the user to each item.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")

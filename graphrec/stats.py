@@ -40,4 +40,6 @@ def graph_stats(graph: Graph) -> dict:
         "interactions": {"total": sum(per_split.values()), **dict(sorted(per_split.items()))},
         "kg": {"triples": sum(relations.values()), "relations": len(relations)},
         "social": relationships.get("FOLLOWS", 0),
+        "sources": [{k: s[k] for k in ("key", "path", "status", "finished_at", "merged")}
+                    for s in graph.read("sources.all")],
     }

