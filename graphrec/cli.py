@@ -255,6 +255,9 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
         click.echo(f"updated: {report.updated}")
     if report.duplicates:
         click.echo(f"repeated rows in the source, kept once: {report.duplicates}")
+    if report.conflicts:
+        click.echo(f"of them, {report.conflicts} repeat an interaction with another weight or timestamp: the last row "
+                   "of each was kept", err=True)
     click.echo(f"{report.seconds['total']:.1f}s in all; interactions at {report.interactions_per_second:,.0f} edges/s")
 
 
@@ -489,8 +492,9 @@ def _publish(ctx: click.Context, graph, run) -> None:
     click.echo(f"published {report.run} to the graph ({report.users:,} users, {report.items:,} items, vector index "
                f"{report.index}); it is now the served run", err=True)
     if report.zero_users:
-        click.echo(f"{report.zero_users:,} users have an all-zero embedding in this run (the model learned nothing "
-                   "for them): they were not written and get the cold-start answer", err=True)
+        click.echo(f"{report.zero_users:,} users were not written ({report.unseen_users:,} the run saw no interaction "
+                   "or friend of, the rest with an all-zero embedding): the model learned nothing for them, so they "
+                   "get the cold-start answer from the graph, or are told there is nothing to go on", err=True)
 
 
 @cli.command("evaluate")

@@ -51,6 +51,7 @@ class IngestReport:
     present: dict = field(default_factory=dict)    # kind -> count already in the graph (skipped)
     updated: dict = field(default_factory=dict)    # kind -> count whose properties changed
     duplicates: int = 0                            # repeated rows in the source, kept once
+    conflicts: int = 0                             # of those, interactions repeated with another weight or time
     seconds: dict = field(default_factory=dict)    # stage -> wall seconds
 
     @property
@@ -218,7 +219,10 @@ def _write_interactions(graph: Graph, dataset: Dataset, report: IngestReport, pr
                         element_ids: dict[str, dict[str, str]], batch_edges: int, writers: int) -> None:
     wanted: dict[tuple, tuple] = {}
     for it in dataset.interactions:
-        wanted[(it.user, it.item, it.split)] = (it.weight, it.ts)
+        key = (it.user, it.item, it.split)
+        if key in wanted and wanted[key] != (it.weight, it.ts):
+            report.conflicts += 1  # the same interaction twice with another weight or time: the last row wins
+        wanted[key] = (it.weight, it.ts)
     report.duplicates += len(dataset.interactions) - len(wanted)
 
     existing: dict[tuple, tuple] = {}

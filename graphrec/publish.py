@@ -149,7 +149,8 @@ class PublishReport:
     users: int = 0
     items: int = 0
     missing: dict = field(default_factory=dict)   # ids in the run that the graph does not hold, per type
-    zero_users: int = 0   # user rows of norm 0, not written: those users get the cold-start answer
+    zero_users: int = 0   # user rows not written (norm 0, or unseen_users): those users get the cold-start answer
+    unseen_users: int = 0  # users with no training interaction and no friend in the run: their rows are noise
     index: str = ""
     serving: bool = False
 
@@ -169,6 +170,24 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def unseen_users(run: Run, n_users: int):
+    """A bool mask of the users the run saw nothing of: no training interaction and no social edge in the graphs it
+    was trained on (``graphs.pt``), or None for a run without that file. A model's row for such a user is its untrained
+    initial vector, so recommendations from it would be noise dressed as a ranking (#34); publish leaves them out and
+    serving answers them from the graph (cold start) or says there is nothing to go on."""
+    import torch
+
+    try:
+        train, side = run.graphs()
+    except NotFoundError:
+        return None
+    seen = torch.zeros(n_users, dtype=torch.bool)
+    seen[train[0].long()] = True
+    if side.social.numel():
+        seen[side.social.flatten().long()] = True
+    return ~seen
+
+
 def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_000, index_timeout: int = 600,
             index_options: IndexOptions = IndexOptions(), progress: Progress = silent) -> PublishReport:
     """Write ``run``'s embeddings onto the graph (batched, one transaction per batch), its (:ModelRun) node and its
@@ -185,6 +204,9 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
         raise GraphrecError(f"run {run.id}: user embeddings have {users.shape[1]} dimensions, items {items.shape[1]}")
     user_ids, item_ids = ids.ids["user"], ids.ids["item"]
     keep = check_embeddings(run.id, {"user": user_ids, "item": item_ids}, users, items)
+    unseen = unseen_users(run, len(user_ids))
+    if unseen is not None:
+        keep = keep & ~unseen
     props = RunProperties.of(run.id)
     index: VectorIndex = graph.dialect.item_index(props.index, props.mips)
     augmented, max_norm = augment(items)
@@ -206,7 +228,8 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
         "index_name": index.name,
         "index_pad": index.pad,
     })
-    report = PublishReport(run.id, index=index.name, zero_users=int((~keep).sum()))
+    report = PublishReport(run.id, index=index.name, zero_users=int((~keep).sum()),
+                           unseen_users=int(unseen.sum()) if unseen is not None else 0)
 
     def write(kind: str, name: str, slots: dict, rows_iter: Iterator[list[dict]], total: int) -> int:
         written = 0
