@@ -170,22 +170,14 @@ def _existing_nodes(graph: Graph, label: str, keys: list[str]) -> tuple[dict[str
                                                                                                row["values"])}
 
 
-def _write_nodes(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress) -> dict[str, dict[str, str]]:
-    """Create the missing nodes with their properties, set the properties of those already there and the extra
-    labels; returns business id -> element id per label."""
-    wanted: dict[str, set[str]] = {"User": set(), "Item": set(), "Entity": set()}
-    for it in dataset.interactions:
-        wanted["User"].add(it.user)
-        wanted["Item"].add(it.item)
-    for e in dataset.social:
-        wanted["User"].update((e.src, e.dst))
-    for t in dataset.triples:
-        wanted[t.head_label].add(t.head)
-        wanted[t.tail_label].add(t.tail)
+def _write_nodes(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
+                 wanted: dict[str, set[str]]) -> dict[str, dict[str, str]]:
+    """Create the missing nodes (``wanted``: the ids per label, :func:`graphrec.provenance.dataset_ids`) with their
+    properties, set the properties of those already there and the extra labels; returns business id -> element id
+    per label."""
     props: dict[str, dict[str, dict]] = defaultdict(dict)
     extra: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for node in dataset.nodes:
-        wanted[node.label].add(node.id)
         if node.props:
             props[node.label].setdefault(node.id, {}).update(node.props)
         for label in node.extra_labels:
@@ -332,7 +324,7 @@ def ingest(graph: Graph, dataset: Dataset, *, batch_edges: int | None = None, wr
     ids = provenance.dataset_ids(dataset)
     provenance.check(graph, dataset, ids, merge=merge)
     provenance.begin(graph, dataset, merge=merge)
-    element_ids = _write_nodes(graph, dataset, report, progress)
+    element_ids = _write_nodes(graph, dataset, report, progress, ids)
     report.seconds["nodes"] = time.perf_counter() - start
     _write_interactions(graph, dataset, report, progress, element_ids, batch_edges, writers)
     t = time.perf_counter()
