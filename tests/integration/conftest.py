@@ -9,6 +9,14 @@ from graphrec.db.connect import Graph, connect
 from graphrec.db.server import EmbeddedServer, free_port
 
 
+SERVER_AGENT = pytest.StashKey[str]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    if SERVER_AGENT in config.stash:
+        terminalreporter.write_line(f"integration tier: server agent {config.stash[SERVER_AGENT]}")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/integration/" in str(item.fspath):
@@ -29,10 +37,8 @@ def server(settings: Settings, request: pytest.FixtureRequest):
     srv = EmbeddedServer.of(settings)
     try:
         status = srv.start()
-        with connect(settings) as graph:  # the log says which server the tier ran against
-            reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-            if reporter is not None:
-                reporter.write_line(f"\nintegration tier: server agent {graph.dialect.agent} at {graph.uri}")
+        with connect(settings) as graph:  # the log says which server the tier ran against (pytest_terminal_summary)
+            request.config.stash[SERVER_AGENT] = f"{graph.dialect.agent} at {graph.uri}"
         yield status
     finally:
         srv.stop()
