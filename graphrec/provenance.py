@@ -75,7 +75,7 @@ def check(graph: Graph, dataset: Dataset, ids: dict[str, set[str]], merge: bool 
 
 def begin(graph: Graph, dataset: Dataset, merge: bool = False) -> None:
     graph.apply_schema()
-    path = str(dataset.sources[0].parent if dataset.sources else "")
+    path = str(dataset.sources[0].parent.resolve()) if dataset.sources else ""
     graph.write("sources.begin", source={"key": dataset.key, "format": dataset.format, "name": dataset.name,
                                          "path": path}, merged=merge, now=_now())
 
