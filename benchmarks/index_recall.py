@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -39,8 +37,8 @@ from graphrec import recommend as rec  # noqa: E402
 from graphrec.config import load_settings  # noqa: E402
 from graphrec.db.connect import connect  # noqa: E402
 from graphrec.export import export  # noqa: E402
-from graphrec.publish import IndexOptions, rebuild_index, serving  # noqa: E402
-from graphrec.runs import load_run  # noqa: E402
+from graphrec.publish import IndexOptions, rebuild_index  # noqa: E402
+from benchmarks._serving import add_run_arguments, percentiles, run_and_users  # noqa: E402
 
 
 def parse_setting(text: str) -> IndexOptions:
@@ -77,12 +75,6 @@ def interacted(graph) -> dict[str, set[str]]:
     for u, i in edge_index.t().tolist():
         seen.setdefault(maps.ids["user"][u], set()).add(maps.ids["item"][i])
     return seen
-
-
-def percentiles(ms: list[float]) -> dict:
-    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-    return {"p50_ms": round(float(p50), 2), "p95_ms": round(float(p95), 2), "p99_ms": round(float(p99), 2),
-            "mean_ms": round(float(np.mean(ms)), 2)}
 
 
 def measure(graph, run_id: str, users: list[str], exact: dict[str, list[str]], k: int, fetch: int) -> dict:
@@ -128,11 +120,7 @@ def plot(records: list[dict], out: Path, title: str) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--home", help="graphrec home (default: $GRAPHREC_HOME or ~/.graphrec), as for the CLI")
-    ap.add_argument("--run", help="a published run (default: the one served)")
-    ap.add_argument("--users", type=int, default=500)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("-k", type=int, default=20)
+    add_run_arguments(ap)
     ap.add_argument("--settings", default=",".join(f"{q}:{m}:{ef}" for m in (16, 32, 64) for ef in (100, 200, 400)
                                                    for q in "qf"),
                     help="comma-separated QUANT:M:EF_CONSTRUCTION, QUANT q (int8) or f (float32)")
@@ -152,11 +140,8 @@ def main(argv=None) -> int:
     settings = load_settings(home=args.home)
     records = []
     with connect(settings) as graph:
-        run_id = args.run or (serving(graph) or {}).get("id")
-        if not run_id:
-            raise SystemExit("no run is served: train and publish one first (graphrec train)")
-        run = load_run(settings.runs_dir, run_id)
-        users = random.Random(args.seed).sample(sorted(run.ids().ids["user"]), args.users)
+        run, users = run_and_users(graph, settings.runs_dir, args.run, args.users, args.seed)
+        run_id = run.id
         t = time.perf_counter()
         exact = exact_top_k(run, users, interacted(graph), args.k)
         print(f"run {run_id}: exact top-{args.k} of {len(users)} users in {time.perf_counter() - t:.1f}s", flush=True)

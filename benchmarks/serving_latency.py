@@ -16,27 +16,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import threading
 import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from graphrec import recommend as rec  # noqa: E402
 from graphrec.config import load_settings  # noqa: E402
 from graphrec.db.connect import connect  # noqa: E402
-from graphrec.publish import index_config, serving  # noqa: E402
-from graphrec.runs import load_run  # noqa: E402
-
-
-def percentiles(ms: list[float]) -> dict:
-    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-    return {"p50_ms": round(float(p50), 2), "p95_ms": round(float(p95), 2), "p99_ms": round(float(p99), 2),
-            "mean_ms": round(float(np.mean(ms)), 2), "queries": len(ms)}
+from graphrec.publish import index_config  # noqa: E402
+from benchmarks._serving import add_run_arguments, percentiles, run_and_users  # noqa: E402
 
 
 def time_path(graph, users: list[str], clients: int, **query) -> tuple[dict, dict[str, list[str]]]:
@@ -75,11 +67,7 @@ def time_path(graph, users: list[str], clients: int, **query) -> tuple[dict, dic
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--home", help="graphrec home (default: $GRAPHREC_HOME or ~/.graphrec), as for the CLI")
-    ap.add_argument("--run", help="a published run (default: the one served)")
-    ap.add_argument("--users", type=int, default=500)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("-k", type=int, default=20)
+    add_run_arguments(ap)
     ap.add_argument("--fetch", type=int, default=None, help="index path candidates (default: graphrec's)")
     ap.add_argument("--clients", default="1,4")
     ap.add_argument("--warmup", type=int, default=20, help="untimed queries per path first")
@@ -89,11 +77,8 @@ def main(argv=None) -> int:
     fetch = args.fetch or rec.default_fetch(args.k)
     report: dict = {"k": args.k, "fetch": fetch, "users": args.users, "seed": args.seed}
     with connect(settings) as graph:
-        run_id = args.run or (serving(graph) or {}).get("id")
-        if not run_id:
-            raise SystemExit("no run is served: train and publish one first (graphrec train)")
-        run = load_run(settings.runs_dir, run_id)
-        users = random.Random(args.seed).sample(sorted(run.ids().ids["user"]), args.users)
+        run, users = run_and_users(graph, settings.runs_dir, args.run, args.users, args.seed)
+        run_id = run.id
         report.update(run=run_id, server=graph.dialect.agent, index=index_config(graph, run_id))
         paths = {"index": dict(path="index", fetch=fetch), "exact": dict(path="exact")}
         for query in paths.values():
