@@ -107,8 +107,13 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
 
     ``callback(record)`` is called after each epoch with the JSONL record. ``evaluate_fn`` is the evaluation function
     (swappable for tests). Returns a :class:`TrainResult`; the model is left holding the best weights, on the CPU
-    (where write-back and serving use it) whatever ``config.device`` it trained on.
+    (where write-back and serving use it) whatever ``config.device`` it trained on. A closed-form model (no loss, no
+    epochs: ``model.closed_form``) is fitted once instead, by :func:`graphrec.closedfit.fit_closed_form`.
     """
+    if model.closed_form:
+        from graphrec.closedfit import fit_closed_form
+
+        return fit_closed_form(model, data, config, run_dir=run_dir, callback=callback, evaluate_fn=evaluate_fn)
     if config.eval_every < 0:
         raise ConfigError(f"TrainConfig.eval_every must be >= 0 (0: no validation), got {config.eval_every}")
     validate = config.eval_every > 0
@@ -175,7 +180,7 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
             state["best_epoch"] = epoch
         elif epoch % config.eval_every == 0 or last:
             t1 = time.perf_counter()
-            valid = _eval(model, data, "valid", config, evaluate_fn, beyond=False)
+            valid = evaluate_model(model, data, "valid", config, evaluate_fn, beyond=False)
             record["valid"] = valid
             record["eval_seconds"] = time.perf_counter() - t1
             state["seconds_eval"] += record["eval_seconds"]
@@ -206,7 +211,7 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
         model.load_state_dict(best_weights)
     test = {}
     if data.test.nnz:
-        test = _eval(model, data, "test", config, evaluate_fn, beyond=config.test_beyond_accuracy)
+        test = evaluate_model(model, data, "test", config, evaluate_fn, beyond=config.test_beyond_accuracy)
     model.to("cpu")
     result = TrainResult(best_epoch=state["best_epoch"], best_valid=state["best_valid"], test=test,
                          epochs_run=state["epoch"], stopped_early=state["stopped_early"],
@@ -298,7 +303,10 @@ def train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, data: RecD
 
 
 def loss_text(record: dict) -> str:
-    """An epoch record's loss for a progress line: ``loss 1.82060 (bpr 0.69310 + ssl 1.12700 + reg 0.00050)``."""
+    """An epoch record's loss for a progress line: ``loss 1.82060 (bpr 0.69310 + ssl 1.12700 + reg 0.00050)``
+    (a closed-form fit's record has none: ``closed-form fit``)."""
+    if "loss" not in record:
+        return "closed-form fit"
     text = f"loss {record['loss']:.5f}"
     if record.get("loss_parts"):
         text += " (" + " + ".join(f"{name} {value:.5f}" for name, value in record["loss_parts"].items()) + ")"
@@ -365,11 +373,15 @@ def _model_key(model) -> dict:
 
 
 @torch.no_grad()
-def _eval(model, data, split, config, evaluate_fn, beyond: bool) -> dict:
+def evaluate_model(model, data, split, config, evaluate_fn=evaluate, beyond: bool = False) -> dict:
     model.eval()
-    user_emb, item_emb = model()
-    return evaluate_fn((user_emb, item_emb), data, split=split, ks=config.ks,
+    return evaluate_fn(model_scorer(model), data, split=split, ks=config.ks,
                        batch_users=config.eval_batch_users, beyond_accuracy=beyond)
+
+
+def model_scorer(model: Recommender):
+    """What the evaluator ranks by: the embedding pair, or ``model.score`` where scores are not its dot products."""
+    return model() if model.dot_product_scores else model.score
 
 
 def _save_checkpoint(path: Path, model, optimizer, best_weights, state, config) -> None:

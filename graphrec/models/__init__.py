@@ -11,6 +11,7 @@ from torch import Tensor
 
 from graphrec.errors import ModelError
 from graphrec.models.base import Recommender
+from graphrec.models.baselines import EASE, ItemKNN, LinkProp, Popularity
 from graphrec.models.diffnet import DiffNet
 from graphrec.models.directau import DirectAU
 from graphrec.models.kgat import KGAT
@@ -23,6 +24,8 @@ from graphrec.models.ngcf import NGCF
 from graphrec.models.sept import SEPT
 from graphrec.models.sgl import SGL
 from graphrec.models.simgcl import SimGCL
+from graphrec.models.spectral import BSPM, GFCF, ChebyCF
+from graphrec.models.turbocf import TurboCF
 from graphrec.models.ultragcn import UltraGCN
 from graphrec.models.unigcl import UniGCL
 from graphrec.models.xsimgcl import XSimGCL
@@ -48,6 +51,16 @@ MODELS: dict[str, type[Recommender]] = {
     "kgat": KGAT,
     # interactions + knowledge graph + social graph in one model (issue 8)
     "unigcl": UniGCL,
+    # closed-form graph filters (issue 31): fitted once, no epochs (graphrec.closedfit)
+    "gfcf": GFCF,
+    "bspm": BSPM,
+    "turbocf": TurboCF,
+    "chebycf": ChebyCF,
+    # closed-form baselines every model must beat
+    "popularity": Popularity,
+    "itemknn": ItemKNN,
+    "ease": EASE,
+    "linkprop": LinkProp,
 }
 
 SAVE_FORMAT = "graphrec.model/1"
@@ -144,4 +157,5 @@ def load_model(path: str | os.PathLike, graph: Tensor | None = None, side: SideG
 
 __all__ = ["MODELS", "Recommender", "MF", "LightGCN", "NGCF", "SGL", "SimGCL", "XSimGCL", "LightGCL", "NCL",
            "DirectAU", "UltraGCN", "UniGCL", "KGAT", "build", "model_class", "hparam_names",
-           "save_model", "load_model", "model_name", "DiffNet", "MHCN", "SEPT"]
+           "save_model", "load_model", "model_name", "DiffNet", "MHCN", "SEPT", "GFCF", "BSPM", "TurboCF", "ChebyCF",
+           "Popularity", "ItemKNN", "EASE", "LinkProp"]

@@ -9,6 +9,9 @@
 Graph models get the training interactions as ``graph`` ((2, E) user, item rows) and keep Â as non-persistent
 buffers: the graph is data, not weights, so it is not saved with the model. Models that read the social graph or the
 knowledge graph name them in ``needs_side`` and take ``side`` (a :class:`graphrec.sidegraphs.SideGraphs`).
+Closed-form models (``closed_form = True``: graph filters and the baselines, :mod:`graphrec.models.closed`) have no
+loss and no epochs: :func:`graphrec.closedfit.fit_closed_form` fits them once. Where ``dot_product_scores`` is False,
+``score(users)`` is the model's ranking and ``forward()`` only its low-rank part (or an empty pair).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from graphrec.models.propagation import csr, normalized_adjacency
 class Recommender(nn.Module):
     needs_graph = False
     needs_side: tuple[str, ...] = ()  # "social" and/or "kg": build() then passes side= (graphrec.sidegraphs)
+    closed_form = False  # fitted once from the training interactions (no loss, no epochs)
+    dot_product_scores = True  # score(users) == user_emb[users] @ item_emb.T for (user_emb, item_emb) = forward()
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None):
         super().__init__()

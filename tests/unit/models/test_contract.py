@@ -29,6 +29,13 @@ SMALL_GRAPH = {
 }
 
 
+# The spectral filters' ideal low-pass cut-off must fit the 12-node graph; ItemKNN's k the 12 items.
+CLOSED_SMALL = {"gfcf": {"k": 2}, "bspm": {"k": 2}, "chebycf": {"k": 2}, "itemknn": {"k": 5}}
+# Popularity ranks every user's items alike: on the checkerboard all items tie, so it cannot put a user's own block first.
+NOT_PERSONAL = {"popularity"}
+TRAINED = sorted(name for name, cls in MODELS.items() if not cls.closed_form)
+
+
 def checkerboard() -> RecData:
     train, test = [], []
     for u in range(N):
@@ -53,6 +60,8 @@ def make(name: str, data: RecData, seed: int = 0, **hparams):
 
 
 def trained(name: str, data: RecData, seed: int = 0, epochs: int = 150):
+    if MODELS[name].closed_form:  # fitted once from the interactions (graphrec.closedfit); no dim, no epochs
+        return make(name, data, seed, **CLOSED_SMALL.get(name, {})).fit().eval()
     model = make(name, data, seed, **FAST, **SMALL_GRAPH.get(name, {}))
     optimizer = make_optimizer(model, lr=0.05)
     for epoch in range(epochs):
@@ -70,8 +79,9 @@ def test_model_contract(name, tmp_path):
         user_emb, item_emb = model()
         scores = model.score(users)
     assert user_emb.shape[0] == N and item_emb.shape[0] == N and scores.shape == (N, N)
-    assert torch.allclose(scores, user_emb @ item_emb.t(), atol=1e-5)
-    for u in range(N):
+    if model.dot_product_scores:
+        assert torch.allclose(scores, user_emb @ item_emb.t(), atol=1e-5)
+    for u in range(N if name not in NOT_PERSONAL else 0):
         other = slice(6, 12) if u < 6 else slice(0, 6)
         assert scores[u, u] > scores[u, other].max(), f"{name}: user {u}'s held-out item is not above the other block"
 
@@ -87,7 +97,7 @@ def test_model_contract(name, tmp_path):
         assert all(torch.equal(a, b) for a, b in zip(twin(), (user_emb, item_emb)))
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", TRAINED)
 def test_loss_is_a_scalar_with_gradients(name):
     data = checkerboard()
     model = make(name, data, **FAST)
@@ -109,7 +119,7 @@ def test_the_multi_term_losses_name_their_terms():
     data = checkerboard()
     batch = (torch.tensor([0, 7]), torch.tensor([1, 8]), torch.tensor([9, 2]))
     named = set()
-    for name in sorted(MODELS):
+    for name in TRAINED:
         model = make(name, data, **FAST)
         model.loss(batch)
         if getattr(model, "last_loss_parts", None):

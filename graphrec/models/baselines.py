@@ -1,0 +1,153 @@
+"""Honest baselines every graph model must beat, fitted in closed form:
+
+* ``Popularity``: training interactions per item, the same list for every user.
+* ``ItemKNN``: cosine item–item similarity c_ij / (√(d_i d_j) + shrink), each item's ``k`` most similar items kept;
+  a user's score for j sums the similarities of j to the user's items (implicit's ItemItemRecommender form).
+* ``EASE``: EASE^R (Steck, WWW'19), B = I − P·diagMat(1/diag(P)), P = (XᵀX + λI)⁻¹, over at most ``max_items``
+  items: the dense (m x m) inverse is the method, so m bounds memory (4m² bytes per copy, ~2 copies at once) and time
+  (~m³); with ``max_items`` below the catalogue, the m most popular items are modelled and the rest score lowest.
+* ``LinkProp``: few-hop path counting with degree normalisation (Fu et al., WWW'22 companion): the paths
+  user → item → user → item, each hop divided by a power of the degree it passes, D_I^-b Rᵀ D_U^-c R D_I^-d applied
+  to the user's items. (LinkProp's leading D_U^-a scales a user's whole row, so it does not change the ranking and
+  is left out.)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from graphrec.errors import ModelError
+from graphrec.kernels import csr, spmm
+from graphrec.models.closed import ClosedFormRecommender, csr_pair, dense_columns
+from graphrec.progress import Progress
+
+
+class Popularity(ClosedFormRecommender):
+    """Most popular items first: training interactions per item, the same for every user."""
+
+    dot_product_scores = True
+
+    def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None):
+        super().__init__(n_users, n_items, graph)
+
+    def filter(self, x: Tensor, users: Tensor) -> Tensor:
+        return self.item_degree.unsqueeze(1).expand(-1, x.size(1)).clone()
+
+    def forward(self) -> tuple[Tensor, Tensor]:
+        return torch.ones(self.n_users, 1), self.item_degree.unsqueeze(1).clone()
+
+
+class ItemKNN(ClosedFormRecommender):
+    """Item-based k-nearest neighbours with cosine similarity."""
+
+    fitted_by = ("k", "shrink")
+    search_space = {"k": (50, 200, 800)}
+    block = 512  # items whose similarity column block is computed at once: (n_items, 512) floats
+
+    def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, k: int = 200, shrink: float = 0.0):
+        super().__init__(n_users, n_items, graph)
+        if int(k) < 1:
+            raise ModelError(f"ItemKNN: k (neighbours per item) must be >= 1, got {k}")
+        if float(shrink) < 0:
+            raise ModelError(f"ItemKNN: shrink must be >= 0, got {shrink}")
+        self.k, self.shrink = int(k), float(shrink)
+
+    def solve(self, progress: Progress) -> None:
+        k = min(self.k, self.n_items - 1) if self.n_items > 1 else 1
+        r, r_t = self.interactions()
+        norm = self.item_degree.sqrt()
+        item_ptr = r_t.crow_indices()
+        values, neighbours = [], []
+        with progress(f"ItemKNN: {k} neighbours per item", self.n_items) as advance:
+            for start in range(0, self.n_items, self.block):
+                items = torch.arange(start, min(start + self.block, self.n_items))
+                cooccur = spmm(r_t, dense_columns(item_ptr, r_t.col_indices(), items, self.n_users))
+                sim = cooccur / (norm.unsqueeze(1) * norm[items].unsqueeze(0) + self.shrink).clamp(min=1e-12)
+                sim[items, torch.arange(items.numel())] = 0.0  # an item is not its own neighbour
+                top = torch.topk(sim, k, dim=0)
+                values.append(top.values.t())
+                neighbours.append(top.indices.t())
+                advance(items.numel())
+        self.keep("neighbour_sim", torch.cat(values).contiguous())
+        self.keep("neighbours", torch.cat(neighbours).contiguous())
+
+    def filter(self, x: Tensor, users: Tensor) -> Tensor:
+        if getattr(self, "_sim_t", None) is None:  # Sᵀ as CSR: out = Sᵀ x sums each user item's neighbour row
+            rows = torch.arange(self.n_items).repeat_interleave(self.neighbours.size(1))
+            keep = self.neighbour_sim.reshape(-1) > 0
+            _, self._sim_t = csr_pair(rows[keep], self.neighbours.reshape(-1)[keep],
+                                      self.neighbour_sim.reshape(-1)[keep], self.n_items, self.n_items)
+        return spmm(self._sim_t, x.contiguous())
+
+
+class EASE(ClosedFormRecommender):
+    """EASE^R: a closed-form linear item–item model with a zero diagonal (Steck, WWW'19)."""
+
+    fitted_by = ("reg", "max_items")
+    search_space = {"reg": (100.0, 300.0, 1000.0)}
+
+    def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, reg: float = 300.0,
+                 max_items: int = 16384):
+        super().__init__(n_users, n_items, graph)
+        if float(reg) <= 0:
+            raise ModelError(f"EASE: reg (λ) must be > 0, got {reg}")
+        if int(max_items) < 1:
+            raise ModelError(f"EASE: max_items must be >= 1, got {max_items}")
+        self.reg, self.max_items = float(reg), int(max_items)
+
+    def solve(self, progress: Progress) -> None:
+        m = min(self.max_items, self.n_items)
+        kept = torch.sort(torch.argsort(self.item_degree, descending=True, stable=True)[:m]).values
+        slot = torch.full((self.n_items,), -1, dtype=torch.long)
+        slot[kept] = torch.arange(m)
+        on = slot[self._items] >= 0
+        with progress(f"EASE: Gram and inverse over {m} items", 2) as advance:
+            r, r_t = csr_pair(self._users[on], slot[self._items[on]], torch.ones(int(on.sum())), self.n_users, m)
+            gram = torch.empty(m, m)
+            for start in range(0, m, 2048):  # XᵀX in column blocks: (m, 2048) at a time
+                cols = torch.arange(start, min(start + 2048, m))
+                gram[:, cols] = spmm(r_t, dense_columns(r_t.crow_indices(), r_t.col_indices(), cols, self.n_users))
+            gram.diagonal().add_(self.reg)
+            advance(1)
+            inverse = torch.cholesky_inverse(torch.linalg.cholesky(gram))
+            del gram
+            weights = inverse / -inverse.diagonal().unsqueeze(0)
+            weights.diagonal().zero_()
+            advance(1)
+        self.keep("kept_items", kept)
+        self.keep("weights", weights)
+
+    def filter(self, x: Tensor, users: Tensor) -> Tensor:
+        slot = torch.full((self.n_items,), -1, dtype=torch.long)
+        slot[self.kept_items] = torch.arange(self.kept_items.numel())
+        start, end = self._indptr()[users], self._indptr()[users + 1]
+        counts = end - start
+        rows = torch.repeat_interleave(torch.arange(users.numel()), counts)
+        items = self._items[torch.repeat_interleave(start - (counts.cumsum(0) - counts), counts)
+                            + torch.arange(int(counts.sum()))]
+        on = slot[items] >= 0
+        crow = torch.zeros(users.numel() + 1, dtype=torch.long)
+        torch.cumsum(torch.bincount(rows[on], minlength=users.numel()), 0, out=crow[1:])
+        history = csr(crow, slot[items[on]], torch.ones(int(on.sum())), users.numel(), self.kept_items.numel())
+        out = torch.full((self.n_items, users.numel()), torch.finfo(torch.float32).min)
+        out[self.kept_items] = spmm(history, self.weights).t()  # each user's rows of B, summed
+        return out
+
+
+class LinkProp(ClosedFormRecommender):
+    """LinkProp: degree-normalised counts of the paths user → item → user → item."""
+
+    search_space = {"item_in": (0.0, 0.5), "user_power": (0.5, 1.0), "item_out": (0.25, 0.5)}
+
+    def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, item_in: float = 0.5,
+                 user_power: float = 0.5, item_out: float = 0.5):
+        super().__init__(n_users, n_items, graph)
+        self.item_in, self.user_power, self.item_out = float(item_in), float(user_power), float(item_out)
+        self.r, _ = self.interactions()  # item → user: plain counts
+        _, self.r_t = self.interactions(-self.user_power, 0.0)  # user → item: divided by the user's degree
+
+    def filter(self, x: Tensor, users: Tensor) -> Tensor:
+        first = self.degree_power("item", -self.item_in).unsqueeze(1) * x
+        paths = spmm(self.r_t, spmm(self.r, first))
+        return self.degree_power("item", -self.item_out).unsqueeze(1) * paths

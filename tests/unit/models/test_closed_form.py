@@ -1,0 +1,243 @@
+"""The closed-form models against dense references on a tiny graph (every item x item matrix formed explicitly, as
+the papers write them), the baselines against naive loops, and the fit / search / save seams."""
+
+import math
+
+import pytest
+import torch
+
+from graphrec.closedfit import fit_closed_form, grid_points, sample_valid_users, search
+from graphrec.errors import ConfigError, ModelError
+from graphrec.models import MODELS, build, load_model, save_model
+from graphrec.models.closed import top_right_singular
+from graphrec.models.spectral import ode_states, plateau_coefficients
+from graphrec.recdata import RecData
+from graphrec.train import TrainConfig
+
+N_USERS, N_ITEMS = 30, 24
+CLOSED = sorted(name for name, cls in MODELS.items() if cls.closed_form)
+
+
+def tiny(seed: int = 0) -> tuple[RecData, torch.Tensor]:
+    """A random 30 x 24 graph (each user 3-9 items; item 23 has no training interaction) and its dense R."""
+    gen = torch.Generator().manual_seed(seed)
+    r = torch.zeros(N_USERS, N_ITEMS, dtype=torch.float64)
+    for u in range(N_USERS):
+        r[u, torch.randperm(N_ITEMS - 1, generator=gen)[:3 + u % 7]] = 1.0
+    test = torch.stack([torch.arange(N_USERS), torch.full((N_USERS,), N_ITEMS - 1)])
+    data = RecData.from_pairs(N_USERS, N_ITEMS, torch.nonzero(r).t(), None, test)
+    return data, r
+
+
+def fitted(name: str, data: RecData, **hparams):
+    return build(name, data.n_users, data.n_items, graph=torch.stack(data.train.pairs()), **hparams).fit()
+
+
+def scores(model) -> torch.Tensor:
+    with torch.no_grad():
+        return model.score(torch.arange(model.n_users)).double()
+
+
+def inv_pow(d: torch.Tensor, p: float) -> torch.Tensor:
+    return torch.where(d > 0, d.clamp(min=1).pow(p), torch.zeros(()))
+
+
+def normalised(r: torch.Tensor) -> torch.Tensor:
+    return inv_pow(r.sum(1), -0.5).unsqueeze(1) * r * inv_pow(r.sum(0), -0.5)
+
+
+def top_v(r: torch.Tensor, k: int) -> torch.Tensor:
+    return torch.linalg.svd(normalised(r), full_matrices=False).Vh[:k].t()
+
+
+def assert_close(a, b, tol=2e-4):
+    assert torch.allclose(a, b, rtol=tol, atol=tol * float(b.abs().max())), float((a - b).abs().max())
+
+
+def test_randomized_svd_spans_the_top_singular_subspace():
+    data, r = tiny()
+    model = fitted("gfcf", data, k=0)
+    v, s = top_right_singular(model.r, model.r_t, 6, oversample=10, iterations=6)
+    exact = torch.linalg.svd(normalised(r), full_matrices=False)
+    assert torch.allclose(s.double(), exact.S[:6], atol=1e-4)
+    ref = exact.Vh[:6].t()
+    assert_close((v @ v.t()).double(), ref @ ref.t(), tol=1e-3)
+
+
+def test_gfcf_equals_the_dense_formula():
+    data, r = tiny()
+    model = fitted("gfcf", data, alpha=0.3, k=6)
+    rt, d = normalised(r), r.sum(0)
+    v = top_v(r, 6)
+    ref = r @ rt.t() @ rt + 0.3 * (r * inv_pow(d, -0.5)) @ v @ v.t() * inv_pow(d, 0.5)
+    assert_close(scores(model), ref)
+    users, items = model()
+    assert_close((users @ items.t()).double(), 0.3 * (r * inv_pow(d, -0.5)) @ v @ v.t() * inv_pow(d, 0.5))
+
+
+@pytest.mark.parametrize("solver,t_point", [("euler", False), ("rk4", False), ("euler", True)])
+def test_bspm_equals_the_dense_odes(solver, t_point):
+    data, r = tiny()
+    model = fitted("bspm", data, k=6, idl_beta=0.2, T_b=1.0, K_b=2, T_s=2.5, K_s=2, solver=solver, t_point=t_point)
+    rt, d = normalised(r), r.sum(0)
+    p = rt.t() @ rt
+    v = top_v(r, 6)
+    ideal = (r * inv_pow(d, -0.5)) @ v @ v.t() * inv_pow(d, 0.5)
+    blurred = ode_states(lambda y: y @ p - y, r, 1.0, 2, "euler")
+    sharpened = ode_states(lambda y: -y @ p, 0.2 * ideal + blurred[-1], 2.5, 2, solver)
+    ref = torch.stack(blurred + sharpened).mean(0) if t_point else sharpened[-1]
+    assert_close(scores(model), ref)
+
+
+def test_bspm_one_euler_step_each_is_a_polynomial():
+    """With one Euler step per ODE (the authors' Yelp2018 solver), BSPM is (β·ideal + rP)(I − T_s P)."""
+    data, r = tiny()
+    model = fitted("bspm", data, k=5, idl_beta=0.3, T_s=1.2, K_s=1, solver="euler")
+    rt, d = normalised(r), r.sum(0)
+    p = rt.t() @ rt
+    v = top_v(r, 5)
+    ideal = (r * inv_pow(d, -0.5)) @ v @ v.t() * inv_pow(d, 0.5)
+    assert_close(scores(model), (0.3 * ideal + r @ p) @ (torch.eye(N_ITEMS, dtype=torch.float64) - 1.2 * p))
+
+
+def test_chebycf_equals_the_dense_chebyshev_series():
+    data, r = tiny()
+    model = fitted("chebycf", data, K=5, phi=1.5, k=6, alpha=0.2, beta=0.4)
+    rt, d = normalised(r), r.sum(0)
+    lap = torch.eye(N_ITEMS, dtype=torch.float64) - 2 * rt.t() @ rt
+    c = plateau_coefficients(5, 1.5).double()
+    series, t_prev, t_cur = c[0] * torch.eye(N_ITEMS, dtype=torch.float64) + c[1] * lap, \
+        torch.eye(N_ITEMS, dtype=torch.float64), lap
+    for ck in c[2:]:
+        t_prev, t_cur = t_cur, 2 * lap @ t_cur - t_prev
+        series = series + ck * t_cur
+    v = top_v(r, 6)
+    signal = r * inv_pow(d, -0.4)
+    ref = (signal @ series + 0.2 * signal @ v @ v.t()) * inv_pow(d, 0.4)
+    assert_close(scores(model), ref)
+
+
+def test_plateau_coefficients_interpolate_a_low_pass():
+    c = plateau_coefficients(8, 1.5).double()
+    x = torch.linspace(-1, 1, 201, dtype=torch.float64)
+    t = [torch.ones_like(x), x]
+    for _ in range(2, 9):
+        t.append(2 * x * t[-1] - t[-2])
+    h = sum(ck * tk for ck, tk in zip(c, t))
+    assert h[0] > 0.9 and abs(h[-1]) < 0.1 and h[:50].min() > h[150:].max()
+
+
+@pytest.mark.parametrize("filter_", [1, 2, 3])
+@pytest.mark.parametrize("power", [1.0, 0.7])
+def test_turbocf_equals_the_dense_polynomial(filter_, power):
+    data, r = tiny()
+    model = fitted("turbocf", data, alpha=0.6, power=power, filter=filter_)
+    rbar = inv_pow(r.sum(1), -0.6).unsqueeze(1) * r * inv_pow(r.sum(0), -0.4)
+    p = (rbar.t() @ rbar).pow(power)
+    poly = {1: p, 2: 2 * p - p @ p, 3: p + 0.01 * (-p @ p @ p + 10 * p @ p - 29 * p)}[filter_]
+    assert_close(scores(model), r @ poly)
+
+
+def test_popularity_scores_every_user_by_item_degree():
+    data, r = tiny()
+    model = fitted("popularity", data)
+    assert torch.equal(scores(model), r.sum(0).expand(N_USERS, -1))
+    users, items = model()
+    assert torch.equal(users @ items.t(), scores(model).float())
+
+
+def test_itemknn_equals_a_naive_loop():
+    data, r = tiny()
+    k, shrink = 4, 1.0
+    model = fitted("itemknn", data, k=k, shrink=shrink)
+    d = r.sum(0)
+    sim = torch.zeros(N_ITEMS, N_ITEMS, dtype=torch.float64)
+    for i in range(N_ITEMS):
+        row = torch.tensor([0.0 if j == i else float(r[:, i] @ r[:, j]) / (math.sqrt(d[i] * d[j]) + shrink)
+                            for j in range(N_ITEMS)], dtype=torch.float64)
+        keep = torch.topk(row, k).indices
+        sim[i, keep] = row[keep]
+    ref = torch.tensor([[sum(float(sim[i, j]) for i in range(N_ITEMS) if r[u, i]) for j in range(N_ITEMS)]
+                        for u in range(N_USERS)], dtype=torch.float64)
+    assert_close(scores(model), ref, tol=1e-5)
+
+
+@pytest.mark.parametrize("max_items", [N_ITEMS, 10])
+def test_ease_equals_the_closed_form(max_items):
+    data, r = tiny()
+    model = fitted("ease", data, reg=5.0, max_items=max_items)
+    kept = torch.sort(torch.argsort(r.sum(0), descending=True, stable=True)[:max_items]).values
+    x = r[:, kept]
+    p = torch.linalg.inv(x.t() @ x + 5.0 * torch.eye(kept.numel(), dtype=torch.float64))
+    b = -p / p.diagonal()
+    b.fill_diagonal_(0.0)
+    got = scores(model)
+    assert_close(got[:, kept], x @ b)
+    others = torch.ones(N_ITEMS, dtype=torch.bool)
+    others[kept] = False
+    assert bool((got[:, others] < got[:, kept].min()).all())
+
+
+def test_linkprop_equals_a_naive_path_count():
+    data, r = tiny()
+    model = fitted("linkprop", data, item_in=0.5, user_power=1.0, item_out=0.25)
+    du, di = r.sum(1), r.sum(0)
+    ref = torch.zeros(N_USERS, N_ITEMS, dtype=torch.float64)
+    for u in range(N_USERS):
+        for i in torch.nonzero(r[u]).flatten():
+            for v in torch.nonzero(r[:, i]).flatten():
+                for j in torch.nonzero(r[v]).flatten():
+                    ref[u, j] += inv_pow(di[i], -0.5) * inv_pow(du[v], -1.0) * inv_pow(di[j], -0.25)
+    assert_close(scores(model), ref)
+
+
+@pytest.mark.parametrize("name", CLOSED)
+def test_saved_fit_scores_the_same_without_fitting_again(name, tmp_path):
+    data, _ = tiny()
+    model = fitted(name, data, **({"k": 4} if name in ("gfcf", "bspm", "chebycf", "itemknn") else {}))
+    save_model(model, tmp_path / "m.pt")
+    again = load_model(tmp_path / "m.pt", graph=torch.stack(data.train.pairs()))
+    assert again.is_fitted and again.hparams() == model.hparams()
+    assert torch.equal(scores(again), scores(model))
+
+
+def test_an_unfitted_model_says_so():
+    data, _ = tiny()
+    model = build("gfcf", N_USERS, N_ITEMS, graph=torch.stack(data.train.pairs()), k=4)
+    with pytest.raises(ModelError, match="GFCF is not fitted: call fit"):
+        model.score(torch.arange(3))
+
+
+def test_fit_closed_form_fits_once_validates_and_tests(tmp_path):
+    data, _ = tiny()
+    held = data.with_holdout(0.2, seed=0)
+    model = build("gfcf", N_USERS, N_ITEMS, graph=torch.stack(held.train.pairs()), k=4)
+    records = []
+    result = fit_closed_form(model, held, TrainConfig(progress=False, ks=(5,), metric="recall@5"), run_dir=tmp_path,
+                             callback=records.append)
+    assert result.epochs_run == 0 and "recall@5" in result.best_valid and "recall@5" in result.test
+    assert records[0]["valid"] == result.best_valid and records[0]["seconds"] == result.seconds_train
+    assert (tmp_path / "best.pt").is_file() and (tmp_path / "result.json").is_file()
+
+
+def test_search_ranks_on_valid_and_reuses_the_fit():
+    data, _ = tiny()
+    held = data.with_holdout(0.3, seed=1)
+    seen = []
+    result = search("gfcf", held, grid={"alpha": (0.0, 1.0), "k": (3, 5)}, config=TrainConfig(ks=(5,), metric="ndcg@5"),
+                    callback=seen.append)
+    assert [t["hparams"]["k"] for t in seen] == [3, 3, 5, 5]  # the SVD's cut-off varies slowest
+    assert seen[1]["seconds_fit"] < seen[0]["seconds_fit"]  # the second alpha reuses the first point's SVD
+    assert result.best_valid == max((t["valid"] for t in seen), key=lambda v: v["ndcg@5"])
+    with pytest.raises(ConfigError, match="no valid split"):
+        search("gfcf", data)
+    with pytest.raises(ConfigError, match="trains by epochs"):
+        grid_points("lightgcn")
+
+
+def test_sample_valid_users_keeps_whole_users():
+    data, _ = tiny()
+    held = data.with_holdout(0.3, seed=1)
+    sample = sample_valid_users(held, 7, seed=3)
+    kept = torch.nonzero(sample.valid.counts()).flatten()
+    assert kept.numel() == 7 and torch.equal(sample.valid.counts()[kept], held.valid.counts()[kept])
