@@ -388,6 +388,13 @@ def _models() -> list[str]:
 @click.option("--threads", type=int, help="torch threads (default: torch's choice).")
 @click.option("--device", default="cpu", show_default=True,
               help="Train and evaluate on this torch device, e.g. cuda (the saved model is on the CPU either way).")
+@click.option("--search", is_flag=True, help="Closed-form models (graphrec models): choose the hyper-parameters on "
+              "the validation holdout from the model's small grid, refit the best on train + valid, test once.")
+@click.option("--grid", "grids", multiple=True, metavar="NAME=V1,V2",
+              help="With --search: the values to try for one hyper-parameter, instead of the model's grid "
+                   "(repeatable; the other hyper-parameters keep --hp or their defaults).")
+@click.option("--search-users", type=click.IntRange(min=1),
+              help="With --search: rank the grid on a seeded sample of this many validation users (faster).")
 @click.option("--resume", "run_id", help="Resume an interrupted run from its last checkpoint.")
 @click.option("--publish/--no-publish", default=True, show_default=True,
               help="Write the embeddings back to the graph and serve this run.")
@@ -436,10 +443,19 @@ def _resumed_options(ctx: click.Context, options: dict) -> dict:
 
 def _train(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim, num_layers, reg, hps, patience,
            min_epochs, lr_decay, lr_decay_patience, lr_decay_epochs, budget_minutes, eval_every, ks, metric, threads,
-           device, run_id, publish, split, valid_fraction, seed, invocation: dict) -> None:
+           device, search, grids, search_users, run_id, publish, split, valid_fraction, seed,
+           invocation: dict) -> None:
+    from graphrec.models import model_class
     from graphrec.progress import bar
     from graphrec.train import TrainConfig
-    from graphrec.workflow import DataConfig, train_run
+    from graphrec.workflow import DataConfig, SearchConfig, train_run
+
+    closed = model_class(model_name).closed_form
+    if (search or grids or search_users) and not closed:
+        raise click.UsageError(f"--search, --grid and --search-users choose a closed-form model's hyper-parameters; "
+                               f"{model_name} trains by epochs, chosen by early stopping on valid (--patience)")
+    if (grids or search_users) and not search:
+        raise click.UsageError("--grid and --search-users go with --search")
 
     if lr_decay_epochs and eval_every != 0:
         raise click.UsageError("--lr-decay-after replays lr decays in a run without validation: add --eval-every 0 "
@@ -456,19 +472,53 @@ def _train(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim,
                          lr_decay_epochs=tuple(sorted(set(lr_decay_epochs))),
                          budget_seconds=budget_minutes * 60 if budget_minutes is not None else None,
                          device=device)
-    data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed, validation=eval_every != 0)
+    # A closed-form model has no epochs to validate: it fits on all non-test data, unless --search needs the holdout.
+    validation = search if closed else eval_every != 0
+    data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed, validation=validation)
+    searching = SearchConfig(grid=dict(_parse_grid(g) for g in grids) or None, valid_users=search_users) \
+        if search else None
 
     settings = _settings(ctx)
     with _connect(ctx) as graph:
         run, result = train_run(graph, settings.runs_dir, model_name, hparams, config, data_config, run_id=run_id,
-                                progress=bar, callback=_epoch_line, invocation=invocation)
-        if publish:
+                                progress=bar, callback=_epoch_line, invocation=invocation, search=searching,
+                                search_callback=_search_line)
+        if publish and run.meta["embeddings"] == "none":
+            click.echo(f"not published: {model_name} ranks by an item–item filter and has no embeddings to serve",
+                       err=True)
+        elif publish:
             _publish(ctx, graph, run)
-    chosen = f"best epoch {result.best_epoch} of {result.epochs_run}" if eval_every else \
-        f"{result.epochs_run} epochs, no validation"
-    click.echo(f"run {run.id}: {chosen}, {result.seconds_train:.0f}s training")
+            if run.meta["embeddings"] != "scores":
+                click.echo(f"served: the {run.meta['embeddings']} of {model_name}'s scores (its embeddings); the "
+                           f"item–item part is not served yet", err=True)
+    if closed:
+        params = ", ".join(f"{k}={v}" for k, v in run.meta["params"].items())
+        chosen = f"fitted in {result.seconds_train:.1f}s ({params}" + \
+            (f"; chosen on valid among {run.meta['search']['points']} points)" if search else ")")
+        click.echo(f"run {run.id}: {chosen}")
+    else:
+        chosen = f"best epoch {result.best_epoch} of {result.epochs_run}" if eval_every else \
+            f"{result.epochs_run} epochs, no validation"
+        click.echo(f"run {run.id}: {chosen}, {result.seconds_train:.0f}s training")
     click.echo("test  " + "  ".join(f"{k} {v:.4f}" for k, v in result.test.items() if "@" in k))
-    click.echo(f"saved in {run.path} (curves.png, metrics.jsonl, best.pt)")
+    click.echo(f"saved in {run.path} ({'search.jsonl, ' if search else ''}"
+               f"{'' if closed else 'curves.png, '}metrics.jsonl, best.pt)")
+
+
+def _parse_grid(text: str) -> tuple[str, list]:
+    """``--grid NAME=V1,V2``: each value read as by ``--hp``."""
+    name, sep, values = text.partition("=")
+    if not sep or not name or not values:
+        raise click.BadParameter(f"expected NAME=V1,V2,..., got {text!r}", param_hint="--grid")
+    return name, [_parse_hparam(f"{name}={value}")[1] for value in values.split(",")]
+
+
+def _search_line(trial: dict) -> None:
+    """One line per searched grid point on stderr: its hyper-parameters, validation metrics and time."""
+    params = ", ".join(f"{k}={v}" for k, v in trial["hparams"].items())
+    metrics = "  ".join(f"{k} {v:.4f}" for k, v in trial["valid"].items() if "@" in k)
+    click.echo(f"search {params}  valid {metrics}  ({trial['seconds_fit']:.1f}s fit, {trial['seconds_eval']:.1f}s "
+               "valid)", err=True)
 
 
 def _epoch_line(record: dict, total: int | None = None) -> None:

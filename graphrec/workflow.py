@@ -15,7 +15,7 @@ from graphrec.db.connect import Graph
 from graphrec.errors import ConfigError, GraphrecError
 from graphrec.evaluate import evaluate
 from graphrec.export import export
-from graphrec.models import build
+from graphrec.models import build, model_class
 from graphrec.progress import Progress, silent
 from graphrec.recdata import RecData
 from graphrec.runs import RUN_ID, Run, load_run, new_run_id, save_graphs, save_run
@@ -60,17 +60,33 @@ def load_data(graph: Graph, config: DataConfig, progress: Progress = silent):
     return data, ids, hetero
 
 
+@dataclass(frozen=True)
+class SearchConfig:
+    """A closed-form model's hyper-parameter search on the holdout (:func:`graphrec.closedfit.search`): ``grid``
+    NAME -> values (None: the model's ``search_space``), ranked by ``TrainConfig.metric`` on valid, on a seeded
+    sample of ``valid_users`` validation users when given. The chosen point is refitted on train + valid."""
+
+    grid: dict | None = None
+    valid_users: int | None = None
+
+
 def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_config: TrainConfig,
               data_config: DataConfig = DataConfig(), run_id: str | None = None,
-              progress: Progress = silent, callback=None, invocation: dict | None = None) -> tuple[Run, TrainResult]:
+              progress: Progress = silent, callback=None, invocation: dict | None = None,
+              search: SearchConfig | None = None, search_callback=None) -> tuple[Run, TrainResult]:
     """Export, train ``model_name`` with early stopping on valid (or, with ``train_config.eval_every=0`` and
     ``data_config.validation=False``, for a fixed number of epochs on train and valid together), report test once,
-    and save the run folder.
+    and save the run folder. A closed-form model is fitted once (:mod:`graphrec.closedfit`); with ``search``, its
+    hyper-parameters are first chosen on the holdout (``search_callback(trial)`` per grid point, ``search.jsonl`` in
+    the run folder), then the chosen point is fitted on train + valid and tested once.
 
     Passing the ``run_id`` of an interrupted run resumes it from its last checkpoint. ``invocation`` (JSON-able) is
     kept in a new run's folder for :func:`saved_invocation`.
     """
-    if not data_config.validation and train_config.eval_every != 0:
+    if search is not None and (run_id or not data_config.validation):
+        raise ConfigError("train_run: a search chooses hyper-parameters on the valid split, so it needs "
+                          "DataConfig.validation=True, and a search is not resumed (it takes seconds to minutes)")
+    if not data_config.validation and train_config.eval_every != 0 and not model_class(model_name).closed_form:
         raise ConfigError("train_run: DataConfig.validation=False keeps no valid split, so the run cannot validate: "
                           "set TrainConfig.eval_every=0 (a fixed number of epochs) or keep validation")
     run_dir = _resumable(runs_dir, run_id, data_config) if run_id else None
@@ -85,10 +101,21 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
         if invocation is not None:
             (run_dir / INVOCATION).write_text(json.dumps(invocation, default=list))
     side = SideGraphs.from_hetero(hetero)
+    chosen = None
+    if search is not None:
+        from graphrec.closedfit import search as grid_search
+
+        chosen = grid_search(model_name, data, search.grid, fixed=hparams, config=train_config,
+                             valid_users=search.valid_users, callback=search_callback)
+        with open(run_dir / "search.jsonl", "w") as fh:
+            fh.writelines(json.dumps(trial) + "\n" for trial in chosen.trials)
+        hparams, data = chosen.best, data.without_valid()
     train_pairs = torch.stack(data.train.pairs())
     model = build(model_name, data.n_users, data.n_items, graph=train_pairs, seed=train_config.seed, side=side,
                   **hparams)
     result = fit(model, data, train_config, run_dir=run_dir, callback=callback)
+    if chosen is not None:
+        result.best_valid = chosen.best_valid
     model.eval()
     with torch.no_grad():
         user_emb, item_emb = model()
@@ -108,7 +135,12 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
         "stopped_early": result.stopped_early,
         "seconds": {"export": seconds_export, "train": result.seconds_train, "eval": result.seconds_eval},
         "database": graph.uri,
+        # what embeddings.pt holds: the model's scores, or only the low-rank part of a closed-form model's (the
+        # item–item part is served from the graph), or nothing servable
+        "embeddings": "scores" if model.dot_product_scores else ("low-pass part" if user_emb.size(1) else "none"),
     }
+    if chosen is not None:
+        meta["search"] = {"grid": search.grid, "valid_users": search.valid_users, "points": len(chosen.trials)}
     run = save_run(runs_dir, meta, ids, {"user": user_emb, "item": item_emb})
     save_graphs(run.path, train_pairs, side)
     return run, result
@@ -149,6 +181,8 @@ def evaluate_run(graph: Graph, runs_dir, run_id: str, split: str = "test", ks=(2
         why = " (it trained without validation, --eval-every 0, on train and valid together)" \
             if split == "valid" and not data_config.validation else ""
         raise GraphrecError(f"run {run.id}: the graph has no {split} interactions to evaluate{why}")
+    if run.meta.get("embeddings", "scores") != "scores":  # a closed-form model ranks by more than its embeddings
+        return evaluate(run.model().score, data, split=split, ks=ks, beyond_accuracy=split == "test")
     emb = run.embeddings()
     return evaluate((emb["user"], emb["item"]), data, split=split, ks=ks, beyond_accuracy=split == "test")
 

@@ -145,3 +145,29 @@ def test_resume_reuses_the_options_the_run_started_with(sample_graph, settings, 
                               env={"NEO4J_URI": ""})
     assert more.exit_code == 0, more.output
     assert list_runs(settings.runs_dir)[-1].meta["epochs_run"] == 4
+
+
+def test_a_closed_form_model_is_searched_on_valid_refitted_and_evaluated_again(sample_graph, settings):
+    """#31: --search ranks the grid on the holdout, refits the best point on train + valid, tests once; the run's
+    embeddings are the filter's low-pass part, and `graphrec evaluate` scores with the whole filter."""
+    out = run_cli(settings, "train", "--model", "gfcf", "--search", "--grid", "alpha=0,0.5", "--hp", "k=8",
+                  "--threads", "1", "--no-publish")
+    assert "chosen on valid among 2 points" in out.stdout
+    run = list_runs(settings.runs_dir)[-1]
+    trials = [json.loads(line) for line in (run.path / "search.jsonl").read_text().splitlines()]
+    assert [t["hparams"]["alpha"] for t in trials] == [0.0, 0.5] and all(t["hparams"]["k"] == 8 for t in trials)
+    best = max(trials, key=lambda t: t["valid"]["recall@20"])
+    assert run.meta["params"] == best["hparams"] and run.meta["embeddings"] == "low-pass part"
+    assert run.meta["counts"]["valid"] == 0  # refitted on train + valid
+    assert run.embeddings()["item"].shape[1] == 8
+    again = json.loads(run_cli(settings, "evaluate", run.id, "-k", "20", "--json").stdout)
+    assert again["recall@20"] == pytest.approx(run.meta["metrics"]["test"]["recall@20"], abs=1e-6)
+
+
+def test_a_closed_form_model_without_search_fits_on_all_non_test_data(sample_graph, settings):
+    out = run_cli(settings, "train", "--model", "itemknn", "--hp", "k=10", "--threads", "1")
+    assert "fitted in" in out.stdout and "not published: itemknn ranks by an item–item filter" in out.stderr
+    run = list_runs(settings.runs_dir)[-1]
+    assert run.meta["embeddings"] == "none" and run.meta["counts"]["valid"] == 0
+    result = CliRunner().invoke(cli, ["--home", str(settings.home), "train", "--model", "lightgcn", "--search"])
+    assert result.exit_code != 0 and "lightgcn trains by epochs" in result.output
