@@ -40,7 +40,8 @@ class ClosedFormRecommender(Recommender):
         self._users, self._items = keys // self.n_items, keys % self.n_items
         self.user_degree = torch.bincount(self._users, minlength=self.n_users).float()
         self.item_degree = torch.bincount(self._items, minlength=self.n_items).float()
-        self._fitted: list[str] = []
+        self._fitted: list[str] = []  # the buffers fit() computed (saved with the model)
+        self._done = False
 
     # ---- the interaction matrix and its normalisations --------------------------------------------------------------
     def degree_power(self, kind: str, power: float) -> Tensor:
@@ -74,7 +75,7 @@ class ClosedFormRecommender(Recommender):
                 self.keep(name, getattr(reuse, name))
         else:
             self.solve(progress)
-        self._fitted = self._fitted or ["_none"]
+        self._done = True
         return self
 
     def solve(self, progress: Progress) -> None:
@@ -87,13 +88,13 @@ class ClosedFormRecommender(Recommender):
 
     @property
     def is_fitted(self) -> bool:
-        return bool(self._fitted)
+        return self._done
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """A saved model's fitted state, whatever its shapes (the buffers exist only once fitted)."""
         for name, value in state_dict.items():
             self.keep(name, value.clone())
-        self._fitted = self._fitted or ["_none"]
+        self._done = True
         return torch.nn.modules.module._IncompatibleKeys([], [])
 
     def _check_fitted(self) -> None:

@@ -229,6 +229,8 @@ def test_search_ranks_on_valid_and_reuses_the_fit():
     assert [t["hparams"]["k"] for t in seen] == [3, 3, 5, 5]  # the SVD's cut-off varies slowest
     assert seen[1]["seconds_fit"] < seen[0]["seconds_fit"]  # the second alpha reuses the first point's SVD
     assert result.best_valid == max((t["valid"] for t in seen), key=lambda v: v["ndcg@5"])
+    stateless = search("linkprop", held, grid={"item_in": (0.0, 0.5)}, config=TrainConfig(ks=(5,), metric="ndcg@5"))
+    assert [t["hparams"]["item_in"] for t in stateless.trials] == [0.0, 0.5]  # nothing fitted to reuse
     with pytest.raises(ConfigError, match="no valid split"):
         search("gfcf", data)
     with pytest.raises(ConfigError, match="trains by epochs"):
