@@ -1,9 +1,12 @@
 // Write-back: one training run's embeddings as node properties, its (:ModelRun) node, and which run is served.
 //
 // Every run writes its own properties, so publishing never touches what the served run reads:
-//   User.emb_<run>   the user embedding (list of floats, d)
-//   Item.emb_<run>   the item embedding (d)
-//   Item.mips_<run>  the item embedding augmented for inner-product search with cosine: [x, sqrt(M² − |x|²)] (d + 1)
+//   User.graphrec_emb_<run>   the user embedding (list of floats, d)
+//   Item.graphrec_emb_<run>   the item embedding (d)
+//   Item.graphrec_mips_<run>  the item embedding augmented for inner-product search with cosine:
+//                             [x, sqrt(M² − |x|²)] (d + 1)
+// User and Item are the graph mapping's labels ({{user}}, {{item}}: graphrec's own, or the user's Customer, Movie
+// ...); the graphrec_ prefix keeps these properties apart from the user's own, which publish never writes.
 // <run> is the run id made identifier-safe (graphrec.publish.RunProperties). The (:ModelRun) node records those
 // names, so serving queries read them from the run they serve and one query never mixes two runs.
 // {{slots}} are those property / index names, checked by graphrec.db.names; values are $parameters.
@@ -18,16 +21,17 @@ SET r += $run, r.status = 'publishing'
 RETURN r.id AS id, r.serving AS serving
 
 // name: write_user_embeddings
-// $rows: [{id, v}]: a user's business id and embedding. Slots: property (User.emb_<run>).
+// $rows: [{id, v}]: a user's business id (as the graph stores it) and embedding. Slots: property, and the
+// mapping's user label and key.
 UNWIND $rows AS row
-MATCH (u:User {id: row.id})
+MATCH (u:{{user}}) WHERE {{user_key:u}} = row.id
 SET u.{{property}} = row.v
 RETURN count(u) AS written
 
 // name: write_item_embeddings
 // $rows: [{id, v, a}]: an item's business id, embedding and MIPS augmentation. Slots: property, mips.
 UNWIND $rows AS row
-MATCH (i:Item {id: row.id})
+MATCH (i:{{item}}) WHERE {{item_key:i}} = row.id
 SET i.{{property}} = row.v, i.{{mips}} = row.a
 RETURN count(i) AS written
 
@@ -37,7 +41,7 @@ RETURN count(i) AS written
 // $ef_construction (candidates kept while linking): graphrec.publish.IndexOptions, whose defaults were measured
 // on Gowalla (BENCHMARKS.md, Serving). Neo4j's own defaults: true, 16, 100.
 CREATE VECTOR INDEX {{index}} IF NOT EXISTS
-FOR (i:Item) ON (i.{{property}})
+FOR (i:{{item}}) ON (i.{{property}})
 OPTIONS {indexConfig: {`vector.dimensions`: $dimensions, `vector.similarity_function`: 'cosine',
                        `vector.quantization.enabled`: $quantization, `vector.hnsw.m`: $m,
                        `vector.hnsw.ef_construction`: $ef_construction}}
@@ -45,7 +49,7 @@ OPTIONS {indexConfig: {`vector.dimensions`: $dimensions, `vector.similarity_func
 // name: create_vector_index_5_18
 // The same index on Neo4j 5.18–5.22, which take no quantization or HNSW settings (the server's defaults apply).
 CREATE VECTOR INDEX {{index}} IF NOT EXISTS
-FOR (i:Item) ON (i.{{property}})
+FOR (i:{{item}}) ON (i.{{property}})
 OPTIONS {indexConfig: {`vector.dimensions`: $dimensions, `vector.similarity_function`: 'cosine'}}
 
 // name: await_index
@@ -66,6 +70,13 @@ DROP INDEX {{index}} IF EXISTS
 // Marks run $id ready to serve, with what was written.
 MATCH (r:ModelRun {id: $id})
 SET r.status = 'ready', r.published_at = $now, r.users_written = $users, r.items_written = $items
+RETURN r.id AS id
+
+// name: record_fold_in
+// Records on run $id that $users users and $items items were folded in (graphrec.foldin) just now.
+MATCH (r:ModelRun {id: $id})
+SET r.folded_users = coalesce(r.folded_users, 0) + $users, r.folded_items = coalesce(r.folded_items, 0) + $items,
+    r.folded_at = toString(datetime())
 RETURN r.id AS id
 
 // name: switch

@@ -1,4 +1,7 @@
 // Recommendations from the embeddings written back by `graphrec publish` (see publish.cypher for the properties).
+// Labels, keys and relationship types are the graph mapping's slots (graphrec.mapping; graphrec's own schema
+// renders {{user}} as User, {{user_key:u}} as u.id, {{interactions}} as INTERACTED ...); ids are compared as the
+// graph stores them and returned as text.
 //
 // Every statement first picks ONE (:ModelRun): run $run when given, else the run being served, and reads the
 // property and index names from it (n[run.user_property] ...), so one query never mixes two runs and switching
@@ -24,7 +27,8 @@
 //   $entities     null, or entity ids/names (e.g. ['Rock']): only items linked to every one of them (a KG filter)
 //   $exclude      null, or item ids never to return
 //   $fetch        index path only: how many candidates to take from the vector index before the exact re-rank
-// Rows come best first: {item, score, run}. No row means no run is served, or the user/item is unknown or has no
+// Rows come best first: {item, score, run, name} (name: the item's title or name property, if it has one).
+// No row means no run is served, or the user/item is unknown or has no
 // embedding in the run (graphrec.recommend tells these apart with recommend.status).
 
 // name: status
@@ -33,12 +37,12 @@
 OPTIONAL MATCH (run:ModelRun)
 WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
 WITH run ORDER BY run.switched_at DESC LIMIT 1
-OPTIONAL MATCH (u:User {id: $user})
-OPTIONAL MATCH (i:Item {id: $item})
+OPTIONAL MATCH (u:{{user}}) WHERE {{user_key:u}} = $user
+OPTIONAL MATCH (i:{{item}}) WHERE {{item_key:i}} = $item
 RETURN run.id AS run, u IS NOT NULL AS user_exists, u[run.user_property] IS NOT NULL AS user_embedded,
-       COUNT { (u)-[:INTERACTED]->(:Item) } AS user_items, COUNT { (u)-[:FOLLOWS]-(:User) } AS user_friends,
+       COUNT { (u)-[:{{interactions}}]->(:{{item}}) } AS user_items, COUNT { (u)-[:{{social}}]-(:{{user}}) } AS user_friends,
        i IS NOT NULL AS item_exists, i[run.item_property] IS NOT NULL AS item_embedded,
-       COUNT { (i)--(:Entity) } AS item_entities, COUNT { (i)<-[:INTERACTED]-(:User) } AS item_users
+       COUNT { (i)-[:{{kg}}]-() } AS item_entities, COUNT { (i)<-[:{{interactions}}]-(:{{user}}) } AS item_users
 
 // name: for_user
 // Top-$k items for $user, EXACT path: every item is scored. Parameters: $user, $k, $run, $seen_splits, $entities,
@@ -48,24 +52,24 @@ RETURN run.id AS run, u IS NOT NULL AS user_exists, u[run.user_property] IS NOT 
 MATCH (run:ModelRun)
 WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
 WITH run ORDER BY run.switched_at DESC LIMIT 1
-MATCH (u:User {id: $user})
+MATCH (u:{{user}}) WHERE {{user_key:u}} = $user
 WITH run, u, u[run.user_property] AS v
 WHERE v IS NOT NULL
-OPTIONAL MATCH (u)-[r:INTERACTED]->(s:Item)
+OPTIONAL MATCH (u)-[r:{{interactions}}]->(s:{{item}})
 WHERE $seen_splits IS NULL OR r.split IN $seen_splits
 WITH run, u, v, collect(s) AS seen
 WITH run, seen, v + [0.0] AS q, sqrt(reduce(s = 0.0, x IN v | s + x * x)) AS qn
 WHERE 0.0 < qn < toFloat('Infinity')
-MATCH (i:Item)
+MATCH (i:{{item}})
 WITH run, seen, q, qn, i, i[run.mips_property] AS iv
 WHERE iv IS NOT NULL AND any(c IN iv WHERE c <> 0.0)
   AND NOT i IN seen
-  AND ($exclude IS NULL OR NOT i.id IN $exclude)
-  AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-->(x:Entity) WHERE x.id = e OR x.name = e }))
+  AND ($exclude IS NULL OR NOT toString({{item_key:i}}) IN $exclude)
+  AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-[:{{kg}}]-(x) WHERE x.id = e OR x.name = e }))
 WITH run, i, (2.0 * vector.similarity.cosine(q, iv) - 1.0) * qn * run.max_norm AS score
-ORDER BY score DESC, i.id
+ORDER BY score DESC, toString({{item_key:i}})
 LIMIT $k
-RETURN i.id AS item, score, run.id AS run
+RETURN toString({{item_key:i}}) AS item, score, run.id AS run, coalesce(i.title, i.name) AS name
 
 // name: for_user_index
 // Top-$k items for $user, INDEX path: $fetch candidates from the run's vector index (approximate), the seen and
@@ -74,10 +78,10 @@ RETURN i.id AS item, score, run.id AS run
 MATCH (run:ModelRun)
 WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
 WITH run ORDER BY run.switched_at DESC LIMIT 1
-MATCH (u:User {id: $user})
+MATCH (u:{{user}}) WHERE {{user_key:u}} = $user
 WITH run, u, u[run.user_property] AS v
 WHERE v IS NOT NULL
-OPTIONAL MATCH (u)-[r:INTERACTED]->(s:Item)
+OPTIONAL MATCH (u)-[r:{{interactions}}]->(s:{{item}})
 WHERE $seen_splits IS NULL OR r.split IN $seen_splits
 WITH run, u, v, collect(s) AS seen
 WITH run, seen, v + [0.0] AS q, v + [z IN range(1, run.index_pad) | 0.0] AS probe,
@@ -87,12 +91,12 @@ CALL db.index.vector.queryNodes(run.index_name, $fetch, probe) YIELD node
 WITH run, seen, q, qn, node AS i, node[run.mips_property] AS iv
 WHERE any(c IN iv WHERE c <> 0.0)
   AND NOT i IN seen
-  AND ($exclude IS NULL OR NOT i.id IN $exclude)
-  AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-->(x:Entity) WHERE x.id = e OR x.name = e }))
+  AND ($exclude IS NULL OR NOT toString({{item_key:i}}) IN $exclude)
+  AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-[:{{kg}}]-(x) WHERE x.id = e OR x.name = e }))
 WITH run, i, (2.0 * vector.similarity.cosine(q, iv) - 1.0) * qn * run.max_norm AS score
-ORDER BY score DESC, i.id
+ORDER BY score DESC, toString({{item_key:i}})
 LIMIT $k
-RETURN i.id AS item, score, run.id AS run
+RETURN toString({{item_key:i}}) AS item, score, run.id AS run, coalesce(i.title, i.name) AS name
 
 // name: similar_items
 // The $k items most similar to $item: cosine of the run's item embeddings, every item scored (exact).
@@ -100,16 +104,16 @@ RETURN i.id AS item, score, run.id AS run
 MATCH (run:ModelRun)
 WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
 WITH run ORDER BY run.switched_at DESC LIMIT 1
-MATCH (t:Item {id: $item})
+MATCH (t:{{item}}) WHERE {{item_key:t}} = $item
 WITH run, t, t[run.item_property] AS v
 WHERE v IS NOT NULL AND 0.0 < sqrt(reduce(s = 0.0, x IN v | s + x * x)) < toFloat('Infinity')
-MATCH (i:Item)
+MATCH (i:{{item}})
 WITH run, t, v, i, i[run.item_property] AS iv
-WHERE i <> t AND iv IS NOT NULL AND any(c IN iv WHERE c <> 0.0) AND ($exclude IS NULL OR NOT i.id IN $exclude)
+WHERE i <> t AND iv IS NOT NULL AND any(c IN iv WHERE c <> 0.0) AND ($exclude IS NULL OR NOT toString({{item_key:i}}) IN $exclude)
 WITH run, i, 2.0 * vector.similarity.cosine(v, iv) - 1.0 AS score
-ORDER BY score DESC, i.id
+ORDER BY score DESC, toString({{item_key:i}})
 LIMIT $k
-RETURN i.id AS item, score, run.id AS run
+RETURN toString({{item_key:i}}) AS item, score, run.id AS run, coalesce(i.title, i.name) AS name
 
 // name: cold_start_for_user
 // Top-$k items for a user with no embedding in the run yet but with graph neighbours: its vector is the mean of
@@ -119,11 +123,11 @@ RETURN i.id AS item, score, run.id AS run
 MATCH (run:ModelRun)
 WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
 WITH run ORDER BY run.switched_at DESC LIMIT 1
-MATCH (u:User {id: $user})
-OPTIONAL MATCH (u)-[:INTERACTED]->(n:Item)
+MATCH (u:{{user}}) WHERE {{user_key:u}} = $user
+OPTIONAL MATCH (u)-[:{{interactions}}]->(n:{{item}})
 WHERE n[run.item_property] IS NOT NULL
 WITH run, u, collect(DISTINCT n) AS items
-OPTIONAL MATCH (u)-[:FOLLOWS]-(f:User)
+OPTIONAL MATCH (u)-[:{{social}}]-(f:{{user}})
 WHERE f[run.user_property] IS NOT NULL
 WITH run, u, items, collect(DISTINCT f) AS friends
 WITH run, u, CASE WHEN size(items) > 0 THEN 'items' ELSE 'friends' END AS basis,
@@ -134,19 +138,19 @@ WITH run, u, basis, size(vs) AS neighbours,
      [d IN range(0, run.dim - 1) | reduce(s = 0.0, w IN vs | s + w[d]) / size(vs)] AS v
 WITH run, u, basis, neighbours, v + [0.0] AS q, sqrt(reduce(s = 0.0, x IN v | s + x * x)) AS qn
 WHERE 0.0 < qn < toFloat('Infinity')
-OPTIONAL MATCH (u)-[r:INTERACTED]->(s:Item)
+OPTIONAL MATCH (u)-[r:{{interactions}}]->(s:{{item}})
 WHERE $seen_splits IS NULL OR r.split IN $seen_splits
 WITH run, basis, neighbours, q, qn, collect(s) AS seen
-MATCH (i:Item)
+MATCH (i:{{item}})
 WITH run, basis, neighbours, q, qn, seen, i, i[run.mips_property] AS iv
 WHERE iv IS NOT NULL AND any(c IN iv WHERE c <> 0.0)
   AND NOT i IN seen
-  AND ($exclude IS NULL OR NOT i.id IN $exclude)
-  AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-->(x:Entity) WHERE x.id = e OR x.name = e }))
+  AND ($exclude IS NULL OR NOT toString({{item_key:i}}) IN $exclude)
+  AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-[:{{kg}}]-(x) WHERE x.id = e OR x.name = e }))
 WITH run, basis, neighbours, i, (2.0 * vector.similarity.cosine(q, iv) - 1.0) * qn * run.max_norm AS score
-ORDER BY score DESC, i.id
+ORDER BY score DESC, toString({{item_key:i}})
 LIMIT $k
-RETURN i.id AS item, score, run.id AS run, basis, neighbours
+RETURN toString({{item_key:i}}) AS item, score, run.id AS run, coalesce(i.title, i.name) AS name, basis, neighbours
 
 // name: cold_start_similar_items
 // The $k items most similar to an item with no embedding in the run yet: its vector is the mean of the embeddings
@@ -155,11 +159,11 @@ RETURN i.id AS item, score, run.id AS run, basis, neighbours
 MATCH (run:ModelRun)
 WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
 WITH run ORDER BY run.switched_at DESC LIMIT 1
-MATCH (t:Item {id: $item})
-OPTIONAL MATCH (t)-->(:Entity)<--(n:Item)
-WHERE n <> t AND n[run.item_property] IS NOT NULL
+MATCH (t:{{item}}) WHERE {{item_key:t}} = $item
+OPTIONAL MATCH (t)-[:{{kg}}]-(x)-[:{{kg}}]-(n:{{item}})
+WHERE n <> t AND NOT x:{{item}} AND n[run.item_property] IS NOT NULL
 WITH run, t, collect(DISTINCT n) AS items
-OPTIONAL MATCH (t)<-[:INTERACTED]-(w:User)
+OPTIONAL MATCH (t)<-[:{{interactions}}]-(w:{{user}})
 WHERE w[run.user_property] IS NOT NULL
 WITH run, t, items, collect(DISTINCT w) AS users
 WITH run, t, CASE WHEN size(items) > 0 THEN 'kg items' ELSE 'users' END AS basis,
@@ -169,10 +173,10 @@ WHERE size(vs) > 0
 WITH run, t, basis, size(vs) AS neighbours,
      [d IN range(0, run.dim - 1) | reduce(s = 0.0, x IN vs | s + x[d]) / size(vs)] AS v
 WHERE 0.0 < sqrt(reduce(s = 0.0, x IN v | s + x * x)) < toFloat('Infinity')
-MATCH (i:Item)
+MATCH (i:{{item}})
 WITH run, t, basis, neighbours, v, i, i[run.item_property] AS iv
-WHERE i <> t AND iv IS NOT NULL AND any(c IN iv WHERE c <> 0.0) AND ($exclude IS NULL OR NOT i.id IN $exclude)
+WHERE i <> t AND iv IS NOT NULL AND any(c IN iv WHERE c <> 0.0) AND ($exclude IS NULL OR NOT toString({{item_key:i}}) IN $exclude)
 WITH run, basis, neighbours, i, 2.0 * vector.similarity.cosine(v, iv) - 1.0 AS score
-ORDER BY score DESC, i.id
+ORDER BY score DESC, toString({{item_key:i}})
 LIMIT $k
-RETURN i.id AS item, score, run.id AS run, basis, neighbours
+RETURN toString({{item_key:i}}) AS item, score, run.id AS run, coalesce(i.title, i.name) AS name, basis, neighbours

@@ -41,14 +41,29 @@ def _connect(ctx: click.Context):
 @click.option("--uri", help="Bolt URI of a Neo4j server (default: $NEO4J_URI; none means the embedded server).")
 @click.option("--user", help="Database user (default: $NEO4J_USER).")
 @click.option("--database", help="Database name (default: $NEO4J_DATABASE or neo4j).")
+@click.option("--user-label", help="Mapping: the label of user nodes (default User; see `graphrec inspect`).")
+@click.option("--user-id", help="Mapping: the property naming each user, or elementId (default id).")
+@click.option("--item-label", help="Mapping: the label of item nodes (default Item).")
+@click.option("--item-id", help="Mapping: the property naming each item, or elementId (default id).")
+@click.option("--interaction", "interactions", multiple=True, metavar="SPEC",
+              help="Mapping: an interaction type from user to item, repeatable: TYPE[,weight=PROP|NUMBER]"
+                   "[,timestamp=PROP][,split=PROP][,where=PROP OP VALUE] (default INTERACTED).")
+@click.option("--kg", multiple=True, metavar="TYPE", help="Mapping: a KG relationship type off items, repeatable.")
+@click.option("--kg-hops", type=click.IntRange(1, 5), help="Mapping: how many hops out from items the KG is read.")
+@click.option("--social", multiple=True, metavar="TYPE", help="Mapping: a social type between users, repeatable.")
+@click.option("--social-undirected", "social_directed", flag_value=False, default=None,
+              help="Mapping: read each social tie both ways (friendships stored once per pair).")
 @click.pass_context
-def cli(ctx: click.Context, config_file, home, uri, user, database) -> None:
+def cli(ctx: click.Context, config_file, home, uri, user, database, **mapping) -> None:
     """graphrec: graph recommenders trained from, and served in, a Neo4j graph database.
 
-    With no NEO4J_URI set, graphrec runs its own local graph server (see `graphrec db status`).
+    With no NEO4J_URI set, graphrec runs its own local graph server (see `graphrec db status`). A graph in your own
+    shape is read through a mapping: the config file's [mapping] section or the mapping options (`graphrec inspect`
+    proposes one).
     """
     ctx.ensure_object(dict)
-    ctx.obj["settings"] = load_settings(config_file, home=home, uri=uri, user=user, database=database)
+    ctx.obj["settings"] = load_settings(config_file, home=home, uri=uri, user=user, database=database,
+                                        mapping=mapping)
 
 
 @cli.command("config")
@@ -240,6 +255,10 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
     from graphrec.ingest import ingest
     from graphrec.progress import bar
 
+    if not _settings(ctx).mapping.is_default:
+        raise click.UsageError("ingest writes graphrec's own schema (User, Item, INTERACTED ...), and a mapping is "
+                               "configured: graphrec reads that graph as it is. Ingest into another home (--home), or "
+                               "drop the mapping")
     opts = loaders.parse_options(format_name, options)
     click.echo(f"reading {path} as {format_name} ...", err=True)
     dataset = loaders.load(format_name, path, **opts)
@@ -318,10 +337,47 @@ def stats_cmd(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"source:        {s['key']}  {s['path'] or ''}{when}{merged}".rstrip())
 
 
+@cli.command("inspect")
+@click.option("--json", "as_json", is_flag=True, help="Print the schema and the proposed mapping as JSON.")
+@click.pass_context
+def inspect_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Read the graph's labels, relationship types and properties, and propose a mapping for graphrec.
+
+    Put the proposal (edited as needed) in a config file and run every command with it, e.g.
+    `graphrec --config graphrec.toml train`; or give the mapping options (--user-label ...) instead.
+    """
+    from graphrec.inspect import propose, read_schema
+
+    with _connect(ctx) as graph:
+        schema = read_schema(graph)
+        proposal = propose(graph, schema)
+    if as_json:
+        _echo_json({**schema.as_dict(), "mapping": proposal.describe() if proposal else None})
+        return
+    click.echo("labels:")
+    for label, n in sorted(schema.labels.items(), key=lambda kv: -kv[1]):
+        props = schema.node_properties.get(label, {})
+        click.echo(f"  :{label:<20} {n:>10,}  " + ", ".join(f"{k} ({'/'.join(v)})" for k, v in sorted(props.items())))
+    click.echo("relationships:")
+    for p in schema.patterns:
+        props = schema.relationship_properties.get(p["type"], {})
+        text = f"(:{p['start']})-[:{p['type']}]->(:{p['end']})"
+        click.echo(f"  {text:<50} {p['count']:>10,}  " + ", ".join(f"{k} ({'/'.join(v)})" for k, v in sorted(props.items())))
+    if proposal is None:
+        click.echo("no relationships between two labels: nothing to propose (ingest a dataset, or build your graph)")
+    elif proposal.is_default:
+        click.echo("this is graphrec's own schema: no mapping needed")
+    else:
+        click.echo("\nproposed mapping (read it, edit it, put it in a config file such as graphrec.toml, then run "
+                   "`graphrec --config graphrec.toml train`):\n")
+        click.echo(proposal.toml())
+
+
 # ---- export, train, evaluate -------------------------------------------------------------------------------------------
 def _data_options(f):
-    f = click.option("--split", type=click.Choice(["auto", "stored", "random", "temporal"]), default="auto",
-                     show_default=True, help="auto: the stored split if the graph has one, else random per user.")(f)
+    f = click.option("--split", type=click.Choice(["auto", "stored", "random", "temporal", "time"]), default="auto",
+                     show_default=True, help="auto: the stored split if the graph has one; else, on a mapped graph "
+                     "with timestamps, time (one cut-off for all users); else random per user.")(f)
     f = click.option("--valid-fraction", default=0.1, show_default=True,
                      help="Share of each user's train interactions held out for validation when the graph has no "
                           "valid split (early stopping never looks at test).")(f)
@@ -551,14 +607,29 @@ def _publish(ctx: click.Context, graph, run) -> None:
 @click.argument("run_id", default="latest")
 @click.option("--split", type=click.Choice(["valid", "test"]), default="test", show_default=True)
 @click.option("-k", "ks", multiple=True, type=int, default=(10, 20), show_default=True)
+@click.option("--served", is_flag=True, help="Evaluate the published run through the served Cypher path (one exact "
+              "query per test user), beside the same metrics in memory for the same users (test, largest -k).")
+@click.option("--max-users", type=int, help="With --served: only the first this many test users.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def evaluate_cmd(ctx: click.Context, run_id: str, split: str, ks: tuple[int, ...], as_json: bool) -> None:
+def evaluate_cmd(ctx: click.Context, run_id: str, split: str, ks: tuple[int, ...], served: bool,
+                 max_users: int | None, as_json: bool) -> None:
     """Full-ranking evaluation of a saved run (default: the latest) on the graph's current data."""
     from graphrec.progress import bar
-    from graphrec.workflow import evaluate_run
+    from graphrec.workflow import evaluate_run, evaluate_served
 
     with _connect(ctx) as graph:
+        if served:
+            run = _load_run(ctx, run_id)
+            result = evaluate_served(graph, _settings(ctx).runs_dir, run.id, k=max(ks), max_users=max_users,
+                                     progress=bar)
+            if as_json:
+                _echo_json(result)
+                return
+            click.echo(f"{result['users']:,} test users, top {max(ks)}:  served Cypher path | in memory")
+            for key, value in result["served"].items():
+                click.echo(f"{key:14} {value:.4f} | {result['offline'][key]:.4f}")
+            return
         metrics = evaluate_run(graph, _settings(ctx).runs_dir, run_id, split=split, ks=ks, progress=bar)
     if as_json:
         _echo_json(metrics)
@@ -683,9 +754,11 @@ def _load_run(ctx: click.Context, run_ref: str):
 @click.argument("run_ref", metavar="RUN")
 @click.option("--serve/--no-serve", default=True, show_default=True, help="Serve the run once it is written.")
 @click.option("--batch-size", default=5_000, show_default=True, help="Nodes per write transaction.")
+@click.option("--fold-in", "fold", is_flag=True, help="Only embed the users and items that joined the graph since "
+              "RUN was trained (from their interactions, no retraining) and write them; RUN must be published.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def publish_cmd(ctx: click.Context, run_ref: str, serve: bool, batch_size: int, as_json: bool) -> None:
+def publish_cmd(ctx: click.Context, run_ref: str, serve: bool, batch_size: int, fold: bool, as_json: bool) -> None:
     """Write RUN's embeddings onto the graph's nodes with its (:ModelRun) node and vector index, then serve it.
 
     RUN is a run id under <home>/runs, `latest`, or a run folder.
@@ -695,6 +768,17 @@ def publish_cmd(ctx: click.Context, run_ref: str, serve: bool, batch_size: int, 
 
     run = _load_run(ctx, run_ref)
     with _connect(ctx) as graph:
+        if fold:
+            from graphrec.foldin import fold_in
+
+            folded = fold_in(graph, run, batch_size=batch_size, progress=bar)
+            if as_json:
+                _echo_json(folded.__dict__)
+            else:
+                click.echo(f"folded into {folded.run}: {folded.users:,} users, {folded.items:,} items in "
+                           f"{folded.seconds:.1f} s" + (f"; no neighbour in the run, left to cold start: "
+                                                        f"{folded.skipped}" if any(folded.skipped.values()) else ""))
+            return
         report = publish(graph, run, serve=serve, batch_size=batch_size, progress=bar)
     if as_json:
         _echo_json(report.__dict__)
@@ -773,9 +857,10 @@ def runs_drop(ctx: click.Context, run_id: str) -> None:
 
 def _print_rows(rows: list[dict], why: dict | None) -> None:
     for rank, row in enumerate(rows, 1):
-        click.echo(f"{rank:3}  {row['item']}\t{row['score']:.4f}")
+        name = f"  {row['name']}" if row.get("name") else ""
+        click.echo(f"{rank:3}  {row['item']}{name}\t{row['score']:.4f}")
         for path in (why or {}).get(row["item"], {}).get("via_kg", []):
-            click.echo(f"       you liked {path['liked']}, also {path['relation']} {path['name'] or path['entity']}")
+            click.echo(f"       you liked {path.get('liked_name') or path['liked']}, also {path['relation']} {path['name'] or path['entity']}")
         for friend in (why or {}).get(row["item"], {}).get("via_friends", []):
             click.echo(f"       your friend {friend} interacted with it")
         for path in row.get("via_attention", []):
@@ -883,12 +968,25 @@ def browser_cmd(ctx: click.Context, port: int, origins: tuple[str, ...]) -> None
         raise click.UsageError("with a Neo4j of your own (NEO4J_URI), give the URL Browser is opened from: "
                                "--origin http://localhost:7474")
     origins = tuple(dict.fromkeys(o for origin in origins for o in browser_origins(origin)))
+    folder = browser_dir()
+    if not settings.mapping.is_default:  # a guide in the graph's own labels, with ids from it
+        from graphrec.guide import write
+
+        with _connect(ctx) as graph:
+            mapping = graph.mapping
+            users = graph.read("export.node_ids", {"label": mapping.user_label, "key": mapping.user_id})[:1]
+            items = graph.read("export.node_ids", {"label": mapping.item_label, "key": mapping.item_id})[:2]
+        if not users or not items:
+            raise GraphrecError(f"the graph has no :{mapping.user_label} or no :{mapping.item_label} nodes")
+        ids = {"user": users[0]["id"], "item": items[0]["id"], "items": [r["id"] for r in items]}
+        folder = write(settings.home / "browser", mapping, ids)
     # The embedded server allows guides from http://127.0.0.1; another Neo4j, by default, from localhost.
-    guide = GuideServer(origins, port=port, log=lambda line: click.echo(f"guide server: {line}", err=True),
+    guide = GuideServer(origins, port=port, folder=folder,
+                        log=lambda line: click.echo(f"guide server: {line}", err=True),
                         url_host="127.0.0.1" if settings.embedded else "localhost")
     lines += [f"guide          {guide.play_command}",
               f"style          {guide.style_command}",
-              f"favourites     drop each file of {browser_dir() / 'favorites'} onto Browser, 'Save to favorites'"]
+              f"favourites     drop each file of {folder / 'favorites'} onto Browser, 'Save to favorites'"]
     click.echo("\n".join(lines))
     click.echo(f"serving {guide.folder} at {guide.url} to {', '.join(origins)}; Ctrl-C stops", err=True)
     try:

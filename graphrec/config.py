@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Mapping
 
 from graphrec.errors import ConfigError
+from graphrec.mapping import DEFAULT, GraphMapping, from_spec
 
 ENV_KEYS = {
     "uri": "NEO4J_URI",
@@ -43,6 +44,7 @@ class Settings:
     http_port: int = 7474
     server_heap: str = "2g"
     server_pagecache: str = "1g"
+    mapping: GraphMapping = DEFAULT          # how the graph's labels and types are read (graphrec.mapping)
     origin: dict = field(default_factory=dict, compare=False)  # setting name -> where its value came from
 
     @property
@@ -68,6 +70,8 @@ class Settings:
                          password=f"(in {self.home / 'password'})", database="neo4j",
                          bolt_port=self.bolt_port, http_port=self.http_port, server_heap=self.server_heap,
                          server_pagecache=self.server_pagecache)
+        if not self.mapping.is_default:
+            shown["mapping"] = self.mapping.describe()
         shown["origin"] = dict(self.origin)
         return shown
 
@@ -78,8 +82,12 @@ def _read_config_file(path: Path) -> dict:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    section = data.get("graphrec", data)
-    unknown = sorted(set(section) - set(CONFIG_KEYS))
+    section = dict(data.get("graphrec", data))
+    mapping = data.get("mapping", section.pop("mapping", None))
+    section.pop("mapping", None)
+    if mapping is not None:
+        section["mapping"] = from_spec(mapping, where=f"{path} [mapping]").describe()
+    unknown = sorted(set(section) - set(CONFIG_KEYS) - {"mapping"})
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {unknown}; known: {list(CONFIG_KEYS)}")
     return section
@@ -110,6 +118,7 @@ def load_settings(
     for key, env in ENV_KEYS.items():
         if environ.get(env):
             values[key], origin[key] = environ[env], env
+    mapping_flags = {k: v for k, v in (flags.pop("mapping", None) or {}).items() if v not in (None, (), [])}
     for key, value in flags.items():
         if key not in CONFIG_KEYS:
             raise ConfigError(f"unknown setting {key!r}; known: {list(CONFIG_KEYS)}")
@@ -126,4 +135,9 @@ def load_settings(
         raise ConfigError(f"uri {values['uri']!r} (from {origin['uri']}) has no scheme; expected e.g. neo4j://host:7687")
     if values.get("uri") is not None and not values.get("password"):
         raise ConfigError(f"uri {values['uri']} is set but no password: set NEO4J_PASSWORD")
+    if mapping_flags or "mapping" in values:
+        spec = dict(values.get("mapping") or {}, **mapping_flags)
+        values["mapping"] = from_spec(spec, where="the mapping options" if mapping_flags else origin["mapping"])
+        if mapping_flags:
+            origin["mapping"] = "flag"
     return replace(Settings(home=home), **values, origin=origin)

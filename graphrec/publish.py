@@ -3,7 +3,9 @@ which run is served.
 
 Serving design (the queries are in ``cypher/recommend.cypher``):
 
-* every run writes its own properties: ``User.emb_<run>``, ``Item.emb_<run>`` and ``Item.mips_<run>`` (the item
+* every run writes its own properties: ``User.graphrec_emb_<run>``, ``Item.graphrec_emb_<run>`` and
+  ``Item.graphrec_mips_<run>`` (on the mapping's user and item labels; the prefix keeps them apart from the user's
+  own properties, which publish never writes) (the item
   embedding augmented for inner-product search, ``[x, sqrt(M² − |x|²)]``, M the largest item norm), plus its own
   vector index, so publishing a run never changes what the served run reads;
 * the ``(:ModelRun {id})`` node records the model, hyper-parameters, metrics, data counts, times, and the names of
@@ -57,8 +59,8 @@ class RunProperties:
 
     @classmethod
     def of(cls, run_id: str) -> "RunProperties":
-        return cls(_identifier("emb", run_id), _identifier("emb", run_id), _identifier("mips", run_id),
-                   _identifier("graphrec_mips", run_id))
+        return cls(_identifier("graphrec_emb", run_id), _identifier("graphrec_emb", run_id),
+                   _identifier("graphrec_mips", run_id), _identifier("graphrec_mips", run_id))
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,7 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
     index: VectorIndex = graph.dialect.item_index(props.index, props.mips)
     augmented, max_norm = augment(items)
     meta = run.meta
-    graph.apply_schema()
+    graph.apply_schema(own_only=not graph.mapping.is_default)
     graph.write("publish.begin_run", run={
         "id": run.id,
         "model": str(meta.get("model", "")),
@@ -231,11 +233,16 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
     report = PublishReport(run.id, index=index.name, zero_users=int((~keep).sum()),
                            unseen_users=int(unseen.sum()) if unseen is not None else 0)
 
+    mapping = graph.mapping
+
     def write(kind: str, name: str, slots: dict, rows_iter: Iterator[list[dict]], total: int) -> int:
         written = 0
         with graph.driver.session(database=graph.database) as session, progress(f"write {kind} embeddings", total) as advance:
             text = graph.text(name, slots)
             for rows in rows_iter:
+                for row in rows:
+                    row["id"] = mapping.key(kind, row["id"])
+
                 def work(tx, rows=rows):
                     return tx.run(text, rows=rows).single()["written"]
                 written += graph._guard(name, lambda: session.execute_write(work))
@@ -330,7 +337,9 @@ def drop(graph: Graph, run_id: str, batch_size: int = 5_000) -> None:
     if meta.get("serving"):
         raise GraphrecError(f"run {run_id!r} is being served; switch to another run first (`graphrec runs switch`)")
     graph.write("publish.drop_vector_index", {"index": meta["index_name"]})
-    for label, prop in (("User", meta["user_property"]), ("Item", meta["item_property"]), ("Item", meta["mips_property"])):
+    mapping = graph.mapping
+    for label, prop in ((mapping.user_label, meta["user_property"]), (mapping.item_label, meta["item_property"]),
+                        (mapping.item_label, meta["mips_property"])):
         while graph.write("publish.remove_property", {"label": label, "property": prop}, batch=batch_size)[0]["removed"]:
             pass
     graph.write("publish.delete_run", id=run_id)

@@ -32,19 +32,23 @@ def _check(k: int, path: str) -> None:
 
 
 def _why_empty(graph: Graph, run: str | None, user: str | None = None, item: str | None = None) -> Exception:
-    status = graph.read("recommend.status", run=run, user=user, item=item)[0]
+    mapping = graph.mapping
+    status = graph.read("recommend.status", run=run, user=mapping.key("user", user),
+                        item=mapping.key("item", item))[0]
     if status["run"] is None:
         return NotFoundError(f"run {run!r} is not published in this graph" if run else
                              "no run is being served: publish one with `graphrec publish RUN`")
     if user is not None:
         if not status["user_exists"]:
-            return NotFoundError(f"unknown user {user!r}: no (:User {{id: {user!r}}}) in the graph")
+            return NotFoundError(f"unknown user {user!r}: no (:{mapping.user_label} {{{mapping.user_id}: {user!r}}}) "
+                                 "in the graph")
         if not status["user_embedded"] and not (status["user_items"] or status["user_friends"]):
             return NotFoundError(f"user {user!r} has no embedding in run {status['run']} and no interactions or "
                                  "friends to build one from")
     if item is not None:
         if not status["item_exists"]:
-            return NotFoundError(f"unknown item {item!r}: no (:Item {{id: {item!r}}}) in the graph")
+            return NotFoundError(f"unknown item {item!r}: no (:{mapping.item_label} {{{mapping.item_id}: {item!r}}}) "
+                                 "in the graph")
         if not status["item_embedded"] and not (status["item_entities"] or status["item_users"]):
             return NotFoundError(f"item {item!r} has no embedding in run {status['run']} and no KG entities or "
                                  "users to build one from")
@@ -62,8 +66,9 @@ def recommend(graph: Graph, user: str, k: int = 20, *, path: str = "index", fetc
     ``basis`` and ``neighbours``). Raises NotFoundError with the reason when nothing can be recommended.
     """
     _check(k, path)
-    params = dict(user=str(user), k=k, run=run, entities=list(entities) if entities else None,
-                  exclude=list(exclude) if exclude else None, seen_splits=list(seen_splits) if seen_splits else None)
+    params = dict(user=graph.mapping.key("user", str(user)), k=k, run=run, entities=list(entities) if entities else None,
+                  exclude=list(exclude) if exclude else None,
+                  seen_splits=None if seen_splits is None else list(seen_splits))
     if path == "index":
         rows = graph.read("recommend.for_user_index", fetch=fetch or default_fetch(k), **params)
     else:
@@ -79,7 +84,7 @@ def similar(graph: Graph, item: str, k: int = 20, *, run: str | None = None, exc
             cold_start: bool = True) -> list[dict]:
     """The ``k`` items most similar to ``item`` (cosine of the run's item embeddings), rows ``{item, score, run}``."""
     _check(k, "exact")
-    params = dict(item=str(item), k=k, run=run, exclude=list(exclude) if exclude else None)
+    params = dict(item=graph.mapping.key("item", str(item)), k=k, run=run, exclude=list(exclude) if exclude else None)
     rows = graph.read("recommend.similar_items", **params)
     if not rows and cold_start:
         rows = graph.read("recommend.cold_start_similar_items", **params)
@@ -90,7 +95,10 @@ def similar(graph: Graph, item: str, k: int = 20, *, run: str | None = None, exc
 
 def explain(graph: Graph, user: str, items: Sequence[str], limit: int = 3) -> dict[str, dict]:
     """For each of ``items``, the paths that connect ``user`` to it (``explain.why``): ``{item: {via_kg, via_friends}}``."""
-    rows = graph.read("explain.why", user=str(user), items=[str(i) for i in items], limit=limit)
+    mapping = graph.mapping
+    rows = graph.read("explain.why", user=mapping.key("user", str(user)),
+                      items=[mapping.key("item", str(i)) for i in items], limit=limit,
+                      directed=mapping.social_directed)
     return {r["item"]: {"via_kg": r["via_kg"], "via_friends": r["via_friends"]} for r in rows}
 
 

@@ -165,10 +165,8 @@ def _resumable(runs_dir, run_id: str, data_config: DataConfig):
     return run_dir
 
 
-def evaluate_run(graph: Graph, runs_dir, run_id: str, split: str = "test", ks=(20,),
-                 progress: Progress = silent) -> dict:
-    """Re-evaluate a saved run's embeddings on the graph as it is now, with the run's own split settings."""
-    run = load_run(runs_dir, run_id)
+def _run_data(graph: Graph, run: Run, progress: Progress):
+    """The run's data, exported again with the run's own split settings; refused when users or items changed."""
     cfg = run.meta.get("data_config", {})
     data_config = DataConfig(split=cfg.get("split", "auto"), ratios=tuple(cfg.get("ratios", (0.8, 0.1, 0.1))),
                              valid_fraction=cfg.get("valid_fraction", 0.1), seed=cfg.get("seed", 2020),
@@ -177,6 +175,14 @@ def evaluate_run(graph: Graph, runs_dir, run_id: str, split: str = "test", ks=(2
     if ids.ids["user"] != run.ids().ids["user"] or ids.ids["item"] != run.ids().ids["item"]:
         raise GraphrecError(f"the graph's users or items changed since run {run.id} was trained; "
                             "its embeddings no longer line up: train a new run")
+    return data, ids, data_config
+
+
+def evaluate_run(graph: Graph, runs_dir, run_id: str, split: str = "test", ks=(20,),
+                 progress: Progress = silent) -> dict:
+    """Re-evaluate a saved run's embeddings on the graph as it is now, with the run's own split settings."""
+    run = load_run(runs_dir, run_id)
+    data, ids, data_config = _run_data(graph, run, progress)
     if data.split(split).nnz == 0:
         why = " (it trained without validation, --eval-every 0, on train and valid together)" \
             if split == "valid" and not data_config.validation else ""
@@ -186,3 +192,52 @@ def evaluate_run(graph: Graph, runs_dir, run_id: str, split: str = "test", ks=(2
     emb = run.embeddings()
     return evaluate((emb["user"], emb["item"]), data, split=split, ks=ks, beyond_accuracy=split == "test")
 
+
+
+def evaluate_served(graph: Graph, runs_dir, run_id: str, k: int = 20, max_users: int | None = None,
+                    progress: Progress = silent) -> dict:
+    """The published run ``run_id`` evaluated through the served Cypher path (``recommend.for_user``, exact, one
+    query per test user, its train and valid items excluded by id), beside the same metrics computed in memory from
+    the run's embeddings for the same users: ``{"served": {...}, "offline": {...}, "users": n}``.
+
+    The users are the test users the run published an embedding for (a user it saw nothing of gets the cold-start
+    answer when served, which the offline ranking has no counterpart of); ``max_users`` takes the first ones."""
+    from graphrec import recommend as rec
+    from graphrec.metrics import RankingMetrics
+    from graphrec.publish import unseen_users
+
+    run = load_run(runs_dir, run_id)
+    data, ids, _ = _run_data(graph, run, progress)
+    emb = run.embeddings()
+    users_t, items_t = emb["user"].float(), emb["item"].float()
+    unseen = unseen_users(run, data.n_users)
+    test = data.test
+    masks = [data.train] + ([data.valid] if data.valid.nnz else [])
+    candidates = [u for u in (test.counts() > 0).nonzero().flatten().tolist()
+                  if (unseen is None or not bool(unseen[u])) and bool((users_t[u] != 0).any())]
+    if max_users is not None:
+        candidates = candidates[:max_users]
+    if not candidates:
+        raise GraphrecError(f"run {run.id}: no test user with a published embedding to evaluate")
+
+    def items_of(ui, u: int) -> list[int]:
+        return ui.indices[ui.indptr[u]:ui.indptr[u + 1]].tolist()
+
+    served, offline = RankingMetrics([k], data.n_items), RankingMetrics([k], data.n_items)
+    item_ids = ids.ids["item"]
+    with progress("evaluate the served path", len(candidates)) as advance:
+        for u in candidates:
+            masked = sorted({i for ui in masks for i in items_of(ui, u)})
+            truth = set(items_of(test, u))
+            rows = rec.recommend(graph, ids.ids["user"][u], k, path="exact", run=run.id, seen_splits=[],
+                                 exclude=[item_ids[i] for i in masked], cold_start=False)
+            got = [ids.index["item"][r["item"]] for r in rows]
+            scores = users_t[u] @ items_t.T
+            scores[masked] = -torch.inf
+            mine = torch.topk(scores, k).indices.tolist()
+            for metrics, ranked in ((served, got), (offline, mine)):
+                ranked = (ranked + [-1] * k)[:k]
+                metrics.update(torch.tensor([ranked]).clamp_min(0), torch.tensor([[i in truth for i in ranked]]),
+                               torch.tensor([len(truth)]))
+            advance(1)
+    return {"served": served.compute(), "offline": offline.compute(), "users": len(candidates)}

@@ -18,6 +18,7 @@ from graphrec.db import cypher
 from graphrec.db.dialect import Dialect, detect
 from graphrec.db.server import DATABASE, USER, EmbeddedServer
 from graphrec.errors import DatabaseError
+from graphrec.mapping import DEFAULT, GraphMapping, resolve
 
 _TRANSIENT = (ServiceUnavailable, SessionExpired)
 
@@ -25,11 +26,25 @@ _TRANSIENT = (ServiceUnavailable, SessionExpired)
 class Graph:
     """A connected graph database: run named statements, write batches, apply the schema."""
 
-    def __init__(self, driver: neo4j.Driver, database: str, dialect: Dialect, uri: str):
+    def __init__(self, driver: neo4j.Driver, database: str, dialect: Dialect, uri: str,
+                 mapping: GraphMapping = DEFAULT):
         self.driver = driver
         self.database = database
         self.dialect = dialect
         self.uri = uri
+        self._mapping = mapping
+        self._resolved: GraphMapping | None = None
+
+    @property
+    def mapping(self) -> GraphMapping:
+        """The graph mapping (graphrec.mapping), checked against this graph the first time it is needed."""
+        if self._resolved is None:
+            self._resolved = resolve(self, self._mapping)
+        return self._resolved
+
+    def remap(self, mapping: GraphMapping) -> None:
+        """Read the graph through another mapping from now on (checked on first use)."""
+        self._mapping, self._resolved = mapping, None
 
     def __enter__(self) -> "Graph":
         return self
@@ -41,9 +56,16 @@ class Graph:
         self.driver.close()
 
     def text(self, name: str, identifiers: dict | None = None) -> str:
-        """The named statement in this server's dialect, its identifier slots filled (see cypher.render)."""
+        """The named statement, its identifier slots filled (see cypher.render): those given, and the mapping's
+        (user, item, user_key, item_key, interactions, social, kg) for the slots not given."""
         text = cypher.statement(name)
-        return cypher.render(text, **identifiers) if identifiers or "{{" in text else text
+        wanted = cypher.slots(text)
+        if not wanted:
+            return text
+        given = dict(identifiers or {})
+        if wanted - set(given):
+            given.update({k: v for k, v in self.mapping.slots().items() if k in wanted and k not in given})
+        return cypher.render(text, **given)
 
     def _guard(self, what: str, fn: Callable[[], Any]) -> Any:
         try:
@@ -122,10 +144,16 @@ class Graph:
                     on_batch(rows)
         return written
 
-    def apply_schema(self) -> None:
-        """Create the uniqueness constraints and indexes (idempotent: every statement says IF NOT EXISTS)."""
-        for text in cypher.group("schema"):
-            self._guard("schema", lambda: self.driver.execute_query(text, database_=self.database))
+    def apply_schema(self, own_only: bool = False) -> None:
+        """Create the uniqueness constraints and indexes (idempotent: every statement says IF NOT EXISTS).
+        ``own_only``: only those of graphrec's own nodes (ModelRun, GraphrecSource), for a graph in the user's shape,
+        whose labels graphrec leaves as they are."""
+        for name in cypher.names():
+            if name.startswith("schema.") and not (own_only and name in ("schema.user_id_unique",
+                                                                          "schema.item_id_unique",
+                                                                          "schema.entity_id_unique")):
+                text = cypher.statement(name)
+                self._guard("schema", lambda: self.driver.execute_query(text, database_=self.database))
 
 
 def connect(settings: Settings, retries: int = 3) -> Graph:
@@ -168,6 +196,6 @@ def connect(settings: Settings, retries: int = 3) -> Graph:
     except DatabaseError:
         driver.close()
         raise
-    graph = Graph(driver, database, dialect, uri)
+    graph = Graph(driver, database, dialect, uri, settings.mapping)
     graph.query("RETURN 1 AS ok", what=f"a first query on database {database!r}")
     return graph

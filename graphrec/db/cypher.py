@@ -86,21 +86,39 @@ def statement(name: str) -> str:
         raise NotFoundError(f"no Cypher statement named {name!r}; known: {', '.join(near)}") from None
 
 
-_SLOT = re.compile(r"\{\{([a-z_]+)\}\}")
+_SLOT = re.compile(r"\{\{([a-z_]+)(?::([a-z][a-z0-9_]*))?\}\}")
 
 
-def render(text: str, **identifiers: str) -> str:
-    """Fill a statement's ``{{slot}}`` placeholders with checked identifiers (labels, relationship types) only.
+def render(text: str, **identifiers) -> str:
+    """Fill a statement's ``{{slot}}`` placeholders with checked identifiers (labels, relationship types, property
+    names) only; values never come through here.
 
-    Every slot must be given and every identifier must pass :func:`graphrec.db.names.checked`; values never come
-    through here.
+    * ``{{slot}}`` takes one identifier, or a list of relationship types, written as alternatives (``A|B``);
+    * ``{{slot:n}}`` is the key of node variable ``n``: the identifier is a property name (``n.prop``) or
+      ``elementId`` (``elementId(n)``), see :mod:`graphrec.db.names`.
+
+    Every slot must be given and every identifier must pass :func:`graphrec.db.names.checked`.
     """
-    from graphrec.db.names import checked
+    from graphrec.db.names import checked, key_expression, type_alternatives
 
-    slots = set(_SLOT.findall(text))
+    slots = {m.group(1) for m in _SLOT.finditer(text)}
     if slots != set(identifiers):
         raise ValueError(f"statement slots {sorted(slots)} do not match the identifiers given {sorted(identifiers)}")
-    return _SLOT.sub(lambda m: checked(identifiers[m.group(1)]), text)
+
+    def fill(match: re.Match) -> str:
+        value = identifiers[match.group(1)]
+        if match.group(2):
+            return key_expression(value, match.group(2))
+        if isinstance(value, (list, tuple)):
+            return type_alternatives(value)
+        return checked(value)
+
+    return _SLOT.sub(fill, text)
+
+
+def slots(text: str) -> set[str]:
+    """The slot names of a statement."""
+    return {m.group(1) for m in _SLOT.finditer(text)}
 
 
 def group(stem: str) -> list[str]:

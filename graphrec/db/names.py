@@ -18,6 +18,8 @@ RESERVED_TYPES = frozenset({"INTERACTED", "FOLLOWS"})   # graphrec's own relatio
 RESERVED_LABELS = frozenset({"User", "Item", "Entity", "ModelRun"})
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _MAX = 64
+ELEMENT_ID = "elementId"   # a node-key slot given this names nodes by elementId(n) instead of a property
+NO_TYPE = "GRAPHREC_NO_TYPE"  # what an empty list of relationship types renders as: a type no graph holds
 
 
 def node_label(label: str) -> str:
@@ -65,3 +67,22 @@ def checked(identifier: str) -> str:
     if not IDENTIFIER.match(identifier):
         raise ConfigError(f"{identifier!r} is not a safe Cypher identifier")
     return identifier
+
+
+def key_expression(key: str, variable: str) -> str:
+    """How a statement reads the key of node ``variable``: ``n.`prop``` for a property, ``elementId(n)`` for
+    :data:`ELEMENT_ID`."""
+    checked(variable)
+    return f"elementId({variable})" if key == ELEMENT_ID else f"{variable}.{checked(key)}"
+
+
+class AllBut(tuple):
+    """Every relationship type except these (rendered as the label expression ``!A&!B``)."""
+
+
+def type_alternatives(types) -> str:
+    """Relationship types as a pattern's alternatives (``A|B``), each checked; none at all match nothing;
+    :class:`AllBut` types as ``!A&!B``."""
+    if isinstance(types, AllBut):
+        return "&".join(f"!{checked(t)}" for t in types)
+    return "|".join(checked(t) for t in types) if types else NO_TYPE

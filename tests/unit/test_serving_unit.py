@@ -13,14 +13,15 @@ from graphrec.db.dialect import Dialect, VectorIndex
 from graphrec.db.names import checked
 from graphrec.errors import ConfigError, GraphrecError, NotFoundError
 from graphrec.export import IdMaps
+from graphrec.mapping import DEFAULT
 from graphrec.publish import IndexOptions, RunProperties, augment, check_embeddings, create_index, publish
 from graphrec.runs import save_run
 
 
 def test_run_properties_are_safe_identifiers_even_for_long_ids():
     props = RunProperties.of("lightgcn-20250101-120000-ab12")
-    assert (props.user, props.item, props.mips) == ("emb_lightgcn_20250101_120000_ab12",) * 2 + (
-        "mips_lightgcn_20250101_120000_ab12",)
+    assert (props.user, props.item, props.mips) == ("graphrec_emb_lightgcn_20250101_120000_ab12",) * 2 + (
+        "graphrec_mips_lightgcn_20250101_120000_ab12",)
     long_a, long_b = RunProperties.of("x" * 64), RunProperties.of("x" * 63 + "y")
     assert len(long_a.mips) <= 64 and long_a.mips != long_b.mips
 
@@ -157,6 +158,8 @@ def test_serving_statements_document_their_parameters():
 
 class FakeGraph:
     """Records which statements ran and answers from a script."""
+
+    mapping = DEFAULT
 
     def __init__(self, answers: dict[str, list[dict]]):
         self.answers, self.calls = answers, []

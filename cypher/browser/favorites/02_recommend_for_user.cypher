@@ -2,7 +2,7 @@
 MATCH (run:ModelRun)
 WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
 WITH run ORDER BY run.switched_at DESC LIMIT 1
-MATCH (u:User {id: $user})
+MATCH (u:User) WHERE u.id = $user
 WITH run, u, u[run.user_property] AS v
 WHERE v IS NOT NULL
 OPTIONAL MATCH (u)-[r:INTERACTED]->(s:Item)
@@ -14,9 +14,9 @@ MATCH (i:Item)
 WITH run, seen, q, qn, i, i[run.mips_property] AS iv
 WHERE iv IS NOT NULL AND any(c IN iv WHERE c <> 0.0)
   AND NOT i IN seen
-  AND ($exclude IS NULL OR NOT i.id IN $exclude)
-  AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-->(x:Entity) WHERE x.id = e OR x.name = e }))
+  AND ($exclude IS NULL OR NOT toString(i.id) IN $exclude)
+  AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-[:!INTERACTED&!FOLLOWS]-(x) WHERE x.id = e OR x.name = e }))
 WITH run, i, (2.0 * vector.similarity.cosine(q, iv) - 1.0) * qn * run.max_norm AS score
-ORDER BY score DESC, i.id
+ORDER BY score DESC, toString(i.id)
 LIMIT $k
-RETURN i.id AS item, score, run.id AS run
+RETURN toString(i.id) AS item, score, run.id AS run, coalesce(i.title, i.name) AS name

@@ -1,9 +1,11 @@
 // graphrec: explain.why
-MATCH (u:User {id: $user})
+MATCH (u:User) WHERE u.id = $user
 WITH u
 UNWIND $items AS item_id
-MATCH (i:Item {id: item_id})
-RETURN i.id AS item,
-       [(u)-[:INTERACTED]->(l:Item)-[r]->(e:Entity)<--(i) WHERE l <> i |
-            {liked: l.id, relation: r.relation, entity: e.id, name: e.name}][..$limit] AS via_kg,
-       [(u)-[:FOLLOWS]->(f:User)-[:INTERACTED]->(i) | f.id][..$limit] AS via_friends
+MATCH (i:Item) WHERE i.id = item_id
+RETURN toString(i.id) AS item,
+       [(u)-[:INTERACTED]->(l:Item)-[r:!INTERACTED&!FOLLOWS]-(e)-[:!INTERACTED&!FOLLOWS]-(i) WHERE l <> i AND NOT e:Item |
+            {liked: toString(l.id), liked_name: coalesce(l.title, l.name), relation: coalesce(r.relation, type(r)),
+             entity: coalesce(toString(e.id), elementId(e)), name: coalesce(e.name, e.title, toString(e.id))}][..$limit] AS via_kg,
+       [(u)-[s:FOLLOWS]-(f:User)-[:INTERACTED]->(i) WHERE NOT $directed OR startNode(s) = u |
+            toString(f.id)][..$limit] AS via_friends
