@@ -195,3 +195,12 @@ def test_the_cli_reads_the_shop_through_a_config_mapping(shop, settings, tmp_pat
     assert isinstance(out.exception, ConfigError) and "'Prodcut' is not in the graph" in str(out.exception)
     out = runner.invoke(cli, [*args, "ingest", "csv", str(tmp_path)])
     assert out.exit_code == 2 and "ingest writes graphrec's own schema" in out.output
+
+
+@pytest.mark.parametrize("model", ["kgat", "mhcn", "unigcl"])
+def test_kg_and_social_models_get_the_mapped_graphs(shop, model, tmp_path):
+    graph, _, _, _ = shop
+    run, _ = train_run(graph, tmp_path, model, {"dim": 8}, TrainConfig(epochs=2, batch_size=256, seed=1))
+    counts = run.meta["counts"]
+    assert counts["kg"] == 36 and counts["social"] == 48  # IN_CATEGORY once per product; the ties both ways
+    assert run.embeddings()["item"].shape[0] == 36 and run.meta["metrics"]["test"]["recall@20"] > 0
