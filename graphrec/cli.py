@@ -416,9 +416,10 @@ def _models() -> list[str]:
               help="Upper bound; early stopping usually ends sooner (with --eval-every 0: exactly this many).")
 @click.option("--batch-size", default=2048, show_default=True)
 @click.option("--lr", default=1e-3, show_default=True)
-@click.option("--sampler", type=click.Choice(["interaction", "user"]), default="interaction", show_default=True,
-              help="BPR pairs per epoch: every interaction once, or users uniformly then one of their items "
-                   "(the LightGCN/NGCF reference code).")
+@click.option("--sampler", type=click.Choice(["interaction", "user", "weighted"]), default="interaction",
+              show_default=True, help="BPR pairs per epoch: every interaction once; users uniformly then one of their "
+                   "items (the LightGCN/NGCF reference code); or interactions in proportion to their mapped weight "
+                   "(several interaction types or ratings as one weighted graph).")
 @click.option("--dim", type=int, help="Embedding size (model default: 64).")
 @click.option("--layers", "num_layers", type=int, help="Propagation layers (model default: 3).")
 @click.option("--reg", type=float, help="L2 weight on the batch's embeddings (model default: the paper's).")

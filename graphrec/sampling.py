@@ -1,13 +1,17 @@
 """Seeded BPR sampling: ``nnz`` (user, positive, negative) triples per epoch, negatives drawn uniformly from the items
 the user has not interacted with in train (vectorised rejection).
 
-Two ways to pick the (user, positive) pairs, which weight users differently:
+Three ways to pick the (user, positive) pairs, which weight users and interactions differently:
 
 * ``"interaction"``: every training interaction once, shuffled (RecBole, SELFRec). A user with 500 items gets 50x the
   updates of a user with 10.
 * ``"user"``: users drawn uniformly (among those with training items), then one of the user's items uniformly: the
   sampler of the LightGCN and NGCF reference code (``UniformSample_original``, NGCF's ``Data.sample``). Every user gets
   the same number of updates in expectation, matching metrics that average over users.
+* ``"weighted"``: ``nnz`` interactions drawn with replacement, each with probability proportional to its weight
+  (``UserItems.weights``; an absent weight, NaN, counts 1): several interaction types (view / cart / buy) or ratings
+  trained as one weighted graph, an interaction of weight 5 getting 5x the updates of one of weight 1 in expectation.
+  Negatives are drawn as for the others.
 """
 
 from __future__ import annotations
@@ -45,7 +49,38 @@ def sample_negatives(users: Tensor, train_keys: Tensor, n_items: int, generator:
     return neg
 
 
-SAMPLERS = ("interaction", "user")
+SAMPLERS = ("interaction", "user", "weighted")
+
+
+def sampling_weights(train: UserItems) -> Tensor:
+    """``train``'s weights as the "weighted" sampler uses them (float64, NaN -> 1), or a ConfigError naming what is
+    wrong: no weights at all, a negative or infinite one, or none above zero."""
+    if train.weights is None:
+        raise ConfigError("sampler 'weighted' draws interactions in proportion to their weight, and the training "
+                          "interactions carry none: map a weight (a property or a constant per interaction type) or "
+                          "use the 'interaction' sampler")
+    weights = train.weights.double()
+    weights = torch.where(torch.isnan(weights), 1.0, weights)  # (nan_to_num would also turn inf into a number)
+    bad = ~torch.isfinite(weights) | (weights < 0)
+    if bool(bad.any()):
+        raise ConfigError(f"sampler 'weighted': {int(bad.sum()):,} training interactions have a negative or infinite "
+                          f"weight (e.g. {float(weights[bad][0])}); weights must be >= 0 (NaN counts 1)")
+    if train.nnz and not bool((weights > 0).any()):
+        raise ConfigError("sampler 'weighted': every training interaction has weight 0, so none can be drawn")
+    return weights
+
+
+def weighted_draws(weights: Tensor, n: int, generator: torch.Generator) -> Tensor:
+    """``n`` indices into ``weights`` drawn with replacement, index k with probability ``weights[k] / sum``: inverse
+    CDF by ``searchsorted`` over the cumulative sums (no category limit, unlike ``torch.multinomial``'s 2^24)."""
+    if n == 0:
+        return torch.empty(0, dtype=torch.long)
+    cumulative = torch.cumsum(weights, 0)
+    draws = torch.rand(n, generator=generator, dtype=torch.float64) * cumulative[-1]
+    picks = torch.searchsorted(cumulative, draws, right=True)
+    # rand * total can round up to total itself: that draw belongs to the last interaction with a weight
+    last = int(torch.nonzero(weights > 0).reshape(-1)[-1])
+    return picks.clamp_(max=last)
 
 
 def bpr_epoch(train: UserItems, n_items: int, batch_size: int, generator: torch.Generator,
@@ -65,6 +100,9 @@ def bpr_epoch(train: UserItems, n_items: int, batch_size: int, generator: torch.
         users = active[torch.randint(active.numel(), (train.nnz,), generator=generator)]
         offset = (torch.rand(train.nnz, generator=generator, dtype=torch.float64) * counts[users]).long()
         items = train.indices[train.indptr[users] + torch.minimum(offset, counts[users] - 1)]
+    elif sampler == "weighted":
+        picks = weighted_draws(sampling_weights(train), train.nnz, generator)
+        users, items = users[picks], items[picks]
     else:
         raise ConfigError(f"bpr_epoch: sampler must be one of {SAMPLERS}, got {sampler!r}")
     neg = sample_negatives(users, keys, n_items, generator)

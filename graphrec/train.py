@@ -28,7 +28,7 @@ from graphrec.errors import ConfigError
 from graphrec.evaluate import evaluate
 from graphrec.models import Recommender, save_model
 from graphrec.recdata import RecData
-from graphrec.sampling import SAMPLERS, BPRBatch, bpr_epoch, n_batches
+from graphrec.sampling import SAMPLERS, BPRBatch, bpr_epoch, n_batches, sampling_weights
 
 CHECKPOINT_FORMAT = "graphrec.checkpoint/1"
 _HOOK_SEED_SALT = 0x5EED_0F_E90C  # any constant: makes the hook's generator differ from the dropout seed
@@ -58,7 +58,7 @@ class TrainConfig:
     batch_size: int = 2048
     lr: float = 1e-3
     seed: int = 0
-    sampler: str = "interaction"  # BPR (user, positive) pairs: "interaction" or "user" (see graphrec.sampling)
+    sampler: str = "interaction"  # BPR (user, positive) pairs: "interaction", "user" or "weighted" (graphrec.sampling)
     metric: str = "recall@20"  # early-stopping metric, on the valid split
     ks: Sequence[int] = (20,)
     eval_every: int = 1  # epochs between validations; 0: no validation (train all `epochs`, keep the last weights)
@@ -126,6 +126,8 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
                           f"with K in ks={tuple(config.ks)}")
     if config.sampler not in SAMPLERS:
         raise ConfigError(f"TrainConfig.sampler must be one of {SAMPLERS}, got {config.sampler!r}")
+    if config.sampler == "weighted":
+        sampling_weights(data.train)  # refuse unusable weights before the first epoch
     _check_lr_decay(config)
     device = training_device(config.device)
     if config.threads is not None:

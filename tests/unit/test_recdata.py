@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -90,3 +92,54 @@ def test_contains():
     keys = torch.tensor([2, 5, 9])
     assert contains(keys, torch.tensor([0, 2, 5, 6, 9, 10])).tolist() == [False, True, True, False, True, False]
     assert contains(torch.empty(0, dtype=torch.long), torch.tensor([1])).tolist() == [False]
+
+
+def test_weights_follow_their_interactions_into_csr_order_and_duplicates_sum():
+    # rows out of order; (1, 3) twice (a view and a purchase): 2 + NaN(=1) = 3
+    train = torch.tensor([[1, 0, 1, 1, 0], [3, 2, 0, 3, 1]])
+    weights = torch.tensor([2.0, 5.0, float("nan"), float("nan"), 7.0])
+    data = RecData.from_pairs(3, 4, train, torch.tensor([[2], [1]]), None,
+                              weights=(weights, torch.tensor([4.0]), None))
+    assert data.train.indices.tolist() == [1, 2, 0, 3]
+    assert data.train.weights.tolist()[:2] == [7.0, 5.0] and math.isnan(data.train.weights[2])
+    assert data.train.weights[3] == 3.0
+    assert data.valid.weights.tolist() == [4.0] and data.test.weights is None
+    assert RecData.from_pairs(3, 4, train).train.weights is None
+
+
+def test_from_hetero_carries_weights_per_split_in_csr_order():
+    HeteroData = import_hetero_data()
+
+    data = HeteroData()
+    data["user"].num_nodes = 3
+    data["item"].num_nodes = 5
+    store = data["user", "interacted", "item"]
+    store.edge_index = torch.tensor([[2, 0, 1, 0, 2, 1], [3, 4, 2, 1, 0, 0]])
+    store.split = torch.tensor([0, 2, 0, 0, 1, 0], dtype=torch.int8)
+    store.weight = torch.tensor([30.0, 40.0, 12.0, 1.0, 20.0, float("nan")])
+    rec = RecData.from_hetero(data)
+    weight_of = {(u, i): w for (u, i), w in zip(store.edge_index.t().tolist(), store.weight.tolist())}
+    for name in ("train", "valid", "test"):
+        split = rec.split(name)
+        expected = [weight_of[pair] for pair in zip(*(t.tolist() for t in split.pairs()))]
+        assert torch.allclose(split.weights, torch.tensor(expected), rtol=0, atol=0, equal_nan=True)
+    assert rec.train.weights[:1].tolist() == [1.0] and math.isnan(rec.train.weights[1])  # (0, 1), then (1, 0)
+    store.weight = torch.full((6,), float("nan"))  # no weight anywhere: unweighted data
+    assert RecData.from_hetero(data).train.weights is None
+    del store.weight
+    assert RecData.from_hetero(data).train.weights is None
+
+
+def test_holdout_and_without_valid_keep_each_weight_with_its_interaction():
+    pairs = random_pairs(30, 25, 300, seed=8)
+    weights = (pairs[0] * 100 + pairs[1]).float()  # a weight that names its own pair
+    data = RecData.from_pairs(30, 25, pairs, weights=(weights, None, None)).with_holdout(0.2, seed=1)
+    for split in (data.train, data.valid):
+        users, items = split.pairs()
+        assert torch.equal(split.weights, (users * 100 + items).float())
+    folded = data.without_valid()
+    users, items = folded.train.pairs()
+    assert folded.train.nnz == pairs.size(1) and torch.equal(folded.train.weights, (users * 100 + items).float())
+    plain = RecData.from_pairs(30, 25, pairs).with_holdout(0.2, seed=1)
+    assert plain.train.weights is None and plain.without_valid().train.weights is None
+    assert torch.equal(plain.without_valid().train.indices, folded.train.indices)

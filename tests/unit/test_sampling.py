@@ -72,3 +72,58 @@ def test_unknown_sampler_is_refused():
 
     with pytest.raises(ConfigError, match="sampler"):
         list(bpr_epoch(data().train, 20, 8, torch.Generator(), sampler="items"))
+
+
+def test_weighted_sampler_draws_interactions_in_proportion_to_their_weight():
+    # NaN counts 1; weight 0 is never drawn. 4,000 epochs of 8 draws = 32,000 draws.
+    pairs = torch.tensor([[0, 0, 0, 1, 1, 2, 2, 3],
+                          [1, 4, 6, 0, 2, 3, 5, 7]])
+    weights = torch.tensor([1.0, 2.0, 3.0, 4.0, float("nan"), 0.0, 9.0, 0.5])
+    d = RecData.from_pairs(4, 10, pairs, weights=(weights, None, None))
+    index = {pair: k for k, pair in enumerate(map(tuple, pairs.t().tolist()))}
+    positives = set(index)
+    gen = torch.Generator().manual_seed(11)
+    counts = torch.zeros(8, dtype=torch.float64)
+    for _ in range(4000):
+        batches = list(bpr_epoch(d.train, d.n_items, 3, gen, sampler="weighted"))
+        assert len(batches) == n_batches(d.train, 3) and sum(b.users.numel() for b in batches) == d.train.nnz
+        for b in batches:
+            for u, p, n in zip(b.users.tolist(), b.pos.tolist(), b.neg.tolist()):
+                assert (u, n) not in positives
+                counts[index[(u, p)]] += 1
+    n = counts.sum()
+    expected = torch.nan_to_num(weights.double(), nan=1.0)
+    expected /= expected.sum()
+    assert counts[5] == 0
+    # Seeded, so the outcome is fixed; the bound (5 binomial standard deviations, ~0.005 here) would still hold
+    # with near certainty for any seed, so a change of torch's generator cannot make it flake.
+    sd = (expected * (1 - expected) / n).sqrt()
+    assert bool(((counts / n - expected).abs() <= 5 * sd).all()), (counts / n, expected)
+
+
+def test_weighted_sampler_refuses_data_without_usable_weights():
+    import pytest
+
+    from graphrec.errors import ConfigError
+
+    pairs = torch.tensor([[0, 1], [0, 1]])
+    gen = torch.Generator().manual_seed(0)
+    with pytest.raises(ConfigError, match="carry none"):
+        list(bpr_epoch(RecData.from_pairs(2, 3, pairs).train, 3, 4, gen, sampler="weighted"))
+    for bad, match in ((torch.tensor([1.0, -2.0]), "negative or infinite"),
+                       (torch.tensor([1.0, float("inf")]), "negative or infinite"),
+                       (torch.tensor([0.0, 0.0]), "weight 0")):
+        train = RecData.from_pairs(2, 3, pairs, weights=(bad, None, None)).train
+        with pytest.raises(ConfigError, match=match):
+            list(bpr_epoch(train, 3, 4, gen, sampler="weighted"))
+
+
+def test_weights_leave_the_other_samplers_draws_unchanged():
+    d = data()
+    weighted = RecData.from_pairs(30, 20, torch.stack(d.train.pairs()),
+                                  weights=(torch.rand(d.train.nnz, generator=torch.Generator().manual_seed(1)),
+                                           None, None))
+    for sampler in ("interaction", "user"):
+        a = list(bpr_epoch(d.train, d.n_items, 50, torch.Generator().manual_seed(7), sampler))
+        b = list(bpr_epoch(weighted.train, d.n_items, 50, torch.Generator().manual_seed(7), sampler))
+        assert all(torch.equal(x, y) for ba, bb in zip(a, b) for x, y in zip(ba, bb))

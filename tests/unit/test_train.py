@@ -239,6 +239,26 @@ def test_the_sampler_is_part_of_the_run_config_and_old_checkpoints_resume_as_int
         fit(model(d), d, TrainConfig(progress=False, sampler="items"))
 
 
+def test_the_weighted_sampler_trains_resumes_to_the_same_weights_and_refuses_unweighted_data(tmp_path):
+    d = data()
+    w = replace(d, train=replace(d.train, weights=torch.linspace(0.5, 3.0, d.train.nnz)))
+    config = TrainConfig(epochs=4, batch_size=32, lr=0.01, patience=None, progress=False, sampler="weighted")
+    straight = model(w)
+    full = fit(straight, w, config, run_dir=tmp_path / "straight")
+    halves = model(w)
+    fit(halves, w, replace(config, epochs=2), run_dir=tmp_path / "halves")
+    resumed = fit(halves, w, config, run_dir=tmp_path / "halves")
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history]
+    assert all(torch.equal(a, b) for a, b in zip(halves.state_dict().values(), straight.state_dict().values()))
+    plain = fit(model(w), w, replace(config, sampler="interaction"))
+    assert plain.history[-1]["loss"] != full.history[-1]["loss"]
+    with pytest.raises(ConfigError, match="another training config"):  # same folder, other sampler
+        fit(model(w), w, replace(config, sampler="interaction", epochs=5), run_dir=tmp_path / "halves")
+    with pytest.raises(ConfigError, match="carry none"):  # before any epoch
+        fit(model(d), d, config, run_dir=tmp_path / "unweighted")
+    assert not (tmp_path / "unweighted").exists()
+
+
 def test_each_epoch_logs_the_named_terms_of_a_multi_term_loss_and_they_add_up_to_the_loss(tmp_path):
     d = data()
     ncl = build("ncl", d.n_users, d.n_items, graph=torch.stack(d.train.pairs()), seed=0, dim=8, num_clusters=3,
