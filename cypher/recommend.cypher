@@ -31,6 +31,13 @@
 // No row means no run is served, or the user/item is unknown or has no
 // embedding in the run (graphrec.recommend tells these apart with recommend.status).
 
+// name: serving_run
+// Which run the serving queries would use ($run, or the served one), and whether it serves by the item–item walk.
+MATCH (run:ModelRun)
+WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
+WITH run ORDER BY run.switched_at DESC LIMIT 1
+RETURN run.id AS id, run.walk_user_power IS NOT NULL AS walk, run.items_written AS items
+
 // name: status
 // What the serving queries would use for $user / $item under run $run (null: the served run): does the run exist,
 // the user/item, its embedding, and how many graph neighbours it has (for a cold-start answer).
@@ -180,3 +187,54 @@ WITH run, basis, neighbours, i, 2.0 * vector.similarity.cosine(v, iv) - 1.0 AS s
 ORDER BY score DESC, toString({{item_key:i}})
 LIMIT $k
 RETURN toString({{item_key:i}}) AS item, score, run.id AS run, coalesce(i.title, i.name) AS name, basis, neighbours
+
+// name: walk_for_user
+// Top-$k items for $user from a graph filter's item–item part, computed at query time by the walk
+// user → item → user → item over the interactions with degree weights, plus the run's low-pass embeddings:
+//   score(u, j) = Σ_{i ∈ N(u)} Σ_{v ∈ N(i)} d_i^-b · d_v^-a · d_j^-b  +  user_emb(u) · item_emb(j)
+// with a = run.walk_user_power and b = run.walk_item_power (GF-CF: 1 and ½, so that the walk is r_u R̃ᵀR̃,
+// R̃ = D_U^-½ R D_I^-½). The graph is read as it is now, so an interaction added a moment ago counts at once.
+// Candidates: every item the walk reaches, and the $fetch best by the low-pass part (the run's vector index), each
+// scored exactly by both terms. $walk_splits: null walks every interaction; ['train'] only the training ones (to
+// compare with offline evaluation). Other parameters as for_user.
+MATCH (run:ModelRun)
+WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
+WITH run ORDER BY run.switched_at DESC LIMIT 1
+MATCH (u:{{user}}) WHERE {{user_key:u}} = $user AND run.walk_user_power IS NOT NULL
+OPTIONAL MATCH (u)-[r:{{interactions}}]->(s:{{item}})
+WHERE $seen_splits IS NULL OR r.split IN $seen_splits
+WITH run, u, collect(s) AS seen
+CALL {
+  WITH run, u, seen
+  MATCH (u)-[w:{{interactions}}]->(i:{{item}})
+  WHERE $walk_splits IS NULL OR w.split IN $walk_splits
+  WITH run, seen, i, COUNT { (i)<-[e:{{interactions}}]-(:{{user}}) WHERE $walk_splits IS NULL OR e.split IN $walk_splits } AS di
+  MATCH (i)<-[w:{{interactions}}]-(v:{{user}})
+  WHERE $walk_splits IS NULL OR w.split IN $walk_splits
+  WITH run, seen, v, sum(di ^ (-run.walk_item_power)) AS via
+  WITH run, seen, v, via * COUNT { (v)-[e:{{interactions}}]->(:{{item}}) WHERE $walk_splits IS NULL OR e.split IN $walk_splits } ^ (-run.walk_user_power) AS via
+  MATCH (v)-[w:{{interactions}}]->(j:{{item}})
+  WHERE ($walk_splits IS NULL OR w.split IN $walk_splits) AND NOT j IN seen
+  WITH run, j, sum(via) AS walk
+  RETURN collect([j, walk * COUNT { (j)<-[e:{{interactions}}]-(:{{user}}) WHERE $walk_splits IS NULL OR e.split IN $walk_splits } ^ (-run.walk_item_power)]) AS walked
+}
+WITH run, u, seen, walked, u[run.user_property] AS v
+CALL {
+  WITH run, seen, v
+  WITH run, seen, v, v + [z IN range(1, run.index_pad) | 0.0] AS probe, sqrt(reduce(s = 0.0, x IN v | s + x * x)) AS qn
+  WHERE v IS NOT NULL AND 0.0 < qn < toFloat('Infinity')
+  CALL db.index.vector.queryNodes(run.index_name, $fetch, probe) YIELD node
+  WHERE NOT node IN seen
+  RETURN collect(node) AS fetched
+}
+WITH run, v, walked, fetched, [x IN walked | x[0]] AS reached
+UNWIND walked + [n IN fetched WHERE NOT n IN reached | [n, 0.0]] AS candidate
+WITH run, v, candidate[0] AS i, candidate[1] AS walk, sqrt(reduce(s = 0.0, x IN coalesce(v, []) | s + x * x)) AS qn
+WHERE ($exclude IS NULL OR NOT toString({{item_key:i}}) IN $exclude)
+  AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-[:{{kg}}]-(x) WHERE x.id = e OR x.name = e }))
+WITH run, i, walk + CASE WHEN qn > 0.0 AND i[run.mips_property] IS NOT NULL AND any(c IN i[run.mips_property] WHERE c <> 0.0)
+                         THEN (2.0 * vector.similarity.cosine(v + [0.0], i[run.mips_property]) - 1.0) * qn * run.max_norm
+                         ELSE 0.0 END AS score
+ORDER BY score DESC, toString({{item_key:i}})
+LIMIT $k
+RETURN toString({{item_key:i}}) AS item, score, run.id AS run, coalesce(i.title, i.name) AS name

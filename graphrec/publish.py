@@ -90,8 +90,25 @@ class IndexOptions:
                 raise ConfigError(f"IndexOptions: {name} must be an integer in 1..{top} (Neo4j's range), got {value!r}")
 
 
+# Graph filters whose item–item part is the walk user → item → user → item with degree weights (recommend.cypher,
+# walk_for_user): d_v^-a on the middle user, d^-b on both items. GF-CF's linear filter r_u R̃ᵀR̃, R̃ = D_U^-½ R D_I^-½.
+WALKS = {"gfcf": (1.0, 0.5)}
+
+
+def meta_embeddings(run: Run) -> str:
+    """What a run's embeddings hold: ``scores`` (the model's scores are their inner products), ``low-pass part`` (a
+    graph filter's low-rank term) or ``none``."""
+    return str(run.meta.get("embeddings", "scores"))
+
+
+def walk_exponents(meta: dict) -> dict:
+    """``{walk_user_power, walk_item_power}`` for a run whose model serves its item–item part by the walk, else {}."""
+    powers = WALKS.get(str(meta.get("model", "")))
+    return {} if powers is None else {"walk_user_power": powers[0], "walk_item_power": powers[1]}
+
+
 def check_embeddings(run_id: str, ids: dict[str, Sequence[str]], users: torch.Tensor,
-                     items: torch.Tensor) -> torch.Tensor:
+                     items: torch.Tensor, zero_items_allowed: bool = False) -> torch.Tensor:
     """Refuse embeddings that Neo4j's cosine cannot score; return which user rows to write (a bool mask).
 
     ``vector.similarity.cosine`` throws on a vector with a NaN or infinite entry or of norm 0, and one such row fails
@@ -99,7 +116,9 @@ def check_embeddings(run_id: str, ids: dict[str, Sequence[str]], users: torch.Te
 
     * a NaN or infinite entry in any row, user or item, is refused: a model that produced it is broken;
     * an item row of norm 0 is refused: similar-item queries score the item embeddings themselves by cosine, and an
-      item the model cannot tell apart from nothing should not be published as if it were ranked;
+      item the model cannot tell apart from nothing should not be published as if it were ranked; except in the
+      low-pass part of a graph filter (``zero_items_allowed``), where it is an item no training user has (no signal):
+      such rows are not written, and the item is reached by the filter's walk in the graph, or not at all;
     * a user row of norm 0 is NOT written: such a user has no direction to rank by (every item would tie at score
       0), which is what a model gives a user it saw nothing of (a graph filter's user with no training
       interactions), not a fault. Without a property in the run, that user gets the cold-start answer (the mean of
@@ -119,7 +138,7 @@ def check_embeddings(run_id: str, ids: dict[str, Sequence[str]], users: torch.Te
                                 f"(first: {kind} {ids[kind][int(rows[0])]!r}); nothing was written: the model "
                                 "diverged, retrain it (a lower --lr) before publishing")
     zero_items = (items == 0).all(dim=1)
-    if zero_items.any():
+    if zero_items.any() and not zero_items_allowed:
         rows = zero_items.nonzero().flatten()
         raise GraphrecError(f"run {run_id}: {len(rows):,} item embedding rows are zero vectors (first: item "
                             f"{ids['item'][int(rows[0])]!r}), which Neo4j's cosine cannot score; nothing was written")
@@ -205,7 +224,9 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
     if users.shape[1] != items.shape[1]:
         raise GraphrecError(f"run {run.id}: user embeddings have {users.shape[1]} dimensions, items {items.shape[1]}")
     user_ids, item_ids = ids.ids["user"], ids.ids["item"]
-    keep = check_embeddings(run.id, {"user": user_ids, "item": item_ids}, users, items)
+    low_pass = meta_embeddings(run) == "low-pass part"
+    keep = check_embeddings(run.id, {"user": user_ids, "item": item_ids}, users, items, zero_items_allowed=low_pass)
+    keep_items = (items != 0).any(dim=1)
     unseen = unseen_users(run, len(user_ids))
     if unseen is not None:
         keep = keep & ~unseen
@@ -229,6 +250,7 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
         "mips_property": props.mips,
         "index_name": index.name,
         "index_pad": index.pad,
+        **walk_exponents(meta),
     })
     report = PublishReport(run.id, index=index.name, zero_users=int((~keep).sum()),
                            unseen_users=int(unseen.sum()) if unseen is not None else 0)
@@ -252,9 +274,12 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
     written_ids = [user_ids[k] for k in keep.nonzero().flatten().tolist()]
     report.users = write("user", "publish.write_user_embeddings", {"property": props.user},
                          _batches(written_ids, users[keep].tolist(), batch_size), len(written_ids))
+    item_rows = keep_items.nonzero().flatten().tolist()
+    written_items = [item_ids[k] for k in item_rows]
     report.items = write("item", "publish.write_item_embeddings", {"property": props.item, "mips": props.mips},
-                         _batches(item_ids, items.tolist(), batch_size, augmented.tolist()), len(item_ids))
-    report.missing = {"user": len(written_ids) - report.users, "item": len(item_ids) - report.items}
+                         _batches(written_items, items[keep_items].tolist(), batch_size,
+                                  augmented[keep_items].tolist()), len(written_items))
+    report.missing = {"user": len(written_ids) - report.users, "item": len(written_items) - report.items}
     if report.items == 0 or report.users == 0:
         raise GraphrecError(f"run {run.id}: none of its {'items' if report.items == 0 else 'users'} are in the graph "
                             f"at {graph.uri}; publish it to the graph it was trained on")

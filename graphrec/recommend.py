@@ -57,8 +57,11 @@ def _why_empty(graph: Graph, run: str | None, user: str | None = None, item: str
 
 def recommend(graph: Graph, user: str, k: int = 20, *, path: str = "index", fetch: int | None = None,
               run: str | None = None, entities: Sequence[str] | None = None, exclude: Sequence[str] | None = None,
-              seen_splits: Sequence[str] | None = None, cold_start: bool = True) -> list[dict]:
-    """Top-``k`` items for ``user`` as rows ``{item, score, run}``, best first (``recommend.for_user[_index]``).
+              seen_splits: Sequence[str] | None = None, cold_start: bool = True,
+              walk_splits: Sequence[str] | None = None) -> list[dict]:
+    """Top-``k`` items for ``user`` as rows ``{item, score, run}``, best first (``recommend.for_user[_index]``; for
+    a graph filter's run, ``recommend.walk_for_user``: its item–item part walked in the graph at query time, plus its
+    low-pass embeddings over the walk's items and ``fetch`` more from the index, or every item on the exact path).
 
     ``entities``: only items linked to each of these KG entities (ids or names); ``exclude``: item ids never to
     return; ``seen_splits``: None excludes every item the user interacted with, ``["train"]`` only training ones.
@@ -69,7 +72,12 @@ def recommend(graph: Graph, user: str, k: int = 20, *, path: str = "index", fetc
     params = dict(user=graph.mapping.key("user", str(user)), k=k, run=run, entities=list(entities) if entities else None,
                   exclude=list(exclude) if exclude else None,
                   seen_splits=None if seen_splits is None else list(seen_splits))
-    if path == "index":
+    served = graph.read("recommend.serving_run", run=run)
+    if served and served[0]["walk"]:  # a graph filter: its item–item walk over the graph as it is now
+        rows = graph.read("recommend.walk_for_user", walk_splits=None if walk_splits is None else list(walk_splits),
+                          fetch=max(1, served[0]["items"] or 1) if path == "exact" else fetch or default_fetch(k),
+                          **params)
+    elif path == "index":
         rows = graph.read("recommend.for_user_index", fetch=fetch or default_fetch(k), **params)
     else:
         rows = graph.read("recommend.for_user", **params)
