@@ -181,7 +181,8 @@ def test_recommend_picks_the_path_and_passes_values_as_parameters():
     graph = FakeGraph({"recommend.for_user_index": [row], "recommend.for_user": [row]})
     rows = rec.recommend(graph, "u'1", 5, entities=["Rock"])
     assert rows[0]["item"] == "i1"
-    name, params = graph.calls[0]
+    assert graph.calls[0][0] == "recommend.serving_run"  # which run, and whether it serves by the walk
+    name, params = graph.calls[1]
     assert name == "recommend.for_user_index" and params["user"] == "u'1" and params["fetch"] == 100
     assert params["entities"] == ["Rock"] and params["exclude"] is None and params["seen_splits"] is None
     assert [rec.default_fetch(k) for k in (1, 20, 50)] == [100, 100, 250]
@@ -200,11 +201,22 @@ def test_empty_answers_become_reasons():
     graph = FakeGraph({"recommend.status": _status(user_exists=False)})
     with pytest.raises(NotFoundError, match="unknown user 'ghost'"):
         rec.recommend(graph, "ghost")
-    assert [c[0] for c in graph.calls] == ["recommend.for_user_index", "recommend.cold_start_for_user",
-                                           "recommend.status"]
+    assert [c[0] for c in graph.calls] == ["recommend.serving_run", "recommend.for_user_index",
+                                           "recommend.cold_start_for_user", "recommend.status"]
     graph = FakeGraph({"recommend.status": _status(user_embedded=False, user_items=0)})
     with pytest.raises(NotFoundError, match="no interactions or friends"):
         rec.recommend(graph, "u1")
     graph = FakeGraph({"recommend.status": _status()})
     with pytest.raises(NotFoundError, match="unknown item"):
         rec.similar(graph, "nope")
+
+
+def test_a_graph_filter_run_is_served_by_the_walk():
+    row = {"item": "i1", "score": 1.0, "run": "r1"}
+    graph = FakeGraph({"recommend.serving_run": [{"id": "r1", "walk": True, "items": 41}],
+                       "recommend.walk_for_user": [row]})
+    assert rec.recommend(graph, "u1", 5, path="exact")[0]["item"] == "i1"
+    name, params = graph.calls[1]
+    assert name == "recommend.walk_for_user" and params["fetch"] == 41 and params["walk_splits"] is None
+    rec.recommend(graph, "u1", 5, walk_splits=["train"])
+    assert graph.calls[-1][1]["fetch"] == 100 and graph.calls[-1][1]["walk_splits"] == ["train"]
