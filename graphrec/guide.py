@@ -22,10 +22,13 @@ SAMPLE_IDS = {"user": "u0001", "item": "i0001", "items": ["i0001", "i0002"]}
 
 
 def params(ids: dict, mapping: GraphMapping = DEFAULT) -> str:
-    """The parameter lines of the first slide, with example ids (the sample graph's, or the user's own graph's)."""
-    return (f':params {{user: {json.dumps(ids["user"])}, item: {json.dumps(ids["item"])}, run: null, '
-            f'seen_splits: null, entities: null, exclude: null, items: {json.dumps(ids["items"])}, '
-            f'directed: {str(mapping.social_directed).lower()}}};\n:param k => 10;\n:param fetch => 200;\n:param limit => 5')
+    """The parameter lines of the first slide, with example ids (the sample graph's, or the user's own graph's) as
+    the graph stores them (an integer key gets numbers)."""
+    user, item = json.dumps(mapping.key("user", ids["user"])), json.dumps(mapping.key("item", ids["item"]))
+    items = json.dumps([mapping.key("item", i) for i in ids["items"]])
+    return (f':params {{user: {user}, item: {item}, run: null, seen_splits: null, entities: null, exclude: null, '
+            f'items: {items}, directed: {str(mapping.social_directed).lower()}}};\n:param k => 10;\n'
+            ':param fetch => 200;\n:param limit => 5')
 
 
 PARAMS = ":params"  # the first slide's parameter block, filled per graph by guide()

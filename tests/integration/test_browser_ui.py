@@ -22,6 +22,7 @@ import loaders
 from graphrec.browser import GuideServer, browser_dir, browser_origins
 from graphrec.export import export
 from graphrec.ingest import ingest
+from graphrec.mapping import DEFAULT
 from graphrec.publish import publish
 from graphrec.runs import save_run
 from graphrec.sample import write_sample
@@ -41,22 +42,34 @@ DROP_FILE = """([name, text]) => {
 }"""
 
 
-@pytest.fixture
-def published(graph, tmp_path):
-    """The small sample graph with a run of random embeddings published and served."""
-    ingest(graph, loaders.load("csv", write_sample(tmp_path / "sample", n_users=120, n_items=90, seed=7)))
+@pytest.fixture(params=["own schema", "mapped graph"])
+def published(request, graph, tmp_path):
+    """A run of random embeddings published and served on graphrec's sample graph, or on a graph in the user's own
+    shape (tests/integration/test_mapping.py's shop) read through a mapping; and the folder of the Browser files for
+    it (the shipped ones, or those `graphrec browser` writes for the mapping)."""
+    folder = browser_dir()
+    if request.param == "own schema":
+        ingest(graph, loaders.load("csv", write_sample(tmp_path / "sample", n_users=120, n_items=90, seed=7)))
+    else:
+        from graphrec.guide import write
+        from tests.integration.test_mapping import SHOP, build_shop
+
+        build_shop(graph)
+        graph.remap(SHOP)
+        request.addfinalizer(lambda: graph.remap(DEFAULT))
+        folder = write(tmp_path / "browser", graph.mapping, {"user": "1003", "item": "P-001", "items": ["P-001"]})
     _, maps = export(graph)
     gen = torch.Generator().manual_seed(0)
     run = save_run(tmp_path / "runs", {"id": "browser-ui-run", "model": "random"}, maps,
                    {"user": torch.randn(len(maps.ids["user"]), 8, generator=gen),
                     "item": torch.randn(len(maps.ids["item"]), 8, generator=gen)})
     publish(graph, run)
-    return run, set(maps.ids["item"])
+    return run, set(maps.ids["item"]), folder
 
 
-def _favourite(name: str) -> tuple[str, str]:
+def _favourite(folder: Path, name: str) -> tuple[str, str]:
     """(file text, the query a user runs: the text without its title comment)."""
-    text = (browser_dir() / "favorites" / name).read_text()
+    text = (folder / "favorites" / name).read_text()
     return text, "\n".join(ln for ln in text.splitlines() if not ln.startswith("//")).strip()
 
 
@@ -122,12 +135,12 @@ def test_browser_plays_the_guide_and_renders_a_favourite(server, graph, publishe
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import expect, sync_playwright
 
-    run, item_ids = published
-    favourite_file, query = _favourite(FAVOURITE)
+    run, item_ids, folder = published
+    favourite_file, query = _favourite(folder, FAVOURITE)
     shots = tmp_path / "screenshots"
     shots.mkdir()
     requests: list[str] = []
-    with GuideServer(browser_origins(server.http_url), log=requests.append) as guide, \
+    with GuideServer(browser_origins(server.http_url), folder=folder, log=requests.append) as guide, \
             sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
                                               args=["--disable-dev-shm-usage"])
@@ -152,7 +165,8 @@ def test_browser_plays_the_guide_and_renders_a_favourite(server, graph, publishe
 
             # The style sheet from the guide server, then the favourite dropped onto the window, as the README says.
             _run(page, guide.style_command)
-            expect(_newest_frame(page, guide.style_command)).to_contain_text("node.User {")
+            label = "User" if folder == browser_dir() else "Customer"
+            expect(_newest_frame(page, guide.style_command)).to_contain_text(f"node.{label} {{")
             page.screenshot(path=shots / "3-style.png", animations="disabled")
             page.evaluate(DROP_FILE, [FAVOURITE, favourite_file])
             page.get_by_role("button", name="Save to favorites").click()
@@ -175,7 +189,7 @@ def test_browser_plays_the_guide_and_renders_a_favourite(server, graph, publishe
                 page.screenshot(path=shots / "last.png", animations="disabled")
             chromium.close()
 
-    expected = graph.query(query, params)
+    expected = graph.query(query, {**params, "k": int(params["k"])})
     assert len(rendered) == len(expected) == params["k"] > 0
     assert [r[0] for r in rendered] == [r["item"] for r in expected]
     assert {r[0] for r in rendered} <= item_ids and {r[2] for r in rendered} == {run.id}
