@@ -1,4 +1,5 @@
-// What is in the graph: `graphrec stats`.
+// What is in the graph: `graphrec stats`. The interaction, KG and social counts read the graph mapping's slots
+// (graphrec.mapping; graphrec's own schema: INTERACTED, its KG types, FOLLOWS).
 
 // name: node_count
 // Slots: label.
@@ -15,16 +16,29 @@ CALL db.relationshipTypes() YIELD relationshipType RETURN relationshipType AS ty
 MATCH ()-[r:{{type}}]->() RETURN count(r) AS n
 
 // name: interactions_per_split
-MATCH ()-[r:INTERACTED]->() RETURN r.split AS split, count(r) AS n
+// $split maps each interaction type to its split property ('' for none).
+MATCH (:{{user}})-[r:{{interactions}}]->(:{{item}}) RETURN r[$split[type(r)]] AS split, count(r) AS n
 
 // name: kg_summary
-// KG edges per source relation name.
-MATCH ()-[r]->() WHERE r.relation IS NOT NULL RETURN r.relation AS relation, count(r) AS n
+// KG edges per relation (the source name graphrec's ingest keeps in `relation`, else the type), and the KG's nodes
+// that are not items.
+MATCH ()-[r:{{kg}}]->()
+WITH coalesce(r.relation, type(r)) AS relation, count(r) AS n
+RETURN relation, n
+
+// name: entity_count
+// The KG's nodes that are not items: graphrec's own Entity nodes, or those a mapped KG reaches from the items.
+MATCH (:{{item}})-[:{{kg}}]-(e)
+WHERE NOT e:{{item}}
+RETURN count(DISTINCT e) AS n
+
+// name: social_count
+MATCH (:{{user}})-[r:{{social}}]->(:{{user}}) RETURN count(r) AS n
 
 // name: active_users
 // Users with at least one interaction (datasets count users this way; friends-only users are not counted).
-MATCH (u:User) WHERE EXISTS { (u)-[:INTERACTED]->(:Item) } RETURN count(u) AS n
+MATCH (u:{{user}}) WHERE EXISTS { (u)-[:{{interactions}}]->(:{{item}}) } RETURN count(u) AS n
 
 // name: active_items
 // Items with at least one interaction.
-MATCH (i:Item) WHERE EXISTS { (:User)-[:INTERACTED]->(i) } RETURN count(i) AS n
+MATCH (i:{{item}}) WHERE EXISTS { (:{{user}})-[:{{interactions}}]->(i) } RETURN count(i) AS n

@@ -329,7 +329,7 @@ def stats_cmd(ctx: click.Context, as_json: bool) -> None:
     click.echo("interactions:  " + ", ".join(f"{k} {v:,}" for k, v in stats["interactions"].items()))
     click.echo(f"kg:            {stats['kg']['triples']:,} triples over {stats['kg']['relations']} relations, "
                f"{stats['entities']:,} entities")
-    click.echo(f"social:        {stats['social']:,} FOLLOWS edges")
+    click.echo(f"social:        {stats['social']:,} {'|'.join(stats['social_types']) or 'social'} edges")
     for s in stats["sources"] or [{"key": "(none recorded)", "path": "", "status": "", "finished_at": None,
                                    "merged": False}]:
         merged = ", merged on purpose" if s["merged"] else ""

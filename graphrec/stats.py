@@ -27,19 +27,25 @@ def graph_stats(graph: Graph) -> dict:
         count = graph.read("stats.relationship_count", {"type": safe})[0]["n"]
         if count:
             relationships[rel_type] = count
-    per_split = {(row["split"] or "no split"): row["n"] for row in graph.read("stats.interactions_per_split")}
+    mapping = graph.mapping
+    splits = {t: fields[0] for t, fields in mapping.fields().items()}
+    per_split: dict[str, int] = {}
+    for row in graph.read("stats.interactions_per_split", split=splits):
+        key = row["split"] if isinstance(row["split"], str) else "no split"
+        per_split[key] = per_split.get(key, 0) + row["n"]
     relations = {row["relation"]: row["n"] for row in graph.read("stats.kg_summary")}
     return {
         "nodes": nodes,
         "relationships": relationships,
-        "users": nodes.get("User", 0),
-        "items": nodes.get("Item", 0),
+        "users": nodes.get(mapping.user_label, 0),
+        "items": nodes.get(mapping.item_label, 0),
         "users_with_interactions": graph.read("stats.active_users")[0]["n"],
         "items_with_interactions": graph.read("stats.active_items")[0]["n"],
-        "entities": nodes.get("Entity", 0),
+        "entities": nodes.get("Entity", 0) if mapping.kg is None else graph.read("stats.entity_count")[0]["n"],
         "interactions": {"total": sum(per_split.values()), **dict(sorted(per_split.items()))},
         "kg": {"triples": sum(relations.values()), "relations": len(relations)},
-        "social": relationships.get("FOLLOWS", 0),
+        "social": graph.read("stats.social_count")[0]["n"],
+        "social_types": list(mapping.social),
         "sources": [{k: s[k] for k in ("key", "path", "status", "finished_at", "merged")}
                     for s in graph.read("sources.all")],
     }
