@@ -691,6 +691,9 @@ def demo_cmd(ctx: click.Context, data: str | None, format_name: str, model_name:
     from graphrec.workflow import DataConfig, train_run
 
     settings = _settings(ctx)
+    if not settings.mapping.is_default:
+        raise click.UsageError("demo ingests a dataset in graphrec's own schema, and a mapping is configured; run it "
+                               "without the mapping (another --home or config), or train on your graph directly")
     own = data is not None and not here and settings.embedded
     if data is None:
         data = str(write_sample(settings.home / "sample", seed=seed))
