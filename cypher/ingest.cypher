@@ -42,8 +42,9 @@ RETURN u.id AS user, r.split AS split, collect(i.id) AS items,
        collect(CASE WHEN r.weight IS NULL AND r.ts IS NULL THEN null ELSE [i.id, r.weight, r.ts] END) AS weighted
 
 // name: create_interactions
-// $rows: [{user, split, edges: [[item, weight, ts], ...]}]: one row per user and split, its new edges grouped; user
-// and items are element ids.
+// $rows: [{user, split, edges: [[item, weight, ts], ...]}]: one row per user, split and part of the items (graphrec's
+// writers take the parts in turn, never one at once, so that they never wait on each other's item locks; the row's
+// `part` is not read here), its new edges grouped; user and items are element ids.
 UNWIND $rows AS row
 MATCH (u:User) WHERE elementId(u) = row.user
 UNWIND row.edges AS e
@@ -51,8 +52,8 @@ MATCH (i:Item) WHERE elementId(i) = e[0]
 CREATE (u)-[:INTERACTED {split: row.split, weight: e[1], ts: e[2]}]->(i)
 
 // name: create_unweighted_interactions
-// Like create_interactions for sources with no weights or timestamps (Gowalla ...): $rows: [{user, split, items}],
-// the items a list of element ids. Nothing per edge but the item travels or is written.
+// Like create_interactions for sources with no weights or timestamps (Gowalla ...): $rows: [{user, split, items}]
+// (and the unread `part`), the items a list of element ids. Nothing per edge but the item travels or is written.
 UNWIND $rows AS row
 MATCH (u:User) WHERE elementId(u) = row.user
 UNWIND row.items AS item
@@ -74,8 +75,9 @@ WHERE r.relation IS NOT NULL
 RETURN h.id AS head, r.relation AS relation, t.id AS tail
 
 // name: create_triples
-// $rows: [{head, edges: [[tail, relation], ...]}] of one (head label, type, tail label) group: one row per head, heads
-// and tails as element ids. Slots: head_label, type, tail_label.
+// $rows: [{head, edges: [[tail, relation], ...]}] of one (head label, type, tail label) group: one row per head (and
+// part of the tails, the unread `part`, when their labels differ), heads and tails as element ids. Slots: head_label,
+// type, tail_label.
 UNWIND $rows AS row
 MATCH (h:{{head_label}}) WHERE elementId(h) = row.head
 UNWIND row.edges AS e

@@ -241,9 +241,10 @@ def cypher_cmd(ctx: click.Context, query: str, params: tuple[str, ...], as_json:
 @click.argument("path", type=click.Path(exists=False))
 @click.option("--option", "-o", "options", multiple=True,
               help="Loader option NAME=VALUE (e.g. -o kg=false, -o user_col=customer); see `graphrec formats`.")
-@click.option("--batch-edges", type=int, default=None, help="Edges per transaction (default 20,000).")
+@click.option("--batch-edges", type=int, default=None, help="Edges per transaction (default 10,000).")
 @click.option("--writers", type=int, default=None,
-              help="Sessions writing edges at once, each on its own share of the users (default 2).")
+              help="Sessions writing edges at once, each on its own share of the users and, in turns, of the "
+              "items (default 2).")
 @click.option("--merge", is_flag=True, help="Add this dataset to a graph that holds another one (or nodes of the same "
               "ids from elsewhere) on purpose; without it such an ingest is refused before writing anything.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

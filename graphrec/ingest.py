@@ -15,21 +15,24 @@ list, and both ends named by the element ids read at the start: a seek by elemen
 id constraint's index, which in a write query also locks the index entry.
 
 ``writers`` sessions write edges at once, each on its own disjoint share of the source nodes, so two writers never
-lock the same user; they do share items, whose locks Neo4j takes for every relationship and whose deadlocks it breaks
-by failing one transaction, which the driver retries. When one writer fails, the others stop after their current
-batch and the ingest raises a :class:`~graphrec.errors.DatabaseError` naming the statement and the writer. The
-defaults are what measured fastest on the Gowalla split on 2 cores (BENCHMARKS.md, "Ingest speed"): 20,000 edges a
-transaction (5,000-40,000 measured alike) and two writers (~30% faster than one on a quiet machine; a third was slower,
-and so was a second while other jobs kept both cores busy).
+lock the same user. Where the other ends are nodes of another label (items, a KG's entities) those are dealt into as
+many parts and the writes go in phases, each writer on another part in each phase (:func:`_plan`): Neo4j locks both
+ends of a new relationship until commit, so writers sharing items would wait for each other's commits and now and then
+deadlock; these never touch the same node at once. When one writer fails, the others stop after their current batch
+and the ingest raises a :class:`~graphrec.errors.DatabaseError` naming the statement and the writer. The defaults are
+what measured fastest on the Gowalla split on 2 cores (BENCHMARKS.md, "Ingest speed"): 10,000 edges a transaction (a
+transaction's state lives on the server's heap until commit, and with two writers at 20,000 edges the garbage
+collector took a quarter of the server's CPU, at 10,000 a tenth) and two writers.
 """
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Hashable, Iterable, Iterator, Sequence
 
 from graphrec import provenance
 from graphrec.db import names
@@ -39,7 +42,7 @@ from graphrec.progress import Advance, Progress, silent
 from loaders.records import SPLITS, Dataset
 
 NODE_BATCH = 10_000
-BATCH_EDGES = 20_000   # edges per transaction
+BATCH_EDGES = 10_000   # edges per transaction
 WRITERS = 2            # parallel writer sessions
 MAX_WRITERS = 32
 
@@ -92,18 +95,55 @@ def _batches(rows: Iterable[dict], edges: str, size: int) -> Iterator[list[dict]
         yield batch
 
 
+def _parts(weights: dict[Hashable, int], n: int) -> dict[Hashable, int]:
+    """Spread the keys of ``weights`` over ``n`` parts of about equal total weight: heaviest first, each into the
+    lightest part so far."""
+    lightest = [(0, k) for k in range(n)]
+    part = {}
+    for key, weight in sorted(weights.items(), key=lambda kv: -kv[1]):
+        load, k = heapq.heappop(lightest)
+        part[key] = k
+        heapq.heappush(lightest, (load + weight, k))
+    return part
+
+
+def _plan(groups: dict[str, list[dict]], edges: str, writers: int) -> list[list[list[dict]]]:
+    """The edge writes as phases, each a list of rows per writer. The source nodes go to the writers in shares of
+    about equal edges. Rows with a ``part`` (their edges' other ends are the caller's part ``part`` of ``writers``
+    disjoint parts of nodes of another label) are written in ``writers`` phases: in phase p writer k writes the rows of
+    its sources into part (k + p) mod ``writers``, so within a phase no two writers touch the same node. Neo4j locks
+    both ends of a new relationship until commit, so writers that share targets wait for each other's commits and now
+    and then deadlock (a transaction redone after a pause); these never do. Rows without a part (users following
+    users: both ends one label) go in one phase, the writers sharing targets."""
+    n = min(writers, len(groups))
+    share = _parts({source: sum(len(row[edges]) for row in rows) for source, rows in groups.items()}, n)
+    rows = [(share[source], row) for source, rows in groups.items() for row in rows]
+    phased = n > 1 and all("part" in row for _, row in rows)
+    phases: list[list[list[dict]]] = [[[] for _ in range(n)] for _ in range(n if phased else 1)]
+    for k, row in rows:
+        phases[(row["part"] - k) % n if phased else 0][k].append(row)
+    return phases
+
+
 def _write_edges(graph: Graph, statement: str, groups: dict[str, list[dict]], edges: str, batch_edges: int,
                  writers: int, advance: Advance, identifiers: dict | None = None) -> None:
     """Write ``groups`` (source node -> its rows) with ``statement`` by up to ``writers`` sessions at once, each on a
-    disjoint share of the source nodes; one transaction per batch of ``batch_edges`` edges."""
-    sources = list(groups.values())
-    shares = [[row for rows in sources[k::writers] for row in rows] for k in range(min(writers, len(sources)))]
+    disjoint share of the source nodes and, for rows tagged with the ``part`` of their targets, in phases on disjoint
+    targets too (:func:`_plan`); one transaction per batch of ``batch_edges`` edges."""
     lock = threading.Lock()
 
     def on_batch(batch: Sequence[dict]) -> None:
         with lock:
             advance(sum(len(row[edges]) for row in batch))
 
+    for shares in _plan(groups, edges, writers):
+        _run_writers(graph, statement, shares, edges, batch_edges, on_batch, identifiers)
+
+
+def _run_writers(graph: Graph, statement: str, shares: list[list[dict]], edges: str, batch_edges: int,
+                 on_batch: Callable[[Sequence[dict]], None], identifiers: dict | None) -> None:
+    """One session per non-empty share, at once (the only share of a single writer is written from the calling
+    thread)."""
     if len(shares) <= 1:
         for share in shares:
             graph.write_batches(statement, _batches(share, edges, batch_edges), on_batch=on_batch,
@@ -128,7 +168,7 @@ def _write_edges(graph: Graph, statement: str, groups: dict[str, list[dict]], ed
             stop.set()
 
     threads = [threading.Thread(target=writer, args=(k, share), name=f"graphrec-ingest-{k + 1}", daemon=True)
-               for k, share in enumerate(shares)]
+               for k, share in enumerate(shares) if share]
     try:
         for thread in threads:
             thread.start()
@@ -143,7 +183,7 @@ def _write_edges(graph: Graph, statement: str, groups: dict[str, list[dict]], ed
     if failures:
         k, exc = failures[0]
         reason = str(exc) if isinstance(exc, GraphrecError) else f"{type(exc).__name__}: {exc}"
-        raise DatabaseError(f"writer {k + 1} of {len(threads)} running {statement} failed, so the others stopped "
+        raise DatabaseError(f"writer {k + 1} of {len(shares)} running {statement} failed, so the others stopped "
                             f"after their current batch ({reason}); the graph holds whole batches only: run the same "
                             "ingest again to finish it") from exc
 
@@ -207,6 +247,13 @@ def _write_nodes(graph: Graph, dataset: Dataset, report: IngestReport, progress:
     return element_ids
 
 
+def _parted(element_ids: dict[str, str], writers: int) -> dict[str, tuple[str, int]]:
+    """Business id -> (element id, part): the nodes dealt round into ``writers`` parts, for writers that each write
+    into one part at a time (:func:`_plan`). The order is the graph's, unrelated to degree, so the parts' edges come
+    out about even."""
+    return {node: (element_id, k % writers) for k, (node, element_id) in enumerate(element_ids.items())}
+
+
 def _write_interactions(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
                         element_ids: dict[str, dict[str, str]], batch_edges: int, writers: int) -> None:
     wanted: dict[tuple, tuple] = {}
@@ -226,20 +273,21 @@ def _write_interactions(graph: Graph, dataset: Dataset, report: IngestReport, pr
 
     # Sources without weights and timestamps (Gowalla ...) use a statement that carries nothing per edge but the item.
     unweighted = all(w is None and t is None for w, t in wanted.values())
-    users, items = element_ids["User"], element_ids["Item"]
-    new: dict[str, dict[str | None, list]] = defaultdict(lambda: defaultdict(list))
+    users, items = element_ids["User"], _parted(element_ids["Item"], writers)
+    new: dict[str, dict[tuple, list]] = defaultdict(lambda: defaultdict(list))
     changed = []
     for key, (weight, ts) in wanted.items():
         old = existing.get(key)
         if old is None:
             user, item, split = key
-            new[user][split].append(items[item] if unweighted else [items[item], weight, ts])
+            element_id, part = items[item]
+            new[user][(split, part)].append(element_id if unweighted else [element_id, weight, ts])
         elif old != (weight, ts):
             changed.append({"user": key[0], "item": key[1], "split": key[2], "weight": weight, "ts": ts})
     del existing
     edges = "items" if unweighted else "edges"
-    groups = {user: [{"user": users[user], "split": split, edges: part} for split, part in by_split.items()]
-              for user, by_split in new.items()}
+    groups = {user: [{"user": users[user], "split": split, "part": part, edges: these}
+                     for (split, part), these in by_part.items()] for user, by_part in new.items()}
     total = sum(len(row[edges]) for rows in groups.values() for row in rows)
     report.created["interactions"] = total
     report.present["interactions"] = len(wanted) - total - len(changed)
@@ -263,22 +311,27 @@ def _write_triples(graph: Graph, dataset: Dataset, report: IngestReport, progres
         if (t.head, t.relation, t.tail) in triples:
             report.duplicates += 1
         triples[(t.head, t.relation, t.tail)] = None
-    # ... -> head -> [[tail element id, relation], ...] of the triples not in the graph yet
-    kinds: dict[tuple[str, str, str], dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    # ... -> (head, part of the tails) -> [[tail element id, relation], ...] of the triples not in the graph yet
+    kinds: dict[tuple[str, str, str], dict[tuple[str, int], list]] = defaultdict(lambda: defaultdict(list))
+    tails = {label: _parted(element_ids[label], writers) for label in {kind[2] for kind in wanted}}
     for (head_label, rel_type, tail_label), triples in wanted.items():
         slots = {"head_label": head_label, "type": rel_type, "tail_label": tail_label}
         existing = {(r["head"], r["relation"], r["tail"]) for r in graph.stream("ingest.existing_triples", slots)}
         for head, relation, tail in triples:
             if (head, relation, tail) not in existing:
-                kinds[(head_label, rel_type, tail_label)][head].append([element_ids[tail_label][tail], relation])
+                element_id, part = tails[tail_label][tail]
+                kinds[(head_label, rel_type, tail_label)][(head, part)].append([element_id, relation])
     total = sum(len(edges) for heads in kinds.values() for edges in heads.values())
     report.created["triples"] = total
     report.present["triples"] = sum(len(triples) for triples in wanted.values()) - total
     if total:
         with progress("kg triples", total) as advance:
             for (head_label, rel_type, tail_label), heads in kinds.items():
-                groups = {head: [{"head": element_ids[head_label][head], "edges": edges}]
-                          for head, edges in heads.items()}
+                # Heads and tails of one label (Entity -> Entity) are the same nodes: no phases on disjoint tails.
+                groups: dict[str, list[dict]] = defaultdict(list)
+                for (head, part), edges in heads.items():
+                    row = {"head": element_ids[head_label][head], "edges": edges}
+                    groups[head].append({**row, "part": part} if head_label != tail_label else row)
                 _write_edges(graph, "ingest.create_triples", groups, "edges", batch_edges, writers, advance,
                              identifiers={"head_label": head_label, "type": rel_type, "tail_label": tail_label})
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from graphrec.errors import ConfigError, DatabaseError
-from graphrec.ingest import BATCH_EDGES, WRITERS, _batches, _write_edges, ingest
+from graphrec.ingest import BATCH_EDGES, WRITERS, _batches, _plan, _write_edges, ingest
 from loaders.records import Dataset, Interaction
 
 
@@ -103,3 +103,58 @@ def test_a_failed_writer_stops_the_others_and_is_named():
     healthy = [rows for thread, rows in graph.batches]
     assert all(row["user"] != "u1" for rows in healthy for row in rows)
     assert len(healthy) < 100   # writer 1 had 100 batches to write and stopped early
+
+
+def parted_groups(n_users: int, n_items: int, parts: int) -> dict[str, list[dict]]:
+    """Every user interacts with every item; item i is in part i mod ``parts``, each user's edges a row per part."""
+    return {f"u{u}": [{"user": f"u{u}", "split": "train", "part": p,
+                       "items": [f"i{i}" for i in range(n_items) if i % parts == p]} for p in range(parts)]
+            for u in range(n_users)}
+
+
+class PhaseRecordingGraph(RecordingGraph):
+    """Also records which batches ran at the same time: a phase ends when every writer of it has returned."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple[str, set]] = []   # (thread, items it wrote) per write_batches call, in start order
+
+    def write_batches(self, name, batches, on_batch=None, identifiers=None, **params):
+        items: set = set()
+        with self.lock:
+            self.calls.append((threading.current_thread().name, items))
+        for rows in batches:
+            items.update(item for row in rows for item in row["items"])
+        return super().write_batches(name, [], on_batch, identifiers) or 0
+
+
+@pytest.mark.parametrize("writers", [2, 3])
+def test_writers_with_parted_targets_never_share_a_node_within_a_phase(writers):
+    graph = PhaseRecordingGraph()
+    _write_edges(graph, "ingest.create_unweighted_interactions", parted_groups(7, 12, writers), "items", 4, writers,
+                 lambda n: None)
+    assert len(graph.calls) == writers * writers           # one call per writer per phase
+    phases = [graph.calls[k:k + writers] for k in range(0, len(graph.calls), writers)]
+    for phase in phases:
+        assert len({thread for thread, _ in phase}) == writers
+        seen = [item for _, items in phase for item in items]
+        assert len(seen) == len(set(seen))                  # no item written by two writers in one phase
+    # every writer meets every part once, and together they write each (user, item) edge exactly once
+    for thread in {thread for thread, _ in graph.calls}:
+        mine = [items for name, items in graph.calls if name == thread]
+        assert sorted(len(items) for items in mine) == sorted(len([i for i in range(12) if i % writers == p])
+                                                              for p in range(writers))
+
+
+def test_plan_puts_each_row_once_and_keeps_sources_to_one_writer():
+    groups = parted_groups(9, 6, 2)
+    phases = _plan(groups, "items", 2)
+    rows = [(k, row) for shares in phases for k, share in enumerate(shares) for row in share]
+    assert sorted((row["user"], row["part"]) for _, row in rows) == sorted((u, p) for u in groups for p in range(2))
+    writer_of: dict[str, set] = {}
+    for k, row in rows:
+        writer_of.setdefault(row["user"], set()).add(k)
+    assert all(len(ks) == 1 for ks in writer_of.values())
+    for shares in phases:                                   # within a phase, the writers' parts differ
+        assert len({row["part"] for share in shares for row in share[:1]}) == len([s for s in shares if s])
+    assert len(_plan({"u1": [{"user": "u1", "items": ["i"]}]}, "items", 4)) == 1   # no parts: one phase
