@@ -6,7 +6,8 @@
 file               required  columns
 =================  ========  =================================================================================
 interactions.csv   yes       ``user,item`` + optional ``weight`` (number), ``ts`` (integer, e.g. Unix seconds),
-                             ``split`` (``train`` / ``valid`` / ``test``, or empty)
+                             ``split`` (``train`` / ``valid`` / ``test``, or empty; ``val``, ``validation``,
+                             ``dev``, ``training``, ``testing`` ... in any case are read as those)
 kg.csv             no        ``head,relation,tail`` + optional ``head_label`` / ``tail_label`` (``Item`` or
                              ``Entity``; without them the head is an ``Item`` and the tail an ``Entity``)
 social.csv         no        ``src,dst`` + optional ``weight``: one FOLLOWS edge per row (add both directions for
@@ -35,7 +36,7 @@ from pathlib import Path
 from graphrec.errors import InputError
 
 from ._text import int_value, number_value, read_text
-from .records import SPLITS, Dataset, Interaction, Node, SocialEdge, Triple
+from .records import SPLIT_SPELLINGS, SPLITS, Dataset, Interaction, Node, SocialEdge, Triple
 
 Row = tuple[int, list[str]]  # (1-based line number, cells)
 KG_LABELS = ("Item", "Entity")
@@ -74,10 +75,11 @@ def load(path: str | Path, *, interactions: str | None = None, kg: str | None = 
     weight, ts, split = source.optional(weight_col, "weight"), source.optional(ts_col, "ts"), \
         source.optional(split_col, "split")
     for number, row in source.rows:
-        value = row[split] if split is not None else ""
+        raw = row[split].strip() if split is not None else ""
+        value = SPLIT_SPELLINGS.get(raw.lower(), raw)
         if value and value not in SPLITS:
-            raise InputError(source.file, f"unknown split {value!r}; expected one of {list(SPLITS)} or empty",
-                             line=number)
+            raise InputError(source.file, f"unknown split {raw!r}; expected one of {list(SPLITS)} (or "
+                             f"{', '.join(k for k in SPLIT_SPELLINGS if k not in SPLITS)}) or empty", line=number)
         dataset.interactions.append(Interaction(
             source.id(number, row, user), source.id(number, row, item),
             weight=number_value(source.file, number, row[weight], "weight") if weight is not None and row[weight]

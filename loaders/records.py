@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SPLITS = ("train", "valid", "test")
+# Spellings of the three splits found in the wild, read as graphrec's own (case-insensitive).
+SPLIT_SPELLINGS = {"train": "train", "training": "train", "trn": "train",
+                   "valid": "valid", "val": "valid", "validation": "valid", "dev": "valid", "eval": "valid",
+                   "test": "test", "testing": "test", "tst": "test"}
 NODE_LABELS = ("User", "Item", "Entity")
 
 

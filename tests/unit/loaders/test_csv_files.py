@@ -68,10 +68,17 @@ def test_named_optional_column_must_exist(make_files):
 
 
 def test_unknown_split(make_files):
-    folder = make_files({"interactions.csv": "user,item,split\n1,2,train\n1,3,val\n"})
-    with pytest.raises(InputError, match=r"interactions\.csv, line 3: unknown split 'val'; "
-                                         r"expected one of \['train', 'valid', 'test'\]"):
+    folder = make_files({"interactions.csv": "user,item,split\n1,2,train\n1,3,holdout\n"})
+    with pytest.raises(InputError, match=r"interactions\.csv, line 3: unknown split 'holdout'; "
+                                         r"expected one of \['train', 'valid', 'test'\] \(or training, trn, val"):
         csv_files.load(folder)
+
+
+def test_common_split_spellings_are_read_as_graphrecs(make_files):
+    folder = make_files({"interactions.csv": "user,item,split\n1,2,Train\n1,3,val\n1,4,validation\n1,5,dev\n"
+                                             "1,6,TEST\n1,7,testing\n1,8,\n"})
+    splits = [it.split for it in csv_files.load(folder).interactions]
+    assert splits == ["train", "valid", "valid", "valid", "test", "test", None]
 
 
 @pytest.mark.parametrize("column, value, problem", [("weight", "high", "weight must be a number"),
