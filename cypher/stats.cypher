@@ -42,3 +42,21 @@ MATCH (u:{{user}}) WHERE EXISTS { (u)-[:{{interactions}}]->(:{{item}}) } RETURN 
 // name: active_items
 // Items with at least one interaction.
 MATCH (i:{{item}}) WHERE EXISTS { (:{{user}})-[:{{interactions}}]->(i) } RETURN count(i) AS n
+
+// name: split_health
+// What caps any model on a stored split: (user, item) pairs both in train and in test, test interactions whose item
+// has no training interaction (no model can rank it from the graph), and users with training but no test
+// interactions. $split maps each interaction type to its split property.
+MATCH (u:{{user}})-[r:{{interactions}}]->(i:{{item}})
+WITH u, i, collect(r[$split[type(r)]]) AS splits
+WITH u, i, 'train' IN splits AS train, 'test' IN splits AS test
+WITH i, collect({u: u, train: train, test: test}) AS pairs
+WITH i, pairs, any(p IN pairs WHERE p.train) AS trained
+UNWIND pairs AS p
+WITH p.u AS u, trained, p
+WITH u, sum(CASE WHEN p.train AND p.test THEN 1 ELSE 0 END) AS both,
+     sum(CASE WHEN p.test AND NOT trained THEN 1 ELSE 0 END) AS cold,
+     max(CASE WHEN p.train THEN 1 ELSE 0 END) AS has_train, max(CASE WHEN p.test THEN 1 ELSE 0 END) AS has_test
+RETURN sum(both) AS train_test_overlap, sum(cold) AS test_items_unseen_in_train,
+       sum(CASE WHEN has_train = 1 AND has_test = 0 THEN 1 ELSE 0 END) AS users_without_test,
+       sum(has_test) AS users_with_test

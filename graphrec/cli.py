@@ -331,6 +331,13 @@ def stats_cmd(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"kg:            {stats['kg']['triples']:,} triples over {stats['kg']['relations']} relations, "
                f"{stats['entities']:,} entities")
     click.echo(f"social:        {stats['social']:,} {'|'.join(stats['social_types']) or 'social'} edges")
+    health = stats["split_health"]
+    if health:
+        click.echo(f"stored split:  {health['users_with_test']:,} users with test interactions, "
+                   f"{health['users_without_test']:,} with training but none in test; "
+                   f"{health['train_test_overlap']:,} (user, item) pairs in both train and test; "
+                   f"{health['test_items_unseen_in_train']:,} test interactions with an item no training interaction "
+                   "has (no model can rank those from the graph)")
     for s in stats["sources"] or [{"key": "(none recorded)", "path": "", "status": "", "finished_at": None,
                                    "merged": False}]:
         merged = ", merged on purpose" if s["merged"] else ""

@@ -34,6 +34,7 @@ def graph_stats(graph: Graph) -> dict:
         key = row["split"] if isinstance(row["split"], str) else "no split"
         per_split[key] = per_split.get(key, 0) + row["n"]
     relations = {row["relation"]: row["n"] for row in graph.read("stats.kg_summary")}
+    health = graph.read("stats.split_health", split=splits)[0] if "test" in per_split and "train" in per_split else None
     return {
         "nodes": nodes,
         "relationships": relationships,
@@ -46,6 +47,7 @@ def graph_stats(graph: Graph) -> dict:
         "kg": {"triples": sum(relations.values()), "relations": len(relations)},
         "social": graph.read("stats.social_count")[0]["n"],
         "social_types": list(mapping.social),
+        "split_health": health,
         "sources": [{k: s[k] for k in ("key", "path", "status", "finished_at", "merged")}
                     for s in graph.read("sources.all")],
     }
