@@ -43,7 +43,7 @@ RETURN u.id AS user, r.split AS split, collect(i.id) AS items,
 
 // name: create_interactions
 // $rows: [{user, split, edges: [[item, weight, ts], ...]}]: one row per user, split and part of the items (graphrec's
-// writers take the parts in turn, never one at once, so that they never wait on each other's item locks; the row's
+// writers take the parts in turn, never one at once, so that they seldom wait on each other's item locks; the row's
 // `part` is not read here), its new edges grouped; user and items are element ids.
 UNWIND $rows AS row
 MATCH (u:User) WHERE elementId(u) = row.user

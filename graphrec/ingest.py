@@ -17,8 +17,10 @@ id constraint's index, which in a write query also locks the index entry.
 ``writers`` sessions write edges at once, each on its own disjoint share of the source nodes, so two writers never
 lock the same user. Where the other ends are nodes of another label (items, a KG's entities) those are dealt into as
 many parts and the writes go in phases, each writer on another part in each phase (:func:`_plan`): Neo4j locks both
-ends of a new relationship until commit, so writers sharing items would wait for each other's commits and now and then
-deadlock; these never touch the same node at once. When one writer fails, the others stop after their current batch
+ends of a new relationship until commit, so writers sharing items would wait for each other's commits; these never
+lock the same node at once. (They can still meet on a relationship: linking a new one into a node's chain locks the
+chain's first, which an earlier phase may have linked into the other writer's node too; the rare deadlock that follows
+fails one transaction, which the driver redoes.) When one writer fails, the others stop after their current batch
 and the ingest raises a :class:`~graphrec.errors.DatabaseError` naming the statement and the writer. The defaults are
 what measured fastest on the Gowalla split on 2 cores (BENCHMARKS.md, "Ingest speed"): 10,000 edges a transaction (a
 transaction's state lives on the server's heap until commit, and with two writers at 20,000 edges the garbage
@@ -111,10 +113,10 @@ def _plan(groups: dict[str, list[dict]], edges: str, writers: int) -> list[list[
     """The edge writes as phases, each a list of rows per writer. The source nodes go to the writers in shares of
     about equal edges. Rows with a ``part`` (their edges' other ends are the caller's part ``part`` of ``writers``
     disjoint parts of nodes of another label) are written in ``writers`` phases: in phase p writer k writes the rows of
-    its sources into part (k + p) mod ``writers``, so within a phase no two writers touch the same node. Neo4j locks
-    both ends of a new relationship until commit, so writers that share targets wait for each other's commits and now
-    and then deadlock (a transaction redone after a pause); these never do. Rows without a part (users following
-    users: both ends one label) go in one phase, the writers sharing targets."""
+    its sources into part (k + p) mod ``writers``, so within a phase no two writers lock the same node. Neo4j locks
+    both ends of a new relationship until commit, so writers that share targets wait for each other's commits; these
+    only meet, now and then, on a relationship at the head of a chain that an earlier phase built. Rows without a part
+    (users following users: both ends one label) go in one phase, the writers sharing targets."""
     n = min(writers, len(groups))
     share = _parts({source: sum(len(row[edges]) for row in rows) for source, rows in groups.items()}, n)
     rows = [(share[source], row) for source, rows in groups.items() for row in rows]
