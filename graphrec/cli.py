@@ -453,6 +453,9 @@ def _models() -> list[str]:
 @click.option("--threads", type=int, help="torch threads (default: torch's choice).")
 @click.option("--device", default="cpu", show_default=True,
               help="Train and evaluate on this torch device, e.g. cuda (the saved model is on the CPU either way).")
+@click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Data-parallel training in this many processes on this machine (gloo on CPU, one GPU each with "
+                   "NCCL), the same global batch and seed as one process. Under torchrun, leave it out.")
 @click.option("--search", is_flag=True, help="Closed-form models (graphrec models): choose the hyper-parameters on "
               "the validation holdout from the model's small grid, refit the best on train + valid, test once.")
 @click.option("--grid", "grids", multiple=True, metavar="NAME=V1,V2",
@@ -476,7 +479,7 @@ def train_cmd(ctx: click.Context, **options) -> None:
 
 
 # What a resumed run may change; every other option must be what the run started with.
-_RESUME_MAY_CHANGE = ("epochs", "patience", "min_epochs", "budget_minutes", "threads", "device", "publish")
+_RESUME_MAY_CHANGE = ("epochs", "patience", "min_epochs", "budget_minutes", "threads", "device", "publish", "nproc")
 
 
 def _resumed_options(ctx: click.Context, options: dict) -> dict:
@@ -508,8 +511,9 @@ def _resumed_options(ctx: click.Context, options: dict) -> dict:
 
 def _train(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim, num_layers, reg, hps, patience,
            min_epochs, lr_decay, lr_decay_patience, lr_decay_epochs, budget_minutes, eval_every, ks, metric, threads,
-           device, search, grids, search_users, run_id, publish, split, valid_fraction, seed,
+           device, nproc, search, grids, search_users, run_id, publish, split, valid_fraction, seed,
            invocation: dict) -> None:
+    from graphrec.distributed import check_model, from_environment
     from graphrec.models import model_class
     from graphrec.progress import bar
     from graphrec.train import TrainConfig
@@ -536,18 +540,25 @@ def _train(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim,
                          lr_decay=lr_decay, lr_decay_patience=lr_decay_patience,
                          lr_decay_epochs=tuple(sorted(set(lr_decay_epochs))),
                          budget_seconds=budget_minutes * 60 if budget_minutes is not None else None,
-                         device=device)
+                         device=device, nproc=nproc)
     # A closed-form model has no epochs to validate: it fits on all non-test data, unless --search needs the holdout.
     validation = search if closed else eval_every != 0
     data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed, validation=validation)
     searching = SearchConfig(grid=dict(_parse_grid(g) for g in grids) or None, valid_users=search_users) \
         if search else None
 
+    group = from_environment(device)  # started by torchrun: every process runs this command, rank 0 saves and publishes
+    if group is not None and nproc > 1:
+        raise click.UsageError(f"torchrun started {group.world_size} processes already: leave --nproc out")
+    if nproc > 1 or group is not None:
+        check_model(model_class(model_name))  # before connecting and exporting
     settings = _settings(ctx)
     with _connect(ctx) as graph:
         run, result = train_run(graph, settings.runs_dir, model_name, hparams, config, data_config, run_id=run_id,
                                 progress=bar, callback=_epoch_line, invocation=invocation, search=searching,
-                                search_callback=_search_line)
+                                search_callback=_search_line, group=group)
+        if run is None:  # a torchrun process other than rank 0
+            return
         if publish and run.meta["embeddings"] == "none":
             click.echo(f"not published: {model_name} ranks by an item–item filter and has no embeddings to serve",
                        err=True)

@@ -11,7 +11,7 @@ Users with no items in the evaluated split are skipped (see ``n_users`` in the r
 
 from __future__ import annotations
 
-from typing import Callable, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -20,6 +20,9 @@ from graphrec.errors import ConfigError
 from graphrec.kernels import topk_indices
 from graphrec.metrics import RankingMetrics
 from graphrec.recdata import RecData, UserItems, contains
+
+if TYPE_CHECKING:
+    from graphrec.distributed import DataParallel
 
 Scorer = Union[Callable[[Tensor], Tensor], tuple[Tensor, Tensor]]
 
@@ -36,13 +39,16 @@ def _csr_rows(ui: UserItems, users: Tensor) -> tuple[Tensor, Tensor]:
 
 @torch.no_grad()
 def evaluate(scorer: Scorer, data: RecData, split: str = "valid", ks: Sequence[int] = (20,),
-             batch_users: int = 2048, beyond_accuracy: bool = False) -> dict[str, float]:
+             batch_users: int = 2048, beyond_accuracy: bool = False,
+             group: DataParallel | None = None) -> dict[str, float]:
     """Full-ranking metrics of ``scorer`` on ``split`` ('valid' or 'test').
 
     ``scorer`` is ``(user_emb, item_emb)`` (scores are dot products, the contract of every model here) or a callable
     ``users (B,) -> scores (B, n_items)``. Returns a dict of floats, e.g. ``{"recall@20": ..., "ndcg@20": ...,
     "n_users": ...}``; ``beyond_accuracy`` adds coverage / avgpop / gini / novelty, and ILD / KG coverage when
-    ``data.item_entities`` holds the items' knowledge-graph neighbours.
+    ``data.item_entities`` holds the items' knowledge-graph neighbours. ``group`` (data-parallel training): this
+    process ranks every ``world_size``-th user and the metrics' sums are added up over the processes, so each
+    returns the metrics of all the users.
     """
     if split not in ("valid", "test"):
         raise ConfigError(f"evaluate: split must be 'valid' or 'test', got {split!r}")
@@ -71,6 +77,8 @@ def evaluate(scorer: Scorer, data: RecData, split: str = "valid", ks: Sequence[i
     target_keys = target.keys(data.n_items)
     n_true_all = target.counts()
     users_all = torch.nonzero(n_true_all > 0).reshape(-1)
+    if group is not None:
+        users_all = group.users(users_all)
     for start in range(0, users_all.numel(), batch_users):
         users = users_all[start:start + batch_users]
         scores = score_fn(users)
@@ -80,4 +88,6 @@ def evaluate(scorer: Scorer, data: RecData, split: str = "valid", ks: Sequence[i
         top = topk_indices(scores, kmax).cpu()  # embeddings may live on a GPU; the bookkeeping is on the CPU
         hits = contains(target_keys, users.unsqueeze(1) * data.n_items + top)
         metrics.update(top, hits, n_true_all[users])
+    if group is not None:
+        group.reduce_metrics(metrics)
     return metrics.compute()

@@ -6,6 +6,8 @@ resumes from it), ``metrics.jsonl`` (one line per epoch), ``curves.png`` (loss a
 evaluated once, at the end, with the best weights; model selection only ever sees the valid split.
 Reproducible: epoch ``e`` draws its shuffle, negatives and dropout masks from seeds derived from ``(seed, e)``, so an
 interrupted-and-resumed run replays exactly what an uninterrupted one would.
+Data-parallel (``TrainConfig.nproc`` > 1, or a ``group`` from torchrun): the same loop in every process, each batch
+split between them; see :mod:`graphrec.distributed`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 
@@ -29,6 +31,9 @@ from graphrec.evaluate import evaluate
 from graphrec.models import Recommender, save_model
 from graphrec.recdata import RecData
 from graphrec.sampling import SAMPLERS, BPRBatch, bpr_epoch, n_batches, sampling_weights
+
+if TYPE_CHECKING:
+    from graphrec.distributed import DataParallel
 
 CHECKPOINT_FORMAT = "graphrec.checkpoint/1"
 _HOOK_SEED_SALT = 0x5EED_0F_E90C  # any constant: makes the hook's generator differ from the dropout seed
@@ -78,6 +83,7 @@ class TrainConfig:
     device: str = "cpu"  # where the model trains and is evaluated ("cuda", "cuda:1", ...); sampling stays on the CPU
     progress: bool = True  # a tqdm bar per epoch on stderr
     test_beyond_accuracy: bool = True  # coverage / popularity / gini / novelty in the final test report
+    nproc: int = 1  # data-parallel processes on this machine (graphrec.distributed); the same global batch and seed
 
 
 @dataclass
@@ -102,14 +108,27 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), run_dir: str | os.PathLike | None = None,
-        callback: Callable[[dict], None] | None = None, evaluate_fn=evaluate) -> TrainResult:
+        callback: Callable[[dict], None] | None = None, evaluate_fn=evaluate,
+        group: DataParallel | None = None) -> TrainResult:
     """Train ``model`` on ``data.train`` with early stopping on ``data.valid``; report ``data.test`` once at the end.
 
     ``callback(record)`` is called after each epoch with the JSONL record. ``evaluate_fn`` is the evaluation function
     (swappable for tests). Returns a :class:`TrainResult`; the model is left holding the best weights, on the CPU
     (where write-back and serving use it) whatever ``config.device`` it trained on. A closed-form model (no loss, no
     epochs: ``model.closed_form``) is fitted once instead, by :func:`graphrec.closedfit.fit_closed_form`.
+    ``config.nproc`` > 1 trains in that many processes (:func:`graphrec.distributed.spawn_fit`); ``group``: this
+    process's place in a data-parallel run already started (by torchrun, or by spawn_fit), whose rank 0 alone writes
+    ``run_dir`` and calls ``callback``.
     """
+    if config.nproc < 1:
+        raise ConfigError(f"TrainConfig.nproc must be >= 1, got {config.nproc}")
+    if config.nproc > 1 or group is not None:
+        from graphrec.distributed import check_model, spawn_fit
+
+        check_model(model)
+        if group is None:
+            return spawn_fit(model, data, config, run_dir=run_dir, callback=callback, evaluate_fn=evaluate_fn)
+    main = group is None or group.is_main
     if model.closed_form:
         from graphrec.closedfit import fit_closed_form
 
@@ -130,11 +149,13 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
         sampling_weights(data.train)  # refuse unusable weights before the first epoch
     _check_lr_decay(config)
     device = training_device(config.device)
+    if group is not None and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", group.local_rank)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     model.to(device)
     run = Path(run_dir) if run_dir is not None else None
-    if run is not None:
+    if run is not None and main:
         run.mkdir(parents=True, exist_ok=True)
     optimizer = make_optimizer(model, config.lr)
 
@@ -142,25 +163,24 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
              "history": [], "seconds_train": 0.0, "seconds_eval": 0.0, "stopped_early": False}
     best_weights = copy.deepcopy(model.state_dict())
     ckpt_path = run / "checkpoint.pt" if run is not None else None
-    if ckpt_path is not None and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if ckpt.get("format") != CHECKPOINT_FORMAT:
-            raise ConfigError(f"{ckpt_path} is not a graphrec checkpoint")
-        ckpt["config"].setdefault("sampler", "interaction")  # checkpoints from before the option existed
-        if ckpt["config"] != _config_key(config):
-            raise ConfigError(f"{ckpt_path} was written with another training config; use a new run folder "
-                              f"(checkpoint: {ckpt['config']}, now: {_config_key(config)})")
-        # Checkpoints written before the model was recorded carry no "model_key" and cannot be checked.
-        if "model_key" in ckpt and json.loads(ckpt["model_key"]) != _model_key(model):
-            raise ConfigError(f"{ckpt_path} was written by another model or other hyper-parameters; use a new run "
-                              f"folder (checkpoint: {json.loads(ckpt['model_key'])}, now: {_model_key(model)})")
+    ckpt = None
+    if main:
+        try:
+            ckpt = _read_checkpoint(ckpt_path, model, config)
+        except ConfigError as exc:
+            if group is None:
+                raise
+            ckpt = exc
+    if group is not None:  # rank 0 read it (the folder may be on its machine only): the others get its copy
+        ckpt = group.broadcast(ckpt)
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         best_weights = ckpt["best_weights"]
         state = json.loads(ckpt["state"])
         state["budget_spent"] = _over_budget(state, config)  # the budget may differ on resume, like the epochs
 
-    if run is not None:  # rewrite the log from the (possibly resumed) history, so it never holds replayed epochs
+    if run is not None and main:  # rewrite the log from the (resumed) history, so it never holds replayed epochs
         with open(run / "metrics.jsonl", "w") as fh:
             for record in state["history"]:
                 fh.write(json.dumps(record) + "\n")
@@ -169,8 +189,8 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
         epoch = state["epoch"] + 1
         gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
         parts: dict[str, float] = {}
-        loss, seconds = train_epoch(model, optimizer, data, config.batch_size, gen, progress=config.progress,
-                                    desc=f"epoch {epoch}", sampler=config.sampler, parts=parts)
+        loss, seconds = train_epoch(model, optimizer, data, config.batch_size, gen, progress=config.progress and main,
+                                    desc=f"epoch {epoch}", sampler=config.sampler, parts=parts, group=group)
         state["seconds_train"] += seconds
         record = {"epoch": epoch, "loss": loss, "seconds": seconds, "lr": optimizer.param_groups[0]["lr"]}
         if parts:
@@ -182,7 +202,7 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
             state["best_epoch"] = epoch
         elif epoch % config.eval_every == 0 or last:
             t1 = time.perf_counter()
-            valid = evaluate_model(model, data, "valid", config, evaluate_fn, beyond=False)
+            valid = evaluate_model(model, data, "valid", config, evaluate_fn, beyond=False, group=group)
             record["valid"] = valid
             record["eval_seconds"] = time.perf_counter() - t1
             state["seconds_eval"] += record["eval_seconds"]
@@ -201,31 +221,50 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
             record["lr_decayed_to"] = _decay_lr(optimizer, config)
         state["epoch"] = epoch
         state["history"].append(record)
-        if run is not None:
+        if run is not None and main:
             with open(run / "metrics.jsonl", "a") as fh:
                 fh.write(json.dumps(record) + "\n")
             if epoch % config.checkpoint_every == 0 or state["stopped_early"] or last:
                 _save_checkpoint(ckpt_path, model, optimizer, best_weights, state, config)
-        if callback is not None:
+        if callback is not None and main:
             callback(record)
 
     if validate:
         model.load_state_dict(best_weights)
     test = {}
     if data.test.nnz:
-        test = evaluate_model(model, data, "test", config, evaluate_fn, beyond=config.test_beyond_accuracy)
+        test = evaluate_model(model, data, "test", config, evaluate_fn, beyond=config.test_beyond_accuracy,
+                              group=group)
     model.to("cpu")
     result = TrainResult(best_epoch=state["best_epoch"], best_valid=state["best_valid"], test=test,
                          epochs_run=state["epoch"], stopped_early=state["stopped_early"],
                          seconds_train=state["seconds_train"], seconds_eval=state["seconds_eval"],
                          history=state["history"], run_dir=str(run) if run is not None else None,
                          budget_spent=state.get("budget_spent", False))
-    if run is not None:
+    if run is not None and main:
         save_model(model, run / "best.pt", extra={"best_epoch": result.best_epoch})
         with open(run / "result.json", "w") as fh:
             json.dump({k: v for k, v in result.to_dict().items() if k != "history"}, fh, indent=2)
         plot_history(state["history"], run / "curves.png", config.metric)
     return result
+
+
+def _read_checkpoint(path: Path | None, model: Recommender, config: TrainConfig) -> dict | None:
+    """The run folder's checkpoint, checked against this run's config and model; None when there is none."""
+    if path is None or not path.exists():
+        return None
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"{path} is not a graphrec checkpoint")
+    ckpt["config"].setdefault("sampler", "interaction")  # checkpoints from before the option existed
+    if ckpt["config"] != _config_key(config):
+        raise ConfigError(f"{path} was written with another training config; use a new run folder "
+                          f"(checkpoint: {ckpt['config']}, now: {_config_key(config)})")
+    # Checkpoints written before the model was recorded carry no "model_key" and cannot be checked.
+    if "model_key" in ckpt and json.loads(ckpt["model_key"]) != _model_key(model):
+        raise ConfigError(f"{path} was written by another model or other hyper-parameters; use a new run "
+                          f"folder (checkpoint: {json.loads(ckpt['model_key'])}, now: {_model_key(model)})")
+    return ckpt
 
 
 def training_device(name: str) -> torch.device:
@@ -252,13 +291,15 @@ def make_optimizer(model: Recommender, lr: float) -> torch.optim.Optimizer:
 def train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, data: RecData, batch_size: int,
                 generator: torch.Generator, progress: bool = False, desc: str = "epoch",
                 max_batches: int | None = None, sampler: str = "interaction",
-                parts: dict | None = None) -> tuple[float, float]:
+                parts: dict | None = None, group: DataParallel | None = None) -> tuple[float, float]:
     """One BPR epoch (``ceil(n_train / batch_size)`` steps of triples drawn by ``sampler``, see graphrec.sampling).
     A model with an ``on_epoch_start(generator)`` method gets it called once before the first batch, with a
     generator derived from ``generator`` (for per-epoch work such as resampling views or clustering).
     Returns (mean loss per triple, seconds). ``max_batches`` stops early (benchmarks). ``parts``, when given, is
     filled with the mean per triple of each term the model's loss named through ``Recommender.loss_parts`` (a term
-    absent from some steps, such as NCL's prototypes before warm-up ends, counts 0 there; the means sum to the loss)."""
+    absent from some steps, such as NCL's prototypes before warm-up ends, counts 0 there; the means sum to the loss).
+    ``group``: data-parallel, this process trains on its shard of every batch and the returned loss, parts and
+    seconds are the whole batch's (the slowest process's seconds), the same in every process."""
     model.train()
     keep_freed_memory()
     t0 = time.perf_counter()
@@ -268,9 +309,13 @@ def train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, data: RecD
     # function of the generator's state.
     dropout_seed = int(torch.randint(2**62, (1,), generator=generator))
     batches = bpr_epoch(data.train, data.n_items, batch_size, generator, sampler)
+    if group is not None:  # every process draws the whole epoch (the same seeded triples) and keeps its shards
+        batches = ((batch.users.numel(), group.shard(batch)) for batch in batches)
+    else:
+        batches = ((batch.users.numel(), batch) for batch in batches)
     device = next(model.parameters()).device
     if device.type != "cpu":  # triples are drawn on the CPU (seeded, device-independent) and copied per batch
-        batches = (BPRBatch(*(t.to(device, non_blocking=True) for t in batch)) for batch in batches)
+        batches = ((n, BPRBatch(*(t.to(device, non_blocking=True) for t in batch))) for n, batch in batches)
     total_batches = n_batches(data.train, batch_size)
     if max_batches is not None:
         total_batches = min(total_batches, max_batches)
@@ -282,16 +327,21 @@ def train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, data: RecD
             # Per-epoch model work (SGL's view resampling, NCL's clustering) gets its own generator derived from
             # the epoch's, so it neither shifts the batches' draws nor depends on what the model draws.
             on_epoch_start(torch.Generator().manual_seed(dropout_seed ^ _HOOK_SEED_SALT))
-        for step, batch in enumerate(bar):
+        if group is not None and not group.is_main:  # the work above is the same everywhere; draws in the loss
+            torch.manual_seed(group.loss_seed(dropout_seed))  # are not (rank 0 keeps the one-process ones)
+        for step, (n_global, batch) in enumerate(bar):
             if max_batches is not None and step >= max_batches:
                 break
             optimizer.zero_grad(set_to_none=True)
-            loss = model.loss(batch)
-            loss.backward()
-            optimizer.step()
             n = batch.users.numel()
-            total += float(loss.detach()) * n
-            count += n
+            if n:  # a shard of a last batch smaller than the number of processes can be empty
+                loss = model.loss(batch)
+                loss.backward()
+                total += float(loss.detach()) * n
+                count += n
+            if group is not None:
+                group.add_gradients(model, n / n_global)
+            optimizer.step()
             step_parts = getattr(model, "last_loss_parts", None)
             if step_parts:
                 for name, value in step_parts.items():
@@ -299,9 +349,15 @@ def train_epoch(model: Recommender, optimizer: torch.optim.Optimizer, data: RecD
                 model.last_loss_parts = None
     if progress:
         bar.close()
+    seconds = time.perf_counter() - t0
+    if group is not None:
+        names = group.names(part_sums)
+        total, count, *sums = group.sum([total, count] + [part_sums.get(name, 0.0) for name in names])
+        part_sums = dict(zip(names, sums)) if names else {}
+        seconds = group.max(seconds)
     if parts is not None:
         parts.update((name, value / max(count, 1)) for name, value in part_sums.items())
-    return total / max(count, 1), time.perf_counter() - t0
+    return total / max(count, 1), seconds
 
 
 def loss_text(record: dict) -> str:
@@ -358,7 +414,7 @@ def _over_budget(state: dict, config: TrainConfig, record: dict | None = None) -
 def _config_key(config: TrainConfig) -> dict:
     """The settings a resumed run must share with the original (progress/threads/device may differ)."""
     key = asdict(config)
-    for volatile in ("progress", "threads", "epochs", "min_epochs", "budget_seconds", "device"):
+    for volatile in ("progress", "threads", "epochs", "min_epochs", "budget_seconds", "device", "nproc"):
         key.pop(volatile)
     key["ks"] = [int(k) for k in key["ks"]]
     key["lr_decay_epochs"] = [int(e) for e in key["lr_decay_epochs"]]
@@ -375,10 +431,13 @@ def _model_key(model) -> dict:
 
 
 @torch.no_grad()
-def evaluate_model(model, data, split, config, evaluate_fn=evaluate, beyond: bool = False) -> dict:
+def evaluate_model(model, data, split, config, evaluate_fn=evaluate, beyond: bool = False,
+                   group: DataParallel | None = None) -> dict:
+    """``evaluate_fn`` on the model's scores; data-parallel, each process ranks its share of the users."""
     model.eval()
+    shared = {} if group is None else {"group": group}
     return evaluate_fn(model_scorer(model), data, split=split, ks=config.ks,
-                       batch_users=config.eval_batch_users, beyond_accuracy=beyond)
+                       batch_users=config.eval_batch_users, beyond_accuracy=beyond, **shared)
 
 
 def model_scorer(model: Recommender):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -21,6 +22,9 @@ from graphrec.recdata import RecData
 from graphrec.runs import RUN_ID, Run, load_run, new_run_id, save_graphs, save_run
 from graphrec.sidegraphs import SideGraphs
 from graphrec.train import TrainConfig, TrainResult, fit
+
+if TYPE_CHECKING:
+    from graphrec.distributed import DataParallel
 
 
 DATA_CONFIG = "data_config.json"  # in a run folder from the start, so a resumed run can be checked against it
@@ -73,7 +77,8 @@ class SearchConfig:
 def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_config: TrainConfig,
               data_config: DataConfig = DataConfig(), run_id: str | None = None,
               progress: Progress = silent, callback=None, invocation: dict | None = None,
-              search: SearchConfig | None = None, search_callback=None) -> tuple[Run, TrainResult]:
+              search: SearchConfig | None = None, search_callback=None,
+              group: DataParallel | None = None) -> tuple[Run | None, TrainResult]:
     """Export, train ``model_name`` with early stopping on valid (or, with ``train_config.eval_every=0`` and
     ``data_config.validation=False``, for a fixed number of epochs on train and valid together), report test once,
     and save the run folder. A closed-form model is fitted once (:mod:`graphrec.closedfit`); with ``search``, its
@@ -82,20 +87,40 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
 
     Passing the ``run_id`` of an interrupted run resumes it from its last checkpoint. ``invocation`` (JSON-able) is
     kept in a new run's folder for :func:`saved_invocation`.
+
+    Data-parallel: ``train_config.nproc`` > 1 starts the processes here, after the export; or ``group`` is this
+    process's place in a run torchrun started, where every process exports the graph and trains, and rank 0 alone
+    chooses the run id, writes the run folder and returns the run (the others return None with the result).
     """
+    if train_config.nproc > 1 or group is not None:
+        from graphrec.distributed import check_model
+
+        check_model(model_class(model_name))  # before the export, not after it
     if search is not None and (run_id or not data_config.validation):
         raise ConfigError("train_run: a search chooses hyper-parameters on the valid split, so it needs "
                           "DataConfig.validation=True, and a search is not resumed (it takes seconds to minutes)")
     if not data_config.validation and train_config.eval_every != 0 and not model_class(model_name).closed_form:
         raise ConfigError("train_run: DataConfig.validation=False keeps no valid split, so the run cannot validate: "
                           "set TrainConfig.eval_every=0 (a fixed number of epochs) or keep validation")
-    run_dir = _resumable(runs_dir, run_id, data_config) if run_id else None
+    main = group is None or group.is_main
+    resuming = bool(run_id)
+    if main:
+        try:
+            if resuming:
+                _resumable(runs_dir, run_id, data_config)
+            else:
+                run_id = new_run_id(model_name)
+        except GraphrecError as exc:
+            if group is None:
+                raise
+            run_id = exc
+    if group is not None:  # rank 0's run id (or its error) in every process
+        run_id = group.broadcast(run_id)
+    run_dir = runs_dir / run_id
     start = time.perf_counter()
     data, ids, hetero = load_data(graph, data_config, progress)
     seconds_export = time.perf_counter() - start
-    if run_dir is None:
-        run_id = new_run_id(model_name)
-        run_dir = runs_dir / run_id
+    if main and not resuming:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / DATA_CONFIG).write_text(json.dumps(asdict(data_config)))
         if invocation is not None:
@@ -113,7 +138,9 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
     train_pairs = torch.stack(data.train.pairs())
     model = build(model_name, data.n_users, data.n_items, graph=train_pairs, seed=train_config.seed, side=side,
                   **hparams)
-    result = fit(model, data, train_config, run_dir=run_dir, callback=callback)
+    result = fit(model, data, train_config, run_dir=run_dir, callback=callback, group=group)
+    if not main:
+        return None, result
     if chosen is not None:
         result.best_valid = chosen.best_valid
     model.eval()

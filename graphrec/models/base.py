@@ -12,6 +12,10 @@ knowledge graph name them in ``needs_side`` and take ``side`` (a :class:`graphre
 Closed-form models (``closed_form = True``: graph filters and the baselines, :mod:`graphrec.models.closed`) have no
 loss and no epochs: :func:`graphrec.closedfit.fit_closed_form` fits them once. Where ``dot_product_scores`` is False,
 ``score(users)`` is the model's ranking and ``forward()`` only its low-rank part (or an empty pair).
+Data-parallel training (:mod:`graphrec.distributed`) splits each batch between processes and adds their gradients
+weighted by each shard's share of the batch: the one-process gradient when the loss is a mean over the batch's triples
+plus terms that do not depend on the batch. A model whose loss is not says why in ``not_data_parallel``, and is
+refused with that reason.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class Recommender(nn.Module):
     needs_side: tuple[str, ...] = ()  # "social" and/or "kg": build() then passes side= (graphrec.sidegraphs)
     closed_form = False  # fitted once from the training interactions (no loss, no epochs)
     dot_product_scores = True  # score(users) == user_emb[users] @ item_emb.T for (user_emb, item_emb) = forward()
+    not_data_parallel: str | None = None  # why the loss does not split over a batch's shards (see above), if not
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None):
         super().__init__()

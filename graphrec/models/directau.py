@@ -22,6 +22,9 @@ from graphrec.models.losses import alignment, uniformity
 
 
 class DirectAU(GraphEncoder):
+    not_data_parallel = ("its uniformity term is over pairs of the batch's rows, so a shard would spread its own "
+                         "rows only (gathering them across processes is not built)")
+
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64, encoder: str = "mf",
                  num_layers: int = 3, gamma: float = 1.0, weight_decay: float = 1e-6):
         if encoder not in ("mf", "lightgcn"):

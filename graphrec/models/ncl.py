@@ -39,6 +39,9 @@ def kmeans(x: Tensor, k: int, iters: int = 20, generator: torch.Generator | None
 
 
 class NCL(GraphEncoder):
+    not_data_parallel = ("its structural and prototype InfoNCE terms are summed over the batch (reduction='sum') "
+                         "beside BPR's mean, so the shards' weighted gradients do not add up to the batch's")
+
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64, num_layers: int = 3,
                  reg: float = 1e-4, ssl_temp: float = 0.1, ssl_reg: float = 1e-7, proto_reg: float = 8e-8,
                  alpha: float = 1.0, hyper_layers: int = 1, num_clusters: int = 1000, warm_up_epochs: int = 20,

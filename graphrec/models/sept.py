@@ -37,6 +37,8 @@ from graphrec.models.social import SparseOperator, friendships, interaction_matr
 
 
 class SEPT(Recommender):
+    not_data_parallel = ("its tri-training term is a sum over the batch's distinct users, so the shards' weighted "
+                         "gradients do not add up to the batch's")
     needs_graph = True
     needs_side = ("social",)
 

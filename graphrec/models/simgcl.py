@@ -25,6 +25,8 @@ from graphrec.models.propagation import lightgcn_rows, propagate_layers_rows
 
 
 class SimGCL(GraphEncoder):
+    not_data_parallel = ("its InfoNCE takes the batch's other users and items as negatives, so a shard would "
+                         "contrast against its own rows only (gathering the views across processes is not built)")
     skip_ego = True
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64, num_layers: int = 2,

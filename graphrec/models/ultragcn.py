@@ -74,6 +74,8 @@ def item_neighbours(users: Tensor, items: Tensor, n_users: int, n_items: int, k:
 
 
 class UltraGCN(Recommender):
+    not_data_parallel = ("its constraint and item-item terms are sums over the batch, not means, so the shards' "
+                         "weighted gradients do not add up to the batch's")
     needs_graph = True
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64, w1: float = 1e-6,

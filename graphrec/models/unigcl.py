@@ -65,6 +65,9 @@ def unified_adjacency(pairs: Tensor, side: SideGraphs | None, n_users: int, n_it
 
 
 class UniGCL(Recommender):
+    not_data_parallel = ("its InfoNCE takes the batch's other users and items as negatives, so a shard would "
+                         "contrast against its own rows only (gathering the views across processes is not built)")
+
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, side: SideGraphs | None = None,
                  dim: int = 64, num_layers: int = 2, reg: float = 1e-4, social_weight: float = 0.5,
                  kg_weight: float = 0.5, eps: float = 0.2, cl_rate: float = 0.2, temperature: float = 0.2,

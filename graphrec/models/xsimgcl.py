@@ -26,6 +26,8 @@ from graphrec.models.propagation import propagate_layers_rows
 
 
 class XSimGCL(GraphEncoder):
+    not_data_parallel = ("its InfoNCE takes the batch's other users and items as negatives, so a shard would "
+                         "contrast against its own rows only (gathering the views across processes is not built)")
     skip_ego = True
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64, num_layers: int = 2,
