@@ -28,13 +28,18 @@ from datetime import datetime, timezone
 
 import numpy as np
 import torch
-from torch_geometric.data import HeteroData
 
 from graphrec.db.connect import Graph
 from graphrec.errors import ConfigError, GraphrecError
 from graphrec.idmaps import IdMaps
 from graphrec.mapping import GraphMapping
 from graphrec.progress import Progress, silent
+
+with warnings.catch_warnings():
+    # torch_geometric (2.8) calls torch.jit.script at import time, which torch deprecates; from torch 2.15 that is a
+    # FutureWarning, printed on every command that exports. Not ours to fix, and nothing a user can act on.
+    warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated")
+    from torch_geometric.data import HeteroData
 
 SPLITS = ("auto", "stored", "random", "temporal", "time")
 SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}

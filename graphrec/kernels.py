@@ -388,13 +388,25 @@ def row_slots(rows: Tensor, n: int) -> Tensor:
     return slot
 
 
+def _unchecked():
+    """Invariant checks off, said explicitly: the keyword ``check_invariants=False`` alone is not enough for some torch
+    releases (2.11 warns "Sparse invariant checks are implicitly disabled" even then; the context does not)."""
+    return torch.sparse.check_sparse_tensor_invariants(enable=False)
+
+
 def csr(crow: Tensor, col: Tensor, values: Tensor, n: int, n_cols: int | None = None) -> Tensor:
     """An (n, n_cols or n) sparse CSR tensor from trusted, already-valid parts (invariant checks would cost a pass per call).
     Torch warns once that CSR is "beta"; that is not actionable for users, so it is silenced here only."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _unchecked():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
         return torch.sparse_csr_tensor(crow, col, values, (n, n if n_cols is None else n_cols),
                                        check_invariants=False)
+
+
+def coo(indices: Tensor, values: Tensor, size: tuple[int, int]) -> Tensor:
+    """A sparse COO tensor (not coalesced) from trusted parts, without invariant checks (see ``csr``)."""
+    with _unchecked():
+        return torch.sparse_coo_tensor(indices, values, size, check_invariants=False)
 
 
 # The torch versions of the row products (the fallbacks above, and the reference the tests compare with).

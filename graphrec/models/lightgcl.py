@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from graphrec.kernels import coo
 from graphrec.models.encoder import GraphEncoder
 from graphrec.models.losses import LogSumExpScores, bpr_loss, distinct
 
@@ -49,9 +50,8 @@ class LightGCL(GraphEncoder):
         adj = self.adjacency().to_sparse_coo().coalesce()
         rows, cols = adj.indices()
         user_rows = rows < n_users  # the user→item block of Â is Â_ui
-        adj_ui = torch.sparse_coo_tensor(torch.stack([rows[user_rows], cols[user_rows] - n_users]),
-                                         adj.values()[user_rows], (n_users, n_items),
-                                         check_invariants=False).coalesce()
+        adj_ui = coo(torch.stack([rows[user_rows], cols[user_rows] - n_users]), adj.values()[user_rows],
+                     (n_users, n_items)).coalesce()
         u, s, v = truncated_svd(adj_ui, min(self.svd_q, n_users, n_items))
         self.register_buffer("svd_us", u * s, persistent=False)  # U S  (n_users, q)
         self.register_buffer("svd_vs", v * s, persistent=False)  # V S  (n_items, q)

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphrec.kernels import csr
+from graphrec.kernels import coo as sparse_coo, csr
 from graphrec.models.base import Recommender
 from graphrec.models.negatives import negative_scores, uniform_negatives
 
@@ -48,8 +48,7 @@ def item_neighbours(users: Tensor, items: Tensor, n_users: int, n_items: int, k:
     G is never materialised: it is computed ``chunk`` columns at a time (Gowalla's 41k² would be 6.7 GB).
     For binary A, G_ii = d_i and g_i = Σ_k G_ik = Σ_{u ∈ N(i)} d_u."""
     ones = torch.ones(users.numel())
-    coo = torch.sparse_coo_tensor(torch.stack([items, users]), ones, (n_items, n_users),
-                                  check_invariants=False).coalesce()
+    coo = sparse_coo(torch.stack([items, users]), ones, (n_items, n_users)).coalesce()
     crow = torch.zeros(n_items + 1, dtype=torch.long)
     torch.cumsum(torch.bincount(coo.indices()[0], minlength=n_items), 0, out=crow[1:])
     a_t = csr(crow, coo.indices()[1], coo.values(), n_items, n_users)

@@ -36,12 +36,12 @@ def random_pairs(n_users, n_items, n, seed):
 
 
 def import_hetero_data():
-    """torch_geometric's import calls torch.jit.script, deprecated in torch 2.13 (a DeprecationWarning that the
-    test config turns into an error); it is not ours to fix, so only that import is shielded."""
+    """torch_geometric's import calls torch.jit.script, deprecated in torch 2.13 (a DeprecationWarning, from 2.15 a
+    FutureWarning, that the test config turns into an error); it is not ours to fix, so only that import is shielded."""
     import warnings
 
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated")
         from torch_geometric.data import HeteroData
     return HeteroData
 

@@ -162,6 +162,15 @@ def test_topk_indices_falls_back_to_torch_for_other_dtypes():
     assert torch.equal(kernels.topk_indices(scores, 5), torch.topk(scores, 5, dim=1).indices)
 
 
+def test_trusted_sparse_tensors_are_built_without_a_warning():
+    # torch warns once per process that invariant checks are "implicitly disabled" (2.11 even with
+    # check_invariants=False), so only a fresh process shows whether csr and coo opt out explicitly enough.
+    code = ("import torch\nfrom graphrec import kernels\n"
+            "kernels.csr(torch.tensor([0, 1, 2]), torch.tensor([1, 0]), torch.ones(2), 2)\n"
+            "kernels.coo(torch.tensor([[0, 1], [1, 0]]), torch.ones(2), (2, 2))")
+    subprocess.run([sys.executable, "-W", "error", "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
 def test_the_loops_leave_torchs_thread_count_alone():
     # numba's OpenMP pool, started on first use, resets the OpenMP thread count torch reads: checked in a fresh
     # process, where the pool really starts.
