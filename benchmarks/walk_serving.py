@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from graphrec import recommend as rec  # noqa: E402
 from graphrec.config import load_settings  # noqa: E402
 from graphrec.db.connect import connect  # noqa: E402
-from graphrec.kernels import spmm  # noqa: E402
+from graphrec import itemgraph  # noqa: E402
 from benchmarks._serving import add_run_arguments, percentiles, run_and_users  # noqa: E402
 
 SIMILAR = "GRAPHREC_SIMILAR"
@@ -97,22 +97,8 @@ def reference_top_k(model, ids, users: list[str], k: int) -> dict[str, list[str]
 
 
 def neighbours(model, s_from: int, s_to: int, block: int):
-    """Ranks s_from+1..s_to of each item's neighbours by R̃ᵀR̃ (itself excluded, zeros dropped), in blocks of
-    ``block`` items: yields (first item, (B, s_to - s_from) values, and indices)."""
-    n_items, r_t = model.n_items, model.r_t
-    crow, col, val = r_t.crow_indices(), r_t.col_indices(), r_t.values()
-    for start in range(0, n_items, block):
-        width = min(block, n_items - start)
-        lo, hi = int(crow[start]), int(crow[start + width])
-        # the block's columns of R̃ (users x B), read off R̃ᵀ's rows, then R̃ᵀ @ them: its columns of R̃ᵀR̃
-        columns = torch.zeros(model.n_users, width)
-        owner = torch.repeat_interleave(torch.arange(width), torch.diff(crow[start:start + width + 1]))
-        columns[col[lo:hi], owner] = val[lo:hi]
-        gram = spmm(r_t, columns).t().contiguous()   # (B, n_items), symmetric: the block's rows
-        rows = torch.arange(width)
-        gram[rows, start + rows] = -torch.inf
-        values, indices = gram.topk(s_to, dim=1)
-        yield start, values[:, s_from:], indices[:, s_from:]
+    """Ranks s_from+1..s_to of each item's neighbours by R̃ᵀR̃ (graphrec.itemgraph.neighbours)."""
+    return itemgraph.neighbours(model, s_to, block, skip=s_from)
 
 
 def write_similar(graph, run_id: str, model, ids, s_from: int, s_to: int, block: int, batch_rels: int) -> dict:

@@ -67,9 +67,10 @@ RETURN state, options.indexConfig AS config
 DROP INDEX {{index}} IF EXISTS
 
 // name: finish_run
-// Marks run $id ready to serve, with what was written.
+// Marks run $id ready to serve, with what was written ($similar: each item's stored neighbours, or null).
 MATCH (r:ModelRun {id: $id})
-SET r.status = 'ready', r.published_at = $now, r.users_written = $users, r.items_written = $items
+SET r.status = 'ready', r.published_at = $now, r.users_written = $users, r.items_written = $items,
+    r.similar_k = $similar
 RETURN r.id AS id
 
 // name: record_fold_in
@@ -117,3 +118,23 @@ MATCH (r:ModelRun {id: $id})
 WHERE NOT coalesce(r.serving, false)
 DETACH DELETE r
 RETURN count(*) AS deleted
+
+// name: item_element_ids
+// Every item's business id (as text) and element id, for writing relationships between items.
+MATCH (i:{{item}})
+RETURN toString({{item_key:i}}) AS id, elementId(i) AS eid
+
+// name: write_similar
+// A graph filter's item–item neighbours (graphrec.itemgraph): $rows [{a, b: [element ids], s: [scores]}], one
+// relationship per pair, tagged with run $run.
+UNWIND $rows AS row
+MATCH (a:{{item}}) WHERE elementId(a) = row.a
+UNWIND range(0, size(row.b) - 1) AS n
+MATCH (b:{{item}}) WHERE elementId(b) = row.b[n]
+CREATE (a)-[:GRAPHREC_SIMILAR {score: row.s[n], run: $run}]->(b)
+
+// name: drop_similar
+// Deletes run $run's item–item neighbours, in batches (an auto-commit transaction).
+MATCH (:{{item}})-[s:GRAPHREC_SIMILAR]->()
+WHERE s.run = $run
+CALL { WITH s DELETE s } IN TRANSACTIONS OF 50000 ROWS

@@ -36,7 +36,7 @@
 MATCH (run:ModelRun)
 WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
 WITH run ORDER BY run.switched_at DESC LIMIT 1
-RETURN run.id AS id, run.walk_user_power IS NOT NULL AS walk, run.items_written AS items
+RETURN run.id AS id, run.walk_user_power IS NOT NULL AS walk, run.items_written AS items, run.similar_k AS similar
 
 // name: status
 // What the serving queries would use for $user / $item under run $run (null: the served run): does the run exist,
@@ -217,6 +217,47 @@ CALL {
   WHERE ($walk_splits IS NULL OR w.split IN $walk_splits) AND NOT j IN seen
   WITH run, j, sum(via) AS walk
   RETURN collect([j, walk * COUNT { (j)<-[e:{{interactions}}]-(:{{user}}) WHERE $walk_splits IS NULL OR e.split IN $walk_splits } ^ (-run.walk_item_power)]) AS walked
+}
+WITH run, u, seen, walked, u[run.user_property] AS v
+CALL {
+  WITH run, seen, v
+  WITH run, seen, v, v + [z IN range(1, run.index_pad) | 0.0] AS probe, sqrt(reduce(s = 0.0, x IN v | s + x * x)) AS qn
+  WHERE v IS NOT NULL AND 0.0 < qn < toFloat('Infinity')
+  CALL db.index.vector.queryNodes(run.index_name, $fetch, probe) YIELD node
+  WHERE NOT node IN seen
+  RETURN collect(node) AS fetched
+}
+WITH run, v, walked, fetched, [x IN walked | x[0]] AS reached
+UNWIND walked + [n IN fetched WHERE NOT n IN reached | [n, 0.0]] AS candidate
+WITH run, v, candidate[0] AS i, candidate[1] AS walk, sqrt(reduce(s = 0.0, x IN coalesce(v, []) | s + x * x)) AS qn
+WHERE ($exclude IS NULL OR NOT toString({{item_key:i}}) IN $exclude)
+  AND ($entities IS NULL OR all(e IN $entities WHERE EXISTS { MATCH (i)-[:{{kg}}]-(x) WHERE x.id = e OR x.name = e }))
+WITH run, i, walk + CASE WHEN qn > 0.0 AND i[run.mips_property] IS NOT NULL AND any(c IN i[run.mips_property] WHERE c <> 0.0)
+                         THEN (2.0 * vector.similarity.cosine(v + [0.0], i[run.mips_property]) - 1.0) * qn * run.max_norm
+                         ELSE 0.0 END AS score
+ORDER BY score DESC, toString({{item_key:i}})
+LIMIT $k
+RETURN toString({{item_key:i}}) AS item, score, run.id AS run, coalesce(i.title, i.name) AS name
+
+// name: similar_walk_for_user
+// walk_for_user with the item–item part read from the run's stored neighbours instead of walked: the scores of
+// (:Item)-[:GRAPHREC_SIMILAR {score, run}]->(:Item) (each item's top-s under R̃ᵀR̃, written by graphrec publish,
+// graphrec.itemgraph) summed over the items the user has now, plus the same low-pass term over the same kind of
+// candidates. A user's newest interaction counts at once; the lists are as of the last publish. Parameters as
+// walk_for_user.
+MATCH (run:ModelRun)
+WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
+WITH run ORDER BY run.switched_at DESC LIMIT 1
+MATCH (u:{{user}}) WHERE {{user_key:u}} = $user AND run.walk_user_power IS NOT NULL
+OPTIONAL MATCH (u)-[r:{{interactions}}]->(s:{{item}})
+WHERE $seen_splits IS NULL OR r.split IN $seen_splits
+WITH run, u, collect(s) AS seen
+CALL {
+  WITH run, u, seen
+  MATCH (u)-[w:{{interactions}}]->(:{{item}})-[sim:GRAPHREC_SIMILAR]->(j:{{item}})
+  WHERE ($walk_splits IS NULL OR w.split IN $walk_splits) AND sim.run = run.id AND NOT j IN seen
+  WITH j, sum(sim.score) AS walk
+  RETURN collect([j, walk]) AS walked
 }
 WITH run, u, seen, walked, u[run.user_property] AS v
 CALL {

@@ -784,11 +784,15 @@ def _load_run(ctx: click.Context, run_ref: str):
 @click.argument("run_ref", metavar="RUN")
 @click.option("--serve/--no-serve", default=True, show_default=True, help="Serve the run once it is written.")
 @click.option("--batch-size", default=5_000, show_default=True, help="Nodes per write transaction.")
+@click.option("--similar", default=100, show_default=True, type=click.IntRange(min=0),
+              help="Graph filters (GF-CF): each item's nearest items written as relationships for fast serving "
+                   "(0: none; recommend then walks every path at query time).")
 @click.option("--fold-in", "fold", is_flag=True, help="Only embed the users and items that joined the graph since "
               "RUN was trained (from their interactions, no retraining) and write them; RUN must be published.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def publish_cmd(ctx: click.Context, run_ref: str, serve: bool, batch_size: int, fold: bool, as_json: bool) -> None:
+def publish_cmd(ctx: click.Context, run_ref: str, serve: bool, batch_size: int, similar: int, fold: bool,
+                as_json: bool) -> None:
     """Write RUN's embeddings onto the graph's nodes with its (:ModelRun) node and vector index, then serve it.
 
     RUN is a run id under <home>/runs, `latest`, or a run folder.
@@ -809,7 +813,7 @@ def publish_cmd(ctx: click.Context, run_ref: str, serve: bool, batch_size: int, 
                            f"{folded.seconds:.1f} s" + (f"; no neighbour in the run, left to cold start: "
                                                         f"{folded.skipped}" if any(folded.skipped.values()) else ""))
             return
-        report = publish(graph, run, serve=serve, batch_size=batch_size, progress=bar)
+        report = publish(graph, run, serve=serve, batch_size=batch_size, similar=similar, progress=bar)
     if as_json:
         _echo_json(report.__dict__)
         return

@@ -174,6 +174,7 @@ class PublishReport:
     unseen_users: int = 0  # users with no training interaction and no friend in the run: their rows are noise
     index: str = ""
     serving: bool = False
+    similar: int = 0       # item–item relationships written (a graph filter's stored neighbours)
 
 
 def _batches(ids: Sequence[str], vectors: list, size: int, extra: list | None = None) -> Iterator[list[dict]]:
@@ -210,12 +211,15 @@ def unseen_users(run: Run, n_users: int):
 
 
 def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_000, index_timeout: int = 600,
-            index_options: IndexOptions = IndexOptions(), progress: Progress = silent) -> PublishReport:
+            index_options: IndexOptions = IndexOptions(), similar: int = 100,
+            progress: Progress = silent) -> PublishReport:
     """Write ``run``'s embeddings onto the graph (batched, one transaction per batch), its (:ModelRun) node and its
     item vector index; then serve it (``serve=True``). Publishing a run again rewrites the same properties.
 
     The embeddings are checked first (:func:`check_embeddings`): a refused run leaves the graph as it was. An index
-    the run already has is kept as it is; :func:`rebuild_index` builds it again with other ``index_options``."""
+    the run already has is kept as it is; :func:`rebuild_index` builds it again with other ``index_options``. A graph
+    filter served by the walk (GF-CF) also gets each item's ``similar`` nearest items as relationships
+    (:mod:`graphrec.itemgraph`; 0: none, and it is served by walking every path at query time)."""
     import torch
 
     emb = run.embeddings()
@@ -287,7 +291,14 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
     with progress("build the item vector index", 1) as advance:
         create_index(graph, index, int(items.shape[1]) + index.pad, index_options, timeout=index_timeout)
         advance(1)
-    graph.write("publish.finish_run", id=run.id, now=_now(), users=report.users, items=report.items)
+    stored = None
+    if walk_exponents(meta) and similar > 0:  # a graph filter: its item–item part as each item's nearest items
+        from graphrec.itemgraph import write_similar
+
+        stored = similar
+        report.similar = write_similar(graph, run.id, run.model(), item_ids, similar, progress=progress)
+    graph.write("publish.finish_run", id=run.id, now=_now(), users=report.users, items=report.items,
+                similar=stored)
     if serve:
         switch(graph, run.id)
         report.serving = True
@@ -362,6 +373,10 @@ def drop(graph: Graph, run_id: str, batch_size: int = 5_000) -> None:
     if meta.get("serving"):
         raise GraphrecError(f"run {run_id!r} is being served; switch to another run first (`graphrec runs switch`)")
     graph.write("publish.drop_vector_index", {"index": meta["index_name"]})
+    if meta.get("similar_k"):
+        from graphrec.itemgraph import drop_similar
+
+        drop_similar(graph, run_id)
     mapping = graph.mapping
     for label, prop in ((mapping.user_label, meta["user_property"]), (mapping.item_label, meta["item_property"]),
                         (mapping.item_label, meta["mips_property"])):

@@ -60,8 +60,9 @@ def recommend(graph: Graph, user: str, k: int = 20, *, path: str = "index", fetc
               seen_splits: Sequence[str] | None = None, cold_start: bool = True,
               walk_splits: Sequence[str] | None = None) -> list[dict]:
     """Top-``k`` items for ``user`` as rows ``{item, score, run}``, best first (``recommend.for_user[_index]``; for
-    a graph filter's run, ``recommend.walk_for_user``: its item–item part walked in the graph at query time, plus its
-    low-pass embeddings over the walk's items and ``fetch`` more from the index, or every item on the exact path).
+    a graph filter's run, its item–item part from the graph plus its low-pass embeddings, over the items it reaches
+    and ``fetch`` more from the index: ``recommend.similar_walk_for_user`` sums the run's stored neighbours of the
+    user's items, the exact path ``recommend.walk_for_user`` walks every path at query time over every item).
 
     ``entities``: only items linked to each of these KG entities (ids or names); ``exclude``: item ids never to
     return; ``seen_splits``: None excludes every item the user interacted with, ``["train"]`` only training ones.
@@ -73,8 +74,11 @@ def recommend(graph: Graph, user: str, k: int = 20, *, path: str = "index", fetc
                   exclude=list(exclude) if exclude else None,
                   seen_splits=None if seen_splits is None else list(seen_splits))
     served = graph.read("recommend.serving_run", run=run)
-    if served and served[0]["walk"]:  # a graph filter: its item–item walk over the graph as it is now
-        rows = graph.read("recommend.walk_for_user", walk_splits=None if walk_splits is None else list(walk_splits),
+    if served and served[0]["walk"]:  # a graph filter: its item–item part from the graph as it is now
+        # exact: every path walked now, every item a candidate; else the run's stored neighbours, when it has them
+        name = "recommend.similar_walk_for_user" if path == "index" and served[0].get("similar") else \
+            "recommend.walk_for_user"
+        rows = graph.read(name, walk_splits=None if walk_splits is None else list(walk_splits),
                           fetch=max(1, served[0]["items"] or 1) if path == "exact" else fetch or default_fetch(k),
                           **params)
     elif path == "index":

@@ -27,7 +27,8 @@ def gfcf(session_graph, tmp_path_factory):
     run, _ = train_run(graph, tmp_path_factory.mktemp("runs"), "gfcf", {"alpha": 0.3, "k": 16}, TrainConfig(seed=1),
                        DataConfig(validation=False))
     assert run.meta["embeddings"] == "low-pass part"
-    publish(graph, run)
+    report = publish(graph, run, similar=149)  # every other item: the stored lists are the whole of R̃ᵀR̃
+    assert report.similar == graph.query("MATCH ()-[s:GRAPHREC_SIMILAR]->() RETURN count(s) AS n")[0]["n"] > 0
     return graph, dataset, run
 
 
@@ -45,14 +46,18 @@ def test_the_walk_path_equals_the_models_scores(gfcf):
         rows = rec.recommend(graph, user, K, path="exact", seen_splits=["train"], walk_splits=["train"])
         assert [r["item"] for r in rows] == [ids.ids["item"][j] for j in order], user
         assert all(math.isclose(r["score"], float(scores[j]), rel_tol=1e-4, abs_tol=1e-5) for r, j in zip(rows, order))
-        fast = rec.recommend(graph, user, K, seen_splits=["train"], walk_splits=["train"])
-        assert [r["item"] for r in fast][:5] == [r["item"] for r in rows][:5]
+        stored = rec.recommend(graph, user, K, seen_splits=["train"], walk_splits=["train"], fetch=150)
+        assert [r["item"] for r in stored] == [r["item"] for r in rows], user
+        assert [r["score"] for r in stored] == pytest.approx([r["score"] for r in rows], rel=1e-5)
 
 
 def test_an_interaction_added_now_counts_in_the_next_recommendation(gfcf):
     graph, dataset, run = gfcf
     user, item = "u7", "i149"
     assert item not in seen(dataset)[user]
+    stored_before = {r["item"]: r["score"] for r in rec.recommend(graph, user, 150, fetch=150)}  # stored neighbours
+    lists = {r["j"]: r["s"] for r in graph.query(
+        "MATCH (:Item {id: $item})-[s:GRAPHREC_SIMILAR]->(j) RETURN j.id AS j, s.score AS s", {"item": item})}
     graph.query("CREATE (w:User {id: 'newcomer'}), (n:Item {id: 'brand-new'}) WITH w, n "
                 "MATCH (x:Item {id: $item}) CREATE (w)-[:INTERACTED]->(x), (w)-[:INTERACTED]->(n)",
                 {"item": item}, write=True)
@@ -60,8 +65,25 @@ def test_an_interaction_added_now_counts_in_the_next_recommendation(gfcf):
     assert "brand-new" not in before  # nothing links u7 to it yet
     graph.query("MATCH (u:User {id: $user}), (x:Item {id: $item}) CREATE (u)-[:INTERACTED]->(x)",
                 {"user": user, "item": item}, write=True)
+    stored = {r["item"]: r["score"] for r in rec.recommend(graph, user, 150, fetch=150)}
+    assert item not in stored  # now seen, and every neighbour of it gains its stored score
+    gained = [j for j in lists if j in stored_before and j in stored]
+    assert len(gained) > 10
+    assert all(stored[j] == pytest.approx(stored_before[j] + lists[j], rel=1e-5) for j in gained)
     after = {r["item"]: r["score"] for r in rec.recommend(graph, user, 200, path="exact")}
     assert item not in after  # now seen
     degree = graph.query("MATCH (x:Item {id: $item}) RETURN COUNT { (x)<-[:INTERACTED]-() } AS d", {"item": item})[0]["d"]
     # the one path u7 → i149 ← newcomer → brand-new: d_i149^-½ · d_newcomer^-1 · d_brand-new^-½, no embedding
     assert after["brand-new"] == pytest.approx(1 / (math.sqrt(degree) * 2 * 1), rel=1e-6)
+
+
+def test_dropping_the_run_removes_its_stored_neighbours(gfcf):
+    from graphrec.publish import drop, switch
+    from tests.integration.serving_data import random_run
+
+    graph, dataset, run = gfcf
+    other = random_run(run.path.parent, run.ids(), seed=5)
+    publish(graph, other)
+    switch(graph, other.id)
+    drop(graph, run.id)
+    assert graph.query("MATCH ()-[s:GRAPHREC_SIMILAR]->() RETURN count(s) AS n")[0]["n"] == 0
