@@ -97,7 +97,7 @@ def save_run(runs_dir: str | Path, meta: dict, ids: IdMaps, embeddings: dict[str
             raise ValueError(f"{kind} embeddings have {embeddings[kind].shape[0]} rows for {len(ids.ids[kind])} ids")
     path = Path(runs_dir) / meta["id"]
     path.mkdir(parents=True, exist_ok=True)
-    meta = {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **meta}
+    meta = {"created_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **meta}
     ids.save(path / "ids.json")
     import torch
 

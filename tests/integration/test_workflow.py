@@ -153,7 +153,7 @@ def test_a_closed_form_model_is_searched_on_valid_refitted_and_evaluated_again(s
     out = run_cli(settings, "train", "--model", "gfcf", "--search", "--grid", "alpha=0,0.5", "--hp", "k=8",
                   "--threads", "1", "--no-publish")
     assert "chosen on valid among 2 points" in out.stdout
-    run = list_runs(settings.runs_dir)[-1]
+    run = [r for r in list_runs(settings.runs_dir) if r.meta["model"] == "gfcf"][-1]
     trials = [json.loads(line) for line in (run.path / "search.jsonl").read_text().splitlines()]
     assert [t["hparams"]["alpha"] for t in trials] == [0.0, 0.5] and all(t["hparams"]["k"] == 8 for t in trials)
     best = max(trials, key=lambda t: t["valid"]["recall@20"])
@@ -167,7 +167,7 @@ def test_a_closed_form_model_is_searched_on_valid_refitted_and_evaluated_again(s
 def test_a_closed_form_model_without_search_fits_on_all_non_test_data(sample_graph, settings):
     out = run_cli(settings, "train", "--model", "itemknn", "--hp", "k=10", "--threads", "1")
     assert "fitted in" in out.stdout and "not published: itemknn ranks by an item–item filter" in out.stderr
-    run = list_runs(settings.runs_dir)[-1]
+    run = [r for r in list_runs(settings.runs_dir) if r.meta["model"] == "itemknn"][-1]
     assert run.meta["embeddings"] == "none" and run.meta["counts"]["valid"] == 0
     result = CliRunner().invoke(cli, ["--home", str(settings.home), "train", "--model", "lightgcn", "--search"])
     assert result.exit_code != 0 and "lightgcn trains by epochs" in result.output
