@@ -144,7 +144,7 @@ def fold_in(graph: Graph, run: Run, *, batch_size: int = 5_000, progress: Progre
     """Embed the users and items of the graph that published run ``run`` has no vector for, from their
     interactions (see the module doc), and write them with the run's properties. The run must be published here."""
     from graphrec.export import export
-    from graphrec.publish import RunProperties, unseen_users
+    from graphrec.publish import RunProperties, augment, unseen_users, write_embeddings
 
     start = time.perf_counter()
     rows = graph.read("publish.get_run", id=run.id)
@@ -184,25 +184,9 @@ def fold_in(graph: Graph, run: Run, *, batch_size: int = 5_000, progress: Progre
     if len(items):  # a folded item may not outgrow the run's largest norm: the MIPS augmentation needs |x| <= M
         norms = i_vec.norm(dim=1, keepdim=True)
         i_vec = torch.where(norms > max_norm, i_vec * (max_norm / norms), i_vec)
-    mapping = graph.mapping
-    with progress("fold in users and items", len(users) + len(items)) as advance:
-        for start_k in range(0, len(users), batch_size):
-            chunk = users[start_k:start_k + batch_size]
-            rows = [{"id": mapping.key("user", now_users[u]), "v": u_vec[k].tolist()}
-                    for k, u in enumerate(chunk, start_k)]
-            report.users += graph.write("publish.write_user_embeddings", {"property": props.user},
-                                        rows=rows)[0]["written"]
-            advance(len(chunk))
-        for start_k in range(0, len(items), batch_size):
-            chunk = items[start_k:start_k + batch_size]
-            vectors = i_vec[start_k:start_k + len(chunk)]
-            # publish's MIPS augmentation [x, sqrt(M² − |x|²)], against the run's own M
-            extra = (max_norm ** 2 - (vectors.double() ** 2).sum(1)).clamp_min(0).sqrt()
-            rows = [{"id": mapping.key("item", now_items[i]), "v": vectors[k].tolist(),
-                     "a": vectors[k].tolist() + [float(extra[k])]} for k, i in enumerate(chunk)]
-            report.items += graph.write("publish.write_item_embeddings", {"property": props.item,
-                                                                          "mips": props.mips}, rows=rows)[0]["written"]
-            advance(len(chunk))
+    report.users = write_embeddings(graph, "user", props, [now_users[u] for u in users], u_vec, batch_size, progress)
+    report.items = write_embeddings(graph, "item", props, [now_items[i] for i in items], i_vec, batch_size, progress,
+                                    augment(i_vec, max_norm)[0])
     report.seconds = time.perf_counter() - start
     graph.write("publish.record_fold_in", id=run.id, users=report.users, items=report.items)
     return report

@@ -36,7 +36,7 @@ PARAMS = ":params"  # the first slide's parameter block, filled per graph by gui
 
 def body(name: str, mapping: GraphMapping = DEFAULT) -> str:
     """A statement without its header comments, its slots filled for ``mapping``: what a Browser user runs."""
-    lines = _rendered(cypher.statement(name), mapping).splitlines()
+    lines = mapping.render(cypher.statement(name)).splitlines()
     while lines and lines[0].lstrip().startswith("//"):
         lines.pop(0)
     return "\n".join(lines)
@@ -47,14 +47,6 @@ SWITCH = ("MATCH (target:ModelRun {id: $run})\nWHERE target.status = 'ready'\n"
           "SET target.switched_at = toString(datetime())\nWITH target\nMATCH (r:ModelRun)\n"
           "SET r.serving = (r.id = target.id)\nRETURN target.id AS serving, count(r) AS runs")
 
-
-
-def _rendered(text: str, mapping: GraphMapping) -> str:
-    """``text`` with the mapping's slots filled ({{user}}, {{user_key:u}} ...); a text without slots as it is."""
-    wanted = cypher.slots(text)
-    if not wanted:
-        return text
-    return cypher.render(text, **{k: v for k, v in mapping.slots().items() if k in wanted})
 
 
 def slides(mapping: GraphMapping = DEFAULT) -> list:
@@ -68,7 +60,7 @@ def slides(mapping: GraphMapping = DEFAULT) -> list:
                   f"<code>(:{item})</code>, interactions <code>{html.escape('|'.join(mapping.interaction_types))}"
                   f"</code>, the knowledge graph <code>{html.escape('|'.join(mapping.kg_types)) or 'none'}</code>, "
                   f"social ties <code>{html.escape('|'.join(mapping.social)) or 'none'}</code>.")
-    lookup = _rendered("MATCH (u:{{user}}) RETURN {{user_key:u}} AS id LIMIT 5", mapping)
+    lookup = mapping.render("MATCH (u:{{user}}) RETURN {{user_key:u}} AS id LIMIT 5")
     return [
         ("graphrec in Neo4j Browser",
          ["This guide walks through the graph graphrec reads, the model runs written back onto it, and the Cypher "
@@ -79,12 +71,12 @@ def slides(mapping: GraphMapping = DEFAULT) -> list:
          [("set the parameters", PARAMS)]),
         ("The graph", [graph_text, "How many of each:"],
          [("nodes per label", "MATCH (n) RETURN labels(n) AS labels, count(*) AS nodes ORDER BY nodes DESC"),
-          ("one user's neighbourhood", _rendered(
+          ("one user's neighbourhood", mapping.render(
               "MATCH p = (u:{{user}})-[:{{interactions}}]->(:{{item}})-[:{{kg}}]-()\nWHERE {{user_key:u}} = $user\n"
-              "RETURN p LIMIT 25", mapping)),
-          ("one user's friends and what they interacted with", _rendered(
+              "RETURN p LIMIT 25")),
+          ("one user's friends and what they interacted with", mapping.render(
               "MATCH p = (u:{{user}})-[:{{social}}]-(:{{user}})-[:{{interactions}}]->(:{{item}})\n"
-              "WHERE {{user_key:u}} = $user\nRETURN p LIMIT 25", mapping))]),
+              "WHERE {{user_key:u}} = $user\nRETURN p LIMIT 25"))]),
         ("Model runs",
          ["<code>graphrec publish RUN</code> writes a trained run's embeddings onto the nodes "
           "(<code>graphrec_emb_&lt;run&gt;</code> on users and items, <code>graphrec_mips_&lt;run&gt;</code> on items; "

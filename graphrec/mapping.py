@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Mapping
 
+from graphrec.db import cypher
 from graphrec.db.names import ELEMENT_ID, IDENTIFIER, AllBut
 from graphrec.errors import ConfigError
 
@@ -228,6 +229,13 @@ class GraphMapping:
         return {"user": self.user_label, "item": self.item_label, "user_key": self.user_id,
                 "item_key": self.item_id, "interactions": self.interaction_types, "social": self.social,
                 "kg": self.kg_types}
+
+    def render(self, text: str, **given) -> str:
+        """``text`` with its slots filled: those ``given``, then this mapping's; a text without slots as it is."""
+        wanted = cypher.slots(text)
+        if not wanted:
+            return text
+        return cypher.render(text, **{**{k: v for k, v in self.slots().items() if k in wanted}, **given})
 
     def fields(self) -> dict[str, list[str]]:
         """Per interaction type, the property names export reads: [split, weight, timestamp, filter] ('' for none)."""

@@ -149,8 +149,9 @@ def check_embeddings(run_id: str, ids: dict[str, Sequence[str]], users: torch.Te
     return keep
 
 
-def augment(items: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """The MIPS → cosine augmentation: rows x → [x, sqrt(M² − |x|²)] with M = max |x|, and M.
+def augment(items: torch.Tensor, max_norm: float | None = None) -> tuple[torch.Tensor, float]:
+    """The MIPS → cosine augmentation: rows x → [x, sqrt(M² − |x|²)] with M = max |x| (or ``max_norm``, a published
+    run's own M, for rows added to it later), and M.
 
     For a query q' = [q, 0], cos(q', x') = q·x / (|q| M): the cosine ranking of the augmented items is exactly the
     inner-product ranking, and q·x = cos · |q| · M.
@@ -159,7 +160,8 @@ def augment(items: torch.Tensor) -> tuple[torch.Tensor, float]:
 
     x = items.detach().to(torch.float64)
     sq = (x * x).sum(dim=1)
-    max_norm = float(sq.max().sqrt()) if len(x) else 0.0
+    if max_norm is None:
+        max_norm = float(sq.max().sqrt()) if len(x) else 0.0
     extra = (max_norm ** 2 - sq).clamp_min(0.0).sqrt()
     return torch.cat([x, extra[:, None]], dim=1), max_norm
 
@@ -186,6 +188,27 @@ def _batches(ids: Sequence[str], vectors: list, size: int, extra: list | None = 
                 row["a"] = extra[k]
             rows.append(row)
         yield rows
+
+
+def write_embeddings(graph: Graph, kind: str, props: RunProperties, ids: Sequence[str], vectors: torch.Tensor,
+                     batch_size: int, progress: Progress = silent, augmented: torch.Tensor | None = None) -> int:
+    """Write ``vectors`` (and, for items, their MIPS ``augmented`` rows) onto the nodes of business ``ids`` with the
+    run's properties, ``batch_size`` nodes a transaction; returns how many nodes were found and written."""
+    mapping = graph.mapping
+    name = f"publish.write_{kind}_embeddings"
+    slots = {"property": props.user} if kind == "user" else {"property": props.item, "mips": props.mips}
+    typed = [mapping.key(kind, ident) for ident in ids]
+    rows_iter = _batches(typed, vectors.tolist(), batch_size, None if augmented is None else augmented.tolist())
+    written = 0
+    with graph.driver.session(database=graph.database) as session, \
+            progress(f"write {kind} embeddings", len(typed)) as advance:
+        text = graph.text(name, slots)
+        for rows in rows_iter:
+            def work(tx, rows=rows):
+                return tx.run(text, rows=rows).single()["written"]
+            written += graph._guard(name, lambda: session.execute_write(work))
+            advance(len(rows))
+    return written
 
 
 def _now() -> str:
@@ -259,30 +282,11 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
     report = PublishReport(run.id, index=index.name, zero_users=int((~keep).sum()),
                            unseen_users=int(unseen.sum()) if unseen is not None else 0)
 
-    mapping = graph.mapping
-
-    def write(kind: str, name: str, slots: dict, rows_iter: Iterator[list[dict]], total: int) -> int:
-        written = 0
-        with graph.driver.session(database=graph.database) as session, progress(f"write {kind} embeddings", total) as advance:
-            text = graph.text(name, slots)
-            for rows in rows_iter:
-                for row in rows:
-                    row["id"] = mapping.key(kind, row["id"])
-
-                def work(tx, rows=rows):
-                    return tx.run(text, rows=rows).single()["written"]
-                written += graph._guard(name, lambda: session.execute_write(work))
-                advance(len(rows))
-        return written
-
     written_ids = [user_ids[k] for k in keep.nonzero().flatten().tolist()]
-    report.users = write("user", "publish.write_user_embeddings", {"property": props.user},
-                         _batches(written_ids, users[keep].tolist(), batch_size), len(written_ids))
-    item_rows = keep_items.nonzero().flatten().tolist()
-    written_items = [item_ids[k] for k in item_rows]
-    report.items = write("item", "publish.write_item_embeddings", {"property": props.item, "mips": props.mips},
-                         _batches(written_items, items[keep_items].tolist(), batch_size,
-                                  augmented[keep_items].tolist()), len(written_items))
+    report.users = write_embeddings(graph, "user", props, written_ids, users[keep], batch_size, progress)
+    written_items = [item_ids[k] for k in keep_items.nonzero().flatten().tolist()]
+    report.items = write_embeddings(graph, "item", props, written_items, items[keep_items], batch_size, progress,
+                                    augmented[keep_items])
     report.missing = {"user": len(written_ids) - report.users, "item": len(written_items) - report.items}
     if report.items == 0 or report.users == 0:
         raise GraphrecError(f"run {run.id}: none of its {'items' if report.items == 0 else 'users'} are in the graph "

@@ -59,13 +59,10 @@ class Graph:
         """The named statement, its identifier slots filled (see cypher.render): those given, and the mapping's
         (user, item, user_key, item_key, interactions, social, kg) for the slots not given."""
         text = cypher.statement(name)
-        wanted = cypher.slots(text)
-        if not wanted:
-            return text
-        given = dict(identifiers or {})
-        if wanted - set(given):
-            given.update({k: v for k, v in self.mapping.slots().items() if k in wanted and k not in given})
-        return cypher.render(text, **given)
+        given = identifiers or {}
+        if cypher.slots(text) <= set(given):  # all given: no need to read (and check) the mapping
+            return cypher.render(text, **given) if given else text
+        return self.mapping.render(text, **given)
 
     def _guard(self, what: str, fn: Callable[[], Any]) -> Any:
         try:
