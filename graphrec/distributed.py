@@ -235,6 +235,7 @@ def _worker(rank, nproc, port, model, data, config, run_dir, evaluate_fn, queue)
             buffer = io.BytesIO()
             torch.save(model.state_dict(), buffer)
             queue.put(("result", (result, buffer.getvalue())))
+        dist.barrier()  # no process tears its connections down while another's last collective is still in flight
     except GraphrecError as exc:  # the same on every rank (checks) or broadcast from rank 0: one clear error
         if group.is_main:
             queue.put(("error", exc))

@@ -163,6 +163,7 @@ def _train_every_model(rank: int, port: int, queue) -> None:
             result = fit(model, data, CHECKERBOARD, group=DataParallel(rank, 2))
             if rank == 0:
                 queue.put((name, [r["loss"] for r in result.history]))
+        dist.barrier()  # as graphrec.distributed does: both ranks done before either tears down (else an abort)
     finally:
         dist.destroy_process_group()
 
