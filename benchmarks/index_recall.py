@@ -1,8 +1,8 @@
 """The index path's share of the exact top-k on a whole catalogue, per vector index setting and candidate count.
 
-    GRAPHREC_HOME=/tmp/serving-home python benchmarks/index_recall.py --users 500
-    GRAPHREC_HOME=/tmp/serving-home python benchmarks/index_recall.py --users 500 --seed 1 --fetch 100,150,200 \
-        --settings q:16:100,q:32:400,q:64:400 --out /tmp/finalists     # a second sample, a few settings
+    GRAPHREC_HOME=HOME python benchmarks/index_recall.py --users 500
+    GRAPHREC_HOME=HOME python benchmarks/index_recall.py --users 500 --seed 1 --fetch 100,150,200 \
+        --settings q:16:100,q:32:400,q:64:400 --out finalists     # a second sample, a few settings
 
 Reads the graph and the runs of the configured home the way the CLI does (ingest, train and publish a run first:
 `graphrec ingest`, `graphrec train`). For run --run (default: the one served) and --users users drawn with --seed:
@@ -16,8 +16,8 @@ Reads the graph and the runs of the configured home the way the CLI does (ingest
   --fetch, :func:`graphrec.recommend.recommend` (index path) answers every sampled user, timed one query at a time;
   the share is the number of exact top-k items it returns over k times the users.
 
-Prints a table, writes ``<out>.jsonl`` (one record per setting and fetch) and ``<out>.png`` (share and p50 latency
-against fetch, one line per setting). At the end the index is rebuilt with graphrec's defaults
+Prints a table, writes ``<out>.jsonl`` (one record per setting and fetch) and ``<out>.svg`` (share and p50 latency
+against fetch, one line per setting; ``--plot-from JSONL`` draws it again from the records alone, no server). At the end the index is rebuilt with graphrec's defaults
 (:class:`graphrec.publish.IndexOptions`) unless --keep-last.
 """
 
@@ -38,6 +38,7 @@ from graphrec.config import load_settings  # noqa: E402
 from graphrec.db.connect import connect  # noqa: E402
 from graphrec.export import export  # noqa: E402
 from graphrec.publish import IndexOptions, rebuild_index  # noqa: E402
+from benchmarks._plots import save  # noqa: E402
 from benchmarks._serving import add_run_arguments, percentiles, run_and_users  # noqa: E402
 
 
@@ -115,7 +116,7 @@ def plot(records: list[dict], out: Path, title: str) -> None:
         ax.grid(alpha=0.3)
     latency_ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
-    fig.savefig(out, dpi=100)
+    save(fig, out)
 
 
 def main(argv=None) -> int:
@@ -130,7 +131,15 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads for the exact scores")
     ap.add_argument("--keep-last", action="store_true", help="leave the last setting's index instead of the default")
     ap.add_argument("--out", default="benchmarks/results/index_recall_gowalla")
+    ap.add_argument("--plot-from", metavar="JSONL", help="only draw <JSONL>.svg from the records a run wrote")
     args = ap.parse_args(argv)
+    if args.plot_from:
+        source = Path(args.plot_from)
+        records = [json.loads(line) for line in source.read_text().splitlines()]
+        plot(records, source.with_suffix(".svg"),
+             f"run {records[0]['run']}, {records[0]['users']} users, top-{records[0]['k']}")
+        print(f"wrote {source.with_suffix('.svg')}")
+        return 0
     torch.set_num_threads(args.threads)
     settings_list = [parse_setting(s) for s in args.settings.split(",")]
     fetches = [int(f) for f in args.fetch.split(",")]
@@ -174,8 +183,8 @@ def main(argv=None) -> int:
     with open(out.with_suffix(".jsonl"), "w") as f:
         for record in records:
             f.write(json.dumps(record) + "\n")
-    plot(records, out.with_suffix(".png"), f"run {run_id}, {len(users)} users, top-{args.k}")
-    print(f"wrote {out.with_suffix('.jsonl')} and {out.with_suffix('.png')}")
+    plot(records, out.with_suffix(".svg"), f"run {run_id}, {len(users)} users, top-{args.k}")
+    print(f"wrote {out.with_suffix('.jsonl')} and {out.with_suffix('.svg')}")
     return 0
 
 

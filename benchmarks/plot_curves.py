@@ -1,13 +1,14 @@
 """Validation curves of several training runs in one plot: a metric per epoch (or per training minute) from each
 run folder's ``metrics.jsonl`` (the log :func:`graphrec.train.fit` writes).
 
-    python benchmarks/plot_curves.py RUN_DIR[=LABEL] RUN_DIR[=LABEL] ... --metric recall@20 --out curves.png
+    python benchmarks/plot_curves.py RUN_DIR[=LABEL] RUN_DIR[=LABEL] ... --metric recall@20 --out curves.svg
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
@@ -42,6 +43,9 @@ def main(argv=None) -> int:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks._plots import save
+
     fig = Figure(figsize=(7, 4.5))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
@@ -54,7 +58,7 @@ def main(argv=None) -> int:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(args.out, dpi=100)
+    save(fig, args.out)
     print(f"wrote {args.out}")
     return 0
 

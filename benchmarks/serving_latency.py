@@ -1,6 +1,6 @@
 """Recommendation latency through the driver, index path and exact path side by side, on a served run.
 
-    GRAPHREC_HOME=/tmp/serving-home python benchmarks/serving_latency.py --users 500 --clients 1,4
+    GRAPHREC_HOME=HOME python benchmarks/serving_latency.py --users 500 --clients 1,4
 
 Reads the graph and runs of the configured home the way the CLI does (ingest, train and publish a run first:
 `graphrec ingest`, `graphrec train`). For run --run (default: the one served) and --users users drawn with --seed

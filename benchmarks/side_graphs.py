@@ -12,7 +12,7 @@ seeds) and a plot of the validation metric against training time.
 
     python benchmarks/side_graphs.py --dataset lastfm --models lightgcn mf unigcl --seeds 0 1 2 \
         --out benchmarks/results/lastfm.jsonl
-    python benchmarks/side_graphs.py --report benchmarks/results/lastfm.jsonl --plot lastfm.png
+    python benchmarks/side_graphs.py --report benchmarks/results/lastfm.jsonl --plot lastfm.svg
 """
 
 from __future__ import annotations
@@ -237,7 +237,8 @@ def report(path: str, plot: str | None) -> None:
                title=f"{Path(path).stem}: validation {metric} against wall-clock time (first seed)")
         ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))  # outside: never over a curve
         fig.tight_layout()
-        fig.savefig(plot, dpi=100)
+        from benchmarks._plots import save
+        save(fig, plot)
         print(f"\nwrote {plot}")
 
 
@@ -269,7 +270,8 @@ def main(argv=None) -> int:
     ap.add_argument("--run-root", help="keep each run's checkpoints in RUN_ROOT/DATASET-LABEL-seedN, so an "
                                        "interrupted benchmark resumes where it stopped when rerun")
     ap.add_argument("--report", metavar="JSONL", help="print the table of a results file instead of training")
-    ap.add_argument("--plot", help="with --report: write a PNG of the validation metric against time")
+    ap.add_argument("--plot", help="with --report: write a plot of the validation metric against time "
+                                   "(SVG, or the format the suffix names)")
     args = ap.parse_args(argv)
     # A terminated benchmark takes its training child with it (the pool's exit terminates it); the run folder's
     # checkpoint (with --run-root) lets the same command resume.
