@@ -683,13 +683,21 @@ def models_cmd() -> None:
 @cli.command("sample")
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.option("--seed", default=7, show_default=True)
-@click.option("--users", "n_users", default=800, show_default=True)
-@click.option("--items", "n_items", default=600, show_default=True)
-def sample_cmd(folder: str, seed: int, n_users: int, n_items: int) -> None:
+@click.option("--users", "n_users", type=click.IntRange(min=1),
+              help="Users (default 800; with --interactions, interactions // 25).")
+@click.option("--items", "n_items", type=click.IntRange(min=1),
+              help="Items (default 600; with --interactions, interactions // 50).")
+@click.option("--interactions", type=click.IntRange(min=1), help="Instead of the small sample graph, a power-law "
+              "graph of exactly this many interactions (10^5 to 10^7 and beyond) with a stored train/test split, a "
+              "KG and follows, written a block of users at a time (graphrec.sample.write_power_law).")
+def sample_cmd(folder: str, seed: int, n_users: int | None, n_items: int | None, interactions: int | None) -> None:
     """Write the generated sample graph (users, items, KG, friendships) as CSV files into FOLDER."""
-    from graphrec.sample import write_sample
+    from graphrec.sample import write_power_law, write_sample
 
-    out = write_sample(folder, seed=seed, n_users=n_users, n_items=n_items)
+    if interactions is not None:
+        out = write_power_law(folder, interactions, users=n_users, items=n_items, seed=seed)
+    else:
+        out = write_sample(folder, seed=seed, n_users=n_users or 800, n_items=n_items or 600)
     click.echo(f"wrote the sample graph to {out}; ingest it with: graphrec ingest csv {out}")
 
 
