@@ -5,14 +5,14 @@ in the graph, without retraining.
   run's item vectors, as in implicit ALS: u = (XᵀX + λI)⁻¹ Σ_{i ∈ items(u)} x_i, the vector whose scores come closest
   to 1 on its items and 0 elsewhere; its ranking is what the model would give a user with that history. λ matters
   (it moves the answer between the plain least squares and the sum of the item vectors): unless given, it is chosen
-  per run by folding the run's own users back in (:func:`choose_reg`; BENCHMARKS.md, "Fold-in against a full
+  per run by folding the run's own users back in (:func:`choose_reg`; benchmarks/HISTORY.md, "Fold-in against a full
   retrain", has what the fixed λ = 0.01 used before lost).
 * A new item with interactions gets the sum of its users' vectors, each divided by the square root of the user's
   training degree (LightGCN's propagation weights), scaled to the length that the run's own items reach along the
   direction this rule gives them, at that item's degree (a least-squares line on log-degree over the trained items).
   In a BPR model an item's length carries its popularity, and item scores are compared across items, so the scale
   decides how often it is recommended: the whole norm of a trained item over-scores the folded one, and the mean
-  score of the run's training pairs (the rule before) ignores the degree (BENCHMARKS.md, same section).
+  score of the run's training pairs (the rule before) ignores the degree (benchmarks/HISTORY.md, same section).
 
 ``graphrec publish RUN --fold-in`` (or :func:`fold_in`) writes these onto the graph with the run's own properties,
 so the served run answers for the newcomers at once; the vector index picks the new item vectors up on write.

@@ -3,7 +3,7 @@ training, the top-K of full-ranking evaluation, and the scores of many sampled i
 
 On the CPU a step of LightGCN is mostly ``Â @ X`` (a CSR matrix times a dense (N, d) block). torch hands that to
 MKL, which on this project's 2-core machine took 17.8 ms for Gowalla's Â (70,839 nodes, 1.62 M entries, d = 64);
-the row loop below takes ~9 ms (see BENCHMARKS.md): each output row accumulates in a small local buffer and is
+the row loop below takes ~9 ms (see benchmarks/HISTORY.md): each output row accumulates in a small local buffer and is
 written once, rows are split between threads by equal numbers of entries (users and items differ a lot in degree),
 and the row of X that an entry 16 places ahead will read is prefetched, so the random reads of X overlap.
 The loops also fuse the small extras of LightGCN's backward (adding the batch's gradient rows, a product whose input
@@ -46,7 +46,7 @@ def _prefetch_intrinsic():
     The products below read one row of X per entry of Â, at random: the row of the next entry cannot be guessed by
     the hardware, so without the hint every row costs a full cache-miss latency, one after another. Asking for the
     row ``_PREFETCH_AHEAD`` entries ahead overlaps those misses: Gowalla's Â @ X went from ~25 to ~9 ms at 2 threads
-    (BENCHMARKS.md)."""
+    (benchmarks/HISTORY.md)."""
     from llvmlite import ir
     from numba import types
     from numba.core import cgutils

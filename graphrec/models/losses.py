@@ -51,7 +51,7 @@ def info_nce_nodes(view1: Tensor, view2: Tensor, candidates: Tensor, nodes: Tens
     """``info_nce_all(view1[nodes], view2[nodes], candidates, ...)`` for a batch's node ids ``nodes``, which repeat
     (a popular item is the positive of many of the batch's pairs): each distinct node is scored against the candidates
     once and counted as often as it occurs. Same value and gradients, at the cost of the distinct nodes only (at batch
-    4,096 on ML-1M ~60% of the users and ~40% of the items are distinct; BENCHMARKS.md)."""
+    4,096 on ML-1M ~60% of the users and ~40% of the items are distinct; benchmarks/HISTORY.md)."""
     once, counts = distinct(nodes)
     return info_nce_all(view1[once], view2[once], candidates, temperature, reduction, weights=counts)
 
