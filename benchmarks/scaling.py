@@ -1,0 +1,343 @@
+"""How each stage's cost grows with the graph (#33): seconds and peak memory from 10^5 to 10^7 interactions.
+
+For each size, the power-law graph of ``graphrec sample --interactions N`` (:func:`graphrec.sample.write_power_law`,
+seed 0) goes into a freshly wiped embedded Neo4j of the configured home, then each stage runs in its own Python
+process, through the library functions the CLI calls:
+
+=========  ===================================================================================================
+ingest     ``loaders.load("csv", DIR)`` + ``ingest``, as ``graphrec ingest csv DIR``: phases parse, write
+train      ``train_run`` with one LightGCN epoch and no validation, as ``graphrec train --epochs 1 --eval-every 0
+           --no-publish [--nproc 2]``: phases export, epoch, test (the full-ranking test of every test user, K=20)
+           and the rest (saving the run); once with one process, once with two
+publish    ``publish`` of the one-process run, as ``graphrec publish RUN``: embeddings, vector index, serving
+query      ``recommend`` (``graphrec recommend USER``) for 25 seeded users after 3 warm-up calls, index and exact
+           paths: p50 / p90 milliseconds
+=========  ===================================================================================================
+
+This script samples, every 0.2 s, the resident memory of the stage's process with its children (the second training
+process) and of the Neo4j JVM; a stage's phases are its own timestamps, so each phase gets its seconds and both peaks.
+One JSON record per stage and size goes to ``--out``, with the load average at its start and end. A stage that fails,
+runs past ``--stage-timeout`` or would take the machine's memory past ``--max-memory-gb`` (Python and JVM together;
+the stage is stopped first) is recorded as broken and not run at larger sizes (nor what needs it).
+
+    GRAPHREC_HOME=HOME PYTHONPATH=. .venv/bin/python benchmarks/scaling.py --sizes 1e5 3e5 1e6 3e6 1e7 \\
+        --data DIR --out benchmarks/results/scaling.jsonl
+    PYTHONPATH=. .venv/bin/python benchmarks/scaling.py --plot-from benchmarks/results/scaling.jsonl \\
+        --plot benchmarks/results/scaling.svg
+
+HOME's config.toml sets the server's ports, heap and page cache (``[graphrec]`` bolt_port, http_port, server_heap,
+server_pagecache). The graph's database in HOME is wiped at every size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+STAGES = ("ingest", "train1", "train2", "publish", "query")
+NEEDS = {"train1": "ingest", "train2": "ingest", "publish": "train1", "query": "publish"}
+QUERY_USERS, QUERY_WARMUP, K = 25, 3, 20
+
+
+# ---- one stage, in its own process ------------------------------------------------------------------------------------
+def _stage(name: str, data_dir: Path, state_file: Path) -> dict:
+    """Run stage ``name``; return its phases ``{phase: [start, end]}`` (wall-clock times) and what else it measured."""
+    from graphrec.config import load_settings
+    from graphrec.db.connect import connect
+
+    settings = load_settings()
+    state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    phases: dict[str, list[float]] = {}
+    extra: dict = {}
+    with connect(settings) as graph:
+        if name == "ingest":
+            import loaders
+            from graphrec.ingest import ingest
+
+            t0 = time.time()
+            dataset = loaders.load("csv", data_dir)
+            phases["parse"] = [t0, time.time()]
+            report = ingest(graph, dataset)
+            phases["write"] = [phases["parse"][1], time.time()]
+            extra = {"created": report.created, "seconds": report.seconds,
+                     "interactions_per_second": report.interactions_per_second}
+        elif name in ("train1", "train2"):
+            extra = _train(graph, settings, 1 if name == "train1" else 2, phases)
+            if name == "train1":
+                state.update(run=extra["run"], users=extra["counts"]["users"])
+        elif name == "publish":
+            from graphrec.publish import publish
+            from graphrec.runs import load_run
+
+            t0 = time.time()
+            report = publish(graph, load_run(settings.runs_dir, state["run"]))
+            phases["publish"] = [t0, time.time()]
+            extra = {"users": report.users, "items": report.items, "index": report.index}
+        elif name == "query":
+            extra = _query(graph, state["users"], phases)
+    state_file.write_text(json.dumps(state))
+    return {"phases": phases, "extra": extra}
+
+
+def _train(graph, settings, nproc: int, phases: dict) -> dict:
+    """One LightGCN epoch as ``graphrec train --epochs 1 --eval-every 0 --no-publish --nproc N`` runs it. The
+    one-process test is timed by wrapping ``graphrec.train.evaluate_model`` (spawned processes import their own)."""
+    import torch
+
+    from graphrec import train as train_module
+    from graphrec.train import TrainConfig
+    from graphrec.workflow import DataConfig, train_run
+
+    marks: dict[str, float] = {}
+    evaluate_model = train_module.evaluate_model
+
+    def timed_evaluate(*args, **kwargs):
+        marks["test_start"] = time.time()
+        try:
+            return evaluate_model(*args, **kwargs)
+        finally:
+            marks["test_end"] = time.time()
+
+    train_module.evaluate_model = timed_evaluate
+    config = TrainConfig(epochs=1, eval_every=0, nproc=nproc, progress=False)
+    t0 = time.time()
+    run, result = train_run(graph, settings.runs_dir, "lightgcn", {}, config, DataConfig(validation=False),
+                            callback=lambda record: marks.setdefault("epoch_end", time.time()))
+    end = time.time()
+    export_end = t0 + run.meta["seconds"]["export"]
+    phases["export"] = [t0, export_end]
+    phases["epoch"] = [export_end, marks["epoch_end"]]
+    if "test_start" in marks:  # one process: the test is timed; the rest is the run's saving
+        phases["test"] = [marks["test_start"], marks["test_end"]]
+        phases["save"] = [marks["test_end"], end]
+    else:
+        phases["test+save"] = [marks["epoch_end"], end]
+    counts = run.meta["counts"]
+    return {"run": run.id, "epoch_seconds": result.history[0]["seconds"], "loss": result.history[0]["loss"],
+            "test": result.test, "torch_threads": torch.get_num_threads(), "nproc": nproc,
+            "counts": {k: counts[k] for k in ("users", "items", "train", "test", "kg", "social")}}
+
+
+def _query(graph, n_users: int, phases: dict) -> dict:
+    """p50 / p90 milliseconds of ``recommend`` on both paths for seeded users (the generator names them u0, u1 ...;
+    every one of them has interactions)."""
+    import random
+
+    from graphrec.recommend import recommend
+
+    chosen = [f"u{u}" for u in random.Random(0).sample(range(n_users), min(QUERY_USERS + QUERY_WARMUP, n_users))]
+    out = {}
+    for path in ("index", "exact"):
+        t0 = time.time()
+        times = []
+        for n, user in enumerate(chosen):
+            start = time.perf_counter()
+            rows = recommend(graph, user, K, path=path)
+            if n >= QUERY_WARMUP:
+                times.append((time.perf_counter() - start) * 1000)
+            assert rows, f"no recommendation for {user}"
+        phases[f"query {path}"] = [t0, time.time()]
+        times.sort()
+        out[path] = {"p50_ms": statistics.median(times), "p90_ms": times[int(0.9 * (len(times) - 1))],
+                     "users": len(times)}
+    return out
+
+
+# ---- the driver: sizes, a fresh graph per size, each stage sampled --------------------------------------------------
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
+    except psutil.Error:
+        return 0
+
+
+def _rss(pid: int | None) -> int:
+    import psutil
+
+    try:
+        return psutil.Process(pid).memory_info().rss if pid else 0
+    except psutil.Error:
+        return 0
+
+
+def run_stage(name: str, size: int, data_dir: Path, state_file: Path, jvm_pid: int | None, timeout: float,
+              max_bytes: float) -> dict:
+    """``name`` in a child process, sampled every 0.2 s; its record (status ok / failed / timeout / memory)."""
+    result_file = state_file.with_suffix(f".{name}.json")
+    result_file.unlink(missing_ok=True)
+    load_start = os.getloadavg()
+    t0 = time.time()
+    child = subprocess.Popen([sys.executable, __file__, "--stage", name, "--data", str(data_dir),
+                              "--state", str(state_file), "--result", str(result_file)], start_new_session=True)
+    samples: list[tuple[float, int, int]] = []
+    status = "ok"
+    while child.poll() is None:
+        now, py, jvm = time.time(), _tree_rss(child.pid), _rss(jvm_pid)
+        samples.append((now, py, jvm))
+        if now - t0 > timeout or py + jvm > max_bytes:
+            status = "timeout" if now - t0 > timeout else "memory"
+            os.killpg(child.pid, 9)
+            child.wait()
+            break
+        time.sleep(0.2)
+    end = time.time()
+    record = {"interactions": size, "stage": name, "status": status, "seconds": round(end - t0, 2),
+              "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t0)),
+              "load": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
+              "rss_peak_mb": round(max((s[1] for s in samples), default=0) / 2**20),
+              "jvm_peak_mb": round(max((s[2] for s in samples), default=0) / 2**20)}
+    if status == "ok" and child.returncode != 0:
+        record["status"] = "failed"
+        record["error"] = f"exit status {child.returncode}"
+    if status == "memory":
+        record["error"] = f"Python + JVM resident memory passed {max_bytes / 2**30:.0f} GiB"
+    if status == "timeout":
+        record["error"] = f"still running after {timeout:.0f} s"
+    if record["status"] == "ok":
+        done = json.loads(result_file.read_text())
+        record["phases"] = {}
+        for phase, (a, b) in done["phases"].items():
+            inside = [s for s in samples if a <= s[0] <= b] or [min(samples, key=lambda s: abs(s[0] - b))]
+            record["phases"][phase] = {"seconds": round(b - a, 3),
+                                       "rss_peak_mb": round(max(s[1] for s in inside) / 2**20),
+                                       "jvm_peak_mb": round(max(s[2] for s in inside) / 2**20)}
+        record["extra"] = done["extra"]
+    return record
+
+
+def drive(args) -> None:
+    from graphrec.config import load_settings
+    from graphrec.db.server import EmbeddedServer
+    from graphrec.sample import write_power_law
+
+    settings = load_settings()
+    server = EmbeddedServer.of(settings)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                            text=True).stdout.strip() or None
+    broken: dict[str, str] = {}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        for size in (int(float(s)) for s in args.sizes):
+            data_dir = Path(args.data) / f"power-law-{size}"
+            t0 = time.time()
+            if not (data_dir / "social.csv").exists():
+                write_power_law(data_dir, size, seed=0)
+            generated = time.time() - t0
+            server.wipe()
+            t0 = time.time()
+            jvm_pid = server.start().pid
+            print(f"== {size:,} interactions: generated in {generated:.1f} s, server started in "
+                  f"{time.time() - t0:.1f} s, load {os.getloadavg()[0]:.2f}", flush=True)
+            state_file = Path(args.data) / f"state-{size}.json"
+            state_file.unlink(missing_ok=True)
+            for name in args.stages:
+                skip = broken.get(name) or broken.get(NEEDS.get(name, ""))
+                if skip:
+                    print(f"   {name}: skipped ({skip})", flush=True)
+                    continue
+                record = run_stage(name, size, data_dir, state_file, jvm_pid, args.stage_timeout,
+                                   args.max_memory_gb * 2**30)
+                record.update(commit=commit, cores=os.cpu_count(), server_heap=settings.server_heap,
+                              server_pagecache=settings.server_pagecache)
+                if name == "ingest":
+                    record["generate_seconds"] = round(generated, 2)
+                with out.open("a") as fh:
+                    fh.write(json.dumps(record) + "\n")
+                phases = ", ".join(f"{p} {v['seconds']:.1f}s" for p, v in record.get("phases", {}).items())
+                print(f"   {name}: {record['status']} {record['seconds']:.1f}s ({phases}) python peak "
+                      f"{record['rss_peak_mb']} MB, JVM peak {record['jvm_peak_mb']} MB, load {record['load']}"
+                      + (f" -- {record['error']}" if "error" in record else ""), flush=True)
+                if record["status"] != "ok":
+                    broken[name] = f"{record['status']} at {size:,} interactions"
+    finally:
+        server.stop()
+
+
+# ---- the plot -------------------------------------------------------------------------------------------------------
+PLOTTED = (("ingest", "write", "ingest (write)"), ("ingest", "parse", "ingest (parse files)"),
+           ("train1", "export", "export"), ("train1", "epoch", "LightGCN epoch, 1 process"),
+           ("train2", "epoch", "LightGCN epoch, 2 processes"), ("train1", "test", "full-ranking test"),
+           ("publish", "publish", "publish"))
+
+
+def plot(records: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from benchmarks._plots import save
+
+    ok = [r for r in records if r["status"] == "ok"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
+    sizes = sorted({r["interactions"] for r in ok})
+    for stage, phase, label in PLOTTED:
+        points = [(r["interactions"], r["phases"][phase]["seconds"]) for r in ok
+                  if r["stage"] == stage and phase in r["phases"]]
+        if points:
+            left.plot(*zip(*sorted(points)), marker="o", label=label)
+    for path_name in ("index", "exact"):
+        points = [(r["interactions"], r["extra"][path_name]["p50_ms"] / 1000) for r in ok if r["stage"] == "query"]
+        if points:
+            left.plot(*zip(*sorted(points)), marker="s", linestyle="--", label=f"query p50, {path_name} path")
+    if sizes:
+        left.plot(sizes, [sizes[0] and s / sizes[0] for s in sizes], color="grey", linestyle=":",
+                  label="linear (slope 1)")
+    left.set(xscale="log", yscale="log", xlabel="interactions", ylabel="seconds", title="time per stage")
+    left.legend(fontsize=7)
+    for stage, label in (("ingest", "ingest"), ("train1", "train, 1 process"), ("train2", "train, 2 processes"),
+                         ("publish", "publish")):
+        points = sorted((r["interactions"], r["rss_peak_mb"] / 1024) for r in ok if r["stage"] == stage)
+        if points:
+            right.plot(*zip(*points), marker="o", label=f"{label}: Python")
+    points = [(size, max(r["jvm_peak_mb"] for r in ok if r["interactions"] == size) / 1024) for size in sizes]
+    if points:
+        right.plot(*zip(*points), marker="^", color="black", label="Neo4j JVM (any stage)")
+    right.set(xscale="log", yscale="log", xlabel="interactions", ylabel="GiB resident (peak)", title="peak memory")
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=["1e5", "3e5", "1e6", "3e6", "1e7"])
+    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    parser.add_argument("--data", default="scaling-data", help="where the generated graphs are written (kept)")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "scaling.jsonl"))
+    parser.add_argument("--stage-timeout", type=float, default=2400, help="seconds before a stage counts as broken")
+    parser.add_argument("--max-memory-gb", type=float, default=16,
+                        help="Python + JVM resident memory at which a stage is stopped and counts as broken")
+    parser.add_argument("--plot-from", help="draw --plot from these records instead of measuring")
+    parser.add_argument("--plot", help="SVG to draw")
+    parser.add_argument("--stage", help=argparse.SUPPRESS)
+    parser.add_argument("--state", help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stage:  # a child: one stage
+        done = _stage(args.stage, Path(args.data), Path(args.state))
+        Path(args.result).write_text(json.dumps(done))
+        return
+    if not args.plot_from:
+        drive(args)
+    if args.plot:
+        records = [json.loads(line) for line in Path(args.plot_from or args.out).read_text().splitlines() if line]
+        plot(records, args.plot)
+
+
+if __name__ == "__main__":
+    main()
