@@ -243,3 +243,27 @@ def test_sample_valid_users_keeps_whole_users():
     sample = sample_valid_users(held, 7, seed=3)
     kept = torch.nonzero(sample.valid.counts()).flatten()
     assert kept.numel() == 7 and torch.equal(sample.valid.counts()[kept], held.valid.counts()[kept])
+
+
+def test_ease_refuses_a_matrix_the_memory_cannot_hold(monkeypatch):
+    from graphrec.models import dense_inverse
+
+    data, _ = tiny()
+    monkeypatch.setattr(dense_inverse, "available_bytes", lambda: 4.4 * 20 * 20)
+    model = build("ease", data.n_users, data.n_items, graph=torch.stack(data.train.pairs()), reg=5.0)
+    with pytest.raises(ModelError, match=r"EASE: the dense item x item matrix over 24 items needs .* GiB .* "
+                                         r"available; pass max_items=20 to model the 20 most popular items"):
+        model.fit()
+    assert fitted("ease", data, reg=5.0, max_items=20).is_fitted
+
+
+@pytest.mark.parametrize("n,block", [(7, 3), (50, 16), (130, 64)])
+def test_the_in_place_inverse_equals_torch_inverse(n, block):
+    from graphrec.models.dense_inverse import spd_inverse_
+
+    g = torch.randn(n, n, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
+    spd = g @ g.t() + n * torch.eye(n, dtype=torch.float64)
+    a = spd.float().contiguous()
+    pointer = a.data_ptr()
+    assert spd_inverse_(a, block=block).data_ptr() == pointer
+    assert_close(a.double(), torch.linalg.inv(spd), tol=1e-5)
