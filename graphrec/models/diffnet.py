@@ -26,11 +26,14 @@ from torch import Tensor, nn
 from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, l2_reg
 from graphrec.models.social import SparseOperator, friendships, interaction_matrix, row_normalized, social_matrix
+from graphrec.models.space import Range
 
 
 class DiffNet(Recommender):
     needs_graph = True
     needs_side = ("social",)
+
+    search_space = {"num_layers": (1, 2, 3), "reg": Range(1e-6, 1e-3, log=True)}  # graphrec tune
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, side=None, dim: int = 64,
                  num_layers: int = 2, reg: float = 1e-5, transform: bool = True):

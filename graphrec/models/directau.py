@@ -19,11 +19,14 @@ from torch import Tensor, nn
 from graphrec.errors import ModelError
 from graphrec.models.encoder import GraphEncoder
 from graphrec.models.losses import alignment, uniformity
+from graphrec.models.space import Range
 
 
 class DirectAU(GraphEncoder):
     not_data_parallel = ("its uniformity term is over pairs of the batch's rows, so a shard would spread its own "
                          "rows only (gathering them across processes is not built)")
+
+    search_space = {"gamma": (0.5, 1.0, 2.0, 5.0), "weight_decay": Range(1e-8, 1e-4, log=True)}  # graphrec tune
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64, encoder: str = "mf",
                  num_layers: int = 3, gamma: float = 1.0, weight_decay: float = 1e-6):

@@ -43,6 +43,7 @@ from graphrec.models.kgat_graph import collaborative_kg, project, row_softmax, t
 from graphrec.models.losses import bpr_loss, l2_reg
 from graphrec.models.propagation import csr, spmm
 from graphrec.sidegraphs import SideGraphs
+from graphrec.models.space import Range
 
 _NEG_REDRAWS = 10
 _ATTENTION_CHUNK = 1 << 18  # triples scored at once: bounds the attention pass's memory on large graphs
@@ -51,6 +52,8 @@ _ATTENTION_CHUNK = 1 << 18  # triples scored at once: bounds the attention pass'
 class KGAT(Recommender):
     needs_graph = True
     needs_side = ("kg",)
+
+    search_space = {"num_layers": (1, 2, 3), "message_dropout": (0.0, 0.1, 0.3), "reg": Range(1e-6, 1e-3, log=True)}  # graphrec tune
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, side: SideGraphs | None = None,
                  dim: int = 64, relation_dim: int = 64, num_layers: int = 3, halve_dims: bool = True,

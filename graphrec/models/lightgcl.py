@@ -25,6 +25,7 @@ from torch import Tensor
 from graphrec.kernels import coo
 from graphrec.models.encoder import GraphEncoder
 from graphrec.models.losses import LogSumExpScores, bpr_loss, distinct
+from graphrec.models.space import Range
 
 
 def truncated_svd(adj_ui: Tensor, q: int, oversample: int = 10, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
@@ -40,6 +41,9 @@ def truncated_svd(adj_ui: Tensor, q: int, oversample: int = 10, seed: int = 0) -
 
 class LightGCL(GraphEncoder):
     layer_sum = True
+
+    search_space = {"cl_rate": Range(1e-3, 1.0, log=True), "temperature": (0.1, 0.2, 0.5),
+                    "reg": Range(1e-8, 1e-4, log=True)}  # graphrec tune
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64, num_layers: int = 2,
                  svd_q: int = 5, cl_rate: float = 0.2, temperature: float = 0.2, dropout: float = 0.0,

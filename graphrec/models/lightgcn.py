@@ -18,10 +18,13 @@ from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, l2_reg
 from graphrec.models.negatives import many_negatives_loss, num_negatives_arg
 from graphrec.models.propagation import lightgcn_propagate, lightgcn_rows
+from graphrec.models.space import Range
 
 
 class LightGCN(Recommender):
     needs_graph = True
+
+    search_space = {"num_layers": (1, 2, 3, 4), "reg": Range(1e-6, 1e-2, log=True)}  # graphrec tune
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64,
                  num_layers: int = 3, reg: float = 1e-4, init_std: float = 0.1, num_negatives: int = 1):

@@ -14,9 +14,12 @@ from torch import Tensor, nn
 from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, l2_reg
 from graphrec.models.negatives import many_negatives_loss, num_negatives_arg
+from graphrec.models.space import Range
 
 
 class MF(Recommender):
+    search_space = {"reg": Range(1e-6, 1e-2, log=True)}  # graphrec tune
+
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64, reg: float = 1e-4,
                  init_std: float = 0.1, num_negatives: int = 1):
         super().__init__(n_users, n_items, graph)

@@ -37,6 +37,7 @@ from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, l2_reg
 from graphrec.models.social import (SparseOperator, bipartite_sym_normalized, friendships, interaction_matrix,
                                     row_normalized, social_matrix)
+from graphrec.models.space import Range
 
 
 def motif_adjacencies(social: Tensor, pairs: Tensor, n_users: int, n_items: int,
@@ -89,6 +90,8 @@ class _SelfGate(nn.Module):
 class MHCN(Recommender):
     needs_graph = True
     needs_side = ("social",)
+
+    search_space = {"num_layers": (1, 2, 3), "ssl_reg": Range(1e-6, 1e-2, log=True), "reg": Range(1e-6, 1e-3, log=True)}  # graphrec tune
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, side=None, dim: int = 64,
                  num_layers: int = 2, ssl_reg: float = 1e-5, reg: float = 1e-5, purchase_min_shared: int = 1):

@@ -23,6 +23,7 @@ from graphrec.errors import ModelError
 from graphrec.models.encoder import GraphEncoder
 from graphrec.models.losses import bpr_loss, info_nce_nodes, l2_reg
 from graphrec.models.propagation import propagate_layers
+from graphrec.models.space import Range
 
 
 def kmeans(x: Tensor, k: int, iters: int = 20, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
@@ -41,6 +42,9 @@ def kmeans(x: Tensor, k: int, iters: int = 20, generator: torch.Generator | None
 class NCL(GraphEncoder):
     not_data_parallel = ("its structural and prototype InfoNCE terms are summed over the batch (reduction='sum') "
                          "beside BPR's mean, so the shards' weighted gradients do not add up to the batch's")
+
+    search_space = {"ssl_reg": Range(1e-8, 1e-5, log=True), "proto_reg": Range(1e-9, 1e-6, log=True),
+                    "num_layers": (2, 3)}  # graphrec tune
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64, num_layers: int = 3,
                  reg: float = 1e-4, ssl_temp: float = 0.1, ssl_reg: float = 1e-7, proto_reg: float = 8e-8,

@@ -40,6 +40,7 @@ from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, l2_reg
 from graphrec.models.negatives import many_negatives_loss, num_negatives_arg
 from graphrec.models.propagation import SymSpMMRows, sym_spmm
+from graphrec.models.space import Range
 
 _SLOPE = 0.2  # LeakyReLU's negative slope in the authors' code
 
@@ -97,6 +98,8 @@ class MeanAggregate(torch.autograd.Function):
 
 class NGCF(Recommender):
     needs_graph = True
+
+    search_space = {"num_layers": (1, 2, 3), "message_dropout": (0.0, 0.1, 0.3), "reg": Range(1e-6, 1e-3, log=True)}  # graphrec tune
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64,
                  num_layers: int = 3, message_dropout: float = 0.1, node_dropout: float = 0.0, reg: float = 1e-5,

@@ -34,6 +34,7 @@ from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, info_nce_multi, l2_reg
 from graphrec.models.propagation import sym_spmm
 from graphrec.models.social import SparseOperator, friendships, interaction_matrix, social_matrix, sym_normalized
+from graphrec.models.space import Range
 
 
 class SEPT(Recommender):
@@ -41,6 +42,9 @@ class SEPT(Recommender):
                          "gradients do not add up to the batch's")
     needs_graph = True
     needs_side = ("social",)
+
+    search_space = {"ssl_weight": Range(1e-7, 1e-2, log=True), "warm_up_epochs": (0, 10, 50),
+                    "reg": Range(1e-6, 1e-3, log=True)}  # graphrec tune
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, side=None, dim: int = 64,
                  num_layers: int = 2, reg: float = 1e-5, ssl_weight: float = 1e-7, ssl_temp: float = 0.1,

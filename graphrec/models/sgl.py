@@ -21,6 +21,7 @@ from graphrec.models.augment import sgl_views
 from graphrec.models.encoder import GraphEncoder
 from graphrec.models.losses import bpr_loss, info_nce_nodes, l2_reg
 from graphrec.models.propagation import lightgcn_rows
+from graphrec.models.space import Range
 
 
 def _to(view, device):
@@ -28,6 +29,8 @@ def _to(view, device):
 
 
 class SGL(GraphEncoder):
+    search_space = {"ssl_reg": Range(0.01, 1.0, log=True), "ssl_temp": (0.1, 0.2, 0.5), "ssl_ratio": (0.1, 0.2, 0.3)}  # graphrec tune
+
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64, num_layers: int = 3,
                  reg: float = 1e-4, aug_type: str = "ed", ssl_ratio: float = 0.1, ssl_temp: float = 0.2,
                  ssl_reg: float = 0.1):

@@ -22,12 +22,15 @@ from graphrec.models.augment import uniform_noise
 from graphrec.models.encoder import GraphEncoder
 from graphrec.models.losses import bpr_loss, info_nce, l2_reg
 from graphrec.models.propagation import lightgcn_rows, propagate_layers_rows
+from graphrec.models.space import Range
 
 
 class SimGCL(GraphEncoder):
     not_data_parallel = ("its InfoNCE takes the batch's other users and items as negatives, so a shard would "
                          "contrast against its own rows only (gathering the views across processes is not built)")
     skip_ego = True
+
+    search_space = {"cl_rate": Range(0.01, 1.0, log=True), "eps": (0.05, 0.1, 0.2), "temperature": (0.1, 0.2)}  # graphrec tune
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64, num_layers: int = 2,
                  reg: float = 1e-4, eps: float = 0.1, cl_rate: float = 0.5, temperature: float = 0.2):

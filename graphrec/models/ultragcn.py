@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from graphrec.kernels import coo as sparse_coo, csr
 from graphrec.models.base import Recommender
 from graphrec.models.negatives import negative_scores, uniform_negatives
+from graphrec.models.space import Range
 
 
 def beta_weights(users: Tensor, items: Tensor, n_users: int, n_items: int) -> tuple[Tensor, Tensor]:
@@ -76,6 +77,9 @@ class UltraGCN(Recommender):
     not_data_parallel = ("its constraint and item-item terms are sums over the batch, not means, so the shards' "
                          "weighted gradients do not add up to the batch's")
     needs_graph = True
+
+    search_space = {"negative_weight": (10.0, 100.0, 300.0), "gamma": Range(1e-5, 1e-3, log=True),
+                    "lambda_ii": Range(1e-5, 1e-2, log=True)}  # graphrec tune
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64, w1: float = 1e-6,
                  w2: float = 1.0, w3: float = 1e-6, w4: float = 1.0, negative_num: int = 1500,

@@ -37,6 +37,7 @@ from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, info_nce, l2_reg
 from graphrec.models.propagation import csr, propagate_layers, weighted_adjacency
 from graphrec.sidegraphs import SideGraphs
+from graphrec.models.space import Range
 
 
 def unified_adjacency(pairs: Tensor, side: SideGraphs | None, n_users: int, n_items: int, social_weight: float,
@@ -67,6 +68,9 @@ def unified_adjacency(pairs: Tensor, side: SideGraphs | None, n_users: int, n_it
 class UniGCL(Recommender):
     not_data_parallel = ("its InfoNCE takes the batch's other users and items as negatives, so a shard would "
                          "contrast against its own rows only (gathering the views across processes is not built)")
+
+    search_space = {"cl_rate": Range(0.01, 1.0, log=True), "social_weight": (0.0, 0.5, 1.0),
+                    "kg_weight": (0.0, 0.5, 1.0), "eps": (0.1, 0.2)}  # graphrec tune
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, side: SideGraphs | None = None,
                  dim: int = 64, num_layers: int = 2, reg: float = 1e-4, social_weight: float = 0.5,

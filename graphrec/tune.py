@@ -1,0 +1,499 @@
+"""Budgeted hyper-parameter search on the validation holdout (`graphrec tune`), and the model choice of ``auto``.
+
+The graph is exported once; every trial trains on ``train`` (minus the holdout) through the one training loop
+(:func:`graphrec.train.fit`) and is ranked on ``valid`` only, test never looked at. Each model's values come from its
+``search_space`` (beside its constructor's defaults, :mod:`graphrec.models.space`) plus ``TrainConfig.search_space``
+(the learning rate); the first trial of every model is its defaults, so a search never ranks below them on the
+holdout. Closed-form models walk their small grid (:func:`graphrec.closedfit.search`, fits reused). The best setting
+is then refitted on train + valid through :func:`graphrec.workflow.train_run` (a trained model for the trial's best
+epoch count, without validation) and tested once.
+
+The budget is wall-clock for the whole command: the export, every trial, the refit and the test. A trial is started
+only while what is left can hold it and the refit of the best setting so far (or of this trial, should it win); a
+trained trial ends early when the next epoch would run past its share, or when the pruner stops it.
+
+Why Optuna: its pruners judge a trial on the intermediate values it reports (the validation curve, epoch by epoch),
+so a bad setting stops after a few epochs instead of at early stopping; its RDB storage keeps every trial in a SQLite
+file in the tune folder, so a killed search is reopened and continued where it stopped; its TPE sampler spends the
+budget on promising regions rather than a grid; and it is widely used and maintained. Each trial's sampler is seeded
+from (seed, number of finished trials), so a search resumed after a kill proposes what an uninterrupted one would.
+
+``auto`` (:func:`candidates`): the baselines (popularity, ItemKNN) and the graph filters first, then the trained
+models the graph can feed (social models only with social ties, KG models only with KG facts; the others are named
+with the reason), one trial at their defaults each and the rest of the budget on the model leading on the holdout.
+The winner (:func:`choose`) is the best on the holdout, so it never loses there to popularity, ItemKNN or the best
+graph filter; a tie goes to the cheaper model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from graphrec.errors import ConfigError, GraphrecError
+from graphrec.models import build, model_class
+from graphrec.models.space import Range
+from graphrec.recdata import RecData, UserItems
+from graphrec.sidegraphs import SideGraphs
+from graphrec.train import TrainConfig, fit
+
+STUDY_FILE = "study.db"
+TRIALS_FILE = "trials.jsonl"
+PLOT_FILE = "trials.svg"
+BASELINES = ("popularity", "itemknn")
+FILTERS = ("gfcf", "bspm", "chebycf", "turbocf")
+# Trained models in the order auto tries them at their defaults: strong and cheap first (BENCHMARKS.md), those that
+# read a social graph or a KG where the graph has one, the slow or seldom-better ones last.
+TRAINED = ("lightgcn", "xsimgcl", "mhcn", "diffnet", "sept", "kgat", "unigcl", "simgcl", "mf", "directau",
+           "ultragcn", "lightgcl", "sgl", "ncl", "ngcf")
+LR_SPACE = {"lr": Range(1e-4, 1e-2, log=True)}  # the training loop's part of every trained model's space
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """``budget_seconds``: wall clock for the whole search, refit and test. ``trial_seconds``: the most one trained
+    trial may take (default: a share of the budget). ``max_trials``: at most this many trials per model (tests and
+    small searches; the budget is the usual bound). The pruner stops a trial whose best validation so far is below
+    the median of earlier trials at the same epoch, after ``warmup_epochs`` and once ``startup_trials`` finished."""
+
+    budget_seconds: float | None = None
+    trial_seconds: float | None = None
+    max_trials: int | None = None
+    startup_trials: int = 2
+    warmup_epochs: int = 5
+    min_trial_seconds: float = 10.0
+
+    def __post_init__(self):
+        for name in ("budget_seconds", "trial_seconds"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigError(f"TuneConfig.{name} must be > 0, got {value}")
+        if self.budget_seconds is None and self.max_trials is None:
+            raise ConfigError("TuneConfig: give budget_seconds or max_trials, or the search never ends")
+        if self.max_trials is not None and self.max_trials < 1:
+            raise ConfigError(f"TuneConfig.max_trials must be >= 1, got {self.max_trials}")
+
+
+class Budget:
+    """Wall-clock seconds left of ``seconds`` (None: no limit) since it was made."""
+
+    def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic):
+        self.seconds, self.clock, self.start = seconds, clock, clock()
+
+    def left(self) -> float:
+        return float("inf") if self.seconds is None else self.seconds - (self.clock() - self.start)
+
+
+def candidates(side: SideGraphs, models: list[str] | None = None) -> tuple[list[str], list[str], dict[str, str]]:
+    """(closed-form, trained, skipped with the reason) for auto: ``models`` restricts the trained ones."""
+    skipped: dict[str, str] = {}
+    trained = []
+    for name in (models if models is not None else TRAINED):
+        cls = model_class(name)
+        if cls.closed_form:
+            continue
+        if "social" in cls.needs_side and not side.has_social:
+            skipped[name] = "the graph has no social ties (FOLLOWS)"
+        elif "kg" in cls.needs_side and not side.has_kg:
+            skipped[name] = "the graph has no knowledge-graph facts"
+        elif name == "unigcl" and not (side.has_social or side.has_kg):
+            skipped[name] = "the graph has neither social ties nor KG facts (it would be XSimGCL)"
+        else:
+            trained.append(name)
+    return list(BASELINES + FILTERS), trained, skipped
+
+
+def space_of(name: str) -> dict:
+    cls = model_class(name)
+    return dict(cls.search_space) if cls.closed_form else {**LR_SPACE, **getattr(cls, "search_space", {})}
+
+
+def open_study(folder: Path, name: str, seed: int, config: TuneConfig):
+    """Model ``name``'s study in ``folder``'s SQLite file, created or reopened. A trial a killed search left running
+    is marked failed and its setting queued again."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the trials table says what Optuna's INFO lines would
+    study = optuna.create_study(storage=f"sqlite:///{folder / STUDY_FILE}", study_name=name, direction="maximize",
+                                load_if_exists=True, sampler=_sampler(seed, name, 0),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=config.startup_trials,
+                                                                   n_warmup_steps=config.warmup_epochs))
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        study.enqueue_trial(trial.params, user_attrs={"retried": trial.number})
+    if not study.trials and not model_class(name).closed_form:
+        study.enqueue_trial(defaults(name))
+    return study
+
+
+def defaults(name: str) -> dict:
+    import inspect
+
+    params = inspect.signature(model_class(name).__init__).parameters
+    values = {key: params[key].default for key in space_of(name) if key in params}
+    return {"lr": TrainConfig.lr, **values} if "lr" in space_of(name) else values
+
+
+def _sampler(seed: int, name: str, finished: int):
+    """TPE seeded from (seed, model, finished trials): the same proposals whether or not the search was resumed."""
+    import zlib
+
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=(seed * 1_000_003 + zlib.crc32(name.encode()) + finished) % 2**32,
+                                      n_startup_trials=4)
+
+
+def _suggest(trial, space: dict) -> dict:
+    values = {}
+    for key, spec in space.items():
+        if isinstance(spec, Range):
+            values[key] = trial.suggest_float(key, spec.low, spec.high, log=spec.log)
+        else:
+            values[key] = trial.suggest_categorical(key, tuple(spec))
+    return values
+
+
+class _OutOfTime(Exception):
+    """Raised from the epoch callback when the next epoch would end past the trial's deadline."""
+
+
+def _finished(study) -> int:
+    import optuna
+
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def run_trial(study, name: str, data: RecData, side: SideGraphs, config: TrainConfig, seed: int,
+              seconds: float | None, log: Callable[[str], None] = lambda text: None):
+    """One trained trial of model ``name`` (on ``data`` with its test split emptied), reported epoch by epoch to
+    the study and pruned there; ends by ``seconds`` of wall clock. Returns the finished trial."""
+    import optuna
+
+    study.sampler = _sampler(seed, name, _finished(study))
+    trial = study.ask()
+    values = _suggest(trial, space_of(name))
+    hparams = {k: v for k, v in values.items() if k != "lr"}
+    train_config = replace(config, lr=values.get("lr", config.lr), progress=False, budget_seconds=seconds)
+    start = time.monotonic()
+    deadline = start + seconds if seconds is not None else float("inf")
+    curve, best = [], {"epoch": 0, "valid": {}, "value": float("-inf"), "epoch_seconds": 0.0}
+
+    def watch(record: dict) -> None:
+        value = record["valid"][config.metric]
+        curve.append(value)
+        if value > best["value"]:
+            best.update(epoch=record["epoch"], valid=record["valid"], value=value)
+        now = time.monotonic()
+        best["epoch_seconds"] = max(best["epoch_seconds"], record["seconds"] + record.get("eval_seconds", 0.0))
+        trial.report(best["value"], record["epoch"])
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+        if now + 1.1 * best["epoch_seconds"] > deadline:
+            raise _OutOfTime()
+
+    state, note = optuna.trial.TrialState.COMPLETE, ""
+    try:
+        model = build(name, data.n_users, data.n_items, graph=torch.stack(data.train.pairs()), seed=config.seed,
+                      side=side, **hparams)
+        fit(model, data, train_config, callback=watch)
+    except optuna.TrialPruned:
+        state, note = optuna.trial.TrialState.PRUNED, "pruned"
+    except _OutOfTime:
+        note = "time"
+    except GraphrecError as exc:  # a setting the model refuses: recorded, the search goes on
+        state, note = optuna.trial.TrialState.FAIL, str(exc)
+    if not curve and state == optuna.trial.TrialState.COMPLETE:
+        state, note = optuna.trial.TrialState.FAIL, note or "no epoch validated"
+    attrs = {"best_epoch": best["epoch"], "epochs": len(curve), "seconds": time.monotonic() - start,
+             "epoch_seconds": best["epoch_seconds"], "valid": best["valid"], "curve": curve, "stopped": note}
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    frozen = study.tell(trial, best["value"] if state == optuna.trial.TrialState.COMPLETE else None, state=state)
+    log(_trial_line(name, frozen))
+    return frozen
+
+
+def search_closed(study, name: str, data: RecData, config: TrainConfig,
+                  log: Callable[[str], None] = lambda text: None) -> None:
+    """Model ``name``'s grid (:func:`graphrec.closedfit.search`), each point added to its study as a trial."""
+    import optuna
+
+    from graphrec.closedfit import search
+
+    space = space_of(name)
+    try:
+        result = search(name, data, config=replace(config, progress=False))
+    except GraphrecError as exc:  # a graph the model cannot fit (e.g. fewer users than its rank): recorded, skipped
+        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={
+            "best_epoch": 0, "epochs": 0, "seconds": 0.0, "valid": {}, "curve": [], "stopped": str(exc)}))
+        log(_trial_line(name, study.trials[-1]))
+        return
+    for point in result.trials:
+        params = {k: point["hparams"][k] for k in space}
+        frozen = study.add_trial(optuna.trial.create_trial(
+            params=params, value=point["valid"][config.metric],
+            distributions={k: optuna.distributions.CategoricalDistribution(tuple(space[k])) for k in space},
+            user_attrs={"best_epoch": 0, "epochs": 0, "seconds": point["seconds_fit"] + point["seconds_eval"],
+                        "fit_seconds": point["seconds_fit"], "valid": point["valid"], "curve": [], "stopped": ""}))
+        log(_trial_line(name, study.trials[-1] if frozen is None else frozen))
+
+
+def _trial_line(name: str, trial) -> str:
+    attrs = trial.user_attrs
+    value = "-" if trial.value is None else f"{trial.value:.4f}"
+    if attrs.get("curve") and trial.value is None:
+        value = f"{max(attrs['curve']):.4f}"
+    params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+    epochs = f"{attrs.get('epochs', 0)} epochs (best {attrs.get('best_epoch', 0)}), " if attrs.get("epochs") else ""
+    stopped = {"pruned": ", pruned", "time": ", stopped at its time share", "": ""}.get(attrs.get("stopped", ""),
+                                                                                        f", failed: {attrs.get('stopped')}")
+    return f"trial {name} #{trial.number}: valid {value}  {epochs}{attrs.get('seconds', 0):.1f}s{stopped}  ({params})"
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def trial_rows(studies: dict) -> list[dict]:
+    """Every trial of every study, in the order they started: one JSON-able row each (``trials.jsonl``)."""
+    rows = []
+    for name, study in studies.items():
+        for t in study.get_trials(deepcopy=False):
+            if t.state.name == "WAITING":  # queued (the defaults, a setting a kill cut short), not run yet
+                continue
+            value = t.value if t.value is not None else (max(t.user_attrs["curve"]) if t.user_attrs.get("curve")
+                                                         else None)
+            rows.append({"model": name, "number": t.number, "state": t.state.name.lower(), "value": value,
+                         "params": t.params, "started": t.datetime_start.isoformat() if t.datetime_start else "",
+                         **{k: v for k, v in t.user_attrs.items() if k != "retried"}})
+    return sorted(rows, key=lambda r: r["started"])
+
+
+def choose(rows: list[dict], order: list[str]) -> dict | None:
+    """The finished (not pruned, not failed) trial best on the holdout; a tie goes to the model earlier in ``order``
+    (cheaper first: baselines, filters, then trained models), so a trained model is served only where it beats
+    every baseline and filter on the holdout."""
+    done = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
+    if not done:
+        return None
+    return max(done, key=lambda r: (r["value"], -order.index(r["model"]) if r["model"] in order else -len(order)))
+
+
+def write_records(folder: Path, rows: list[dict], metric: str) -> None:
+    """``trials.jsonl`` and ``trials.svg`` (the validation metric per trial, in the order run)."""
+    with open(folder / TRIALS_FILE, "w") as fh:
+        fh.writelines(json.dumps(row, default=str) + "\n" for row in rows)
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 4))
+    FigureCanvasSVG(fig)
+    ax = fig.subplots()
+    for name in dict.fromkeys(r["model"] for r in rows):
+        for state, marker in (("complete", "o"), ("pruned", "x")):
+            points = [(i, r["value"]) for i, r in enumerate(rows) if r["model"] == name and r["state"] == state
+                      and r["value"] is not None]
+            if points:
+                ax.plot(*zip(*points), marker, label=name if state == "complete" else f"{name} (pruned)")
+    ax.set(xlabel="trial (in the order run)", ylabel=f"valid {metric}", title=f"Validation {metric} per trial")
+    if rows:
+        ax.legend(fontsize="small", ncol=2)
+    fig.tight_layout()
+    fig.savefig(folder / PLOT_FILE, format="svg")
+
+
+def refit_estimate(row: dict | None, export_seconds: float) -> float:
+    """Wall seconds a refit of ``row``'s setting on train + valid and its test are expected to take: the export
+    again, the trial's training up to its best epoch a quarter longer (valid is added to train), two validations' time
+    for the test."""
+    if row is None:
+        return export_seconds
+    if not row.get("epochs"):  # closed form
+        return export_seconds + 1.3 * row.get("seconds", 0.0)
+    per_epoch = row["seconds"] / row["epochs"]
+    return export_seconds + 1.25 * per_epoch * row["best_epoch"] + 2 * per_epoch
+
+
+def empty_test(data: RecData) -> RecData:
+    return replace(data, test=UserItems.from_keys(torch.empty(0, dtype=torch.long), data.n_users, data.n_items))
+
+
+@dataclass
+class SearchOutcome:
+    rows: list[dict]
+    winner: dict | None
+    skipped: dict[str, str]  # model -> why auto did not try it (the graph lacks what it reads)
+    not_reached: list[str]  # models the budget ran out before
+    order: list[str]
+
+
+def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: TrainConfig, tune: TuneConfig,
+           budget: Budget, export_seconds: float = 0.0, models: list[str] | None = None,
+           log: Callable[[str], None] = lambda text: None) -> SearchOutcome:
+    """Search ``model`` (or ``auto``'s candidates) on ``data``'s holdout, every trial in ``folder``'s studies;
+    returns the trials and the winner. ``export_seconds``: what the refit's export will take, kept free."""
+    if data.valid.nnz == 0:
+        raise ConfigError("tune: the data has no valid split, and hyper-parameters must not be chosen on test")
+    folder.mkdir(parents=True, exist_ok=True)
+    ranked = empty_test(data)
+    if model == "auto":
+        closed, trained, skipped = candidates(side, models)
+    else:
+        cls = model_class(model)
+        closed, trained, skipped = ([model], [], {}) if cls.closed_form else ([], [model], {})
+    order, studies, not_reached = closed + trained, {}, []
+    margin = 0.0 if budget.seconds is None else max(5.0, 0.03 * budget.seconds)
+
+    def rows() -> list[dict]:
+        return trial_rows(studies)
+
+    def room(share: float | None) -> float:
+        """Wall seconds the next trial may take: what is left once the refit of the best so far is kept free, and
+        no more than leaves room for this trial's own refit should it win."""
+        left = budget.left() - margin
+        keep = refit_estimate(choose(rows(), order), export_seconds)
+        return min(share if share is not None else float("inf"), left - keep, (left - export_seconds) / 2.25)
+
+    for name in closed:
+        studies[name] = open_study(folder, name, config.seed, tune)
+        if _finished(studies[name]):
+            continue  # searched before the search was interrupted
+        if room(None) < tune.min_trial_seconds:
+            not_reached.append(name)
+            continue
+        search_closed(studies[name], name, ranked, config, log)
+        write_records(folder, rows(), config.metric)
+
+    for name in trained:
+        studies[name] = open_study(folder, name, config.seed, tune)
+    share = tune.trial_seconds
+    if share is None and budget.seconds is not None and trained:
+        share = (budget.left() - margin) / (min(len(trained) + 2, 6) if model == "auto" else 4)
+
+    def needed(name: str) -> float:
+        per_epoch = max((r.get("epoch_seconds", 0.0) for r in rows() if r["model"] == name), default=0.0)
+        return max(tune.min_trial_seconds, 5 * per_epoch)
+
+    def count(name: str) -> int:
+        return len(studies[name].get_trials(deepcopy=False)) - _failed_retried(studies[name])
+
+    for name in trained:  # each at its defaults first (the queued first trial)
+        if _finished(studies[name]):
+            continue
+        seconds = room(share)
+        if seconds < needed(name):
+            not_reached.append(name)
+            continue
+        run_trial(studies[name], name, ranked, side, config, config.seed,
+                  None if seconds == float("inf") else seconds, log)
+        write_records(folder, rows(), config.metric)
+
+    while True:  # the rest on the model leading on the holdout
+        open_models = [n for n in trained if n not in not_reached and (tune.max_trials is None
+                                                                       or count(n) < tune.max_trials)]
+        best = {n: max((r["value"] for r in rows() if r["model"] == n and r["state"] == "complete"
+                        and r["value"] is not None), default=None) for n in open_models}
+        ranked_models = sorted((n for n in open_models if best[n] is not None), key=lambda n: -best[n])
+        if not ranked_models:
+            break
+        lead = ranked_models[0]
+        seconds = room(share)
+        if seconds < needed(lead):
+            break
+        run_trial(studies[lead], lead, ranked, side, config, config.seed,
+                  None if seconds == float("inf") else seconds, log)
+        write_records(folder, rows(), config.metric)
+    final = rows()
+    write_records(folder, final, config.metric)
+    return SearchOutcome(final, choose(final, order), skipped, not_reached, order)
+
+
+def _failed_retried(study) -> int:
+    """Trials a kill cut short (failed, then queued again): not counted against ``max_trials``."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.state.name == "FAIL" and
+               any(u.user_attrs.get("retried") == t.number for u in study.get_trials(deepcopy=False)))
+
+
+SETTINGS_FILE = "tune.json"  # what the search was started with: a resume must search the same thing
+
+
+@dataclass
+class TuneResult:
+    study: str
+    folder: Path
+    outcome: SearchOutcome
+    run: object  # the refitted, tested run (graphrec.runs.Run)
+    result: object  # its graphrec.train.TrainResult
+    seconds: float
+
+
+def tune_run(graph, runs_dir, model: str, config: TrainConfig, data_config, tune: TuneConfig,
+             study: str | None = None, models: list[str] | None = None, progress=None,
+             log: Callable[[str], None] = lambda text: None, callback=None,
+             started: Callable[[str, Path], None] | None = None) -> TuneResult:
+    """Export once, search on the holdout (:func:`search`), refit the winner on train + valid and test it once
+    (:func:`graphrec.workflow.train_run`), all inside ``tune.budget_seconds``. ``study``: continue the search of
+    that name (its folder under ``runs_dir``); None starts a new one. The run folder gets the trials' records.
+    ``started(study, folder)`` is told where the search keeps its trials before the first one starts."""
+    from graphrec.progress import silent
+    from graphrec.runs import RUN_ID, new_run_id
+    from graphrec.workflow import load_data, train_run
+
+    budget = Budget(tune.budget_seconds)
+    if model != "auto":
+        model_class(model)
+    settings = {"model": model, "models": models, "metric": config.metric, "seed": config.seed,
+                "data_config": json.loads(json.dumps(data_config.__dict__, default=list))}
+    if study is None:
+        study = new_run_id(f"tune-{model}")
+    elif not RUN_ID.match(study) or not (Path(runs_dir) / study / SETTINGS_FILE).is_file():
+        raise GraphrecError(f"no search {study!r} to resume in {runs_dir} (its folder holds {SETTINGS_FILE})")
+    folder = Path(runs_dir) / study
+    saved = folder / SETTINGS_FILE
+    if saved.is_file():
+        before = json.loads(saved.read_text())
+        if before != settings:
+            changed = ", ".join(f"{k} {before.get(k)!r} -> {v!r}" for k, v in settings.items() if before.get(k) != v)
+            raise ConfigError(f"cannot resume search {study} with other settings ({changed}); give the ones it "
+                              "started with, or start a new search")
+    folder.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(settings))
+    if started is not None:
+        started(study, folder)
+    start = time.monotonic()
+    data, _, hetero = load_data(graph, data_config, progress or silent)
+    export_seconds = time.monotonic() - start
+    side = SideGraphs.from_hetero(hetero)
+    outcome = search(folder, data, side, model, config, tune, budget, export_seconds, models, log)
+    winner = outcome.winner
+    if winner is None:
+        raise GraphrecError(f"search {study}: no trial finished within the budget (see {folder / TRIALS_FILE}); "
+                            "give more --budget-minutes, or continue it with --resume")
+    name = winner["model"]
+    hparams = {k: v for k, v in winner["params"].items() if k != "lr"}
+    left = budget.left()
+    if model_class(name).closed_form:
+        refit = replace(config, progress=False)
+    else:
+        refit = replace(config, lr=winner["params"].get("lr", config.lr), epochs=max(1, winner["best_epoch"]),
+                        eval_every=0, patience=None, min_epochs=0,
+                        budget_seconds=max(1.0, left - 2 * export_seconds) if left != float("inf") else None)
+    run, result = train_run(graph, runs_dir, name, hparams, refit, replace(data_config, validation=False),
+                            progress=progress or silent, callback=callback,
+                            invocation={"tune": study, "model": name, "hparams": hparams})
+    for file in (TRIALS_FILE, PLOT_FILE):
+        (run.path / file).write_bytes((folder / file).read_bytes())
+    run.meta["metrics"]["valid"] = winner["valid"]
+    run.meta["tune"] = {"study": study, "trials": len(outcome.rows), "chosen": {"model": name,
+                        "params": winner["params"], "trial": winner["number"], "best_epoch": winner["best_epoch"]},
+                        "skipped": outcome.skipped, "not_reached": outcome.not_reached,
+                        "budget_seconds": tune.budget_seconds}
+    (run.path / "run.json").write_text(json.dumps(run.meta, indent=2, default=str))
+    return TuneResult(study, folder, outcome, run, result, time.monotonic() - budget.start)

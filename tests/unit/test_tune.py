@@ -1,0 +1,129 @@
+import json
+from dataclasses import replace
+
+import optuna
+import pytest
+import torch
+
+from graphrec import tune
+from graphrec.models import MODELS, hparam_names
+from graphrec.models.space import Range
+from graphrec.recdata import RecData
+from graphrec.sidegraphs import SideGraphs
+from graphrec.train import TrainConfig
+from graphrec.tune import Budget, TuneConfig, candidates, choose, open_study, search
+from tests.unit.conftest import random_pairs
+
+CONFIG = TrainConfig(epochs=6, batch_size=64, seed=0, progress=False)
+
+
+def data() -> RecData:
+    pairs = random_pairs(40, 60, 700, seed=5)
+    return RecData.from_pairs(40, 60, pairs[:, :550], None, pairs[:, 550:]).with_holdout(0.2, seed=0)
+
+
+def settings(rows):
+    return [(r["model"], r["number"], r["state"], r["params"], r["value"]) for r in rows]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_search_space_names_constructor_arguments_with_usable_values(name):
+    space = tune.space_of(name)
+    assert set(space) - {"lr"} <= set(hparam_names(MODELS[name]))
+    for key, spec in space.items():
+        assert isinstance(spec, Range) or (isinstance(spec, tuple) and spec), (name, key)
+    if not MODELS[name].closed_form:
+        assert "lr" in space and set(tune.defaults(name)) == set(space)
+
+
+def test_the_search_is_reproducible_under_a_seed(tmp_path):
+    d, side = data(), SideGraphs(40, 60)
+    runs = [search(tmp_path / str(i), d, side, "lightgcn", CONFIG, TuneConfig(max_trials=3), Budget(None))
+            for i in range(2)]
+    assert settings(runs[0].rows) == settings(runs[1].rows)
+    assert len(runs[0].rows) == 3
+    assert runs[0].rows[0]["params"] == tune.defaults("lightgcn")  # the first trial is the model's defaults
+    other = search(tmp_path / "other", d, side, "lightgcn", replace(CONFIG, seed=1), TuneConfig(max_trials=3),
+                   Budget(None))
+    assert [r["params"] for r in other.rows[1:]] != [r["params"] for r in runs[0].rows[1:]]
+    assert (tmp_path / "0" / tune.TRIALS_FILE).read_text().count("\n") == 3
+    assert (tmp_path / "0" / tune.PLOT_FILE).read_text().lstrip().startswith("<?xml")
+
+
+def test_pruning_stops_a_bad_trial_early(tmp_path, monkeypatch):
+    """Trials climb to 0.5 over 30 epochs; a third stays at 0.1 and is stopped at the end of the warm-up (epoch 5 of 30)."""
+
+    def scripted_fit(model, data, config, callback=None, **kwargs):
+        level = 0.1 if config.lr < 1e-3 else 0.5
+        for epoch in range(1, config.epochs + 1):
+            callback({"epoch": epoch, "seconds": 0.0, "valid": {config.metric: level * min(1.0, epoch / 5)}})
+
+    monkeypatch.setattr(tune, "fit", scripted_fit)
+    d, side = data(), SideGraphs(40, 60)
+    config = TrainConfig(epochs=30, batch_size=64, progress=False)
+    study = open_study(tmp_path, "mf", 0, TuneConfig(max_trials=3, warmup_epochs=5))
+    for lr in (2e-3, 3e-3, 1e-4):  # after the defaults, queued first
+        study.enqueue_trial({"lr": lr, "reg": 1e-4})
+    results = [tune.run_trial(study, "mf", d, side, config, 0, None) for _ in range(4)]
+    assert [t.state.name for t in results] == ["COMPLETE", "COMPLETE", "COMPLETE", "PRUNED"]
+    bad = results[-1]
+    assert bad.params["lr"] == 1e-4 and bad.user_attrs["epochs"] == 5 and bad.user_attrs["stopped"] == "pruned"
+    assert results[1].user_attrs["epochs"] == 30
+
+
+def test_a_killed_search_resumes_where_it_stopped(tmp_path):
+    d, side = data(), SideGraphs(40, 60)
+    whole = search(tmp_path / "whole", d, side, "lightgcn", CONFIG, TuneConfig(max_trials=4), Budget(None))
+    search(tmp_path / "cut", d, side, "lightgcn", CONFIG, TuneConfig(max_trials=2), Budget(None))
+    # the kill: a third trial started and never told
+    killed = open_study(tmp_path / "cut", "lightgcn", CONFIG.seed, TuneConfig(max_trials=4))
+    killed.sampler = tune._sampler(CONFIG.seed, "lightgcn", 2)
+    started = killed.ask()
+    tune._suggest(started, tune.space_of("lightgcn"))
+    resumed = search(tmp_path / "cut", d, side, "lightgcn", CONFIG, TuneConfig(max_trials=4), Budget(None))
+    done = [r for r in resumed.rows if r["state"] != "fail"]
+    assert [r["state"] for r in resumed.rows].count("fail") == 1  # the one the kill cut short, run again
+    assert [(r["params"], r["value"]) for r in done] == [(r["params"], r["value"]) for r in whole.rows]
+
+
+def test_auto_skips_the_models_whose_graphs_are_absent_and_says_why():
+    closed, trained, skipped = candidates(SideGraphs(40, 60))
+    assert {"popularity", "itemknn", "gfcf", "bspm", "chebycf", "turbocf"} == set(closed)
+    assert set(skipped) == {"diffnet", "mhcn", "sept", "kgat", "unigcl"}
+    assert "social" in skipped["mhcn"] and "knowledge-graph" in skipped["kgat"]
+    assert "lightgcn" in trained and not set(skipped) & set(trained)
+    social = SideGraphs(40, 60, social=torch.tensor([[0, 1], [1, 0]]))
+    _, trained, skipped = candidates(social)
+    assert {"diffnet", "mhcn", "sept", "unigcl"} <= set(trained) and set(skipped) == {"kgat"}
+
+
+def test_auto_never_picks_a_model_below_the_baselines_on_the_holdout(tmp_path):
+    rows = [{"model": "popularity", "state": "complete", "value": 0.30},
+            {"model": "itemknn", "state": "complete", "value": 0.42},
+            {"model": "gfcf", "state": "complete", "value": 0.40},
+            {"model": "lightgcn", "state": "complete", "value": 0.41},
+            {"model": "xsimgcl", "state": "pruned", "value": 0.50}]
+    order = ["popularity", "itemknn", "gfcf", "lightgcn", "xsimgcl"]
+    assert choose(rows, order)["model"] == "itemknn"
+    rows.append({"model": "lightgcn", "state": "complete", "value": 0.42})
+    assert choose(rows, order)["model"] == "itemknn"  # a tie goes to the cheaper model
+    # end to end on a small graph: whatever wins, nothing it beat on the holdout scored higher there
+    out = search(tmp_path, data(), SideGraphs(40, 60), "auto", CONFIG, TuneConfig(max_trials=1), Budget(None),
+                 models=["mf"])
+    baselines = [r["value"] for r in out.rows if r["model"] in tune.BASELINES + tune.FILTERS and r["value"]]
+    assert out.winner["value"] >= max(baselines)
+    assert {r["model"] for r in out.rows} >= {"popularity", "itemknn", "turbocf", "mf"}
+    assert all(json.loads(line) for line in (tmp_path / tune.TRIALS_FILE).read_text().splitlines())
+
+
+def test_the_budget_holds_back_trials_it_cannot_fit(tmp_path):
+    clock = iter(range(0, 10_000, 50))  # every look at the clock: 50 s later
+    budget = Budget(60, clock=lambda: next(clock))
+    out = search(tmp_path, data(), SideGraphs(40, 60), "lightgcn", CONFIG, TuneConfig(budget_seconds=60), budget)
+    assert out.rows == [] and out.not_reached == ["lightgcn"] and out.winner is None
+
+
+def test_tune_config_refuses_an_endless_search():
+    with pytest.raises(Exception, match="budget_seconds or max_trials"):
+        TuneConfig()
+    assert optuna.__version__
