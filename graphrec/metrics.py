@@ -37,7 +37,6 @@ from graphrec.errors import ConfigError
 ACCURACY = ("recall", "precision", "hit", "ndcg", "mrr", "map")
 BEYOND = ("coverage", "avgpop", "gini", "novelty")
 KG_BEYOND = ("ild", "kg_coverage")
-_ILD_CELLS = 4_000_000  # multi-hot cells per ILD chunk (32 MB of float64)
 
 
 class RankingMetrics:
@@ -114,31 +113,44 @@ class RankingMetrics:
             self._update_kg(top_items[:, :kmax])
 
     def _update_kg(self, top_items: Tensor) -> None:
-        """ILD and KG coverage of these lists: per chunk of users, a (users, K, C) multi-hot of the items' KG
-        neighbours; pairwise intersections are one batched product, unions follow from the set sizes."""
+        """ILD and KG coverage of these lists from the items' neighbour lists alone: the (slot, neighbour) pairs of
+        each list, sorted by (user, neighbour), give every pair of slots sharing a neighbour, so the (users, K, K)
+        intersections cost what the lists' neighbours number, not users x K x all neighbours (a dense multi-hot of
+        every KG neighbour grew with the catalogue times the users: quadratic in the graph's size)."""
         indptr, local, width = self.kg
-        kmax = top_items.size(1)
-        chunk = max(1, _ILD_CELLS // (kmax * width))
-        for start in range(0, top_items.size(0), chunk):
-            items = top_items[start:start + chunk].reshape(-1)
-            counts = indptr[items + 1] - indptr[items]
-            rows = torch.repeat_interleave(torch.arange(items.numel()), counts)
-            offsets = torch.arange(int(counts.sum())) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
-            hot = torch.zeros(items.numel(), width, dtype=torch.float64)
-            hot[rows, local[indptr[items][rows] + offsets]] = 1.0
-            hot = hot.view(-1, kmax, width)
-            for row, k in enumerate(self.ks):
-                x = hot[:, :k]
-                self.kg_reached[row] |= x.any(1).any(0)
-                inter = torch.bmm(x, x.transpose(1, 2))
-                size = x.sum(2)
-                union = size.unsqueeze(2) + size.unsqueeze(1) - inter
-                pair = torch.triu(torch.ones(k, k, dtype=torch.bool), diagonal=1) & (union > 0)
-                dist = torch.where(pair, 1.0 - inter / union.clamp(min=1.0), 0.0)
-                n_pairs = pair.sum((1, 2))
-                has = n_pairs > 0
-                self.ild_sum[row] += float((dist.sum((1, 2))[has] / n_pairs[has]).double().sum())
-                self.ild_users[row] += int(has.sum())
+        n_lists, kmax = top_items.shape
+        items = top_items.reshape(-1)
+        counts = indptr[items + 1] - indptr[items]
+        slot_of = torch.repeat_interleave(torch.arange(items.numel()), counts)  # list * kmax + slot
+        offsets = torch.arange(int(counts.sum())) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
+        neighbour = local[indptr[items][slot_of] + offsets]
+        # one (list, slot, neighbour) once, sorted by list, then neighbour, then slot
+        lists, slots = slot_of // kmax, slot_of % kmax
+        keys = torch.unique((lists * width + neighbour) * kmax + slots)
+        slots, group = keys % kmax, keys // kmax     # group: list * width + neighbour
+        lists, neighbour = group // width, group % width
+        size = torch.zeros(n_lists * kmax, dtype=torch.float64)
+        size.index_add_(0, lists * kmax + slots, torch.ones(keys.numel(), dtype=torch.float64))
+        size = size.view(n_lists, kmax)
+        inter = torch.zeros(n_lists * kmax * kmax, dtype=torch.float64)
+        for gap in range(1, kmax):  # slots a < b of one list sharing one neighbour, gap places apart in the order
+            same = group[gap:] == group[:-gap]
+            if not bool(same.any()):
+                break
+            a, b, owner = slots[:-gap][same], slots[gap:][same], lists[gap:][same]
+            inter.index_add_(0, (owner * kmax + a) * kmax + b, torch.ones(a.numel(), dtype=torch.float64))
+        inter = inter.view(n_lists, kmax, kmax)
+        inter = inter + inter.transpose(1, 2)
+        for row, k in enumerate(self.ks):
+            self.kg_reached[row, neighbour[slots < k]] = True
+            x, s = inter[:, :k, :k], size[:, :k]
+            union = s.unsqueeze(2) + s.unsqueeze(1) - x
+            pair = torch.triu(torch.ones(k, k, dtype=torch.bool), diagonal=1) & (union > 0)
+            dist = torch.where(pair, 1.0 - x / union.clamp(min=1.0), 0.0)
+            n_pairs = pair.sum((1, 2))
+            has = n_pairs > 0
+            self.ild_sum[row] += float((dist.sum((1, 2))[has] / n_pairs[has]).double().sum())
+            self.ild_users[row] += int(has.sum())
 
     def compute(self) -> dict[str, float]:
         """A plain dict ``{"recall@20": ..., ...}`` of floats, plus ``n_users`` (as a float, for JSON uniformity)."""
