@@ -7,8 +7,8 @@ process, through the library functions the CLI calls:
 =========  ===================================================================================================
 ingest     ``loaders.load("csv", DIR)`` + ``ingest``, as ``graphrec ingest csv DIR``: phases parse, write
 train      ``train_run`` with one LightGCN epoch and no validation, as ``graphrec train --epochs 1 --eval-every 0
-           --no-publish [--nproc 2]``: phases export, epoch, test (the full-ranking test of every test user, K=20)
-           and the rest (saving the run); once with one process, once with two
+           --no-publish [--nproc 2] --threads 1``: phases export, epoch, test (the full-ranking test of every test
+           user, K=20) and the rest (saving the run); once with one process, last with two (one thread each)
 publish    ``publish`` of the one-process run, as ``graphrec publish RUN``: embeddings, vector index, serving
 query      ``recommend`` (``graphrec recommend USER``) for 25 seeded users after 3 warm-up calls, index and exact
            paths: p50 / p90 milliseconds
@@ -44,13 +44,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-STAGES = ("ingest", "train1", "train2", "publish", "query")
+STAGES = ("ingest", "train1", "publish", "query", "train2")  # two processes last: the stage a deadline drops
 NEEDS = {"train1": "ingest", "train2": "ingest", "publish": "train1", "query": "publish"}
 QUERY_USERS, QUERY_WARMUP, K = 25, 3, 20
 
 
-# ---- one stage, in its own process ------------------------------------------------------------------------------------
-def _stage(name: str, data_dir: Path, state_file: Path) -> dict:
+# ---- one stage, in its own process ---------------------------------------------------------------------------------
+def _stage(name: str, data_dir: Path, state_file: Path, threads: int | None) -> dict:
     """Run stage ``name``; return its phases ``{phase: [start, end]}`` (wall-clock times) and what else it measured."""
     from graphrec.config import load_settings
     from graphrec.db.connect import connect
@@ -72,7 +72,7 @@ def _stage(name: str, data_dir: Path, state_file: Path) -> dict:
             extra = {"created": report.created, "seconds": report.seconds,
                      "interactions_per_second": report.interactions_per_second}
         elif name in ("train1", "train2"):
-            extra = _train(graph, settings, 1 if name == "train1" else 2, phases)
+            extra = _train(graph, settings, 1 if name == "train1" else 2, threads, phases)
             if name == "train1":
                 state.update(run=extra["run"], users=extra["counts"]["users"])
         elif name == "publish":
@@ -89,7 +89,7 @@ def _stage(name: str, data_dir: Path, state_file: Path) -> dict:
     return {"phases": phases, "extra": extra}
 
 
-def _train(graph, settings, nproc: int, phases: dict) -> dict:
+def _train(graph, settings, nproc: int, threads: int | None, phases: dict) -> dict:
     """One LightGCN epoch as ``graphrec train --epochs 1 --eval-every 0 --no-publish --nproc N`` runs it. The
     one-process test is timed by wrapping ``graphrec.train.evaluate_model`` (spawned processes import their own)."""
     import torch
@@ -109,7 +109,7 @@ def _train(graph, settings, nproc: int, phases: dict) -> dict:
             marks["test_end"] = time.time()
 
     train_module.evaluate_model = timed_evaluate
-    config = TrainConfig(epochs=1, eval_every=0, nproc=nproc, progress=False)
+    config = TrainConfig(epochs=1, eval_every=0, nproc=nproc, threads=threads, progress=False)
     t0 = time.time()
     run, result = train_run(graph, settings.runs_dir, "lightgcn", {}, config, DataConfig(validation=False),
                             callback=lambda record: marks.setdefault("epoch_end", time.time()))
@@ -174,14 +174,15 @@ def _rss(pid: int | None) -> int:
 
 
 def run_stage(name: str, size: int, data_dir: Path, state_file: Path, jvm_pid: int | None, timeout: float,
-              max_bytes: float) -> dict:
+              max_bytes: float, threads: int | None) -> dict:
     """``name`` in a child process, sampled every 0.2 s; its record (status ok / failed / timeout / memory)."""
     result_file = state_file.with_suffix(f".{name}.json")
     result_file.unlink(missing_ok=True)
     load_start = os.getloadavg()
     t0 = time.time()
     child = subprocess.Popen([sys.executable, __file__, "--stage", name, "--data", str(data_dir),
-                              "--state", str(state_file), "--result", str(result_file)], start_new_session=True)
+                              "--state", str(state_file), "--result", str(result_file)]
+                             + ([] if threads is None else ["--threads", str(threads)]), start_new_session=True)
     samples: list[tuple[float, int, int]] = []
     status = "ok"
     while child.poll() is None:
@@ -250,7 +251,7 @@ def drive(args) -> None:
                     print(f"   {name}: skipped ({skip})", flush=True)
                     continue
                 record = run_stage(name, size, data_dir, state_file, jvm_pid, args.stage_timeout,
-                                   args.max_memory_gb * 2**30)
+                                   args.max_memory_gb * 2**30, args.threads)
                 record.update(commit=commit, cores=os.cpu_count(), server_heap=settings.server_heap,
                               server_pagecache=settings.server_pagecache)
                 if name == "ingest":
@@ -322,14 +323,19 @@ def main() -> None:
     parser.add_argument("--stage-timeout", type=float, default=2400, help="seconds before a stage counts as broken")
     parser.add_argument("--max-memory-gb", type=float, default=16,
                         help="Python + JVM resident memory at which a stage is stopped and counts as broken")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads of the one training process (0: torch's choice, as graphrec train); two "
+                             "processes get one each. One by default: on a machine whose cores other jobs keep busy, "
+                             "two threads in one process wait for each other at every parallel region")
     parser.add_argument("--plot-from", help="draw --plot from these records instead of measuring")
     parser.add_argument("--plot", help="SVG to draw")
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     parser.add_argument("--state", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.threads = args.threads or None
     if args.stage:  # a child: one stage
-        done = _stage(args.stage, Path(args.data), Path(args.state))
+        done = _stage(args.stage, Path(args.data), Path(args.state), args.threads)
         Path(args.result).write_text(json.dumps(done))
         return
     if not args.plot_from:
