@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -417,45 +418,62 @@ def _models() -> list[str]:
     return sorted(MODELS)
 
 
+TRAIN_OPTIONS = (  # `graphrec train`'s training options, shared with benchmarks/gowalla_accuracy.py
+    click.option("--model", "model_name", default="lightgcn", show_default=True, help="A registered model: "
+                  "see `graphrec models`."),
+    click.option("--epochs", default=1000, show_default=True,
+                  help="Upper bound; early stopping usually ends sooner (with --eval-every 0: exactly this many)."),
+    click.option("--batch-size", default=2048, show_default=True),
+    click.option("--lr", default=1e-3, show_default=True),
+    click.option("--sampler", type=click.Choice(["interaction", "user", "weighted"]), default="interaction",
+                  show_default=True, help="BPR pairs per epoch: every interaction once; users uniformly then one of their "
+                       "items (the LightGCN/NGCF reference code); or interactions in proportion to their mapped weight "
+                       "(several interaction types or ratings as one weighted graph)."),
+    click.option("--dim", type=int, help="Embedding size (model default: 64)."),
+    click.option("--layers", "num_layers", type=int, help="Propagation layers (model default: 3)."),
+    click.option("--reg", type=float, help="L2 weight on the batch's embeddings (model default: the paper's)."),
+    click.option("--hp", "hps", multiple=True, help="Any other model hyper-parameter NAME=VALUE."),
+    click.option("--patience", default=10, show_default=True, help="Validations without improvement before stopping."),
+    click.option("--min-epochs", default=0, show_default=True,
+                  help="No early stop before this epoch (for a validation curve that dips before it climbs)."),
+    click.option("--lr-decay", type=float, help="Reduce on plateau: multiply the lr by this (e.g. 0.1) after every "
+                  "--lr-decay-patience validations without improvement."),
+    click.option("--lr-decay-patience", default=1, show_default=True,
+                  help="Validations without improvement before each lr decay."),
+    click.option("--lr-decay-after", "lr_decay_epochs", multiple=True, type=click.IntRange(min=1), metavar="EPOCH",
+                  help="With --eval-every 0: multiply the lr by --lr-decay after this epoch (repeatable), to retrain on "
+                       "all the data with the decays a validated run made (its metrics.jsonl logs each epoch's lr)."),
+    click.option("--budget-minutes", type=float,
+                  help="Training time limit: stop before an epoch that could end past it (test uses the best epoch)."),
+    click.option("--eval-every", default=1, show_default=True,
+                  help="Epochs between validations. 0: no validation: train exactly --epochs on all non-test "
+                       "interactions (no holdout; a valid split is folded into train), then test once, as the papers "
+                       "train (e.g. LightGCN's 1000 epochs)."),
+    click.option("-k", "ks", multiple=True, type=int, default=(20,), show_default=True, help="Cut-offs to report."),
+    click.option("--metric", help="Early-stopping metric on the valid split, e.g. ndcg@10 (default: recall@<largest k>)."),
+    click.option("--threads", type=int, help="torch threads (default: torch's choice)."),
+    click.option("--device", default="cpu", show_default=True,
+                  help="Train and evaluate on this torch device, e.g. cuda (the saved model is on the CPU either way)."),
+    click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1),
+                  help="Data-parallel training in this many processes on this machine (gloo on CPU, one GPU each with "
+                       "NCCL), the same global batch and seed as one process. Under torchrun, leave it out."),
+    click.option("--refit/--no-refit", default=None, help="Choose the epochs and lr cuts by early stopping on the "
+                  "validation holdout, then retrain on train + valid with that schedule replayed and test once (the "
+                  "protocol of the published numbers; the holdout run is kept in the run's holdout/ folder)."),
+    click.option("--preset", help="A named recipe for --model, e.g. `--model lightgcn --preset gowalla`: its settings "
+                  "for every option not given here (graphrec models lists them, with what each reached)."),
+)
+
+
+def train_options(f):
+    """Decorate a click command with TRAIN_OPTIONS (one spelling for every command that trains)."""
+    for option in reversed(TRAIN_OPTIONS):
+        f = option(f)
+    return f
+
+
 @cli.command("train")
-@click.option("--model", "model_name", default="lightgcn", show_default=True, help="A registered model: "
-              "see `graphrec models`.")
-@click.option("--epochs", default=1000, show_default=True,
-              help="Upper bound; early stopping usually ends sooner (with --eval-every 0: exactly this many).")
-@click.option("--batch-size", default=2048, show_default=True)
-@click.option("--lr", default=1e-3, show_default=True)
-@click.option("--sampler", type=click.Choice(["interaction", "user", "weighted"]), default="interaction",
-              show_default=True, help="BPR pairs per epoch: every interaction once; users uniformly then one of their "
-                   "items (the LightGCN/NGCF reference code); or interactions in proportion to their mapped weight "
-                   "(several interaction types or ratings as one weighted graph).")
-@click.option("--dim", type=int, help="Embedding size (model default: 64).")
-@click.option("--layers", "num_layers", type=int, help="Propagation layers (model default: 3).")
-@click.option("--reg", type=float, help="L2 weight on the batch's embeddings (model default: the paper's).")
-@click.option("--hp", "hps", multiple=True, help="Any other model hyper-parameter NAME=VALUE.")
-@click.option("--patience", default=10, show_default=True, help="Validations without improvement before stopping.")
-@click.option("--min-epochs", default=0, show_default=True,
-              help="No early stop before this epoch (for a validation curve that dips before it climbs).")
-@click.option("--lr-decay", type=float, help="Reduce on plateau: multiply the lr by this (e.g. 0.1) after every "
-              "--lr-decay-patience validations without improvement.")
-@click.option("--lr-decay-patience", default=1, show_default=True,
-              help="Validations without improvement before each lr decay.")
-@click.option("--lr-decay-after", "lr_decay_epochs", multiple=True, type=click.IntRange(min=1), metavar="EPOCH",
-              help="With --eval-every 0: multiply the lr by --lr-decay after this epoch (repeatable), to retrain on "
-                   "all the data with the decays a validated run made (its metrics.jsonl logs each epoch's lr).")
-@click.option("--budget-minutes", type=float,
-              help="Training time limit: stop before an epoch that could end past it (test uses the best epoch).")
-@click.option("--eval-every", default=1, show_default=True,
-              help="Epochs between validations. 0: no validation: train exactly --epochs on all non-test "
-                   "interactions (no holdout; a valid split is folded into train), then test once, as the papers "
-                   "train (e.g. LightGCN's 1000 epochs).")
-@click.option("-k", "ks", multiple=True, type=int, default=(20,), show_default=True, help="Cut-offs to report.")
-@click.option("--metric", help="Early-stopping metric on the valid split, e.g. ndcg@10 (default: recall@<largest k>).")
-@click.option("--threads", type=int, help="torch threads (default: torch's choice).")
-@click.option("--device", default="cpu", show_default=True,
-              help="Train and evaluate on this torch device, e.g. cuda (the saved model is on the CPU either way).")
-@click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Data-parallel training in this many processes on this machine (gloo on CPU, one GPU each with "
-                   "NCCL), the same global batch and seed as one process. Under torchrun, leave it out.")
+@train_options
 @click.option("--search", is_flag=True, help="Closed-form models (graphrec models): choose the hyper-parameters on "
               "the validation holdout from the model's small grid, refit the best on train + valid, test once.")
 @click.option("--grid", "grids", multiple=True, metavar="NAME=V1,V2",
@@ -474,8 +492,60 @@ def train_cmd(ctx: click.Context, **options) -> None:
     With --resume RUN, the options RUN was started with are used again; give --epochs, --patience, --min-epochs,
     --budget-minutes, --threads, --device or --publish/--no-publish to change those."""
     if options["run_id"]:
-        options = _resumed_options(ctx, options)
+        options = _resumed_options(ctx, options)  # a preset's settings are among those the run was started with
+    elif options["preset"]:
+        options = with_preset(ctx, options)
     _train(ctx, invocation={k: v for k, v in options.items() if k != "run_id"}, **options)
+
+
+def training_from_options(options: dict) -> tuple[dict, TrainConfig]:
+    """The model hyper-parameters and the TrainConfig that TRAIN_OPTIONS' values (and ``seed``) ask for, built and
+    checked one way for every command; a setting TrainConfig refuses is a usage error naming its option."""
+    from graphrec.train import TrainConfig
+
+    hparams = dict(_parse_hparam(h) for h in options["hps"])
+    hparams.update({k: options[k] for k in ("dim", "num_layers", "reg") if options[k] is not None})
+    ks = tuple(sorted(set(options["ks"])))
+    budget = options["budget_minutes"]
+    config = _or_usage_error(lambda: TrainConfig(
+        epochs=options["epochs"], batch_size=options["batch_size"], lr=options["lr"], seed=options["seed"], ks=ks,
+        sampler=options["sampler"], metric=(options["metric"] or f"recall@{ks[-1]}").lower(),
+        eval_every=options["eval_every"], patience=options["patience"], min_epochs=options["min_epochs"],
+        threads=options["threads"], lr_decay=options["lr_decay"], lr_decay_patience=options["lr_decay_patience"],
+        lr_decay_epochs=tuple(sorted(set(options["lr_decay_epochs"]))),
+        budget_seconds=budget * 60 if budget is not None else None, device=options["device"],
+        nproc=options["nproc"]))
+    return hparams, config
+
+
+def with_preset(ctx: click.Context, options: dict) -> dict:
+    """``options`` with the preset's settings for every option not given on the command line (its model
+    hyper-parameters go before the given ``--hp``, ``--dim``, ``--layers`` and ``--reg``, which win)."""
+    from click.core import ParameterSource
+
+    from graphrec.presets import preset
+
+    chosen = _or_usage_error(lambda: preset(options["model_name"], options["preset"]))
+    merged = dict(options)
+    for name, value in chosen.train.items():
+        if ctx.get_parameter_source(name) in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP):
+            merged[name] = value
+    merged["hps"] = tuple(f"{k}={json.dumps(v)}" for k, v in chosen.hparams.items()) + tuple(options["hps"])
+    if merged["refit"] is None:
+        merged["refit"] = chosen.refit
+    return merged
+
+
+def _or_usage_error(build):
+    """``build()``, with a ConfigError about TrainConfig fields shown as one about the options that set them."""
+    from graphrec.errors import ConfigError
+
+    try:
+        return build()
+    except ConfigError as exc:
+        from graphrec.presets import train_flag
+
+        raise click.UsageError(re.sub(r"TrainConfig\.(\w+)", lambda m: train_flag(m.group(1)), str(exc))) from None
 
 
 # What a resumed run may change; every other option must be what the run started with.
@@ -511,12 +581,11 @@ def _resumed_options(ctx: click.Context, options: dict) -> dict:
 
 def _train(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim, num_layers, reg, hps, patience,
            min_epochs, lr_decay, lr_decay_patience, lr_decay_epochs, budget_minutes, eval_every, ks, metric, threads,
-           device, nproc, search, grids, search_users, run_id, publish, split, valid_fraction, seed,
+           device, nproc, search, grids, search_users, refit, preset, run_id, publish, split, valid_fraction, seed,
            invocation: dict) -> None:
     from graphrec.distributed import check_model, from_environment
     from graphrec.models import model_class
     from graphrec.progress import bar
-    from graphrec.train import TrainConfig
     from graphrec.workflow import DataConfig, SearchConfig, train_run
 
     closed = model_class(model_name).closed_form
@@ -525,22 +594,11 @@ def _train(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim,
                                f"{model_name} trains by epochs, chosen by early stopping on valid (--patience)")
     if (grids or search_users) and not search:
         raise click.UsageError("--grid and --search-users go with --search")
-
-    if lr_decay_epochs and eval_every != 0:
-        raise click.UsageError("--lr-decay-after replays lr decays in a run without validation: add --eval-every 0 "
-                               "(a validated run decays on its own plateaus with --lr-decay-patience)")
-    if lr_decay_epochs and lr_decay is None:
-        raise click.UsageError("--lr-decay-after needs --lr-decay, the factor to multiply the lr by (e.g. 0.1)")
-    hparams = dict(_parse_hparam(h) for h in hps)
-    hparams.update({k: v for k, v in (("dim", dim), ("num_layers", num_layers), ("reg", reg)) if v is not None})
-    ks = tuple(sorted(set(ks)))
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, ks=ks, sampler=sampler,
-                         metric=(metric or f"recall@{ks[-1]}").lower(),
-                         eval_every=eval_every, patience=patience, min_epochs=min_epochs, threads=threads,
-                         lr_decay=lr_decay, lr_decay_patience=lr_decay_patience,
-                         lr_decay_epochs=tuple(sorted(set(lr_decay_epochs))),
-                         budget_seconds=budget_minutes * 60 if budget_minutes is not None else None,
-                         device=device, nproc=nproc)
+    if refit and (closed or eval_every == 0):
+        raise click.UsageError("--refit chooses a trained model's epochs by validating every --eval-every epochs; "
+                               + (f"{model_name} is fitted in closed form: choose its hyper-parameters with --search"
+                                  if closed else "--eval-every 0 does not validate"))
+    hparams, config = training_from_options(locals())
     # A closed-form model has no epochs to validate: it fits on all non-test data, unless --search needs the holdout.
     validation = search if closed else eval_every != 0
     data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed, validation=validation)
@@ -556,7 +614,7 @@ def _train(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim,
     with _connect(ctx) as graph:
         run, result = train_run(graph, settings.runs_dir, model_name, hparams, config, data_config, run_id=run_id,
                                 progress=bar, callback=_epoch_line, invocation=invocation, search=searching,
-                                search_callback=_search_line, group=group)
+                                search_callback=_search_line, group=group, refit=bool(refit))
         if run is None:  # a torchrun process other than rank 0
             return
         if publish and run.meta["embeddings"] == "none":
@@ -576,6 +634,14 @@ def _train(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim,
         chosen = f"fitted in {result.seconds_train:.1f}s ({params}" + \
             (f"; chosen on valid among {run.meta['search']['points']} points)" if search else ")")
         click.echo(f"run {run.id}: {chosen}")
+    elif refit:
+        schedule = run.meta["refit"]
+        cuts = f", the lr cut after epoch {', '.join(map(str, schedule['lr_decay_epochs']))}" \
+            if schedule["lr_decay_epochs"] else ""
+        click.echo(f"run {run.id}: the holdout chose {schedule['epochs']} epochs{cuts} (of "
+                   f"{schedule['holdout_epochs_run']} run, {schedule['holdout_seconds_train']:.0f}s; valid "
+                   + "  ".join(f"{k} {v:.4f}" for k, v in schedule["holdout_valid"].items() if "@" in k)
+                   + f"); refitted on train + valid in {result.seconds_train:.0f}s")
     else:
         chosen = f"best epoch {result.best_epoch} of {result.epochs_run}" if eval_every else \
             f"{result.epochs_run} epochs, no validation"
@@ -610,7 +676,8 @@ def _epoch_line(record: dict, total: int | None = None) -> None:
 
     valid = record.get("valid")
     of = f"/{total}" if total else ""
-    line = f"epoch {record['epoch']:4d}{of}  {loss_text(record)}  {record['seconds']:.1f}s"
+    line = f"{'refit ' if record.get('refit') else ''}epoch {record['epoch']:4d}{of}  {loss_text(record)}  " \
+           f"{record['seconds']:.1f}s"
     if valid:
         line += "  valid " + "  ".join(f"{k} {v:.4f}" for k, v in valid.items() if "@" in k)
     click.echo(line, err=True)
@@ -667,16 +734,19 @@ def evaluate_cmd(ctx: click.Context, run_id: str, split: str, ks: tuple[int, ...
 
 @cli.command("models")
 def models_cmd() -> None:
-    """List the registered models and their hyper-parameters (with defaults)."""
+    """List the registered models, their hyper-parameters (with defaults) and their presets (--preset)."""
     import inspect
 
     from graphrec.models import MODELS, hparam_names
+    from graphrec.presets import presets_of
 
     for name, cls in sorted(MODELS.items()):
         sig = inspect.signature(cls.__init__).parameters
         hp = ", ".join(f"{p}={sig[p].default}" for p in hparam_names(cls))
         doc = (cls.__dict__.get("__doc__") or inspect.getmodule(cls).__doc__ or "").strip().splitlines()[0]
         click.echo(f"{name:10} {doc}\n{'':10} {hp}")
+        for recipe in presets_of(name):
+            click.echo(f"{'':10} preset: " + recipe.describe().replace("\n", f"\n{'':10} "))
 
 
 # ---- the main job ---------------------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -57,6 +57,26 @@ def keep_freed_memory() -> bool:
         return False
 
 
+def _check_lr_decay(config: "TrainConfig") -> None:
+    if config.lr_decay is None:
+        if config.lr_decay_epochs:
+            raise ConfigError("TrainConfig.lr_decay_epochs needs TrainConfig.lr_decay, the factor to multiply the lr "
+                              "by (e.g. 0.1)")
+        return
+    if not 0 < config.lr_decay < 1:
+        raise ConfigError(f"TrainConfig.lr_decay must be in (0, 1), got {config.lr_decay}")
+    if any(int(e) < 1 for e in config.lr_decay_epochs):
+        raise ConfigError(f"TrainConfig.lr_decay_epochs are epochs >= 1, got {tuple(config.lr_decay_epochs)}")
+    if not config.lr_decay_epochs and config.eval_every == 0:
+        raise ConfigError("TrainConfig.lr_decay reduces the lr on a validation plateau, and this run does not "
+                          "validate (TrainConfig.eval_every 0): give the epochs to decay after as "
+                          "TrainConfig.lr_decay_epochs, or validate")
+    if config.lr_decay_epochs and config.eval_every > 0:
+        raise ConfigError("TrainConfig.lr_decay_epochs replays lr decays in a run without validation: add "
+                          "TrainConfig.eval_every 0 (a validated run decays on its own plateaus with "
+                          "TrainConfig.lr_decay_patience)")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 1000
@@ -84,6 +104,38 @@ class TrainConfig:
     progress: bool = True  # a tqdm bar per epoch on stderr
     test_beyond_accuracy: bool = True  # coverage / popularity / gini / novelty in the final test report
     nproc: int = 1  # data-parallel processes on this machine (graphrec.distributed); the same global batch and seed
+    test: bool = True  # evaluate test once at the end (off for the holdout half of holdout_then_refit)
+
+    def __post_init__(self):
+        """Every setting checked here, once, wherever the config is built (CLI, library, benchmarks)."""
+        for name, low in (("epochs", 1), ("batch_size", 1), ("nproc", 1), ("lr_decay_patience", 1),
+                          ("checkpoint_every", 1), ("eval_batch_users", 1), ("eval_every", 0), ("min_epochs", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"TrainConfig.{name} must be an integer, got {value!r}")
+            if value < low:
+                raise ConfigError(f"TrainConfig.{name} must be >= {low}"
+                                  f"{' (0: no validation)' if name == 'eval_every' else ''}, got {value}")
+        if not self.lr > 0:
+            raise ConfigError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError(f"TrainConfig.patience must be >= 1 or None (never stop early), got {self.patience}")
+        if self.budget_seconds is not None and not self.budget_seconds > 0:
+            raise ConfigError(f"TrainConfig.budget_seconds must be > 0, got {self.budget_seconds}")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"TrainConfig.sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if not self.ks or any(int(k) < 1 for k in self.ks):
+            raise ConfigError(f"TrainConfig.ks must be cut-offs >= 1, got {tuple(self.ks)}")
+        name, at, k = self.metric.partition("@")
+        if name not in METRIC_NAMES or not at or not k.isdigit() or int(k) not in [int(c) for c in self.ks]:
+            raise ConfigError(f"TrainConfig.metric {self.metric!r} must be one of {'/'.join(METRIC_NAMES)}@K "
+                              f"with K in ks={tuple(self.ks)}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"TrainConfig.threads must be >= 1, got {self.threads}")
+        _check_lr_decay(self)
+
+
+METRIC_NAMES = ("recall", "precision", "hit", "ndcg", "mrr", "map")  # what early stopping can watch
 
 
 @dataclass
@@ -120,8 +172,6 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
     process's place in a data-parallel run already started (by torchrun, or by spawn_fit), whose rank 0 alone writes
     ``run_dir`` and calls ``callback``.
     """
-    if config.nproc < 1:
-        raise ConfigError(f"TrainConfig.nproc must be >= 1, got {config.nproc}")
     if config.nproc > 1 or group is not None:
         from graphrec.distributed import check_model, spawn_fit
 
@@ -133,21 +183,12 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
         from graphrec.closedfit import fit_closed_form
 
         return fit_closed_form(model, data, config, run_dir=run_dir, callback=callback, evaluate_fn=evaluate_fn)
-    if config.eval_every < 0:
-        raise ConfigError(f"TrainConfig.eval_every must be >= 0 (0: no validation), got {config.eval_every}")
     validate = config.eval_every > 0
     if validate and data.valid.nnz == 0:
         raise ConfigError("fit: the data has no valid split, and early stopping must not use test; carve one with "
                           "RecData.with_holdout(fraction, seed) (or train a fixed number of epochs with eval_every=0)")
-    if config.metric.split("@")[0] not in ("recall", "precision", "hit", "ndcg", "mrr", "map") or \
-            "@" not in config.metric or int(config.metric.split("@")[1]) not in [int(k) for k in config.ks]:
-        raise ConfigError(f"TrainConfig.metric {config.metric!r} must be one of recall/ndcg/precision/hit/mrr/map@K "
-                          f"with K in ks={tuple(config.ks)}")
-    if config.sampler not in SAMPLERS:
-        raise ConfigError(f"TrainConfig.sampler must be one of {SAMPLERS}, got {config.sampler!r}")
     if config.sampler == "weighted":
         sampling_weights(data.train)  # refuse unusable weights before the first epoch
-    _check_lr_decay(config)
     device = training_device(config.device)
     if group is not None and device.type == "cuda" and device.index is None:
         device = torch.device("cuda", group.local_rank)
@@ -232,7 +273,7 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
     if validate:
         model.load_state_dict(best_weights)
     test = {}
-    if data.test.nnz:
+    if data.test.nnz and config.test:
         test = evaluate_model(model, data, "test", config, evaluate_fn, beyond=config.test_beyond_accuracy,
                               group=group)
     model.to("cpu")
@@ -247,6 +288,66 @@ def fit(model: Recommender, data: RecData, config: TrainConfig = TrainConfig(), 
             json.dump({k: v for k, v in result.to_dict().items() if k != "history"}, fh, indent=2)
         plot_history(state["history"], run / "curves.png", config.metric)
     return result
+
+
+@dataclass
+class Refit:
+    """What :func:`holdout_then_refit` did: the holdout run that chose the schedule (never tested), the refitted model
+    and its result (tested once), and the schedule it replayed."""
+
+    holdout: TrainResult
+    model: Recommender
+    result: TrainResult
+    epochs: int
+    lr_decay_epochs: list
+
+    def summary(self) -> dict:
+        """JSON-able: the schedule and where it came from (a run's ``meta["refit"]``, the benchmarks' records)."""
+        return {"epochs": self.epochs, "lr_decay_epochs": self.lr_decay_epochs,
+                "holdout_epochs_run": self.holdout.epochs_run, "holdout_valid": self.holdout.best_valid,
+                "holdout_seconds_train": self.holdout.seconds_train}
+
+
+HOLDOUT_DIR = "holdout"  # the holdout run's folder inside a refitted run's folder
+
+
+def refit_config(config: TrainConfig, epochs: int, lr_decay_epochs: Sequence[int] = ()) -> TrainConfig:
+    """The run without validation that replays a holdout run's schedule: ``epochs`` epochs on all the training
+    data, the lr cut after each of ``lr_decay_epochs``, tested once at the end."""
+    return replace(config, epochs=epochs, eval_every=0, patience=None, min_epochs=0, budget_seconds=None, test=True,
+                   lr_decay=config.lr_decay if lr_decay_epochs else None, lr_decay_epochs=tuple(lr_decay_epochs))
+
+
+def holdout_then_refit(make_model: Callable[[RecData], Recommender], data: RecData, config: TrainConfig,
+                       run_dir: str | os.PathLike | None = None, callback: Callable[[dict], None] | None = None,
+                       group: DataParallel | None = None, evaluate_fn=evaluate) -> Refit:
+    """The protocol behind the published numbers: choose on the holdout, retrain on everything, test once.
+
+    1. Train ``make_model(data)`` on ``data.train`` with early stopping on ``data.valid`` (``config``'s validation
+       and lr-on-plateau settings), in ``RUN_DIR/holdout``; test is not looked at.
+    2. Build ``make_model(full)`` on ``full = data.without_valid()`` (train and valid together, the graph too), train
+       it for the holdout run's best epoch count with the lr cuts that run made up to that epoch replayed
+       (:func:`refit_config`), in ``RUN_DIR`` itself, and test it once.
+
+    Both halves checkpoint, so a rerun with the same ``run_dir`` resumes where it stopped. ``callback(record)`` gets
+    every epoch of both, the refit's with ``"refit": True``.
+    """
+    if config.eval_every == 0:
+        raise ConfigError("holdout_then_refit chooses the epochs on the valid split: it needs eval_every >= 1")
+    run = Path(run_dir) if run_dir is not None else None
+    holdout = fit(make_model(data), data, replace(config, test=False),
+                  run_dir=run / HOLDOUT_DIR if run is not None else None, callback=callback, group=group,
+                  evaluate_fn=evaluate_fn)
+    if holdout.best_epoch < 1:
+        raise ConfigError("holdout_then_refit: the holdout run validated no epoch, so there is nothing to refit")
+    drops = lr_decay_epochs(holdout.history, holdout.best_epoch)
+    full = data.without_valid()
+    model = make_model(full)
+    tagged = None if callback is None else (lambda record: callback({**record, "refit": True}))
+    result = fit(model, full, refit_config(config, holdout.best_epoch, drops), run_dir=run, callback=tagged,
+                 group=group, evaluate_fn=evaluate_fn)
+    result.best_valid = holdout.best_valid
+    return Refit(holdout=holdout, model=model, result=result, epochs=holdout.best_epoch, lr_decay_epochs=drops)
 
 
 def _read_checkpoint(path: Path | None, model: Recommender, config: TrainConfig) -> dict | None:
@@ -371,23 +472,6 @@ def loss_text(record: dict) -> str:
     return text
 
 
-def _check_lr_decay(config: TrainConfig) -> None:
-    if config.lr_decay is None:
-        if config.lr_decay_epochs:
-            raise ConfigError("TrainConfig.lr_decay_epochs needs lr_decay (the factor to multiply the lr by)")
-        return
-    if not 0 < config.lr_decay < 1:
-        raise ConfigError(f"TrainConfig.lr_decay must be in (0, 1), got {config.lr_decay}")
-    if config.lr_decay_patience < 1:
-        raise ConfigError(f"TrainConfig.lr_decay_patience must be >= 1, got {config.lr_decay_patience}")
-    if not config.lr_decay_epochs and config.eval_every == 0:
-        raise ConfigError("TrainConfig.lr_decay reduces the lr on a validation plateau, and this run does not validate "
-                          "(eval_every=0): give the epochs to decay after as lr_decay_epochs, or validate")
-    if config.lr_decay_epochs and config.eval_every > 0:
-        raise ConfigError("TrainConfig.lr_decay_epochs replays a schedule in a run without validation (eval_every=0); "
-                          "with validation the lr decays on plateau")
-
-
 def _decay_lr(optimizer: torch.optim.Optimizer, config: TrainConfig) -> float:
     """Multiply every parameter group's lr by ``config.lr_decay`` (not below ``config.min_lr``); return the new lr.
     The optimizer's state dict carries it, so a resumed run goes on at the decayed rate."""
@@ -418,7 +502,8 @@ def _config_key(config: TrainConfig) -> dict:
         key.pop(volatile)
     key["ks"] = [int(k) for k in key["ks"]]
     key["lr_decay_epochs"] = [int(e) for e in key["lr_decay_epochs"]]
-    for added, default in (("lr_decay", None), ("lr_decay_patience", 1), ("min_lr", 1e-6), ("lr_decay_epochs", [])):
+    for added, default in (("lr_decay", None), ("lr_decay_patience", 1), ("min_lr", 1e-6), ("lr_decay_epochs", []),
+                           ("test", True)):
         if key[added] == default:  # checkpoints from before the options existed lack them
             key.pop(added)
     return key

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -21,7 +21,7 @@ from graphrec.progress import Progress, silent
 from graphrec.recdata import RecData
 from graphrec.runs import RUN_ID, Run, load_run, new_run_id, save_graphs, save_run
 from graphrec.sidegraphs import SideGraphs
-from graphrec.train import TrainConfig, TrainResult, fit
+from graphrec.train import HOLDOUT_DIR, TrainConfig, TrainResult, fit, holdout_then_refit
 
 if TYPE_CHECKING:
     from graphrec.distributed import DataParallel
@@ -78,7 +78,7 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
               data_config: DataConfig = DataConfig(), run_id: str | None = None,
               progress: Progress = silent, callback=None, invocation: dict | None = None,
               search: SearchConfig | None = None, search_callback=None,
-              group: DataParallel | None = None) -> tuple[Run | None, TrainResult]:
+              group: DataParallel | None = None, refit: bool = False) -> tuple[Run | None, TrainResult]:
     """Export, train ``model_name`` with early stopping on valid (or, with ``train_config.eval_every=0`` and
     ``data_config.validation=False``, for a fixed number of epochs on train and valid together), report test once,
     and save the run folder. A closed-form model is fitted once (:mod:`graphrec.closedfit`); with ``search``, its
@@ -87,6 +87,10 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
 
     Passing the ``run_id`` of an interrupted run resumes it from its last checkpoint. ``invocation`` (JSON-able) is
     kept in a new run's folder for :func:`saved_invocation`.
+
+    ``refit``: :func:`graphrec.train.holdout_then_refit`: the epochs and lr cuts are chosen by a holdout run (kept in
+    the run folder's ``holdout/``), then a model trained on train and valid together with that schedule replayed is
+    tested once and saved as the run (``meta["refit"]`` records the schedule and the holdout's validation).
 
     Data-parallel: ``train_config.nproc`` > 1 starts the processes here, after the export; or ``group`` is this
     process's place in a run torchrun started, where every process exports the graph and trains, and rank 0 alone
@@ -99,6 +103,11 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
     if search is not None and (run_id or not data_config.validation):
         raise ConfigError("train_run: a search chooses hyper-parameters on the valid split, so it needs "
                           "DataConfig.validation=True, and a search is not resumed (it takes seconds to minutes)")
+    if refit and (model_class(model_name).closed_form or not data_config.validation or train_config.eval_every == 0):
+        raise ConfigError(f"train_run: refit chooses a trained model's epochs on the valid split; {model_name} " +
+                          ("is fitted in closed form (its hyper-parameters are chosen on valid with a search)"
+                           if model_class(model_name).closed_form else
+                           "has no valid split to choose them on here (it needs validation and eval_every >= 1)"))
     if not data_config.validation and train_config.eval_every != 0 and not model_class(model_name).closed_form:
         raise ConfigError("train_run: DataConfig.validation=False keeps no valid split, so the run cannot validate: "
                           "set TrainConfig.eval_every=0 (a fixed number of epochs) or keep validation")
@@ -135,10 +144,19 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
         with open(run_dir / "search.jsonl", "w") as fh:
             fh.writelines(json.dumps(trial) + "\n" for trial in chosen.trials)
         hparams, data = chosen.best, data.without_valid()
+
+    def make_model(view: RecData):
+        return build(model_name, view.n_users, view.n_items, graph=torch.stack(view.train.pairs()),
+                     seed=train_config.seed, side=side, **hparams)
+
+    refitted = None
+    if refit:
+        refitted = holdout_then_refit(make_model, data, train_config, run_dir=run_dir, callback=callback, group=group)
+        model, result, data = refitted.model, refitted.result, data.without_valid()
+    else:
+        model = make_model(data)
+        result = fit(model, data, train_config, run_dir=run_dir, callback=callback, group=group)
     train_pairs = torch.stack(data.train.pairs())
-    model = build(model_name, data.n_users, data.n_items, graph=train_pairs, seed=train_config.seed, side=side,
-                  **hparams)
-    result = fit(model, data, train_config, run_dir=run_dir, callback=callback, group=group)
     if not main:
         return None, result
     if chosen is not None:
@@ -151,7 +169,8 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
         "model": model_name,
         "params": model.hparams(),
         "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(train_config).items()},
-        "data_config": asdict(data_config),
+        # a refitted model trained on train and valid together: re-evaluating it keeps no holdout either
+        "data_config": asdict(replace(data_config, validation=False) if refit else data_config),
         "metrics": {"valid": result.best_valid, "test": result.test},
         "counts": {"users": data.n_users, "items": data.n_items, "train": data.train.nnz,
                    "valid": data.valid.nnz, "test": data.test.nnz, "social": side.social.size(1),
@@ -166,6 +185,8 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
         # item–item part is served from the graph), or nothing servable
         "embeddings": "scores" if model.dot_product_scores else ("low-pass part" if user_emb.size(1) else "none"),
     }
+    if refitted is not None:
+        meta["refit"] = refitted.summary()
     if chosen is not None:
         meta["search"] = {"grid": search.grid, "valid_users": search.valid_users, "points": len(chosen.trials)}
     run = save_run(runs_dir, meta, ids, {"user": user_emb, "item": item_emb})
@@ -178,7 +199,8 @@ def _resumable(runs_dir, run_id: str, data_config: DataConfig):
     new run under it), a folder with no checkpoint, and data settings other than those the run started with (its
     checkpoint would go on training on other splits)."""
     run_dir = runs_dir / run_id
-    if not RUN_ID.match(run_id) or not (run_dir / "checkpoint.pt").is_file():
+    if not RUN_ID.match(run_id) or not any((folder / "checkpoint.pt").is_file()
+                                           for folder in (run_dir, run_dir / HOLDOUT_DIR)):
         raise GraphrecError(f"cannot resume {run_id!r}: no checkpoint at {run_dir / 'checkpoint.pt'} (an "
                             f"interrupted run is a folder under {runs_dir} holding one)")
     saved = run_dir / DATA_CONFIG

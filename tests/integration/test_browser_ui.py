@@ -73,11 +73,11 @@ def _favourite(folder: Path, name: str) -> tuple[str, str]:
     return text, "\n".join(ln for ln in text.splitlines() if not ln.startswith("//")).strip()
 
 
-def _newest_frame(page, command: str | re.Pattern):
+def _newest_frame(page, command: str | re.Pattern, timeout: float | None = None):
     """The newest result frame whose command line contains ``command``, once it has rendered."""
     frame = page.get_by_test_id("frame").filter(
         has=page.get_by_test_id("frameCommand").filter(has_text=command)).first
-    frame.get_by_test_id("frameContents").wait_for()
+    frame.get_by_test_id("frameContents").wait_for(timeout=timeout)
     return frame
 
 
@@ -120,10 +120,18 @@ def _play(page, command: str, requests: list[str]) -> None:
 def _browser_params(page, needed: set[str]) -> dict:
     """The parameters Browser holds (``:params`` shows them as JSON), once all of ``needed`` are set: a ``:param
     NAME => VALUE`` line is evaluated by the server, so it can land a moment after the block's frame appears."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    params: dict = {}
     for _ in range(20):
         _run(page, ":params")
-        shown = _newest_frame(page, re.compile(r"^:params$")).get_by_test_id("rawParamData")
-        shown.wait_for()
+        # A Run clicked while the block's own statements are still being evaluated can be dropped by Browser (seen
+        # once in CI: no ":params" frame in 30 s), so a frame that does not come is asked for again.
+        try:
+            shown = _newest_frame(page, re.compile(r"^:params$"), timeout=10_000).get_by_test_id("rawParamData")
+            shown.wait_for(timeout=10_000)
+        except PlaywrightTimeout:
+            continue
         params = json.loads(shown.inner_text())
         if needed <= params.keys():
             return params

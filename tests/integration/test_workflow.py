@@ -96,6 +96,49 @@ def test_train_without_validation_runs_the_given_epochs_on_train_and_valid(sampl
         train_run(sample_graph, settings.runs_dir, "mf", {}, TrainConfig(epochs=1), DataConfig(validation=False))
 
 
+def test_refit_chooses_the_schedule_on_the_holdout_and_serves_the_model_retrained_on_all(sample_graph, settings):
+    args = ["train", "--model", "lightgcn", "--epochs", "5", "--batch-size", "256", "--lr", "0.01", "--threads", "1",
+            "--eval-every", "1", "--patience", "2", "--lr-decay", "0.5", "--refit", "--no-publish"]
+    out = run_cli(settings, *args)
+    assert "the holdout chose" in out.stdout and "refitted on train + valid" in out.stdout
+    assert "refit epoch" in out.stderr
+    run = list_runs(settings.runs_dir)[-1]
+    meta = run.meta
+    schedule = meta["refit"]
+    assert 1 <= schedule["epochs"] <= schedule["holdout_epochs_run"] <= 5
+    assert meta["epochs_run"] == schedule["epochs"] and meta["counts"]["valid"] == 0
+    assert meta["data_config"]["validation"] is False  # the served model trained on train and valid
+    holdout = [json.loads(ln) for ln in (run.path / "holdout" / "metrics.jsonl").read_text().splitlines()]
+    refit = [json.loads(ln) for ln in (run.path / "metrics.jsonl").read_text().splitlines()]
+    assert all("valid" in r for r in holdout) and not any("valid" in r for r in refit)
+    assert schedule["lr_decay_epochs"] == [r["epoch"] for r in holdout
+                                           if "lr_decayed_to" in r and r["epoch"] <= schedule["epochs"]]
+    assert [r["lr"] for r in refit][-1] == pytest.approx(0.01 * 0.5 ** len(schedule["lr_decay_epochs"]))
+    again = json.loads(run_cli(settings, "evaluate", run.id, "-k", "20", "--json").stdout)
+    assert again["recall@20"] == pytest.approx(meta["metrics"]["test"]["recall@20"], abs=1e-6)
+
+    # resumed, it trains nothing more and reports the same test
+    resumed = run_cli(settings, "train", "--resume", run.id)
+    assert json.loads((run.path / "run.json").read_text())["metrics"]["test"] == meta["metrics"]["test"]
+    assert "the holdout chose" in resumed.stdout
+    # a closed-form model is not refitted by epochs
+    refused = CliRunner().invoke(cli, ["--home", str(settings.home), "train", "--model", "gfcf", "--refit"],
+                                 env={"NEO4J_URI": ""})
+    assert refused.exit_code == 2 and "choose its hyper-parameters with --search" in refused.output
+
+
+def test_a_preset_fills_what_the_command_line_leaves_out(sample_graph, settings):
+    out = run_cli(settings, "train", "--model", "lightgcn", "--preset", "gowalla", "--epochs", "2", "--batch-size",
+                  "512", "--threads", "1", "--no-publish")
+    meta = list_runs(settings.runs_dir)[-1].meta
+    assert meta["train_config"]["lr"] == 0.02 and meta["train_config"]["sampler"] == "user"
+    assert meta["train_config"]["batch_size"] == 512 and meta["params"]["num_negatives"] == 64
+    assert "refit" in meta and "the holdout chose" in out.stdout
+    unknown = CliRunner().invoke(cli, ["--home", str(settings.home), "train", "--model", "mf", "--preset", "x"],
+                                 env={"NEO4J_URI": ""})
+    assert unknown.exit_code == 2 and "no preset 'x' for mf; it has: gowalla" in unknown.output
+
+
 @pytest.mark.parametrize("args, message", [
     (["--lr-decay", "0.1", "--lr-decay-after", "2"], "add --eval-every 0"),
     (["--eval-every", "0", "--lr-decay-after", "2"], "needs --lr-decay"),

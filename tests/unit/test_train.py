@@ -324,11 +324,61 @@ def test_reduce_on_plateau_decays_after_each_stall_a_refit_replays_it_and_a_resu
 @pytest.mark.parametrize("bad, message", [
     (dict(lr_decay=1.5), "lr_decay must be in"),
     (dict(lr_decay=0.1, lr_decay_patience=0), "lr_decay_patience"),
-    (dict(lr_decay_epochs=(3,), eval_every=0), "needs lr_decay"),
-    (dict(lr_decay=0.1, lr_decay_epochs=(3,)), "replays a schedule in a run without validation"),
+    (dict(lr_decay_epochs=(3,), eval_every=0), "needs TrainConfig.lr_decay"),
+    (dict(lr_decay=0.1, lr_decay_epochs=(3,)), "replays lr decays in a run without validation"),
     (dict(lr_decay=0.1, eval_every=0), "does not validate"),
 ])
 def test_lr_decay_settings_are_checked(bad, message):
+    with pytest.raises(ConfigError, match=message):  # where the config is built, before any model or data
+        TrainConfig(epochs=1, batch_size=32, progress=False, **bad)
+
+
+def test_holdout_then_refit_replays_the_holdout_schedule_on_train_and_valid_and_tests_once(tmp_path):
+    from graphrec.train import holdout_then_refit, refit_config
+
     d = data()
+    config = TrainConfig(epochs=8, batch_size=32, lr=0.01, eval_every=1, patience=2, lr_decay=0.5, progress=False)
+    spy = ScriptedEvaluate([0.1, 0.3, 0.2, 0.4, 0.35, 0.3])  # best at 4; decays after 3 and 5; stops at 6
+    done = holdout_then_refit(model, d, config, run_dir=tmp_path / "run", evaluate_fn=spy)
+    assert [split for split, _ in spy.calls] == ["valid"] * 6 + ["test"]  # test once, on the refitted model only
+    assert done.epochs == 4 and done.lr_decay_epochs == [3] and done.holdout.test == {}
+    assert done.result.epochs_run == 4 and done.result.best_valid["recall@20"] == 0.4
+    assert done.summary()["holdout_valid"]["recall@20"] == 0.4
+
+    # the refit is exactly a run without validation on train + valid with the cut replayed
+    full = d.without_valid()
+    assert full.train.nnz == d.train.nnz + d.valid.nnz
+    by_hand = fit(model(full), full, refit_config(config, 4, [3]))
+    assert [r["loss"] for r in done.result.history] == [r["loss"] for r in by_hand.history]
+    assert [r["lr"] for r in done.result.history] == pytest.approx([0.01, 0.01, 0.01, 0.005])
+    assert done.result.test == by_hand.test
+
+    # both halves checkpointed: a rerun resumes, trains nothing more and gives the same model
+    again = holdout_then_refit(model, d, config, run_dir=tmp_path / "run",
+                               evaluate_fn=ScriptedEvaluate([]))  # no validation left to run
+    assert again.result.test == done.result.test and again.epochs == 4
+    assert (tmp_path / "run" / "holdout" / "checkpoint.pt").is_file() and (tmp_path / "run" / "best.pt").is_file()
+
+
+def test_holdout_then_refit_needs_validation():
+    from graphrec.train import holdout_then_refit
+
+    d = data()
+    with pytest.raises(ConfigError, match="eval_every >= 1"):
+        holdout_then_refit(model, d, TrainConfig(epochs=2, eval_every=0, progress=False))
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(epochs=0), "epochs must be >= 1, got 0"),
+    (dict(batch_size=2.5), "batch_size must be an integer"),
+    (dict(eval_every=-1), r"eval_every must be >= 0 \(0: no validation\)"),
+    (dict(lr=0), "lr must be > 0"),
+    (dict(patience=0), "patience must be >= 1 or None"),
+    (dict(sampler="uniform"), "sampler must be one of"),
+    (dict(metric="recall@10"), r"metric 'recall@10' must be one of .* with K in ks=\(20,\)"),
+    (dict(metric="auc@20"), "metric 'auc@20'"),
+    (dict(budget_seconds=0), "budget_seconds must be > 0"),
+])
+def test_train_config_checks_itself_where_it_is_built(bad, message):
     with pytest.raises(ConfigError, match=message):
-        fit(model(d), d, TrainConfig(epochs=1, batch_size=32, progress=False, **bad))
+        TrainConfig(**bad)
