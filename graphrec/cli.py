@@ -491,6 +491,8 @@ def train_cmd(ctx: click.Context, **options) -> None:
 
     With --resume RUN, the options RUN was started with are used again; give --epochs, --patience, --min-epochs,
     --budget-minutes, --threads, --device or --publish/--no-publish to change those."""
+    if options["model_name"] == "auto":
+        return _train_auto(ctx, options)
     if options["run_id"]:
         options = _resumed_options(ctx, options)  # a preset's settings are among those the run was started with
     elif options["preset"]:
@@ -695,6 +697,116 @@ def _publish(ctx: click.Context, graph, run) -> None:
         click.echo(f"{report.zero_users:,} users were not written ({report.unseen_users:,} the run saw no interaction "
                    "or friend of, the rest with an all-zero embedding): the model learned nothing for them, so they "
                    "get the cold-start answer from the graph, or are told there is nothing to go on", err=True)
+
+
+def _train_auto(ctx: click.Context, options: dict) -> None:
+    """``graphrec train --model auto``: the model chosen by ``graphrec tune --model auto`` within --budget-minutes."""
+    from click.core import ParameterSource
+
+    if options["budget_minutes"] is None:
+        raise click.UsageError("--model auto chooses the model on the holdout within --budget-minutes: give one "
+                               "(or run `graphrec tune --model auto --trials N`)")
+    shared = ("budget_minutes", "batch_size", "epochs", "patience", "ks", "metric", "threads", "device", "publish",
+              "split", "valid_fraction", "seed")
+    given = [name for name in options if name not in shared and name != "model_name"
+             and ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)]
+    if given:
+        raise click.UsageError(f"--model auto searches each model's settings itself; leave out "
+                               f"{', '.join('--' + n.replace('_', '-') for n in given)} (see `graphrec tune --help`)")
+    ctx.invoke(tune_cmd, model_name="auto", **{name: options[name] for name in shared})
+
+
+@cli.command("tune")
+@click.option("--model", "model_name", default="auto", show_default=True,
+              help="The model to search (see `graphrec models`), or auto: the baselines and graph filters, then the "
+                   "trained models the graph can feed; the best on the holdout is served.")
+@click.option("--budget-minutes", type=float, help="Wall-clock limit for the whole command: export, trials, refit "
+              "and test. Without it, --trials bounds the search.")
+@click.option("--trials", "max_trials", type=click.IntRange(min=1), help="At most this many trials per model.")
+@click.option("--trial-minutes", type=float, help="The most one trained trial may take (default: a share of the "
+              "budget: a quarter for one model, 1/(trained candidates + 2) with auto, at most a sixth).")
+@click.option("--models", "models", help="With --model auto: the trained models to consider, comma-separated "
+              "(default: all that fit the graph).")
+@click.option("--resume", "study", metavar="SEARCH", help="Continue the search SEARCH (its folder under the runs "
+              "folder, printed when it starts), e.g. after it was killed or to spend more budget on it.")
+@click.option("--batch-size", default=2048, show_default=True)
+@click.option("--epochs", default=1000, show_default=True, help="Upper bound per trial (early stopping, the "
+              "pruner and the trial's time share end most sooner).")
+@click.option("--patience", default=10, show_default=True, help="Validations without improvement before a trial "
+              "stops.")
+@click.option("-k", "ks", multiple=True, type=int, default=(20,), show_default=True, help="Cut-offs to report.")
+@click.option("--metric", help="The holdout metric searched, e.g. ndcg@20 (default: recall@<largest k>).")
+@click.option("--threads", type=int, help="torch threads (default: torch's choice).")
+@click.option("--device", default="cpu", show_default=True, help="Where trained trials run, e.g. cuda.")
+@click.option("--publish/--no-publish", default=True, show_default=True,
+              help="Write the winner's embeddings back to the graph and serve it.")
+@_data_options
+@click.pass_context
+def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_minutes, models, study, batch_size,
+             epochs, patience, ks, metric, threads, device, publish, split, valid_fraction, seed) -> None:
+    """Search hyper-parameters (and with --model auto the model) on the validation holdout within a budget, refit
+    the best on train + valid, test it once and save it as a run.
+
+    Every trial is kept in the search's folder (study.db, trials.jsonl, trials.svg) and copied into the run's; a
+    killed search continues with --resume SEARCH."""
+    from dataclasses import replace
+
+    from graphrec.progress import bar
+    from graphrec.train import TrainConfig
+    from graphrec.tune import TuneConfig, tune_run
+    from graphrec.workflow import DataConfig
+
+    if budget_minutes is None and max_trials is None:
+        raise click.UsageError("give --budget-minutes (wall clock for the whole command) or --trials (per model)")
+    if models and model_name != "auto":
+        raise click.UsageError("--models lists auto's candidates: it goes with --model auto")
+    ks = tuple(sorted(set(ks)))
+    try:
+        config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, ks=ks, patience=patience,
+                             metric=(metric or f"recall@{ks[-1]}").lower(), threads=threads, device=device)
+        tune = TuneConfig(budget_seconds=budget_minutes * 60 if budget_minutes is not None else None,
+                          trial_seconds=trial_minutes * 60 if trial_minutes is not None else None,
+                          max_trials=max_trials)
+    except GraphrecError as exc:
+        raise click.UsageError(str(exc)) from None
+    data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed)
+    settings = _settings(ctx)
+    with _connect(ctx) as graph:
+        out = tune_run(graph, settings.runs_dir, model_name, config, data_config, tune, study=study,
+                       models=models.split(",") if models else None, progress=bar,
+                       log=lambda line: click.echo(line, err=True), callback=_epoch_line,
+                       started=lambda name, folder: click.echo(f"search {name} (trials in {folder}; continue it "
+                                                               f"with --resume {name})", err=True))
+        run, outcome = out.run, out.outcome
+        click.echo(_trials_table(outcome.rows, config.metric))
+        for name, why in outcome.skipped.items():
+            click.echo(f"skipped {name}: {why}")
+        if outcome.not_reached:
+            click.echo(f"not reached within the budget: {', '.join(outcome.not_reached)}")
+        if publish and run.meta["embeddings"] == "none":
+            click.echo(f"not published: {run.meta['model']} ranks by an item–item filter and has no embeddings to "
+                       "serve", err=True)
+        elif publish:
+            _publish(ctx, graph, run)
+    winner = run.meta["tune"]["chosen"]
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in winner["params"].items())
+    click.echo(f"chosen on the holdout: {winner['model']} ({params or 'no hyper-parameters'}), valid "
+               f"{config.metric} {run.meta['metrics']['valid'][config.metric]:.4f}")
+    click.echo(f"run {run.id}: refitted on train + valid, tested once; {out.seconds / 60:.1f} minutes in all")
+    click.echo("test  " + "  ".join(f"{k} {v:.4f}" for k, v in out.result.test.items() if "@" in k))
+    click.echo(f"saved in {run.path} (trials.jsonl, trials.svg); the search in {out.folder}")
+
+
+def _trials_table(rows: list[dict], metric: str) -> str:
+    """The trials as a text table, in the order they ran."""
+    lines = [f"{'model':<11} {'#':>3} {'state':<8} {'valid ' + metric:>16} {'epochs':>7} {'seconds':>8}  setting"]
+    for r in rows:
+        value = "-" if r["value"] is None else f"{r['value']:.4f}"
+        epochs = f"{r.get('best_epoch', 0)}/{r.get('epochs', 0)}" if r.get("epochs") else "-"
+        setting = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items())
+        lines.append(f"{r['model']:<11} {r['number']:>3} {r['state']:<8} {value:>16} {epochs:>7} "
+                     f"{r.get('seconds', 0.0):>8.1f}  {setting}")
+    return "\n".join(lines)
 
 
 @cli.command("evaluate")
