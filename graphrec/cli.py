@@ -484,6 +484,8 @@ def train_options(f):
 @click.option("--resume", "run_id", help="Resume an interrupted run from its last checkpoint.")
 @click.option("--publish/--no-publish", default=True, show_default=True,
               help="Write the embeddings back to the graph and serve this run.")
+@click.option("--split-seed", type=int, help="Seed of the split and the validation holdout alone (default: --seed), "
+              "so that several --seed runs share one split, as multi-seed benchmark tables do.")
 @_data_options
 @click.pass_context
 def train_cmd(ctx: click.Context, **options) -> None:
@@ -529,7 +531,7 @@ def with_preset(ctx: click.Context, options: dict) -> dict:
 
     chosen = _or_usage_error(lambda: preset(options["model_name"], options["preset"]))
     merged = dict(options)
-    for name, value in chosen.train.items():
+    for name, value in {**chosen.train, **chosen.data}.items():
         if ctx.get_parameter_source(name) in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP):
             merged[name] = value
     merged["hps"] = tuple(f"{k}={json.dumps(v)}" for k, v in chosen.hparams.items()) + tuple(options["hps"])
@@ -583,7 +585,8 @@ def _resumed_options(ctx: click.Context, options: dict) -> dict:
 
 def _train(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim, num_layers, reg, hps, patience,
            min_epochs, lr_decay, lr_decay_patience, lr_decay_epochs, budget_minutes, eval_every, ks, metric, threads,
-           device, nproc, search, grids, search_users, refit, preset, run_id, publish, split, valid_fraction, seed,
+           device, nproc, search, grids, search_users, refit, preset, run_id, publish, split_seed, split,
+           valid_fraction, seed,
            invocation: dict) -> None:
     from graphrec.distributed import check_model, from_environment
     from graphrec.models import model_class
@@ -603,7 +606,8 @@ def _train(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim,
     hparams, config = training_from_options(locals())
     # A closed-form model has no epochs to validate: it fits on all non-test data, unless --search needs the holdout.
     validation = search if closed else eval_every != 0
-    data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed, validation=validation)
+    data_config = DataConfig(split=split, valid_fraction=valid_fraction,
+                             seed=seed if split_seed is None else split_seed, validation=validation)
     searching = SearchConfig(grid=dict(_parse_grid(g) for g in grids) or None, valid_users=search_users) \
         if search else None
 
