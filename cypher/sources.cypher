@@ -18,11 +18,11 @@ WHERE n.graphrec_source IS NULL AND NOT $unsourced_ok OR n.graphrec_source <> $k
 RETURN n.graphrec_source AS source, count(n) AS n, collect(id)[..3] AS examples
 
 // name: begin
-// Records that the ingest of $source.key started; $now is the time. An ingest of a dataset already recorded changes
+// Records that the ingest of $source.key started: $source holds the new node's properties (graphrec.provenance.record:
+// key, format, name, path, merged, status 'ingesting', started_at). An ingest of a dataset already recorded changes
 // nothing here (ingesting the same files again changes nothing at all), except that --merge is remembered.
 MERGE (s:GraphrecSource {key: $source.key})
-ON CREATE SET s.started_at = $now, s.status = 'ingesting', s.format = $source.format, s.name = $source.name,
-              s.path = $source.path, s.merged = $merged
+ON CREATE SET s += $source
 WITH s
 WHERE $merged AND NOT coalesce(s.merged, false)
 SET s.merged = true

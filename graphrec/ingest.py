@@ -58,6 +58,7 @@ class IngestReport:
     duplicates: int = 0                            # repeated rows in the source, kept once
     conflicts: int = 0                             # of those, interactions repeated with another weight or time
     seconds: dict = field(default_factory=dict)    # stage -> wall seconds
+    method: str = "bolt"                           # "bolt", or "offline" (Neo4j's importer, graphrec.firstload)
 
     @property
     def interactions_per_second(self) -> float:
@@ -212,19 +213,25 @@ def _existing_nodes(graph: Graph, label: str, keys: list[str]) -> tuple[dict[str
                                                                                                row["values"])}
 
 
+def node_attributes(dataset: Dataset) -> tuple[dict[str, dict[str, dict]], dict[tuple[str, str], list[str]]]:
+    """The source's node properties (label -> id -> properties, a later row's value winning) and extra labels
+    ((label, extra label) -> ids)."""
+    props: dict[str, dict[str, dict]] = defaultdict(dict)
+    extra: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for node in dataset.nodes:
+        if node.props:
+            props[node.label].setdefault(node.id, {}).update(node.props)
+        for label in node.extra_labels:
+            extra[(node.label, names.extra_label(label))].append(node.id)
+    return props, extra
+
+
 def _write_nodes(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
                  wanted: dict[str, set[str]]) -> dict[str, dict[str, str]]:
     """Create the missing nodes (``wanted``: the ids per label, :func:`graphrec.provenance.dataset_ids`) with their
     properties, set the properties of those already there and the extra labels; returns business id -> element id
     per label."""
-    props: dict[str, dict[str, dict]] = defaultdict(dict)
-    extra: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for node in dataset.nodes:
-        if node.props:
-            props[node.label].setdefault(node.id, {}).update(node.props)
-        for label in node.extra_labels:
-            extra[(node.label, names.extra_label(label))].append({"id": node.id})
-
+    props, extra = node_attributes(dataset)
     element_ids: dict[str, dict[str, str]] = {}
     for label, ids in wanted.items():
         keys = sorted({key for values in props[label].values() for key in values})
@@ -243,7 +250,8 @@ def _write_nodes(graph: Graph, dataset: Dataset, report: IngestReport, progress:
             graph.write_batches("ingest.set_properties", _chunks(changed, NODE_BATCH), identifiers={"label": label})
         report.updated[label] = len(changed)
         element_ids[label] = _existing_nodes(graph, label, [])[0] if missing else existing
-    for (label, extra_label), rows in extra.items():
+    for (label, extra_label), ids in extra.items():
+        rows = [{"id": i} for i in ids]
         graph.write_batches("ingest.add_label", _chunks(rows, NODE_BATCH), identifiers={"label": label,
                                                                                          "extra": extra_label})
     return element_ids
@@ -256,8 +264,8 @@ def _parted(element_ids: dict[str, str], writers: int) -> dict[str, tuple[str, i
     return {node: (element_id, k % writers) for k, (node, element_id) in enumerate(element_ids.items())}
 
 
-def _write_interactions(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
-                        element_ids: dict[str, dict[str, str]], batch_edges: int, writers: int) -> None:
+def wanted_interactions(dataset: Dataset, report: IngestReport) -> dict[tuple[str, str, str | None], tuple]:
+    """(user, item, split) -> (weight, ts) of each interaction once, counting repeats in ``report``."""
     wanted: dict[tuple, tuple] = {}
     for it in dataset.interactions:
         key = (it.user, it.item, it.split)
@@ -265,7 +273,12 @@ def _write_interactions(graph: Graph, dataset: Dataset, report: IngestReport, pr
             report.conflicts += 1  # the same interaction twice with another weight or time: the last row wins
         wanted[key] = (it.weight, it.ts)
     report.duplicates += len(dataset.interactions) - len(wanted)
+    return wanted
 
+
+def _write_interactions(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
+                        element_ids: dict[str, dict[str, str]], batch_edges: int, writers: int) -> None:
+    wanted = wanted_interactions(dataset, report)
     existing: dict[tuple, tuple] = {}
     for row in graph.stream("ingest.existing_interactions") if wanted else ():
         user, split = row["user"], row["split"]
@@ -304,16 +317,24 @@ def _write_interactions(graph: Graph, dataset: Dataset, report: IngestReport, pr
     report.seconds["interactions"] = time.perf_counter() - start
 
 
-def _write_triples(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
-                   element_ids: dict[str, dict[str, str]], batch_edges: int, writers: int) -> None:
-    # (head label, relationship type, tail label) -> {(head, relation, tail)}, in the source's order
+def wanted_triples(dataset: Dataset,
+                   report: IngestReport) -> dict[tuple[str, str, str], dict[tuple[str, str, str], None]]:
+    """(head label, relationship type, tail label) -> {(head, relation, tail)} of each triple once, in the source's
+    order, counting repeats in ``report``."""
     wanted: dict[tuple[str, str, str], dict[tuple[str, str, str], None]] = defaultdict(dict)
     for t in dataset.triples:
         triples = wanted[(t.head_label, names.relationship_type(t.relation), t.tail_label)]
         if (t.head, t.relation, t.tail) in triples:
             report.duplicates += 1
         triples[(t.head, t.relation, t.tail)] = None
-    # ... -> (head, part of the tails) -> [[tail element id, relation], ...] of the triples not in the graph yet
+    return wanted
+
+
+def _write_triples(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
+                   element_ids: dict[str, dict[str, str]], batch_edges: int, writers: int) -> None:
+    wanted = wanted_triples(dataset, report)
+    # (head label, relationship type, tail label) -> (head, part of the tails) -> [[tail element id, relation], ...]
+    # of the triples not in the graph yet
     kinds: dict[tuple[str, str, str], dict[tuple[str, int], list]] = defaultdict(lambda: defaultdict(list))
     tails = {label: _parted(element_ids[label], writers) for label in {kind[2] for kind in wanted}}
     for (head_label, rel_type, tail_label), triples in wanted.items():
@@ -338,23 +359,30 @@ def _write_triples(graph: Graph, dataset: Dataset, report: IngestReport, progres
                              identifiers={"head_label": head_label, "type": rel_type, "tail_label": tail_label})
 
 
+def wanted_social(dataset: Dataset, report: IngestReport) -> dict[tuple[str, str], float | None]:
+    """(follower, followed) -> weight of each social edge once (its first row), counting repeats in ``report``."""
+    wanted: dict[tuple[str, str], float | None] = {}
+    for e in dataset.social:
+        if (e.src, e.dst) in wanted:
+            report.duplicates += 1
+            continue
+        wanted[(e.src, e.dst)] = e.weight
+    return wanted
+
+
 def _write_social(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
                   element_ids: dict[str, dict[str, str]], batch_edges: int, writers: int) -> None:
     existing = {(r["src"], dst) for r in graph.stream("ingest.existing_follows") for dst in r["dsts"]} if (
         dataset.social) else set()
     users = element_ids["User"]
     by_src: dict[str, list] = defaultdict(list)
-    seen = set()
-    for e in dataset.social:
-        if (e.src, e.dst) in seen:
-            report.duplicates += 1
-            continue
-        seen.add((e.src, e.dst))
-        if (e.src, e.dst) not in existing:
-            by_src[e.src].append([users[e.dst], e.weight])
+    wanted = wanted_social(dataset, report)
+    for (src, dst), weight in wanted.items():
+        if (src, dst) not in existing:
+            by_src[src].append([users[dst], weight])
     total = sum(len(v) for v in by_src.values())
     report.created["social"] = total
-    report.present["social"] = len(seen) - total
+    report.present["social"] = len(wanted) - total
     if total:
         groups = {src: [{"src": users[src], "edges": edges}] for src, edges in by_src.items()}
         with progress("social edges", total) as advance:

@@ -73,11 +73,16 @@ def check(graph: Graph, dataset: Dataset, ids: dict[str, set[str]], merge: bool 
                       f"would mix them (a model trained on the graph would learn both). Nothing was written; {fix}")
 
 
+def record(dataset: Dataset, merge: bool = False) -> dict:
+    """The properties of the dataset's ``(:GraphrecSource)`` as its ingest begins (``finish`` adds the rest)."""
+    path = str(dataset.sources[0].parent.resolve()) if dataset.sources else ""
+    return {"key": dataset.key, "format": dataset.format, "name": dataset.name, "path": path, "merged": merge,
+            "status": "ingesting", "started_at": _now()}
+
+
 def begin(graph: Graph, dataset: Dataset, merge: bool = False) -> None:
     graph.apply_schema()
-    path = str(dataset.sources[0].parent.resolve()) if dataset.sources else ""
-    graph.write("sources.begin", source={"key": dataset.key, "format": dataset.format, "name": dataset.name,
-                                         "path": path}, merged=merge, now=_now())
+    graph.write("sources.begin", source=record(dataset, merge), merged=merge)
 
 
 def finish(graph: Graph, dataset: Dataset, ids: dict[str, set[str]], batch: int = 20_000) -> None:
