@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._data import load_lightgcn_dir  # noqa: E402
 from benchmarks._steps import bpr_batches, print_steps, step_parser, time_steps  # noqa: E402
-from graphrec import fused  # noqa: E402
+from graphrec.compiled import fused  # noqa: E402
 from graphrec.models import build  # noqa: E402
 from graphrec.models.losses import bpr_loss, l2_reg  # noqa: E402
 from graphrec.train import make_optimizer  # noqa: E402

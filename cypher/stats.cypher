@@ -60,3 +60,13 @@ WITH u, sum(CASE WHEN p.train AND p.test THEN 1 ELSE 0 END) AS both,
 RETURN sum(both) AS train_test_overlap, sum(cold) AS test_items_unseen_in_train,
        sum(CASE WHEN has_train = 1 AND has_test = 0 THEN 1 ELSE 0 END) AS users_without_test,
        sum(has_test) AS users_with_test
+
+// name: kg_id_collisions
+// The trace of a KG file that numbers items and entities in one id space, ingested as two: items no interaction
+// reaches that are KG heads or tails, and entities whose id is an item's (graphrec's own schema).
+OPTIONAL MATCH (i:{{item}})-[:{{kg}}]-()
+WHERE NOT EXISTS { (:{{user}})-[:{{interactions}}]->(i) }
+WITH count(DISTINCT i) AS phantom_items
+OPTIONAL MATCH (e:Entity)
+WHERE EXISTS { MATCH (i:{{item}} {id: e.id}) }
+RETURN phantom_items, count(e) AS entity_item_ids

@@ -264,6 +264,12 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
     opts = loaders.parse_options(format_name, options)
     click.echo(f"reading {path} as {format_name} ...", err=True)
     dataset = loaders.load(format_name, path, **opts)
+    collisions = dataset.kg_id_collisions()
+    if collisions:
+        from loaders.records import KG_ID_FIX
+
+        click.echo(f"warning: {collisions['phantom_items']:,} KG ids read as items name no item of the interactions, "
+                   f"and {collisions['entity_item_ids']:,} read as entities are items' ids: {KG_ID_FIX}", err=True)
     with _connect(ctx) as graph:
         report = ingest(graph, dataset, batch_edges=batch_edges, writers=writers, merge=merge, progress=bar)
     if as_json:
@@ -339,6 +345,12 @@ def stats_cmd(ctx: click.Context, as_json: bool) -> None:
                    f"{health['train_test_overlap']:,} (user, item) pairs in both train and test; "
                    f"{health['test_items_unseen_in_train']:,} test interactions with an item no training interaction "
                    "has (no model can rank those from the graph)")
+    collisions = stats["kg_id_collisions"]
+    if collisions:
+        click.echo(f"kg ids:        {collisions['phantom_items']:,} items nobody interacted with are KG heads or tails, "
+                   f"and {collisions['entity_item_ids']:,} entities have an item's id: the KG file looks numbered in "
+                   "one id space with the items and was read as two. Ingest again into an empty graph with "
+                   "-o kg_ids=shared (csv), or with head_label/tail_label columns")
     for s in stats["sources"] or [{"key": "(none recorded)", "path": "", "status": "", "finished_at": None,
                                    "merged": False}]:
         merged = ", merged on purpose" if s["merged"] else ""

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from graphrec.errors import ConfigError
-from graphrec.kernels import topk_indices
+from graphrec.compiled.kernels import topk_indices
 from graphrec.metrics import RankingMetrics
 from graphrec.recdata import RecData, UserItems, contains
 

@@ -15,7 +15,7 @@ from typing import Iterator
 import torch
 
 from graphrec.db.connect import Graph
-from graphrec.kernels import spmm
+from graphrec.compiled.kernels import spmm
 from graphrec.progress import Progress, silent
 
 SIMILAR_DEFAULT = 100   # neighbours kept per item (BENCHMARKS.md: 88% of the exact top-20 at s=100, 82% at s=50)

@@ -35,6 +35,9 @@ def graph_stats(graph: Graph) -> dict:
         per_split[key] = per_split.get(key, 0) + row["n"]
     relations = {row["relation"]: row["n"] for row in graph.read("stats.kg_summary")}
     health = graph.read("stats.split_health", split=splits)[0] if "test" in per_split and "train" in per_split else None
+    collisions = graph.read("stats.kg_id_collisions")[0] if relations and mapping.kg is None else None
+    if collisions and not (collisions["phantom_items"] and collisions["entity_item_ids"]):
+        collisions = None
     return {
         "nodes": nodes,
         "relationships": relationships,
@@ -48,6 +51,7 @@ def graph_stats(graph: Graph) -> dict:
         "social": graph.read("stats.social_count")[0]["n"],
         "social_types": list(mapping.social),
         "split_health": health,
+        "kg_id_collisions": collisions,  # see cypher/stats.cypher kg_id_collisions; None: no sign of it
         "sources": [{k: s[k] for k in ("key", "path", "status", "finished_at", "merged")}
                     for s in graph.read("sources.all")],
     }

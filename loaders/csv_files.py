@@ -9,7 +9,9 @@ interactions.csv   yes       ``user,item`` + optional ``weight`` (number), ``ts`
                              ``split`` (``train`` / ``valid`` / ``test``, or empty; ``val``, ``validation``,
                              ``dev``, ``training``, ``testing`` ... in any case are read as those)
 kg.csv             no        ``head,relation,tail`` + optional ``head_label`` / ``tail_label`` (``Item`` or
-                             ``Entity``; without them the head is an ``Item`` and the tail an ``Entity``)
+                             ``Entity``; without them the head is an ``Item`` and the tail an ``Entity``, or
+                             with ``kg_ids=shared`` an id naming an interaction's item is that ``Item``, any other
+                             an ``Entity``: files that number items and entities in one space, KGAT/KGCN style)
 social.csv         no        ``src,dst`` + optional ``weight``: one FOLLOWS edge per row (add both directions for
                              a friendship)
 items.csv          no        ``id`` + any attribute columns → Item properties (kept as strings; empty cells skipped)
@@ -33,7 +35,7 @@ import csv
 import io
 from pathlib import Path
 
-from graphrec.errors import InputError
+from graphrec.errors import ConfigError, InputError
 
 from ._text import int_value, number_value, read_text
 from .records import SPLIT_SPELLINGS, SPLITS, Dataset, Interaction, Node, SocialEdge, Triple
@@ -49,11 +51,14 @@ def load(path: str | Path, *, interactions: str | None = None, kg: str | None = 
          split_col: str | None = None, head_col: str = "head", relation_col: str = "relation", tail_col: str = "tail",
          head_label_col: str | None = None, tail_label_col: str | None = None, src_col: str = "src",
          dst_col: str = "dst", id_col: str = "id", delimiter: str | None = None,
-         encoding: str = "utf-8") -> Dataset:
+         encoding: str = "utf-8", kg_ids: str = "apart") -> Dataset:
     """Read your own CSV/TSV files (`graphrec formats csv` shows the files and columns).
 
     ``path`` is a folder of interactions.csv (+ kg, social, items, users, entities), or one interactions file plus
-    the files named by the options."""
+    the files named by the options. ``kg_ids``: ``apart`` (items and entities numbered apart: the label columns, or
+    head Item and tail Entity) or ``shared`` (one id space: an id naming an interaction's item is that item)."""
+    if kg_ids not in ("apart", "shared"):
+        raise ConfigError(f"csv option kg_ids must be 'apart' or 'shared', got {kg_ids!r}")
     path = Path(path)
     folder = path if path.is_dir() else path.parent
     if not path.is_dir() and interactions is None:
@@ -93,11 +98,18 @@ def load(path: str | Path, *, interactions: str | None = None, kg: str | None = 
         head, relation, tail = source.column(head_col), source.column(relation_col), source.column(tail_col)
         head_label = source.optional(head_label_col, "head_label")
         tail_label = source.optional(tail_label_col, "tail_label")
+        items = {it.item for it in dataset.interactions} if kg_ids == "shared" else None
+
+        def label(number: int, row: list[str], column: int | None, node: str, default: str) -> str:
+            if items is not None and column is None:
+                return "Item" if node in items else "Entity"
+            return source.label(number, row, column, default)
+
         for number, row in source.rows:
-            dataset.triples.append(Triple(source.id(number, row, head), source.id(number, row, relation),
-                                          source.id(number, row, tail),
-                                          source.label(number, row, head_label, "Item"),
-                                          source.label(number, row, tail_label, "Entity")))
+            h, t = source.id(number, row, head), source.id(number, row, tail)
+            dataset.triples.append(Triple(h, source.id(number, row, relation), t,
+                                          label(number, row, head_label, h, "Item"),
+                                          label(number, row, tail_label, t, "Entity")))
         dataset.sources.append(file)
 
     if (file := file_for("social", named["social"])) is not None:

@@ -89,3 +89,25 @@ class Dataset:
             "relations": len({t.relation for t in self.triples}),
             "social": len(self.social),
         }
+
+    def kg_id_collisions(self) -> dict | None:
+        """The signature of a KG whose file numbers items and entities in one id space (KGAT/KGCN style) read as two
+        spaces: ids read as Items that no interaction names (they would become items nobody interacted with) together
+        with ids read as Entities that are items' ids (they would become entities beside those items). Counts of
+        distinct ids, or None when the KG shows no such thing."""
+        items = {it.item for it in self.interactions}
+        phantom, shared = set(), set()
+        for t in self.triples:
+            for node, label in ((t.head, t.head_label), (t.tail, t.tail_label)):
+                if label == "Item" and node not in items:
+                    phantom.add(node)
+                elif label == "Entity" and node in items:
+                    shared.add(node)
+        if not (phantom and shared):
+            return None
+        return {"phantom_items": len(phantom), "entity_item_ids": len(shared)}
+
+
+KG_ID_FIX = ("if the KG file numbers items and entities in one id space (KGAT/KGCN style), ingest it with "
+             "-o kg_ids=shared (an id that names an item of the interactions is that item, any other an entity); "
+             "if the two are numbered apart, say which each head and tail is with head_label/tail_label columns")

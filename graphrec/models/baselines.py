@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from graphrec.errors import ModelError
-from graphrec.kernels import csr, spmm
+from graphrec.compiled.kernels import csr, spmm
 from graphrec.models import dense_inverse
 from graphrec.models.closed import ClosedFormRecommender, csr_pair, dense_columns
 from graphrec.progress import Progress

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graphrec.errors import InputError
+from graphrec.errors import ConfigError, InputError
 from loaders import csv_files
 from loaders.records import Interaction, SocialEdge, Triple
 
@@ -146,3 +146,21 @@ def test_explicit_file_must_exist(make_files):
 def test_missing_interactions(make_files):
     with pytest.raises(InputError, match=r"interactions\.csv: file not found"):
         csv_files.load(make_files({"kg.csv": "head,relation,tail\n1,R,2\n"}))
+
+
+# KGAT-style: items 0 and 1 are also entities 0 and 1; entity 5 is a genre; 7 heads a fact and is no item
+SHARED_IDS = {"interactions.csv": "user,item\nu1,0\nu2,1\n",
+              "kg.csv": "head,relation,tail\n0,genre,5\n1,genre,5\n7,similar,0\n0,sequel,1\n"}
+
+
+def test_a_kg_numbered_in_one_space_with_the_items_is_reported_with_the_fix(make_files):
+    dataset = csv_files.load(make_files(SHARED_IDS))
+    # 7 became an item nobody interacted with; the tails 0 and 1 became entities beside items 0 and 1
+    assert dataset.kg_id_collisions() == {"phantom_items": 1, "entity_item_ids": 2}
+    shared = csv_files.load(make_files(SHARED_IDS), kg_ids="shared")
+    assert shared.kg_id_collisions() is None
+    assert shared.triples == [Triple("0", "genre", "5", "Item", "Entity"), Triple("1", "genre", "5", "Item", "Entity"),
+                              Triple("7", "similar", "0", "Entity", "Item"), Triple("0", "sequel", "1", "Item", "Item")]
+    assert csv_files.load(make_files(FOLDER)).kg_id_collisions() is None  # labelled apart: nothing to report
+    with pytest.raises(ConfigError, match="kg_ids must be 'apart' or 'shared', got 'one'"):
+        csv_files.load(make_files(SHARED_IDS), kg_ids="one")
