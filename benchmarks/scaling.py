@@ -174,8 +174,12 @@ def _rss(pid: int | None) -> int:
 
 
 def run_stage(name: str, size: int, data_dir: Path, state_file: Path, jvm_pid: int | None, timeout: float,
-              max_bytes: float, threads: int | None) -> dict:
-    """``name`` in a child process, sampled every 0.2 s; its record (status ok / failed / timeout / memory)."""
+              max_bytes: float, min_free: float, threads: int | None) -> dict:
+    """``name`` in a child process, sampled every 0.2 s; its record (status ok / failed / timeout / memory). Memory
+    stops it when Python and JVM together pass ``max_bytes`` or the machine's available memory falls below
+    ``min_free`` (the machine is shared: the stage is stopped before the kernel's OOM killer picks anyone)."""
+    import psutil
+
     result_file = state_file.with_suffix(f".{name}.json")
     result_file.unlink(missing_ok=True)
     load_start = os.getloadavg()
@@ -184,12 +188,19 @@ def run_stage(name: str, size: int, data_dir: Path, state_file: Path, jvm_pid: i
                               "--state", str(state_file), "--result", str(result_file)]
                              + ([] if threads is None else ["--threads", str(threads)]), start_new_session=True)
     samples: list[tuple[float, int, int]] = []
-    status = "ok"
+    status, error = "ok", None
     while child.poll() is None:
         now, py, jvm = time.time(), _tree_rss(child.pid), _rss(jvm_pid)
         samples.append((now, py, jvm))
-        if now - t0 > timeout or py + jvm > max_bytes:
-            status = "timeout" if now - t0 > timeout else "memory"
+        free = psutil.virtual_memory().available
+        if now - t0 > timeout:
+            status, error = "timeout", f"still running after {timeout:.0f} s"
+        elif py + jvm > max_bytes:
+            status, error = "memory", f"Python + JVM resident memory passed {max_bytes / 2**30:.0f} GiB"
+        elif free < min_free:
+            status, error = "memory", (f"the machine's available memory fell to {free / 2**30:.1f} GiB (Python "
+                                       f"{py / 2**30:.1f} GiB, JVM {jvm / 2**30:.1f} GiB)")
+        if status != "ok":
             os.killpg(child.pid, 9)
             child.wait()
             break
@@ -203,10 +214,8 @@ def run_stage(name: str, size: int, data_dir: Path, state_file: Path, jvm_pid: i
     if status == "ok" and child.returncode != 0:
         record["status"] = "failed"
         record["error"] = f"exit status {child.returncode}"
-    if status == "memory":
-        record["error"] = f"Python + JVM resident memory passed {max_bytes / 2**30:.0f} GiB"
-    if status == "timeout":
-        record["error"] = f"still running after {timeout:.0f} s"
+    if error:
+        record["error"] = error
     if record["status"] == "ok":
         done = json.loads(result_file.read_text())
         record["phases"] = {}
@@ -251,7 +260,7 @@ def drive(args) -> None:
                     print(f"   {name}: skipped ({skip})", flush=True)
                     continue
                 record = run_stage(name, size, data_dir, state_file, jvm_pid, args.stage_timeout,
-                                   args.max_memory_gb * 2**30, args.threads)
+                                   args.max_memory_gb * 2**30, args.min_free_gb * 2**30, args.threads)
                 record.update(commit=commit, cores=os.cpu_count(), server_heap=settings.server_heap,
                               server_pagecache=settings.server_pagecache)
                 if name == "ingest":
@@ -323,6 +332,8 @@ def main() -> None:
     parser.add_argument("--stage-timeout", type=float, default=2400, help="seconds before a stage counts as broken")
     parser.add_argument("--max-memory-gb", type=float, default=16,
                         help="Python + JVM resident memory at which a stage is stopped and counts as broken")
+    parser.add_argument("--min-free-gb", type=float, default=1.5,
+                        help="the machine's available memory below which a stage is stopped and counts as broken")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads of the one training process (0: torch's choice, as graphrec train); two "
                              "processes get one each. One by default: on a machine whose cores other jobs keep busy, "

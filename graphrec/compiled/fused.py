@@ -1,5 +1,5 @@
 """Fused elementwise loops for NGCF's layer (:class:`graphrec.models.ngcf.NGCFLayer`), compiled by numba like
-:mod:`graphrec.kernels`.
+:mod:`graphrec.compiled.kernels`.
 
 After its two dense products, an NGCF layer is elementwise work over (N, d) buffers: two LeakyReLUs and their sum
 (or one LeakyReLU of a sum, eq. 7), message dropout, and in the backward the activations' gradients and the product
@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from graphrec import kernels
+from graphrec.compiled import kernels
 
-# Module global, not a closure variable (numba's on-disk cache keys on the closure; see graphrec.kernels).
+# Module global, not a closure variable (numba's on-disk cache keys on the closure; see graphrec.compiled.kernels).
 _dropped = None  # dropped(seed, index, threshold): whether dropout drops element ``index``
 
 

@@ -13,7 +13,7 @@ reads each score once and keeps a sorted list of K (torch.topk is ~2.5x slower f
 Every function takes and returns torch tensors and falls back to torch for what the loops do not cover (CUDA tensors,
 other layouts or dtypes), so callers never branch. Results equal torch's up to float rounding; each output row is
 summed in a fixed order, so they do not depend on the thread count. (NGCF's fused layer loops are in
-:mod:`graphrec.fused`.)
+:mod:`graphrec.compiled.fused`.)
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ A closed-form model keeps the interaction matrix R (users x items, binary) as CS
 neighbour lists, a Gram inverse) and keeps it as persistent buffers through :meth:`ClosedFormRecommender.keep`, so
 ``save_model``/``load_model`` round-trip a fitted model without fitting again. Scores are computed on the transposed
 signal: a batch of users is an (n_items, B) block X of their interaction rows, so every filter is ``operator @ X``
-with CSR operators (``graphrec.kernels.spmm``), and no (n_items x n_items) matrix is ever formed.
+with CSR operators (``graphrec.compiled.kernels.spmm``), and no (n_items x n_items) matrix is ever formed.
 
 ``fitted_by`` names the hyper-parameters the fitted state depends on: a hyper-parameter search passes the last model
 as ``fit(reuse=...)`` and the state is copied when those agree (a grid over GF-CF's weight reuses one SVD).
@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from graphrec.errors import ModelError
-from graphrec.kernels import csr, spmm
+from graphrec.compiled.kernels import csr, spmm
 from graphrec.models.base import Recommender
 from graphrec.progress import Progress, silent
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from graphrec.kernels import coo
+from graphrec.compiled.kernels import coo
 from graphrec.models.encoder import GraphEncoder
 from graphrec.models.losses import LogSumExpScores, bpr_loss, distinct
 from graphrec.models.space import Range

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphrec.errors import ModelError
-from graphrec.kernels import gathered_dots, gathered_dots_backward
+from graphrec.compiled.kernels import gathered_dots, gathered_dots_backward
 from graphrec.models.losses import bpr_loss
 
 

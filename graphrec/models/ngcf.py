@@ -1,31 +1,10 @@
 """NGCF (Wang et al., SIGIR 2019), eq. (7) of the paper:
 
-    E_l = LeakyReLU((Â + I) E_{l-1} W1 + (Â E_{l-1} ⊙ E_{l-1}) W2),   final = [E_0 ‖ norm(E_1) ‖ ... ‖ norm(E_L)]
-
-Defaults follow the authors' Gowalla run (xiangwang1223/neural_graph_collaborative_filtering README): embeddings and
-3 layers of 64, message dropout 0.1 per layer, L2 1e-5; node dropout off (``--node_dropout_flag`` defaults to 0 in
-xiangwang1223/neural_graph_collaborative_filtering@2178526 NGCF/utility/parser.py, so the ``--node_dropout [0.1]`` in
-the README command has no effect; some re-implementations turn it on by default). LightGCN's paper compares with these NGCF
-numbers. LeakyReLU slope 0.2 and row L2-normalisation of each layer's output as in the authors' code.
-
-``variant="code"`` follows the authors' TensorFlow code instead of eq. (7) where the two differ
-(xiangwang1223/neural_graph_collaborative_filtering ``NGCF/NGCF.py`` ``_create_ngcf_embed`` with the default
-``--adj_type norm`` of ``utility/load_data.py``): the neighbourhood is averaged with a self-loop, Ã = D̃⁻¹(A + I) with
-D̃ = D + I, instead of Â + I with the symmetric Â, and the two messages pass their own LeakyReLU,
-
-    E_l = LeakyReLU(Ã E_{l-1} W1 + b1) + LeakyReLU((E_{l-1} ⊙ Ã E_{l-1}) W2 + b2),
-
-with the biases Xavier-initialised like the weights. ``Ã x`` is one pass of the CSR loop with a diagonal,
-``(P + D̃⁻¹) x`` with P = D̃⁻¹A (:class:`MeanAggregate`); its backward is the same with Pᵀ = A D̃⁻¹.
-
-On the CPU a layer's elementwise work (LeakyReLUs, the product ``side * h``'s gradients, message dropout) runs fused
-in :class:`NGCFLayer` (:mod:`graphrec.fused`): dropout's mask is a hash of a seed drawn from torch's generator and
-the element's index (same distribution as ``F.dropout``, other draws; reproducible under ``torch.manual_seed``).
-Elsewhere (CUDA) the layer is plain torch.
-
-``num_negatives`` > 1 (not the paper's, as for LightGCN and MF) averages BPR over that many uniformly drawn items per
-positive, scored against the whole propagated item table, the negatives' ego embeddings in the L2 term by their mean
-squared norm (:mod:`graphrec.models.negatives`).
+Variant "code"'s ``Ã x`` is one pass of the CSR loop with a diagonal, ``(P + D̃⁻¹) x`` with P = D̃⁻¹A
+(:class:`MeanAggregate`); its backward is the same with Pᵀ = A D̃⁻¹. On the CPU a layer's elementwise work (LeakyReLUs,
+the product ``side * h``'s gradients, message dropout) runs fused in :class:`NGCFLayer` (:mod:`graphrec.compiled.fused`):
+dropout's mask is a hash of a seed drawn from torch's generator and the element's index (same distribution as
+``F.dropout``, other draws; reproducible under ``torch.manual_seed``). Elsewhere (CUDA) the layer is plain torch.
 """
 
 from __future__ import annotations
@@ -34,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphrec import fused, kernels
+from graphrec.compiled import fused, kernels
 from graphrec.errors import ModelError
 from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, l2_reg

@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from graphrec import kernels
-from graphrec.kernels import csr  # noqa: F401  (the models import csr from here)
+from graphrec.compiled import kernels
+from graphrec.compiled.kernels import csr  # noqa: F401  (the models import csr from here)
 
 
 def normalized_adjacency(users: Tensor, items: Tensor, n_users: int, n_items: int,

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from graphrec.errors import ModelError
-from graphrec.kernels import spmm
+from graphrec.compiled.kernels import spmm
 from graphrec.models.closed import ClosedFormRecommender, gram_apply, top_right_singular
 from graphrec.progress import Progress
 

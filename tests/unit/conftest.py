@@ -18,10 +18,10 @@ def _small_threads():
 
 @pytest.fixture(params=["numba", "torch"])
 def kernel_path(request, monkeypatch):
-    """Runs a test through graphrec.kernels' numba loops and through their torch fallback (used for CUDA tensors
+    """Runs a test through graphrec.compiled.kernels' numba loops and through their torch fallback (used for CUDA tensors
     and other layouts)."""
     if request.param == "torch":
-        from graphrec import fused, kernels
+        from graphrec.compiled import fused, kernels
 
         monkeypatch.setattr(kernels, "_fast", lambda *tensors: False)
         monkeypatch.setattr(kernels, "_gather_fast", lambda *tensors: False)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from graphrec import fused
+from graphrec.compiled import fused
 from tests.unit.conftest import cache_hits_in_two_processes
 
 
@@ -21,8 +21,8 @@ def test_dropout_mask_keeps_the_expected_share_and_depends_on_the_seed_only():
 
 
 def test_the_fused_loops_load_from_numba_cache_in_the_next_process(tmp_path):
-    # as tests/unit/test_kernels.py checks for graphrec.kernels: the hash helper is a module global, not a closure
-    code = ("import torch; from graphrec import fused; "
+    # as tests/unit/test_kernels.py checks for graphrec.compiled.kernels: the hash helper is a module global, not a closure
+    code = ("import torch; from graphrec.compiled import fused; "
             "a = torch.ones(2, 3); fused.ngcf_activation(a, a, True, 0.2, 0.1, 7); "
             "fused.ngcf_activation_backward(a, a, a, True, 0.2, 0.1, 7); "
             "fused.ngcf_input_grads(a.clone(), a, a, a, True); fused.dropout_keep(2, 3, 0.1, 7); "

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from graphrec import kernels
+from graphrec.compiled import kernels
 from graphrec.models.propagation import csr, normalized_adjacency
 from tests.unit.conftest import cache_hits_in_two_processes, random_pairs
 
@@ -165,7 +165,7 @@ def test_topk_indices_falls_back_to_torch_for_other_dtypes():
 def test_trusted_sparse_tensors_are_built_without_a_warning():
     # torch warns once per process that invariant checks are "implicitly disabled" (2.11 even with
     # check_invariants=False), so only a fresh process shows whether csr and coo opt out explicitly enough.
-    code = ("import torch\nfrom graphrec import kernels\n"
+    code = ("import torch\nfrom graphrec.compiled import kernels\n"
             "kernels.csr(torch.tensor([0, 1, 2]), torch.tensor([1, 0]), torch.ones(2), 2)\n"
             "kernels.coo(torch.tensor([[0, 1], [1, 0]]), torch.ones(2), (2, 2))")
     subprocess.run([sys.executable, "-W", "error", "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
@@ -174,7 +174,7 @@ def test_trusted_sparse_tensors_are_built_without_a_warning():
 def test_the_loops_leave_torchs_thread_count_alone():
     # numba's OpenMP pool, started on first use, resets the OpenMP thread count torch reads: checked in a fresh
     # process, where the pool really starts.
-    code = ("import torch\nfrom graphrec import kernels\ntorch.set_num_threads(1)\n"
+    code = ("import torch\nfrom graphrec.compiled import kernels\ntorch.set_num_threads(1)\n"
             "kernels.spmm(torch.eye(3).to_sparse_csr(), torch.randn(3, 2))\nprint(torch.get_num_threads())")
     out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
@@ -183,7 +183,7 @@ def test_the_loops_leave_torchs_thread_count_alone():
 
 def test_the_compiled_loops_load_from_numba_cache_in_the_next_process(tmp_path):
     # the second process must load the first one's compiled code (see cache_hits_in_two_processes)
-    code = ("import torch; from graphrec import kernels; "
+    code = ("import torch; from graphrec.compiled import kernels; "
             "kernels.spmm(torch.eye(4).to_sparse_csr(), torch.ones(4, 3)); "
             "kernels.gathered_dots(torch.ones(2, 3), torch.ones(5, 3), torch.zeros(2, 4, dtype=torch.long)); "
             "loops = kernels._compiled(); "

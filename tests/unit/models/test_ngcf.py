@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from graphrec import fused
+from graphrec.compiled import fused
 from graphrec.models import build
 from graphrec.models.losses import bpr_loss, l2_reg
 from tests.unit.conftest import random_pairs

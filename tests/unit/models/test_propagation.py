@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from graphrec.kernels import csr_rows
+from graphrec.compiled.kernels import csr_rows
 from graphrec.models.propagation import (csr, lightgcn_propagate, lightgcn_rows, normalized_adjacency,
                                          propagate_layers, propagate_layers_rows, sym_spmm)
 from tests.unit.conftest import random_pairs
