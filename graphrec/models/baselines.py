@@ -1,16 +1,7 @@
-"""Honest baselines every graph model must beat, fitted in closed form:
+"""Honest baselines every graph model must beat, fitted in closed form.
 
-* ``Popularity``: training interactions per item, the same list for every user.
-* ``ItemKNN``: cosine item–item similarity c_ij / (√(d_i d_j) + shrink), each item's ``k`` most similar items kept;
-  a user's score for j sums the similarities of j to the user's items (implicit's ItemItemRecommender form).
-* ``EASE``: EASE^R (Steck, WWW'19), B = I − P·diagMat(1/diag(P)), P = (XᵀX + λI)⁻¹. The dense (m x m) inverse is
-  the method: it is computed in one float32 buffer (:func:`graphrec.models.dense_inverse.spd_inverse_`), 4m² bytes,
-  6.7 GB for Gowalla's 40,981 items, checked against the memory available before it is allocated, and ~m³ work.
-  With ``max_items`` below the catalogue, the m most popular items are modelled and the rest score lowest.
-* ``LinkProp``: few-hop path counting with degree normalisation (Fu et al., WWW'22 companion): the paths
-  user → item → user → item, each hop divided by a power of the degree it passes, D_I^-b Rᵀ D_U^-c R D_I^-d applied
-  to the user's items. (LinkProp's leading D_U^-a scales a user's whole row, so it does not change the ranking and
-  is left out.)
+:class:`Popularity`, :class:`ItemKNN`, :class:`EASE` and :class:`LinkProp`: each class's docstring gives its paper,
+defaults and deviations.
 """
 
 from __future__ import annotations
@@ -26,7 +17,15 @@ from graphrec.progress import Progress
 
 
 class Popularity(ClosedFormRecommender):
-    """Most popular items first: training interactions per item, the same for every user."""
+    """Most popular items first: training interactions per item, the same for every user.
+
+    The standard non-personalised baseline (no paper): a user's score for an item is the item's number of training
+    interactions.
+
+    Defaults: none (no hyper-parameters).
+
+    Deviations: none known.
+    """
 
     dot_product_scores = True
 
@@ -41,7 +40,19 @@ class Popularity(ClosedFormRecommender):
 
 
 class ItemKNN(ClosedFormRecommender):
-    """Item-based k-nearest neighbours with cosine similarity."""
+    """ItemKNN: item-based k-nearest neighbours with cosine similarity (Sarwar et al., WWW'01).
+
+    Cosine item–item similarity c_ij / (√(d_i d_j) + shrink) on the binary interactions, each item's ``k`` most similar
+    items kept; a user's score for j sums the similarities of j to the user's items (implicit's ItemItemRecommender
+    form).
+
+    Defaults: k 200, shrink 0; where they come from is not recorded. The holdout search covers k {50, 200, 800}; on the
+    Gowalla and Yelp2018 holdouts it chose 400 from {100, 400}, on ML-1M and Last.fm 800 (BENCHMARKS.md). Plain cosine
+    on a small grid is well below BARS's tuned ItemCF: read it as a lower bound.
+
+    Deviations: the score is an unnormalised sum of similarities (implicit's form), not the paper's weighted average
+    over the neighbours; the ``shrink`` term is not the paper's.
+    """
 
     fitted_by = ("k", "shrink")
     search_space = {"k": (50, 200, 800)}
@@ -84,7 +95,18 @@ class ItemKNN(ClosedFormRecommender):
 
 
 class EASE(ClosedFormRecommender):
-    """EASE^R: a closed-form linear item–item model with a zero diagonal (Steck, WWW'19)."""
+    """EASE^R: a closed-form linear item–item model with a zero diagonal (Steck, WWW'19).
+
+    B = I − P·diagMat(1/diag(P)), P = (XᵀX + λI)⁻¹, and a user's scores are x B. The dense (m x m) inverse is the
+    method: it is computed in one float32 buffer (:func:`graphrec.models.dense_inverse.spd_inverse_`), 4m² bytes, 6.7 GB
+    for Gowalla's 40,981 items, checked against the memory available before it is allocated, and ~m³ work.
+
+    Defaults: reg (λ) 300, where it comes from is not recorded (the paper tunes λ per dataset); the holdout search
+    covers {100, 300, 1000} and chose 1000 on ML-1M, 100 on Last.fm (BENCHMARKS.md). ``max_items`` None: every item.
+
+    Deviations: none at the defaults. With ``max_items`` below the catalogue, only the m most popular items are modelled
+    and the rest score lowest.
+    """
 
     fitted_by = ("reg", "max_items")
     search_space = {"reg": (100.0, 300.0, 1000.0)}
@@ -149,7 +171,16 @@ def check_memory(m: int) -> None:
 
 
 class LinkProp(ClosedFormRecommender):
-    """LinkProp: degree-normalised counts of the paths user → item → user → item."""
+    """LinkProp: degree-normalised counts of the paths user → item → user → item (Fu et al., WWW'22 companion).
+
+    Few-hop path counting with degree normalisation: each hop is divided by a power of the degree it passes,
+    D_I^-item_out Rᵀ D_U^-user_power R D_I^-item_in applied to the user's items.
+
+    Defaults: item_in, user_power and item_out 0.5; where they come from is not recorded. The holdout search over
+    user_power {0.5, 1} kept 0.5 on Gowalla, Yelp2018, ML-1M and Last.fm (BENCHMARKS.md).
+
+    Deviations: LinkProp's leading D_U^-a scales a user's whole row, so it does not change the ranking and is left out.
+    """
 
     search_space = {"item_in": (0.0, 0.5), "user_power": (0.5, 1.0), "item_out": (0.25, 0.5)}
 

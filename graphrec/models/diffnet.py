@@ -1,22 +1,4 @@
-"""DiffNet (Wu et al., SIGIR 2019): a user's taste diffuses through the social graph, one layer per hop.
-
-Without user/item features (the paper's fusion layer then reduces to the free embeddings p_u, q_i):
-
-    h_u^0 = p_u
-    h_u^{k+1} = s(W^k [mean_{v in S_u} h_v^k ; h_u^k])      (mean pooling over friends, then a dense layer)
-    u_u = h_u^K + mean_{i in R_u} q_i,   v_i = q_i,   score(u, i) = u_u . v_i
-
-trained with BPR + L2 on the batch's ego embeddings. The paper leaves the non-linearity ``s`` unnamed; we use the
-sigmoid that the authors' code uses for its other non-linear layers (the fusion layers).
-
-``transform=False`` is the variant RecBole-GNN implements (recbole_gnn/model/social_recommender/diffnet.py), whose
-published numbers we compare with: no W^k and no ``s`` (h^{k+1} = mean of friends' h^k, as in the authors'
-released TensorFlow code) and, against over-smoothing, the *sum* of layers 0..K instead of h^K (the authors' code
-sums layers 1..K). Both change the numbers, so the default follows the paper and the flag reproduces RecBole-GNN.
-The social graph is read as undirected (``SideGraphs.social_undirected()``), as RecBole-GNN does.
-Defaults: dim 64, K = 2 (paper and RecBole-GNN), L2 1e-5 (RecBole-GNN DiffNet.yaml); Xavier initialisation.
-The dense diffusion layers learn slowly at RecBole-GNN's learning rate (5e-4); on Last.fm 5e-3 works far better.
-"""
+"""DiffNet: :class:`DiffNet` (its docstring gives the paper, defaults and deviations)."""
 
 from __future__ import annotations
 
@@ -30,6 +12,29 @@ from graphrec.models.space import Range
 
 
 class DiffNet(Recommender):
+    """DiffNet (Wu et al., SIGIR 2019): a user's taste diffuses through the social graph, one layer per hop.
+
+    Without user/item features (the paper's fusion layer then reduces to the free embeddings p_u, q_i):
+
+        h_u^0 = p_u
+        h_u^{k+1} = s(W^k [mean_{v in S_u} h_v^k ; h_u^k])      (mean pooling over friends, then a dense layer)
+        u_u = h_u^K + mean_{i in R_u} q_i,   v_i = q_i,   score(u, i) = u_u . v_i
+
+    trained with BPR + L2 on the batch's ego embeddings. The social graph is read as undirected
+    (``SideGraphs.social_undirected()``), as RecBole-GNN does. ``transform=False`` is the variant RecBole-GNN implements
+    (recbole_gnn/model/social_recommender/diffnet.py), whose published numbers graphrec compares with: no W^k and no
+    ``s`` (h^{k+1} = mean of friends' h^k, as in the authors' released TensorFlow code) and, against over-smoothing, the
+    *sum* of layers 0..K instead of h^K (the authors' code sums layers 1..K). Both change the numbers, so the default
+    follows the paper and the flag reproduces RecBole-GNN.
+
+    Defaults: dim 64, K = 2 (paper and RecBole-GNN), L2 1e-5 (RecBole-GNN DiffNet.yaml), ``transform=True`` (the paper);
+    Xavier initialisation. The dense diffusion layers learn slowly at RecBole-GNN's learning rate (5e-4); on Last.fm
+    5e-3 works far better.
+
+    Deviations: the paper leaves the non-linearity ``s`` unnamed; graphrec uses the sigmoid that the authors' code uses
+    for its other non-linear layers (the fusion layers). No user or item features, so no fusion layer.
+    """
+
     needs_graph = True
     needs_side = ("social",)
 

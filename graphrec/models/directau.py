@@ -1,16 +1,4 @@
-"""DirectAU (Wang et al., KDD 2022): alignment + uniformity of normalised embeddings in place of BPR.
-
-DirectAU optimises the alignment and uniformity of the L2-normalised user/item representations directly.
-
-Loss: alignment(u, i) + gamma * (uniformity(u) + uniformity(i)) / 2 over the batch's (user, positive item) pairs
-(:func:`losses.alignment`, :func:`losses.uniformity`, t = 2); the batch's negatives are ignored. Encoder "mf" (the
-embeddings themselves, the paper's default) or "lightgcn" (layer mean over 0..num_layers). Scores are raw dot
-products of the un-normalised embeddings, as in THUwangcy/DirectAU. Defaults: THUwangcy/DirectAU
-recbole/properties/model/DirectAU.yaml (encoder MF, gamma 1, dim 64; gamma tuned over 0.01..10, weight decay over
-{0, 1e-8, 1e-6, 1e-4}). The authors' weight decay is Adam's coupled L2 on all parameters; here it is the identical
-penalty weight_decay / 2 * ||Θ||² in the loss (graphrec's one optimiser has no weight decay).
-SELFRec's DirectAU uses a LightGCN encoder with gamma 2: use encoder="lightgcn", gamma=2.
-"""
+"""DirectAU: :class:`DirectAU` (its docstring gives the paper, defaults and deviations)."""
 
 from __future__ import annotations
 
@@ -23,6 +11,23 @@ from graphrec.models.space import Range
 
 
 class DirectAU(GraphEncoder):
+    """DirectAU (Wang et al., KDD 2022): alignment + uniformity of normalised embeddings in place of BPR.
+
+    Loss: alignment(u, i) + gamma · (uniformity(u) + uniformity(i)) / 2 over the batch's (user, positive item) pairs of
+    L2-normalised representations (:func:`~graphrec.models.losses.alignment`,
+    :func:`~graphrec.models.losses.uniformity`, t = 2); the batch's negatives are ignored. Encoder "mf" (the embeddings
+    themselves, the paper's default) or "lightgcn" (layer mean over 0..num_layers). Scores are raw dot products of the
+    un-normalised embeddings, as in THUwangcy/DirectAU.
+
+    Defaults: THUwangcy/DirectAU recbole/properties/model/DirectAU.yaml: encoder MF, gamma 1, dim 64 (the authors tune
+    gamma over 0.01..10 and weight decay over {0, 1e-8, 1e-6, 1e-4}); weight decay 1e-6 as RecBole-GNN's DirectAU.yaml;
+    Xavier-normal initialisation as the authors'. ``num_layers`` (3, LightGCN's) is read by the "lightgcn" encoder only.
+    SELFRec's DirectAU uses a LightGCN encoder with gamma 2: ``encoder="lightgcn", gamma=2``.
+
+    Deviations: the authors' weight decay is Adam's coupled L2 on all parameters; here it is the identical penalty
+    weight_decay / 2 · ||Θ||² in the loss (graphrec's one optimiser has no weight decay).
+    """
+
     not_data_parallel = ("its uniformity term is over pairs of the batch's rows, so a shard would spread its own "
                          "rows only (gathering them across processes is not built)")
 

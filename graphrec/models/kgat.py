@@ -1,33 +1,4 @@
-"""KGAT (Wang et al., KDD 2019): attentive propagation over the collaborative knowledge graph.
-
-The CKG (:mod:`graphrec.models.kgat_graph`) joins the training interactions (relation "interact"), the KG facts and
-the inverse of every fact. Each layer l aggregates a node's neighbourhood with relation-aware attention
-
-    π(h,r,t) = (W_r e_t)ᵀ tanh(W_r e_h + e_r), softmax over h's neighbours;   e_N(h) = Σ_t π(h,r,t) e_t
-    e_h ← LeakyReLU(W1 (e_h + e_N(h))) + LeakyReLU(W2 (e_h ⊙ e_N(h)))          (bi-interaction, eq. 8)
-
-with message dropout; the representation is [e⁰ ‖ norm(e¹) ‖ … ‖ norm(eᴸ)] (per-layer L2 normalisation as in the
-authors' code) and score = user · item. Loss: BPR + L2 on the batch's layer-0 embeddings (the authors put the L2 on
-the concatenation, whose normalised layers have constant norm: the same gradient), plus TransR on CKG triples
-(:func:`~graphrec.models.kgat_graph.transr_loss`). Defaults are the authors' README runs: 64-d embeddings and TransR
-space, layers 64, 32, 16 (``halve_dims``), message dropout 0.1, both L2 weights 1e-5, KG batches of 2048
-(``kg_batch_size=0`` drops TransR: the paper's "w/o KGE" ablation). LeakyReLU slope 0.2 and the initialisation as in
-their TensorFlow code (xiangwang1223/knowledge_graph_attention_network).
-
-Departures from the paper and that code, and why:
-
-* One loop (graphrec.train), so no separate CF and KG phases with an Adam each: every step adds the TransR loss of
-  ``kg_batch_size`` CKG triples (heads uniform, then one of the head's triples, as the authors sample), drawn from
-  torch's global RNG, which the loop seeds per epoch, to the BPR loss, under one Adam. An epoch then sees
-  ``steps × kg_batch_size`` triples instead of the whole CKG once.
-* Attention is recomputed without gradient in ``on_epoch_start``, i.e. from the weights at the end of the previous
-  epoch as in the authors' code; their first epoch propagates over a row-normalised adjacency instead, ours over the
-  attention of the initial weights. The attention is a persistent buffer: a saved model scores exactly as it did at
-  its best epoch.
-* Corrupted tails are uniform over all nodes and redrawn while they form a true fact, at most ``_NEG_REDRAWS``
-  times (the authors redraw until they do not).
-* No pretrained MF initialisation (the README runs pass ``--pretrain -1``); no node dropout (parsed but unused there).
-"""
+"""KGAT: :class:`KGAT` (its docstring gives the paper, defaults and deviations)."""
 
 from __future__ import annotations
 
@@ -50,6 +21,40 @@ _ATTENTION_CHUNK = 1 << 18  # triples scored at once: bounds the attention pass'
 
 
 class KGAT(Recommender):
+    """KGAT (Wang et al., KDD 2019): attentive propagation over the collaborative knowledge graph.
+
+    The CKG (:mod:`graphrec.models.kgat_graph`) joins the training interactions (relation "interact"), the KG facts and
+    the inverse of every fact. Each layer l aggregates a node's neighbourhood with relation-aware attention
+
+        π(h,r,t) = (W_r e_t)ᵀ tanh(W_r e_h + e_r), softmax over h's neighbours;   e_N(h) = Σ_t π(h,r,t) e_t
+        e_h ← LeakyReLU(W1 (e_h + e_N(h))) + LeakyReLU(W2 (e_h ⊙ e_N(h)))          (bi-interaction, eq. 8)
+
+    with message dropout; the representation is [e⁰ ‖ norm(e¹) ‖ … ‖ norm(eᴸ)] (per-layer L2 normalisation as in the
+    authors' code) and score = user · item. Loss: BPR + L2 on the batch's layer-0 embeddings (the authors put the L2 on
+    the concatenation, whose normalised layers have constant norm: the same gradient), plus TransR on CKG triples
+    (:func:`~graphrec.models.kgat_graph.transr_loss`); ``kg_batch_size=0`` drops TransR (the paper's "w/o KGE"
+    ablation).
+
+    Defaults: the authors' README runs: 64-d embeddings and TransR space, layers 64, 32, 16 (``halve_dims``), message
+    dropout 0.1, both L2 weights 1e-5, KG batches of 2048. LeakyReLU slope 0.2 and the initialisation as in their
+    TensorFlow code (xiangwang1223/knowledge_graph_attention_network).
+
+    Deviations: from the paper and that code, and why:
+
+    * One loop (graphrec.train), so no separate CF and KG phases with an Adam each: every step adds the TransR loss of
+      ``kg_batch_size`` CKG triples (heads uniform, then one of the head's triples, as the authors sample), drawn from
+      torch's global RNG, which the loop seeds per epoch, to the BPR loss, under one Adam. An epoch then sees ``steps ×
+      kg_batch_size`` triples instead of the whole CKG once.
+    * Attention is recomputed without gradient in ``on_epoch_start``, i.e. from the weights at the end of the previous
+      epoch as in the authors' code; their first epoch propagates over a row-normalised adjacency instead, ours over the
+      attention of the initial weights. The attention is a persistent buffer: a saved model scores exactly as it did at
+      its best epoch.
+    * Corrupted tails are uniform over all nodes and redrawn while they form a true fact, at most ``_NEG_REDRAWS`` times
+      (the authors redraw until they do not).
+    * No pretrained MF initialisation (the README runs pass ``--pretrain -1``); no node dropout (parsed but unused
+      there).
+    """
+
     needs_graph = True
     needs_side = ("kg",)
 

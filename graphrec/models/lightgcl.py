@@ -1,21 +1,4 @@
-"""LightGCL (Cai et al., ICLR 2023): LightGCN contrasted with a global view propagated over a rank-q SVD of Â.
-
-The SVD view propagates over a rank-q reconstruction of the normalised interaction matrix, Â_ui ≈ U_q S_q V_qᵀ
-(computed once, at construction).
-
-Per layer l: main view Z_l = Â_ui E_{l-1} (optionally with edge dropout), SVD view G_l = U_q S_q V_qᵀ E_{l-1} of the
-previous *main* layer, never materialising the dense reconstruction; G_0 = E_0. Final embeddings (also used for
-scoring) are the layer *sums* E = Σ_l E_l, G = Σ_l G_l. Loss (HKUDS/LightGCL model.py):
-BPR(E) + lambda1 * L_s + lambda2 * ||Θ||², with, for users and likewise items,
-L_s = mean_batch[ log Σ_{all users v} exp(g_u · e_v / τ) − clamp(g_u · e_u / τ, −5, 5) ]
-(dot products, every node of the type as a negative). Defaults: HKUDS/LightGCL parser.py (q 5, 2 layers, lambda1
-0.2, τ 0.2, dropout 0.0, lambda2 1e-7; its README runs Gowalla with lambda2 0).
-Differences from the reference code: (1) the SVD is of the *normalised* Â_ui, as the paper writes; the reference
-main.py decomposes the raw 0/1 matrix. (2) edge dropout drops both directions of an edge together (graphrec's
-propagation needs a symmetric Â); the reference drops the two directions independently.
-The paper's LeakyReLU and residual connections are absent from the authors' released code; we follow the code
-(a linear LightGCN encoder), as RecBole-GNN also does.
-"""
+"""LightGCL: :class:`LightGCL` (its docstring gives the paper, defaults and deviations) and its truncated SVD."""
 
 from __future__ import annotations
 
@@ -40,6 +23,27 @@ def truncated_svd(adj_ui: Tensor, q: int, oversample: int = 10, seed: int = 0) -
 
 
 class LightGCL(GraphEncoder):
+    """LightGCL (Cai et al., ICLR 2023): LightGCN contrasted with a global view over a rank-q SVD of Â.
+
+    The SVD view propagates over a rank-q reconstruction of the normalised interaction matrix, Â_ui ≈ U_q S_q V_qᵀ
+    (computed once, at construction, by :func:`truncated_svd`). Per layer l: main view Z_l = Â_ui E_{l-1} (optionally
+    with edge dropout), SVD view G_l = U_q S_q V_qᵀ E_{l-1} of the previous *main* layer, never materialising the dense
+    reconstruction; G_0 = E_0. Final embeddings (also used for scoring) are the layer *sums* E = Σ_l E_l, G = Σ_l G_l.
+    Loss (HKUDS/LightGCL model.py): BPR(E) + cl_rate (λ1) · L_s + reg (λ2) · ||Θ||², with, for users and likewise items
+    (the batch's positives and negatives), L_s = mean_batch[ log Σ_{all users v} exp(g_u · e_v / τ) − clamp(g_u · e_u /
+    τ, −5, 5) ] (dot products, every node of the type as a negative).
+
+    Defaults: HKUDS/LightGCL parser.py: q 5, 2 layers, λ1 0.2, τ 0.2, dropout 0.0, λ2 1e-7 (its README runs Gowalla with
+    λ2 0).
+
+    Deviations: from the reference code, (1) the SVD is of the *normalised* Â_ui, as the paper writes; the reference
+    main.py decomposes the raw 0/1 matrix; (2) edge dropout drops both directions of an edge together (graphrec's
+    propagation needs a symmetric Â), the reference the two directions independently; (3) the randomised SVD takes 10
+    extra columns and 4 power iterations, closer to the exact one (the reference: exactly q columns, 2 iterations). From
+    the paper: its LeakyReLU and residual connections are absent from the authors' released code; graphrec follows the
+    code (a linear LightGCN encoder), as RecBole-GNN also does.
+    """
+
     layer_sum = True
 
     search_space = {"cl_rate": Range(1e-3, 1.0, log=True), "temperature": (0.1, 0.2, 0.5),

@@ -1,13 +1,4 @@
-"""LightGCN (He et al., SIGIR 2020): E = sum_l alpha_l Â^l E0 with alpha_l = 1/(L+1), no weights, no non-linearity.
-
-Defaults are the paper's Gowalla setting: dim 64, 3 layers, L2 1e-4 on the batch's ego (layer-0) embeddings,
-N(0, 0.1) initialisation as in the authors' PyTorch code (gusye1234/LightGCN-PyTorch).
-
-``num_negatives`` > 1 (not the paper's: it trains BPR with one negative) averages BPR over that many uniformly drawn
-items per positive, scored against the whole propagated item table (drawn inside ``loss``; the training loop's
-single negative is then unused), with the negatives' ego embeddings in the L2 term by their mean squared norm. More
-negatives per step make each epoch teach more, for a faster schedule than the paper's 1000 epochs (BENCHMARKS.md).
-"""
+"""LightGCN: :class:`LightGCN` (its docstring gives the paper, defaults and deviations)."""
 
 from __future__ import annotations
 
@@ -22,6 +13,24 @@ from graphrec.models.space import Range
 
 
 class LightGCN(Recommender):
+    """LightGCN (He et al., SIGIR 2020): linear propagation over the normalised graph, no weights, no non-linearity.
+
+    E = Σ_l α_l Â^l E0 over layers 0..L with α_l = 1/(L+1), Â the symmetrically normalised user–item adjacency; score =
+    user · item. Loss: BPR + ``reg`` · L2 of the batch's ego (layer-0) embeddings; a training step propagates to the
+    batch's nodes only (:func:`~graphrec.models.propagation.lightgcn_rows`: the same values and gradients as
+    ``forward()``).
+
+    Defaults: the paper's Gowalla setting, dim 64, 3 layers, L2 1e-4; N(0, 0.1) initialisation as in the authors'
+    PyTorch code (gusye1234/LightGCN-PyTorch). The faster Gowalla schedule (64 negatives, batch 16384, reg 2e-4 chosen
+    on a holdout) is ``--preset gowalla``.
+
+    Deviations: none at the defaults. ``num_negatives`` > 1 (not the paper's: it trains BPR with one negative) averages
+    BPR over that many uniformly drawn items per positive, scored against the whole propagated item table (drawn inside
+    ``loss``; the training loop's single negative is then unused), the negatives' ego embeddings in the L2 term by their
+    mean squared norm. More negatives per step make each epoch teach more, for a faster schedule than the paper's 1000
+    epochs (BENCHMARKS.md).
+    """
+
     needs_graph = True
 
     search_space = {"num_layers": (1, 2, 3, 4), "reg": Range(1e-6, 1e-2, log=True)}  # graphrec tune

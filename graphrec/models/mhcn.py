@@ -1,28 +1,6 @@
-"""MHCN (Yu et al., WWW 2021): self-supervised multi-channel hypergraph convolution for social recommendation.
+"""MHCN: :class:`MHCN` (its docstring gives the paper, defaults and deviations).
 
-Three user-user channels, each a hypergraph whose hyperedges are instances of a family of motifs (triangles mixing
-ties and interactions), convolved with its row-normalised motif-induced adjacency H_c = D_c⁻¹ A_c (see
-:func:`motif_adjacencies`); a fourth "simple" channel is the user-item graph. Per layer l (L layers):
-
-    P_c^0 = gate_c(P),  P_c^{l+1} = H_c P_c^l                      c in social, joint, purchase
-    P_r^0 = gate_r(P),  P_r^{l+1} = R Q^l,   Q^{l+1} = Rᵀ (att(P_s^l, P_j^l, P_p^l) + P_r^l / 2)
-    user = att(sum_l P_s^l, sum_l P_j^l, sum_l P_p^l) + (sum_l P_r^l) / 2,   item = sum_l Q^l
-
-with gate(x) = x ⊙ σ(x W + b) (self-gating), att a softmax over channels of aᵀ W_att p_c per user, R = D_u^-1/2 Y
-D_i^-1/2, and every propagated layer (l >= 1) L2-normalised before the sums, as in the authors' code (Coder-Yu/QRec)
-and RecBole-GNN. Loss: BPR + ssl_reg * L_s + reg * L2(batch ego embeddings), where for each channel
-p = ssl_gate_c(user), z_u = (H_c p)_u the user's sub-hypergraph, h = mean_u z_u the hypergraph, and z̃ a row- and
-column-shuffled Z (:func:`hierarchical_mi_loss`).
-
-Departures of both references (QRec, RecBole-GNN) from the paper that change numbers; we follow the paper:
-* the purchase channel A_p counts pairs u != v that share an item and are not tied (motif M10). The references
-  compute YYᵀ - A_M8 - A_M9, which keeps the diagonal (a self-loop weighted by the user's item count), and then keep
-  only entries > 1 (pairs sharing >= 2 items). ``purchase_min_shared=2`` applies that threshold (not the
-  self-loop): on large catalogues it makes A_p far sparser (Yelp: 2.7M -> 148k entries) and training much faster;
-* the local MI term ranks p_u . z_u above p_u . z̃_u; the references rank p_u . z_u > p̃_u . z_u > p_u . z̃_u with an
-  extra row-shuffled P.
-Defaults: dim 64, 2 layers, ssl_reg 1e-5, reg 1e-5 (RecBole-GNN MHCN.yaml; its BPR is a batch mean like ours, and
-L_s a sum over users). QRec's extra L2 on the gating/attention weights is left out, as in RecBole-GNN.
+Also here: its motif adjacencies and its hierarchical mutual-information loss.
 """
 
 from __future__ import annotations
@@ -88,6 +66,38 @@ class _SelfGate(nn.Module):
 
 
 class MHCN(Recommender):
+    """MHCN (Yu et al., WWW 2021): self-supervised multi-channel hypergraph convolution for social recommendation.
+
+    Three user-user channels, each a hypergraph whose hyperedges are instances of a family of motifs (triangles mixing
+    ties and interactions), convolved with its row-normalised motif-induced adjacency H_c = D_c⁻¹ A_c (see
+    :func:`motif_adjacencies`); a fourth "simple" channel is the user-item graph. Per layer l (L layers):
+
+        P_c^0 = gate_c(P),  P_c^{l+1} = H_c P_c^l                      c in social, joint, purchase
+        P_r^0 = gate_r(P),  P_r^{l+1} = R Q^l,   Q^{l+1} = Rᵀ (att(P_s^l, P_j^l, P_p^l) + P_r^l / 2)
+        user = att(sum_l P_s^l, sum_l P_j^l, sum_l P_p^l) + (sum_l P_r^l) / 2,   item = sum_l Q^l
+
+    with gate(x) = x ⊙ σ(x W + b) (self-gating), att a softmax over channels of aᵀ W_att p_c per user, R = D_u^-1/2 Y
+    D_i^-1/2, and every propagated layer (l >= 1) L2-normalised before the sums, as in the authors' code (Coder-Yu/QRec)
+    and RecBole-GNN. Loss: BPR + ssl_reg * L_s + reg * L2(batch ego embeddings), where for each channel p =
+    ssl_gate_c(user), z_u = (H_c p)_u the user's sub-hypergraph, h = mean_u z_u the hypergraph, and z̃ a row- and
+    column-shuffled Z (:func:`hierarchical_mi_loss`).
+
+    Defaults: dim 64, 2 layers, ssl_reg 1e-5, reg 1e-5 (RecBole-GNN MHCN.yaml; its BPR is a batch mean like ours, and
+    L_s a sum over users); ``purchase_min_shared=1`` keeps every M10 instance, as the paper.
+
+    Deviations: none known from the paper. Both references (QRec, RecBole-GNN) depart from it in ways that change
+    numbers, and graphrec follows the paper:
+
+    * the purchase channel A_p counts pairs u != v that share an item and are not tied (motif M10). The references
+      compute YYᵀ - A_M8 - A_M9, which keeps the diagonal (a self-loop weighted by the user's item count), and then keep
+      only entries > 1 (pairs sharing >= 2 items). ``purchase_min_shared=2`` applies that threshold (not the self-loop):
+      on large catalogues it makes A_p far sparser (Yelp: 2.7M -> 148k entries) and training much faster;
+    * the local MI term ranks p_u . z_u above p_u . z̃_u; the references rank p_u . z_u > p̃_u . z_u > p_u . z̃_u with
+      an extra row-shuffled P.
+
+    QRec's extra L2 on the gating/attention weights is left out, as in RecBole-GNN.
+    """
+
     needs_graph = True
     needs_side = ("social",)
 

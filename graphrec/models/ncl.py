@@ -1,17 +1,4 @@
-"""NCL (Lin et al., WWW 2022): LightGCN + two neighbourhood contrasts.
-
-* Structural neighbours: a node's layer-2k output (k = ``hyper_layers``; even layers of a bipartite graph reach
-  nodes of the same type) is pulled towards its own layer-0 embedding, against the layer-0 embeddings of *all*
-  nodes of its type: L_S = L_S^user + alpha * L_S^item.
-* Semantic (prototype) neighbours: k-means on the layer-0 embeddings (re-run each epoch by ``on_epoch_start``; a
-  seeded torch k-means stands in for faiss), centroids L2-normalised; a node's layer-0 embedding is pulled towards
-  its cluster's centroid, against all centroids: L_P = L_P^user + L_P^item, active after ``warm_up_epochs`` epochs.
-
-Loss: BPR + reg * L2(batch ego) + ssl_reg * L_S + proto_reg * L_P on the batch's users and positive items, with L_S
-and L_P *summed* over the batch as in the paper and RUCAIBox/NCL ncl.py (hence the tiny weights). Defaults (RUCAIBox
-NCL / RecBole-GNN): 3 layers, reg 1e-4, ssl_temp 0.1, ssl_reg 1e-7, proto_reg 8e-8, alpha 1, hyper_layers 1, 1000
-clusters, 20 warm-up epochs. Clusters are capped at the number of nodes of a type.
-"""
+"""NCL: :class:`NCL` (its docstring gives the paper, defaults and deviations) and the k-means it clusters with."""
 
 from __future__ import annotations
 
@@ -40,6 +27,26 @@ def kmeans(x: Tensor, k: int, iters: int = 20, generator: torch.Generator | None
 
 
 class NCL(GraphEncoder):
+    """NCL (Lin et al., WWW 2022): LightGCN + structural and semantic (prototype) neighbourhood contrasts.
+
+    * Structural neighbours: a node's layer-2k output (k = ``hyper_layers``; even layers of a bipartite graph reach
+      nodes of the same type) is pulled towards its own layer-0 embedding, against the layer-0 embeddings of *all* nodes
+      of its type: L_S = L_S^user + alpha · L_S^item.
+    * Semantic (prototype) neighbours: k-means on the layer-0 embeddings (re-run each epoch by ``on_epoch_start``),
+      centroids L2-normalised; a node's layer-0 embedding is pulled towards its cluster's centroid, against all
+      centroids: L_P = L_P^user + L_P^item, active after ``warm_up_epochs`` epochs.
+
+    Loss: BPR + reg · L2(batch ego) + ssl_reg · L_S + proto_reg · L_P on the batch's users and positive items, with L_S
+    and L_P *summed* over the batch as in the paper and RUCAIBox/NCL ncl.py (hence the tiny weights).
+
+    Defaults: RUCAIBox/NCL and RecBole-GNN: 3 layers, reg 1e-4, ssl_temp 0.1, ssl_reg 1e-7, proto_reg 8e-8, alpha 1,
+    hyper_layers 1, 1000 clusters, 20 warm-up epochs. ``kmeans_iters`` (20 Lloyd steps) belongs to graphrec's k-means;
+    where the number comes from is not recorded.
+
+    Deviations: a seeded torch k-means (:func:`kmeans`) stands in for faiss; the number of clusters is capped at the
+    number of nodes of a type.
+    """
+
     not_data_parallel = ("its structural and prototype InfoNCE terms are summed over the batch (reduction='sum') "
                          "beside BPR's mean, so the shards' weighted gradients do not add up to the batch's")
 

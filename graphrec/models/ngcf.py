@@ -1,8 +1,8 @@
-"""NGCF (Wang et al., SIGIR 2019), eq. (7) of the paper:
+"""NGCF: the model :class:`NGCF` (its docstring gives the paper, defaults and deviations) and its CPU pieces.
 
 Variant "code"'s ``Ã x`` is one pass of the CSR loop with a diagonal, ``(P + D̃⁻¹) x`` with P = D̃⁻¹A
 (:class:`MeanAggregate`); its backward is the same with Pᵀ = A D̃⁻¹. On the CPU a layer's elementwise work (LeakyReLUs,
-the product ``side * h``'s gradients, message dropout) runs fused in :class:`NGCFLayer` (:mod:`graphrec.compiled.fused`):
+the product ``side * h``'s gradients, message dropout) runs fused in :class:`NGCFLayer` (:mod:`graphrec.fused`):
 dropout's mask is a hash of a seed drawn from torch's generator and the element's index (same distribution as
 ``F.dropout``, other draws; reproducible under ``torch.manual_seed``). Elsewhere (CUDA) the layer is plain torch.
 """
@@ -76,6 +76,36 @@ class MeanAggregate(torch.autograd.Function):
 
 
 class NGCF(Recommender):
+    """NGCF (Wang et al., SIGIR 2019): message passing with feature transforms and a bi-interaction term.
+
+    ``variant="paper"`` is eq. (7) of the paper:
+
+        E_l = LeakyReLU((Â + I) E_{l-1} W1 + (Â E_{l-1} ⊙ E_{l-1}) W2),   final = [E_0 ‖ norm(E_1) ‖ ... ‖ norm(E_L)]
+
+    with message dropout on each layer's output; score = user · item; loss BPR + ``reg`` · L2 of the batch's ego
+    embeddings. ``variant="code"`` follows the authors' TensorFlow code instead where the two differ
+    (xiangwang1223/neural_graph_collaborative_filtering ``NGCF/NGCF.py`` ``_create_ngcf_embed`` with the default
+    ``--adj_type norm`` of ``utility/load_data.py``): the neighbourhood is averaged with a self-loop, Ã = D̃⁻¹(A + I)
+    with D̃ = D + I, instead of Â + I with the symmetric Â, and the two messages pass their own LeakyReLU,
+
+        E_l = LeakyReLU(Ã E_{l-1} W1 + b1) + LeakyReLU((E_{l-1} ⊙ Ã E_{l-1}) W2 + b2),
+
+    with the biases Xavier-initialised like the weights.
+
+    Defaults: the authors' Gowalla run (the repository's README), whose numbers LightGCN's paper compares with:
+    embeddings and 3 layers of 64, message dropout 0.1 per layer, L2 1e-5; node dropout off (``--node_dropout_flag``
+    defaults to 0 in NGCF/utility/parser.py @2178526, so the README command's ``--node_dropout [0.1]`` has no effect;
+    some re-implementations turn it on by default). LeakyReLU slope 0.2, Xavier initialisation and row L2-normalisation
+    of each layer's output as in the authors' code. The Gowalla setting chosen on a holdout (``variant="code"``, 64
+    negatives, reg 3e-3) is ``--preset gowalla``.
+
+    Deviations: the default variant is the paper's eq. (7), not the authors' code (``variant="code"``). A training step
+    computes the last layer for the batch's rows only, so with message dropout that layer's mask is drawn for those rows
+    (same distribution, other draws); on the CPU every dropout mask is a hash, not ``F.dropout``'s draws (module
+    docstring). ``num_negatives`` > 1 (not the paper's, as for LightGCN and MF) averages BPR over that many uniformly
+    drawn items per positive, scored against the whole propagated item table (:mod:`graphrec.models.negatives`).
+    """
+
     needs_graph = True
 
     search_space = {"num_layers": (1, 2, 3), "message_dropout": (0.0, 0.1, 0.3), "reg": Range(1e-6, 1e-3, log=True)}  # graphrec tune

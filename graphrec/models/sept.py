@@ -1,26 +1,4 @@
-"""SEPT (Yu et al., KDD 2021): socially-aware self-supervised tri-training.
-
-Three encoders share the user embeddings and each sees one view of the users:
-
-* preference: the user-item graph Â (the one that recommends);
-* friend: triangles of ties, sym-normalised (S S) ⊙ S + I;
-* sharing: ties whose users share an item, sym-normalised (Y Yᵀ) ⊙ S + I.
-
-Each encoder is LightGCN-style propagation with the propagated layers L2-normalised and summed with layer 0, as in
-the authors' code (Coder-Yu/QRec SEPT.py) and RecBole-GNN. A fourth, unlabeled-example view propagates over the joint
-user-item + social graph with a fraction ``drop_ratio`` of its edges dropped, redrawn every epoch. For the batch's
-users, each encoder gets pseudo-labels from the other two: the ``instance_cnt`` users of the unlabeled view they
-jointly find most similar (mean of their softmax-normalised cosine similarities), and is trained to pick those out
-with a multi-positive InfoNCE at temperature ``ssl_temp`` (:func:`graphrec.models.losses.info_nce_multi`).
-Loss: BPR + reg * L2(batch ego embeddings), plus ssl_weight * (sum of the three InfoNCE terms, summed over users)
-after ``warm_up_epochs`` epochs of the recommendation loss alone (counted by the training loop's
-``on_epoch_start`` calls, and saved with the weights so that a resumed run keeps its place).
-
-Defaults: RecBole-GNN SEPT.yaml (dim 64, 2 layers, drop_ratio 0.3, instance_cnt 10, reg 1e-5, ssl_weight 1e-7,
-ssl_temp 0.1, warm-up 100 epochs); its BPR is a batch mean and its SSL a sum over the batch, like ours. Departures
-from the references, neither expected to move the numbers: the SSL runs over the batch's *distinct* users (as QRec;
-RecBole-GNN keeps duplicates), and the unlabeled view drops undirected ties whole, so the graph stays symmetric.
-"""
+"""SEPT: :class:`SEPT` (its docstring gives the paper, defaults and deviations)."""
 
 from __future__ import annotations
 
@@ -38,6 +16,32 @@ from graphrec.models.space import Range
 
 
 class SEPT(Recommender):
+    """SEPT (Yu et al., KDD 2021): socially-aware self-supervised tri-training.
+
+    Three encoders share the user embeddings and each sees one view of the users:
+
+    * preference: the user-item graph Â (the one that recommends);
+    * friend: triangles of ties, sym-normalised (S S) ⊙ S + I;
+    * sharing: ties whose users share an item, sym-normalised (Y Yᵀ) ⊙ S + I.
+
+    Each encoder is LightGCN-style propagation with the propagated layers L2-normalised and summed with layer 0, as in
+    the authors' code (Coder-Yu/QRec SEPT.py) and RecBole-GNN. A fourth, unlabeled-example view propagates over the
+    joint user-item + social graph with a fraction ``drop_ratio`` of its edges dropped, redrawn every epoch. For the
+    batch's users, each encoder gets pseudo-labels from the other two: the ``instance_cnt`` users of the unlabeled view
+    they jointly find most similar (mean of their softmax-normalised cosine similarities), and is trained to pick those
+    out with a multi-positive InfoNCE at temperature ``ssl_temp`` (:func:`graphrec.models.losses.info_nce_multi`). Loss:
+    BPR + reg * L2(batch ego embeddings), plus ssl_weight * (sum of the three InfoNCE terms, summed over users) after
+    ``warm_up_epochs`` epochs of the recommendation loss alone (counted by the training loop's ``on_epoch_start`` calls,
+    and saved with the weights so that a resumed run keeps its place).
+
+    Defaults: RecBole-GNN SEPT.yaml: dim 64, 2 layers, drop_ratio 0.3, instance_cnt 10, reg 1e-5, ssl_weight 1e-7,
+    ssl_temp 0.1, warm-up 100 epochs; its BPR is a batch mean and its SSL a sum over the batch, like ours.
+
+    Deviations: from the references, neither expected to move the numbers: the SSL runs over the batch's *distinct*
+    users (as QRec; RecBole-GNN keeps duplicates), and the unlabeled view drops undirected ties whole, so the graph
+    stays symmetric.
+    """
+
     not_data_parallel = ("its tri-training term is a sum over the batch's distinct users, so the shards' weighted "
                          "gradients do not add up to the batch's")
     needs_graph = True

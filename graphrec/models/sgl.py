@@ -1,15 +1,4 @@
-"""SGL (Wu et al., SIGIR 2021): LightGCN + InfoNCE between two stochastic graph views of every node.
-
-Views (resampled once per epoch through ``on_epoch_start``, as in the authors' code): "nd" node dropout, "ed" edge
-dropout (the paper's best on most data), "rw" random walk (an independent edge dropout per layer); each view is
-re-normalised with its own degrees. Both views and the main graph use LightGCN's layer mean over 0..L.
-
-Loss: L = BPR + ssl_reg * (InfoNCE_user + InfoNCE_item) + reg * L2(batch ego embeddings), on the batch's users and
-positive items. As in the paper (and wujcan/SGL-Torch), the negatives of a node are *all* nodes of its type in the
-second view, not only the batch's. Defaults: wujcan/SGL-Torch conf/SGL.ini (aug_type ED, ssl_ratio 0.1,
-ssl_temp 0.2, ssl_reg 0.1, 3 layers, reg 1e-4). SELFRec's SGL instead merges users and items into one InfoNCE with
-in-batch negatives; we follow the paper.
-"""
+"""SGL: :class:`SGL` (its docstring gives the paper, defaults and deviations)."""
 
 from __future__ import annotations
 
@@ -29,6 +18,21 @@ def _to(view, device):
 
 
 class SGL(GraphEncoder):
+    """SGL (Wu et al., SIGIR 2021): LightGCN + InfoNCE between two stochastic graph views of every node.
+
+    Views (resampled once per epoch through ``on_epoch_start``, as in the authors' code): "nd" node dropout, "ed" edge
+    dropout (the paper's best on most data), "rw" random walk (an independent edge dropout per layer); each view is
+    re-normalised with its own degrees. Both views and the main graph use LightGCN's layer mean over 0..L. Loss: BPR +
+    ssl_reg · (InfoNCE_user + InfoNCE_item) + reg · L2(batch ego embeddings), on the batch's users and positive items;
+    as in the paper and wujcan/SGL-Torch, a node's negatives are *all* nodes of its type in the second view, not only
+    the batch's.
+
+    Defaults: wujcan/SGL-Torch conf/SGL.ini: aug_type ED, ssl_ratio 0.1, ssl_temp 0.2, ssl_reg 0.1, 3 layers, reg 1e-4.
+
+    Deviations: none known from the paper and SGL-Torch. (SELFRec's SGL instead merges users and items into one InfoNCE
+    with in-batch negatives; graphrec follows the paper.)
+    """
+
     search_space = {"ssl_reg": Range(0.01, 1.0, log=True), "ssl_temp": (0.1, 0.2, 0.5), "ssl_ratio": (0.1, 0.2, 0.3)}  # graphrec tune
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64, num_layers: int = 3,

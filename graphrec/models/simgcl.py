@@ -1,15 +1,4 @@
-"""SimGCL (Yu et al., SIGIR 2022): LightGCN contrasted with itself under uniform noise, no graph augmentation.
-
-The two views are the LightGCN encoder with small uniform noise added to every layer's output,
-Δ = eps * sign(e) ⊙ normalize(U(0,1)) (see :func:`augment.uniform_noise`).
-
-Final embedding: mean of layers 1..L (the paper drops E0). Loss: L = BPR(clean encoder) + cl_rate *
-(InfoNCE_user + InfoNCE_item) + reg * L2(batch ego embeddings); InfoNCE on the batch's unique users / unique
-positive items with in-batch negatives, as in the paper and Coder-Yu/SELFRec model/graph/SimGCL.py.
-Defaults: SELFRec conf/SimGCL.yaml and RecBole-GNN SimGCL.yaml (Yelp2018): 2 layers, eps 0.1, lambda 0.5, tau 0.2,
-reg 1e-4. Difference from SELFRec: its regulariser is reg * (unsquared) L2 norms of the *propagated* batch embeddings;
-here it is LightGCN's squared L2 of the ego embeddings, like every graphrec model.
-"""
+"""SimGCL: :class:`SimGCL` (its docstring gives the paper, defaults and deviations)."""
 
 from __future__ import annotations
 
@@ -26,6 +15,21 @@ from graphrec.models.space import Range
 
 
 class SimGCL(GraphEncoder):
+    """SimGCL (Yu et al., SIGIR 2022): LightGCN contrasted with itself under uniform noise, no graph augmentation.
+
+    The two views are the LightGCN encoder with small uniform noise added to every layer's output, Δ = eps · sign(e) ⊙
+    normalize(U(0,1)) (:func:`~graphrec.models.augment.uniform_noise`). Final embedding: the mean of layers 1..L (the
+    paper drops E0). Loss: BPR(clean encoder) + cl_rate · (InfoNCE_user + InfoNCE_item) + reg · L2(batch ego
+    embeddings); InfoNCE on the batch's unique users / unique positive items with in-batch negatives, as in the paper
+    and Coder-Yu/SELFRec model/graph/SimGCL.py.
+
+    Defaults: SELFRec conf/SimGCL.yaml and RecBole-GNN SimGCL.yaml (Yelp2018): 2 layers, eps 0.1, cl_rate (λ) 0.5,
+    temperature (τ) 0.2, reg 1e-4.
+
+    Deviations: SELFRec's regulariser is reg · (unsquared) L2 norms of the *propagated* batch embeddings; here it is
+    LightGCN's squared L2 of the ego embeddings, like every graphrec model.
+    """
+
     not_data_parallel = ("its InfoNCE takes the batch's other users and items as negatives, so a shard would "
                          "contrast against its own rows only (gathering the views across processes is not built)")
     skip_ego = True

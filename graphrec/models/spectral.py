@@ -1,18 +1,12 @@
-"""Spectral graph filters on the normalised item graph P = R̃ᵀR̃, R̃ = D_U^-½ R D_I^-½ (degrees of the training
-interactions), each plus an ideal low-pass term from the top singular vectors V of R̃:
+"""Spectral graph filters: :class:`GFCF`, :class:`BSPM`, :class:`ChebyCF` (each docstring: paper, defaults, deviations).
 
-* GF-CF (Shen et al., CIKM'21): ``x P + alpha · x D^-½ V Vᵀ D^½``.
-* BSPM (Choi et al., SIGIR'23): blur ``dx/dt = x P − x`` from x, add ``idl_beta`` times the ideal low-pass term,
-  then sharpen ``dx/dt = −x P`` (final sharpening, the authors' setting for Gowalla and Yelp2018).
-* ChebyCF (Kim et al., SIGIR'25): a plateau-shaped transfer function of L̃ = I − 2P interpolated by a Chebyshev
-  polynomial of order K, plus ``alpha · x V Vᵀ``, inside a degree normalisation x D^-β → · D^β.
+Each filters the normalised item graph P = R̃ᵀR̃, R̃ = D_U^-½ R D_I^-½ (degrees of the training interactions), plus an
+ideal low-pass term from the top singular vectors V of R̃.
 
 Checked against the authors' code (jeongwhanchoi/BSPM bspm/model.py, chanwoo0806/ChebyCF src/module.py, whose GFCF is
-the GF-CF reference too); written here from those formulas. Deviations: the singular vectors come from a randomized
-subspace iteration (:func:`graphrec.models.closed.top_right_singular`), not ARPACK/sparsesvd; BSPM's ideal term is
-the one Euler step of the authors' defaults (T_idl = 1, K_idl = 1), and only its final-sharpening variant is
-implemented. Every product is sparse R̃ or thin V on an (n_items, B) block of users; no item x item matrix.
-The ideal low-pass term is an exact (user, item) embedding pair (``forward()``), the rest is item–item.
+the GF-CF reference too); written here from those formulas. Every product is sparse R̃ or thin V on an (n_items, B)
+block of users; no item x item matrix. The ideal low-pass term is an exact (user, item) embedding pair (``forward()``),
+the rest is item–item.
 """
 
 from __future__ import annotations
@@ -68,7 +62,17 @@ class _SpectralFilter(ClosedFormRecommender):
 
 
 class GFCF(_SpectralFilter):
-    """GF-CF: the linear filter R̃ᵀR̃ plus an ideal low-pass term (Shen et al., CIKM'21)."""
+    """GF-CF: the linear filter R̃ᵀR̃ plus an ideal low-pass term (Shen et al., CIKM'21).
+
+    A user's scores are ``x P + alpha · x D_I^-½ V Vᵀ D_I^½`` for the user's interaction row x, V the top ``k`` right
+    singular vectors of R̃.
+
+    Defaults: alpha 0.3, k 256, the authors' Gowalla setting (alpha 0.3 in chanwoo0806/ChebyCF config/gfcf_gowalla.yml;
+    benchmarks/HISTORY.md). On the Gowalla holdout the search chooses alpha 0.3, k 512 (BENCHMARKS.md).
+
+    Deviations: V comes from a randomized subspace iteration (:func:`graphrec.models.closed.top_right_singular`), not
+    ARPACK/sparsesvd.
+    """
 
     search_space = {"alpha": (0.1, 0.3, 0.5), "k": (256, 512)}
 
@@ -87,7 +91,20 @@ class GFCF(_SpectralFilter):
 
 
 class BSPM(_SpectralFilter):
-    """BSPM: blurring then sharpening ODEs on the item graph, plus the ideal low-pass term (Choi et al., SIGIR'23)."""
+    """BSPM: blurring then sharpening ODEs on the item graph, plus the ideal low-pass term (Choi et al., SIGIR'23).
+
+    Blur ``dx/dt = x P − x`` from x over T_b in K_b Euler steps, add ``idl_beta`` times the ideal low-pass term, then
+    sharpen ``dx/dt = −x P`` over T_s in K_s steps of ``solver`` (final sharpening); with ``t_point`` the result is the
+    mean of every blurring and sharpening state instead of the last (the authors' ``--t_point_combination``).
+
+    Defaults: the authors' Gowalla command (jeongwhanchoi/BSPM README): 448 singular vectors, idl_beta 0.2, T_s 2.5, K_s
+    1, rk4, final sharpening; T_b 1, K_b 1 and no t-point combination are their parser's defaults. Their Yelp2018
+    setting is ``--preset yelp2018``.
+
+    Deviations: the singular vectors come from a randomized subspace iteration
+    (:func:`graphrec.models.closed.top_right_singular`), not ARPACK/sparsesvd; the ideal term is the one Euler step of
+    the authors' defaults (T_idl 1, K_idl 1), and only the final-sharpening variant is implemented.
+    """
 
     search_space = {"T_s": (1.5, 2.5, 3.5), "idl_beta": (0.2, 0.3)}
 
@@ -155,7 +172,18 @@ def ode_states(f, y: Tensor, t_end: float, steps: int, solver: str) -> list[Tens
 
 
 class ChebyCF(_SpectralFilter):
-    """ChebyCF: a Chebyshev-interpolated plateau filter, an ideal pass and degree normalisation (Kim et al., SIGIR'25)."""
+    """ChebyCF: a Chebyshev-interpolated plateau filter, an ideal pass and degree normalisation (Kim et al., SIGIR'25).
+
+    A plateau-shaped transfer function of L̃ = I − 2P, interpolated by a Chebyshev polynomial of order ``K`` with
+    flatness ``phi`` (:func:`plateau_coefficients`), plus ``alpha · x V Vᵀ`` with the top ``k`` singular vectors, all
+    inside a degree normalisation x D^-beta → · D^beta.
+
+    Defaults: chanwoo0806/ChebyCF config/chebycf_gowalla.yml: K 8, phi 1.5, eta (``k``) 512, alpha 0.2, beta 0.4. On the
+    Gowalla holdout the search chooses alpha 0.3 (``--preset gowalla``).
+
+    Deviations: the singular vectors come from a randomized subspace iteration
+    (:func:`graphrec.models.closed.top_right_singular`), not an exact SVD.
+    """
 
     search_space = {"alpha": (0.1, 0.2, 0.3), "beta": (0.3, 0.4, 0.5)}
 

@@ -1,12 +1,4 @@
-"""Turbo-CF (Park, Shin & Shin, SIGIR'24): polynomial low-pass filters on an item graph, no matrix decomposition.
-
-R̄ = D_U^-a R D_I^-(1-a) (``alpha`` = a), P̄ = R̄ᵀR̄, P = P̄ with every entry raised to ``power`` (s), and a user's
-scores are r_u·f(P) for the polynomial ``filter`` 1: P, 2: 2P − P², 3: P + 0.01(−P³ + 10P² − 29P) (the authors'
-main.py, jindeok/Turbo-CF; written here from those formulas). With s = 1, P is applied as two sparse products with R̄
-and never formed. With s ≠ 1 the entry-wise power needs P's entries, so P is built as a sparse matrix (its non-zeros
-are the co-occurring item pairs, ~50 M on Gowalla, not the 1.7 G of a dense one) and r_u P is a sum of P's rows over
-the user's items; filters 2 and 3 then multiply a dense block by sparse P, which is slow on large catalogues.
-"""
+"""Turbo-CF: :class:`TurboCF` (its docstring gives the paper, defaults and deviations)."""
 
 from __future__ import annotations
 
@@ -22,7 +14,22 @@ FILTERS = {1: (0.0, 1.0), 2: (0.0, 2.0, -1.0), 3: (0.0, 1.0 - 0.29, 0.1, -0.01)}
 
 
 class TurboCF(ClosedFormRecommender):
-    """Turbo-CF: polynomial graph filters on the item graph, no decomposition (Park et al., SIGIR'24)."""
+    """Turbo-CF: polynomial graph filters on the item graph, no decomposition (Park et al., SIGIR'24).
+
+    R̄ = D_U^-a R D_I^-(1-a) (``alpha`` = a), P̄ = R̄ᵀR̄, P = P̄ with every entry raised to ``power`` (s), and a user's
+    scores are r_u·f(P) for the polynomial ``filter`` 1: P, 2: 2P − P², 3: P + 0.01(−P³ + 10P² − 29P) (the authors'
+    main.py, jindeok/Turbo-CF; written here from those formulas). With s = 1, P is applied as two sparse products with
+    R̄ and never formed. With s ≠ 1 the entry-wise power needs P's entries, so P is built as a sparse matrix (its
+    non-zeros are the co-occurring item pairs, ~50 M on Gowalla, not the 1.7 G of a dense one) and r_u P is a sum of P's
+    rows over the user's items; filters 2 and 3 then multiply a dense block by sparse P, which is slow on large
+    catalogues.
+
+    Defaults: alpha 0.5, power 1, filter 1; where they come from is not recorded, and they are not the authors' optima
+    (jindeok/Turbo-CF README: Gowalla a 0.6, s 0.7, filter 1; Yelp 0.6, 1, 2; Amazon-book 0.5, 1.4, 1). The holdout
+    search covers alpha {0.5, 0.6, 0.7} × filter {1, 2}.
+
+    Deviations: none known in the formulas; P is kept sparse or never formed, where the authors' code forms it dense.
+    """
 
     fitted_by = ("alpha", "power")
     search_space = {"alpha": (0.5, 0.6, 0.7), "filter": (1, 2)}

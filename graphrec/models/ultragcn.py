@@ -55,6 +55,32 @@ def item_neighbours(users: Tensor, items: Tensor, n_users: int, n_items: int, k:
 
 
 class UltraGCN(Recommender):
+    """UltraGCN (Mao et al., CIKM 2021): infinite-layer graph convolution approximated by constraint losses on MF.
+
+    No message passing: constraint losses act on plain embeddings, and scores are dot products, as for MF.
+
+    * User–item constraint: weighted binary cross-entropy with β_{u,i} = (1/d_u) sqrt((d_u + 1) / (d_i + 1)) (the
+      paper's closed form, d = training degrees): positives weighted w1 + w2 β_{u,i}, ``negative_num`` uniformly drawn
+      negatives per positive weighted w3 + w4 β_{u,j}, their mean scaled by ``negative_weight``.
+    * Item–item constraint: for each positive item i, its ``ii_neighbors`` top neighbours j in the co-occurrence graph G
+      = AᵀA by ω_{i,j} = G_ij / (g_i − G_ii) · sqrt(g_i / g_j), g_i = Σ_k G_ik (j ≠ i), loss −ω_{i,j} log σ(e_u · e_j).
+
+    Loss: L_C + lambda_ii L_I + gamma ||Θ||² / 2, summed over the batch as in the reference (with the N(0, 1e-4)
+    initialisation a batch mean gives per-interaction gradients near Adam's eps, 1e-8, where Adam is not scale-free).
+    Negatives are drawn inside ``loss`` from torch's global RNG, which the training loop seeds per epoch; the loop's one
+    BPR negative is not used. Training first sits on a plateau (every score negative, the ranking close to popularity)
+    before it climbs, as in the authors' own logs (~20 epochs on ML-1M at lr 1e-3, ~190 in their Amazon-Electronics
+    log): early stopping needs ``min_epochs`` (or a large patience) past it, or it stops on the plateau (BENCHMARKS.md).
+
+    Defaults: the authors' Gowalla setting: w1 1e-6, w2 1, w3 1e-6, w4 1, negative_weight 300, gamma 1e-4, lambda_ii
+    5e-4 (as hard-coded in a TensorFlow port of xue-pai/UltraGCN), negative_num 1500, ii_neighbors 10, init N(0, 1e-4)
+    (the same plus these in MTandHJ's freerec UltraGCN for Gowalla_m1); the authors' Gowalla config also sets batch 512
+    and lr 1e-4.
+
+    Deviations: the reference code scores item–item neighbours with the β form above on G (keeping the diagonal, so an
+    item is often its own neighbour); graphrec follows the paper's ω, excluding j = i.
+    """
+
     not_data_parallel = ("its constraint and item-item terms are sums over the batch, not means, so the shards' "
                          "weighted gradients do not add up to the batch's")
     needs_graph = True

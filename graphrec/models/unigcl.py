@@ -1,6 +1,6 @@
 """UniGCL: one model over interactions, the item knowledge graph and the social graph at once.
 
-The design, and why:
+:class:`UniGCL`'s docstring gives what it computes, its defaults and deviations; here, the design and why:
 
 * **One graph, one propagation.** Users, items and KG entities are nodes of a single weighted graph: user–item
   interactions (weight 1), friendships (weight ``social_weight``, undirected) and KG facts (weight ``kg_weight``,
@@ -19,9 +19,6 @@ The design, and why:
   contrastive literature (SimGCL/XSimGCL), and it costs one propagation per step, so all three graphs stay cheap.
 * **Graceful without a source.** With no social edges or no KG the model is XSimGCL on the graphs that exist; the
   comparison table in BENCHMARKS.md runs it with each source switched off (weights 0) to show what each adds.
-
-Final embeddings: mean of layers 1..L (as XSimGCL); score = user · item. Loss: BPR(noisy final) + cl_rate *
-InfoNCE(layer ``cl_layer``, final) + reg * L2(batch ego embeddings).
 """
 
 from __future__ import annotations
@@ -66,6 +63,23 @@ def unified_adjacency(pairs: Tensor, side: SideGraphs | None, n_users: int, n_it
 
 
 class UniGCL(Recommender):
+    """UniGCL (graphrec's own model, no paper): one graph of interactions, KG facts and friendships, XSimGCL's contrast.
+
+    Users, items and KG entities are nodes of one weighted graph (interactions weight 1, undirected friendships
+    ``social_weight``, undirected relation-free KG facts ``kg_weight``), propagated LightGCN-style over its symmetric
+    normalisation, with XSimGCL's uniform noise on every layer (the module docstring says why). Final embeddings: mean
+    of layers 1..L (as XSimGCL); score = user · item. Loss: BPR(noisy final) + cl_rate · InfoNCE(layer ``cl_layer``,
+    final) + reg · L2(batch ego embeddings); ``side_view`` > 0 instead recommends from the interaction graph and adds
+    that weight times an InfoNCE between it and the unified graph.
+
+    Defaults: dim 64, 2 layers, reg 1e-4, eps 0.2, cl_rate 0.2, temperature 0.2, cl_layer 1 are XSimGCL's defaults;
+    social_weight and kg_weight 0.5 were not chosen on a holdout: the Last.fm ablation (benchmarks/HISTORY.md) scores
+    0.1 above them on validation, and BENCHMARKS.md's Last.fm row runs 0.1 for both. ``side_view`` 0 (off).
+
+    Deviations: no paper to deviate from; with both weights 0 it is :class:`~graphrec.models.xsimgcl.XSimGCL` on the
+    interaction graph.
+    """
+
     not_data_parallel = ("its InfoNCE takes the batch's other users and items as negatives, so a shard would "
                          "contrast against its own rows only (gathering the views across processes is not built)")
 

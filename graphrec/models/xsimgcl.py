@@ -1,15 +1,4 @@
-"""XSimGCL (Yu et al., TKDE 2023): SimGCL in one noisy forward pass, contrasting a layer with the final output.
-
-The encoder adds uniform noise to every layer; the recommendation loss uses the noisy final embedding (mean of
-layers 1..L), and the contrastive loss pulls each node's noisy layer ``cl_layer`` (l*) towards its noisy final
-embedding, against the other nodes of the batch.
-
-Loss: L = BPR(noisy final) + cl_rate * (InfoNCE_user + InfoNCE_item)(layer l*, final) + reg * L2(batch ego
-embeddings); inference (``forward``) is noise-free. Defaults: eps 0.2, lambda 0.2, tau 0.2, l* = 1, 2 layers, reg
-1e-4 (XSimGCL paper / SELFRec conf/XSimGCL.yaml; that file sets tau 0.15 for Yelp2018 and RecBole-GNN lambda 0.1).
-Difference from SELFRec model/graph/XSimGCL.py: its regulariser is reg * unsquared L2 norms of the propagated user
-and positive embeddings; here it is LightGCN's squared L2 of the ego embeddings.
-"""
+"""XSimGCL: :class:`XSimGCL` (its docstring gives the paper, defaults and deviations)."""
 
 from __future__ import annotations
 
@@ -27,6 +16,21 @@ from graphrec.models.space import Range
 
 
 class XSimGCL(GraphEncoder):
+    """XSimGCL (Yu et al., TKDE 2023): SimGCL in one noisy forward pass, contrasting a layer with the final output.
+
+    The encoder adds uniform noise to every layer; the recommendation loss uses the noisy final embedding (mean of
+    layers 1..L), and the contrastive loss pulls each node's noisy layer ``cl_layer`` (l*) towards its noisy final
+    embedding, against the other nodes of the batch. Loss: BPR(noisy final) + cl_rate · (InfoNCE_user +
+    InfoNCE_item)(layer l*, final) + reg · L2(batch ego embeddings); inference (``forward``) is noise-free.
+
+    Defaults: the XSimGCL paper and SELFRec conf/XSimGCL.yaml: eps 0.2, cl_rate (λ) 0.2, temperature (τ) 0.2, l* = 1, 2
+    layers, reg 1e-4 (that file sets τ 0.15 for Yelp2018, and RecBole-GNN λ 0.1). The Gowalla setting chosen on a
+    holdout (128 dimensions, τ 0.15) is ``--preset gowalla``.
+
+    Deviations: SELFRec's model/graph/XSimGCL.py regularises with reg · unsquared L2 norms of the propagated user and
+    positive embeddings; here it is LightGCN's squared L2 of the ego embeddings.
+    """
+
     not_data_parallel = ("its InfoNCE takes the batch's other users and items as negatives, so a shard would "
                          "contrast against its own rows only (gathering the views across processes is not built)")
     skip_ego = True
