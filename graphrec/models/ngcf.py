@@ -2,9 +2,10 @@
 
 Variant "code"'s ``Ã x`` is one pass of the CSR loop with a diagonal, ``(P + D̃⁻¹) x`` with P = D̃⁻¹A
 (:class:`MeanAggregate`); its backward is the same with Pᵀ = A D̃⁻¹. On the CPU a layer's elementwise work (LeakyReLUs,
-the product ``side * h``'s gradients, message dropout) runs fused in :class:`NGCFLayer` (:mod:`graphrec.fused`):
-dropout's mask is a hash of a seed drawn from torch's generator and the element's index (same distribution as
-``F.dropout``, other draws; reproducible under ``torch.manual_seed``). Elsewhere (CUDA) the layer is plain torch.
+the product ``side * h``'s gradients, message dropout) runs fused in :class:`NGCFLayer`
+(:mod:`graphrec.compiled.fused`): dropout's mask is a hash of a seed drawn from torch's generator and the element's
+index (same distribution as ``F.dropout``, other draws; reproducible under ``torch.manual_seed``). Elsewhere (CUDA)
+the layer is plain torch.
 """
 
 from __future__ import annotations
