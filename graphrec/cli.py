@@ -248,16 +248,22 @@ def cypher_cmd(ctx: click.Context, query: str, params: tuple[str, ...], as_json:
               "items (default 2).")
 @click.option("--merge", is_flag=True, help="Add this dataset to a graph that holds another one (or nodes of the same "
               "ids from elsewhere) on purpose; without it such an ingest is refused before writing anything.")
+@click.option("--offline/--online", default=None,
+              help="--offline: build the embedded server's new database with Neo4j's offline importer (the default "
+              "when that database was never created); --online: write over Bolt (the default otherwise).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[str, ...],
-               batch_edges: int | None, writers: int | None, merge: bool, as_json: bool) -> None:
+               batch_edges: int | None, writers: int | None, merge: bool, offline: bool | None,
+               as_json: bool) -> None:
     """Load PATH in FORMAT (validating every file first) and write it into the graph. Safe to run again."""
     import loaders
+    from graphrec.firstload import first_load, refusal
     from graphrec.ingest import ingest
     from graphrec.progress import bar
 
-    if not _settings(ctx).mapping.is_default:
+    settings = _settings(ctx)
+    if not settings.mapping.is_default:
         raise click.UsageError("ingest writes graphrec's own schema (User, Item, INTERACTED ...), and a mapping is "
                                "configured: graphrec reads that graph as it is. Ingest into another home (--home), or "
                                "drop the mapping")
@@ -270,8 +276,17 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
 
         click.echo(f"warning: {collisions['phantom_items']:,} KG ids read as items name no item of the interactions, "
                    f"and {collisions['entity_item_ids']:,} read as entities are items' ids: {KG_ID_FIX}", err=True)
-    with _connect(ctx) as graph:
-        report = ingest(graph, dataset, batch_edges=batch_edges, writers=writers, merge=merge, progress=bar)
+    reason = "--online" if offline is False else refusal(settings, dataset)
+    if offline and reason:
+        raise click.UsageError(f"--offline: {reason}")
+    if reason is None:
+        click.echo(f"first load of a new database: Neo4j's offline importer builds it in {settings.home} (--online "
+                   "writes over Bolt instead)", err=True)
+        report = first_load(settings, dataset, merge=merge, progress=bar)
+    else:
+        click.echo(f"writing over Bolt ({reason})", err=True)
+        with _connect(ctx) as graph:
+            report = ingest(graph, dataset, batch_edges=batch_edges, writers=writers, merge=merge, progress=bar)
     if as_json:
         _echo_json({**report.__dict__, "interactions_per_second": report.interactions_per_second})
         return
@@ -285,6 +300,11 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
     if report.conflicts:
         click.echo(f"of them, {report.conflicts} repeat an interaction with another weight or timestamp: the last row "
                    "of each was kept", err=True)
+    if report.method == "offline":
+        edges = sum(report.created[kind] for kind in ("interactions", "triples", "social"))
+        click.echo(f"{report.seconds['total']:.1f}s in all ({edges / report.seconds['total']:,.0f} edges/s), of them "
+                   f"{report.seconds['import']:.1f}s in Neo4j's importer")
+        return
     click.echo(f"{report.seconds['total']:.1f}s in all; interactions at {report.interactions_per_second:,.0f} edges/s")
 
 

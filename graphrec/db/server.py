@@ -210,16 +210,25 @@ class EmbeddedServer:
         return [java, f"-Xms{self.heap}", f"-Xmx{self.heap}", *_JVM_OPTIONS, "-cp", str(lib / "*"),
                 "org.neo4j.server.CommunityEntryPoint", f"--home-dir={self.root}", *settings]
 
-    def _set_initial_password(self, java: str, lib: Path) -> None:
-        """Neo4j's own ``neo4j-admin dbms set-initial-password``, reading the password from its 0600 file."""
-        self.password()
+    def has_store(self) -> bool:
+        """True once the graph database's store exists (the server has started, or an offline import built it)."""
+        return (self.root / "data" / "databases" / DATABASE).exists()
+
+    def admin(self, java: str, lib: Path, *args: str, jvm: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
+        """The command and environment of Neo4j's own ``neo4j-admin ARGS`` (``org.neo4j.cli.AdminTool``) on this
+        home: NEO4J_HOME is the server's folder, its conf/neo4j.conf empty (graphrec passes its settings as flags),
+        and no NEO4J_* variable of the user's reaches it."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")}
         env.update(NEO4J_HOME=str(self.root), NEO4J_CONF=str(self.root / "conf"))
         (self.root / "conf").mkdir(parents=True, exist_ok=True)
         (self.root / "conf" / "neo4j.conf").touch()
-        out = subprocess.run([java, "-cp", str(lib / "*"), "org.neo4j.cli.AdminTool", "dbms", "set-initial-password",
-                              f"@{self.password_file}"], env=env, cwd=self.root, capture_output=True, text=True,
-                             timeout=120)
+        return [java, *jvm, "-cp", str(lib / "*"), "org.neo4j.cli.AdminTool", *args], env
+
+    def _set_initial_password(self, java: str, lib: Path) -> None:
+        """Neo4j's own ``neo4j-admin dbms set-initial-password``, reading the password from its 0600 file."""
+        self.password()
+        command, env = self.admin(java, lib, "dbms", "set-initial-password", f"@{self.password_file}")
+        out = subprocess.run(command, env=env, cwd=self.root, capture_output=True, text=True, timeout=120)
         if out.returncode != 0 or not (self.root / "data" / "dbms" / "auth.ini").exists():
             raise ServerError(f"setting the initial password of the embedded Neo4j failed: "
                               f"{(out.stderr or out.stdout).strip()[-500:]}")
