@@ -30,7 +30,8 @@ SMALL_GRAPH = {
 
 
 # The spectral filters' ideal low-pass cut-off must fit the 12-node graph; ItemKNN's k the 12 items.
-CLOSED_SMALL = {"gfcf": {"k": 2}, "bspm": {"k": 2}, "chebycf": {"k": 2}, "itemknn": {"k": 5}}
+CLOSED_SMALL = {"gfcf": {"k": 2}, "bspm": {"k": 2}, "chebycf": {"k": 2}, "itemknn": {"k": 5},
+                "hybrid": {"first_hp": {"k": 2}}}
 # Popularity ranks every user's items alike: on the checkerboard all items tie, so it cannot put a user's own block first.
 NOT_PERSONAL = {"popularity"}
 TRAINED = sorted(name for name, cls in MODELS.items() if not cls.closed_form)
@@ -170,3 +171,25 @@ def test_side_graph_models_name_the_missing_edges(name):
     empty = SideGraphs(N, N, 0)
     with pytest.raises(ModelError, match="social edges" if "social" in needs else "knowledge-graph facts"):
         build(name, N, N, graph=torch.stack(data.train.pairs()), side=empty)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_hyper_parameters_are_declared_once_by_the_constructor(name):
+    """What a model reports (hparams(), saved with every run) is exactly its constructor's arguments: the names the
+    registry reads from the signature, each with the value it was built with or the signature's default."""
+    import inspect
+
+    from graphrec.models import hparam_names
+
+    cls = MODELS[name]
+    given = CLOSED_SMALL.get(name, {}) if cls.closed_form else {**FAST, **SMALL_GRAPH.get(name, {})}
+    model = make(name, checkerboard(), **given)
+    defaults = {p: v.default for p, v in inspect.signature(cls.__init__).parameters.items()}
+    assert list(model.hparams()) == hparam_names(cls)
+    for key, value in model.hparams().items():
+        expected = given.get(key, defaults[key])
+        assert value == expected or (isinstance(expected, tuple) and list(expected) == value), \
+            f"{name}.hparams()[{key!r}] is {value!r}, built with {expected!r}"
+    doc = cls.__dict__.get("__doc__") or ""
+    assert doc.strip() and "Defaults:" in doc and "Deviations:" in doc, \
+        f"{name}: the class docstring says which paper it follows, then 'Defaults:' and 'Deviations:' from it"
