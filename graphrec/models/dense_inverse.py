@@ -2,15 +2,17 @@
 m x m buffer instead of the three (Gram, factor, inverse) of ``torch.linalg.inv`` or a factor-then-solve, so the whole
 Gowalla catalogue (40,981 items, 6.7 GB per copy) fits where three copies would not.
 
-The steps are LAPACK's ``potri`` split in three: the Cholesky factor L (``spotrf``) and L⁻¹ (``strtri``) in place
-through scipy's LAPACK, then P = L⁻ᵀL⁻¹ by LAPACK ``lauum``'s blocked algorithm written with torch products (scipy's
-OpenBLAS ``slauum`` took 7x as long as its ``strtri`` at 12,000 items), and the triangle mirrored. scipy's steps use
-its own BLAS threads (OpenBLAS: ``OPENBLAS_NUM_THREADS``, else every core); the products use torch's.
+LAPACK's ``potri`` in three steps, all torch (its BLAS/LAPACK and its threads): the Cholesky factor L by
+``torch.linalg.cholesky`` written into the matrix itself (given the matrix's column-major view, torch factors it without
+a copy), then L⁻¹ and P = L⁻ᵀL⁻¹ by blocked algorithms that overwrite the blocks they no longer need (LAPACK ``trtri``
+and ``lauum``, written with torch products on views), and the triangle mirrored. Through scipy's LAPACK the same steps
+crashed inside OpenBLAS at Gowalla's size, and ``torch.cholesky_inverse`` holds extra copies.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import os
+
 import torch
 from torch import Tensor
 
@@ -19,26 +21,33 @@ from graphrec.errors import ModelError
 
 def spd_inverse_(a: Tensor, block: int = 2048) -> Tensor:
     """Overwrite the symmetric positive definite (m, m) float32 C-contiguous ``a`` with its inverse; returns ``a``."""
-    from scipy.linalg import lapack
-
     if a.dtype != torch.float32 or not a.is_contiguous() or a.dim() != 2 or a.size(0) != a.size(1):
         raise ModelError(f"spd_inverse_: a must be a square contiguous float32 matrix, got {a.dtype} "
                          f"{tuple(a.shape)} (contiguous {a.is_contiguous()})")
     n = a.size(0)
-    # a is symmetric, so its transpose is itself in Fortran order: LAPACK works on that view without a copy, and its
-    # lower triangle is a's upper one (m below is that view, indexed as LAPACK sees it).
-    fortran = a.numpy().T
-    factor, info = lapack.spotrf(fortran, lower=1, clean=0, overwrite_a=1)
-    if info > 0:
-        raise ModelError(f"spd_inverse_: the matrix is not positive definite (leading minor {info} of {n}); "
-                         "raise the regularisation")
-    inverse, info = lapack.strtri(factor, lower=1, overwrite_c=1)
-    if info != 0 or not (np.shares_memory(factor, fortran) and np.shares_memory(inverse, fortran)):
-        raise ModelError(f"spd_inverse_: LAPACK did not factor the {n} x {n} matrix in place (info {info})")
+    # a is symmetric, so its transpose m is itself in column-major order, which LAPACK factors in place; below, every
+    # step works on m's lower triangle (a's upper one).
     m = a.t()
-    # M = L⁻¹ is in m's lower triangle: P = MᵀM, block row by block row from the top, each written over the rows it
-    # no longer needs (the rows below it, still M, are what later blocks read).
-    for i in range(0, n, block):
+    try:
+        torch.linalg.cholesky(m, out=m)
+    except torch.linalg.LinAlgError as exc:
+        raise ModelError(f"spd_inverse_: the {n} x {n} matrix is not positive definite ({exc}); raise the "
+                         "regularisation") from None
+    starts = list(range(0, n, block))
+    # L⁻¹ in place, block column by block column from the left, each from the top: for i > j,
+    # M_ij = −L_ii⁻¹ (Σ_{j<=k<i} L_ik M_kj), where column j above row i is already M and columns right of j still L.
+    diagonal_inverses = [torch.linalg.solve_triangular(m[i:i + block, i:i + block].tril(),
+                                                       torch.eye(min(block, n - i)), upper=False) for i in starts]
+    for j_index, j in enumerate(starts):
+        j_end = min(j + block, n)
+        m[j:j_end, j:j_end] = diagonal_inverses[j_index]
+        for i_index in range(j_index + 1, len(starts)):
+            i, i_end = starts[i_index], min(starts[i_index] + block, n)
+            m[i:i_end, j:j_end] = -(diagonal_inverses[i_index] @ (m[i:i_end, j:i] @ m[j:i, j:j_end]))
+    del diagonal_inverses
+    # P = MᵀM, block row by block row from the top, each written over the rows it no longer needs (the rows below it,
+    # still M, are what later blocks read): LAPACK lauum's blocked algorithm.
+    for i in starts:
         end = min(i + block, n)
         diag = m[i:end, i:end].tril()
         left = diag.t() @ m[i:end, :i]
@@ -50,10 +59,9 @@ def spd_inverse_(a: Tensor, block: int = 2048) -> Tensor:
         m[i:end, :i] = left
         m[i:end, i:end] = square
     # P's lower triangle in m is a's upper one: mirror it into a's lower triangle.
-    for i in range(0, n, block):
+    for i in starts:
         end = min(i + block, n)
         a[i:end, :i] = a[:i, i:end].t()
-        a[i:end, i:end] = a[i:end, i:end].triu() + a[i:end, i:end].triu(1).t()
     return a
 
 
@@ -67,6 +75,4 @@ def available_bytes() -> int:
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
-    import os
-
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
