@@ -33,6 +33,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from graphrec.errors import ConfigError, InputError
@@ -79,7 +82,7 @@ def load(path: str | Path, *, interactions: str | None = None, kg: str | None = 
     user, item = source.column(user_col), source.column(item_col)
     weight, ts, split = source.optional(weight_col, "weight"), source.optional(ts_col, "ts"), \
         source.optional(split_col, "split")
-    for number, row in source.rows:
+    for number, row in source.rows():
         raw = row[split].strip() if split is not None else ""
         value = SPLIT_SPELLINGS.get(raw.lower(), raw)
         if value and value not in SPLITS:
@@ -105,7 +108,7 @@ def load(path: str | Path, *, interactions: str | None = None, kg: str | None = 
                 return "Item" if node in items else "Entity"
             return source.label(number, row, column, default)
 
-        for number, row in source.rows:
+        for number, row in source.rows():
             h, t = source.id(number, row, head), source.id(number, row, tail)
             dataset.triples.append(Triple(h, source.id(number, row, relation), t,
                                           label(number, row, head_label, h, "Item"),
@@ -115,7 +118,7 @@ def load(path: str | Path, *, interactions: str | None = None, kg: str | None = 
     if (file := file_for("social", named["social"])) is not None:
         source = table(file)
         src, dst, weight = source.column(src_col), source.column(dst_col), source.optional(None, "weight")
-        for number, row in source.rows:
+        for number, row in source.rows():
             dataset.social.append(SocialEdge(
                 source.id(number, row, src), source.id(number, row, dst),
                 number_value(file, number, row[weight], "weight") if weight is not None and row[weight] else None))
@@ -126,7 +129,7 @@ def load(path: str | Path, *, interactions: str | None = None, kg: str | None = 
             source = table(file)
             ident = source.column(id_col)
             labels = source.optional(None, "labels") if label == "Entity" else None
-            for number, row in source.rows:
+            for number, row in source.rows():
                 props = {name: cell for i, (name, cell) in enumerate(zip(source.header, row))
                          if cell and i not in (ident, labels)}
                 extra = tuple(x.strip() for x in row[labels].split(";") if x.strip()) if labels is not None else ()
@@ -136,34 +139,52 @@ def load(path: str | Path, *, interactions: str | None = None, kg: str | None = 
 
 
 class _Table:
-    """One delimited file with a header, read and checked whole: rows of stripped cells, as long as the header."""
+    """One delimited file with a header, read whole and checked as its rows are read: ``rows()`` yields (line
+    number, stripped cells, as many as the header's) once, in file order, so that a 10^7-line file is never held as
+    lists of cells (3 GB and more) beside the records made of it; a loader reads every row before it returns."""
 
     def __init__(self, file: Path, delimiter: str | None, encoding: str):
         self.file = file
-        if delimiter is None:
-            delimiter = "\t" if file.suffix.lower() in (".tsv", ".tab") else ","
-        reader = csv.reader(io.StringIO(read_text(file, encoding), newline=""), delimiter=delimiter, strict=True)
-        rows: list[Row] = []
-        try:
-            for cells in reader:
-                if any(cell.strip() for cell in cells):
-                    rows.append((reader.line_num, [cell.strip() for cell in cells]))
-        except csv.Error as exc:
-            raise InputError(file, f"malformed {'TSV' if delimiter == chr(9) else 'CSV'}: {exc}",
-                             line=reader.line_num) from None
-        if not rows:
+        self.delimiter = delimiter if delimiter is not None else \
+            "\t" if file.suffix.lower() in (".tsv", ".tab") else ","
+        text = read_text(file, encoding)
+        # Lines cut from the text itself: a StringIO would hold a second copy of it, four bytes a character. Bare
+        # carriage returns end lines too, as in a file opened with newline=""; such files go through the StringIO.
+        self._reader = csv.reader(io.StringIO(text, newline="") if "\r" in text else _lines(text),
+                                  delimiter=self.delimiter, strict=True)
+        first = next(self._cells(), None)
+        if first is None:
             raise InputError(file, "the file is empty")
-        (self.header_line, self.header), self.rows = rows[0], rows[1:]
-        if not self.rows:
-            raise InputError(file, "the file holds a header but no data")
+        self.header_line, self.header = first
         for position, name in enumerate(self.header):
             if not name or name in self.header[:position]:
                 raise InputError(file, f"{'empty' if not name else 'repeated'} column name at position "
                                        f"{position + 1} in the header {self.header}", line=self.header_line)
-        for number, row in self.rows:
+        self._first = next(self._cells(), None)
+        if self._first is None:
+            raise InputError(file, "the file holds a header but no data")
+
+    def _cells(self) -> Iterator[Row]:
+        """The next non-blank rows of stripped cells; a malformed line is an InputError naming it."""
+        reader = self._reader
+        try:
+            for cells in reader:
+                if any(cell.strip() for cell in cells):
+                    yield reader.line_num, [cell.strip() for cell in cells]
+        except csv.Error as exc:
+            raise InputError(self.file, f"malformed {'TSV' if self.delimiter == chr(9) else 'CSV'}: {exc}",
+                             line=reader.line_num) from None
+
+    def rows(self) -> Iterator[Row]:
+        """The data rows, each checked to hold as many fields as the header; one pass only."""
+        if self._first is None:
+            raise RuntimeError(f"{self.file}: rows() is read once")
+        first, self._first = self._first, None
+        for number, row in itertools.chain([first], self._cells()):
             if len(row) != len(self.header):
-                raise InputError(file, f"expected {len(self.header)} fields separated by {delimiter!r} as in the "
-                                       f"header, found {len(row)}", line=number)
+                raise InputError(self.file, f"expected {len(self.header)} fields separated by {self.delimiter!r} "
+                                            f"as in the header, found {len(row)}", line=number)
+            yield number, row
 
     def column(self, name: str) -> int:
         """The index of a column that must exist."""
@@ -179,9 +200,10 @@ class _Table:
         return self.header.index(default) if default in self.header else None
 
     def id(self, number: int, row: list[str], index: int) -> str:
+        """A node's id, one string object per distinct id (a user's id repeats on each of their rows)."""
         if not row[index]:
             raise InputError(self.file, f"empty {self.header[index]!r}", line=number)
-        return row[index]
+        return sys.intern(row[index])
 
     def label(self, number: int, row: list[str], index: int | None, default: str) -> str:
         if index is None:
@@ -191,3 +213,13 @@ class _Table:
             raise InputError(self.file, f"{self.header[index]!r} must be one of {list(KG_LABELS)}, found {value!r}",
                              line=number)
         return value
+
+
+def _lines(text: str) -> Iterator[str]:
+    """``text``'s lines with their endings, cut one at a time."""
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start)
+        end = size if end < 0 else end + 1
+        yield text[start:end]
+        start = end

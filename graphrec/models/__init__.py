@@ -14,6 +14,7 @@ from graphrec.models.base import Recommender
 from graphrec.models.baselines import EASE, ItemKNN, LinkProp, Popularity
 from graphrec.models.diffnet import DiffNet
 from graphrec.models.directau import DirectAU
+from graphrec.models.hybrid import Hybrid
 from graphrec.models.kgat import KGAT
 from graphrec.models.lightgcl import LightGCL
 from graphrec.models.lightgcn import LightGCN
@@ -61,6 +62,8 @@ MODELS: dict[str, type[Recommender]] = {
     "itemknn": ItemKNN,
     "ease": EASE,
     "linkprop": LinkProp,
+    # two closed-form models' per-user standardised scores, mixed by a weight chosen on the holdout
+    "hybrid": Hybrid,
 }
 
 SAVE_FORMAT = "graphrec.model/1"
@@ -158,4 +161,4 @@ def load_model(path: str | os.PathLike, graph: Tensor | None = None, side: SideG
 __all__ = ["MODELS", "Recommender", "MF", "LightGCN", "NGCF", "SGL", "SimGCL", "XSimGCL", "LightGCL", "NCL",
            "DirectAU", "UltraGCN", "UniGCL", "KGAT", "build", "model_class", "hparam_names",
            "save_model", "load_model", "model_name", "DiffNet", "MHCN", "SEPT", "GFCF", "BSPM", "TurboCF", "ChebyCF",
-           "Popularity", "ItemKNN", "EASE", "LinkProp"]
+           "Popularity", "ItemKNN", "EASE", "LinkProp", "Hybrid"]

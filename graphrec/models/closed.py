@@ -66,9 +66,9 @@ class ClosedFormRecommender(Recommender):
 
     # ---- fitting and the fitted state ---------------------------------------------------------------------------------
     def fit(self, progress: Progress = silent, reuse: "ClosedFormRecommender | None" = None) -> "ClosedFormRecommender":
-        """Fit from the training interactions; with ``reuse`` (a fitted model of the same class, graph and
-        ``fitted_by`` hyper-parameters), take its fitted state instead of computing it again."""
-        if reuse is not None and type(reuse) is type(self) and reuse.is_fitted and \
+        """Fit from the training interactions; with ``reuse`` (a fitted model that :meth:`reuses` names, on the
+        same graph, with the same ``fitted_by`` hyper-parameters), take its fitted state instead of computing it."""
+        if reuse is not None and self.reuses(reuse) and reuse.is_fitted and \
                 all(getattr(reuse, name) == getattr(self, name) for name in self.fitted_by) and \
                 torch.equal(reuse._users, self._users) and torch.equal(reuse._items, self._items):
             for name in reuse._fitted:
@@ -77,6 +77,10 @@ class ClosedFormRecommender(Recommender):
             self.solve(progress)
         self._done = True
         return self
+
+    def reuses(self, other: "ClosedFormRecommender") -> bool:
+        """Whether ``other``'s fitted state is this model's when their ``fitted_by`` and graph agree."""
+        return type(other) is type(self)
 
     def solve(self, progress: Progress) -> None:
         """Compute the fitted state (subclasses): ``self.keep(name, tensor)`` for each piece."""

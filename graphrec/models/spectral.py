@@ -36,6 +36,10 @@ class _SpectralFilter(ClosedFormRecommender):
         self.k = int(k)
         self.r, self.r_t = self.interactions(-0.5, -0.5)
 
+    def reuses(self, other: ClosedFormRecommender) -> bool:
+        """Every spectral filter's fitted state is the top k singular vectors of the same R̃."""
+        return isinstance(other, _SpectralFilter)
+
     def solve(self, progress: Progress) -> None:
         if self.k == 0:
             return

@@ -194,7 +194,8 @@ def test_linkprop_equals_a_naive_path_count():
 @pytest.mark.parametrize("name", CLOSED)
 def test_saved_fit_scores_the_same_without_fitting_again(name, tmp_path):
     data, _ = tiny()
-    model = fitted(name, data, **({"k": 4} if name in ("gfcf", "bspm", "chebycf", "itemknn") else {}))
+    model = fitted(name, data, **({"k": 4} if name in ("gfcf", "bspm", "chebycf", "itemknn") else
+                                  {"first_hp": {"k": 4}} if name == "hybrid" else {}))
     save_model(model, tmp_path / "m.pt")
     again = load_model(tmp_path / "m.pt", graph=torch.stack(data.train.pairs()))
     assert again.is_fitted and again.hparams() == model.hparams()
@@ -267,3 +268,69 @@ def test_the_in_place_inverse_equals_torch_inverse(n, block):
     pointer = a.data_ptr()
     assert spd_inverse_(a, block=block).data_ptr() == pointer
     assert_close(a.double(), torch.linalg.inv(spd), tol=1e-5)
+
+
+def standardised(s: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """Each user's row minus its mean over the items the user has not seen, over their standard deviation."""
+    out = torch.empty_like(s)
+    for u in range(s.size(0)):
+        unseen = s[u][seen[u] == 0]
+        out[u] = (s[u] - unseen.mean()) / unseen.std(unbiased=False)
+    return out
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
+def test_hybrid_mixes_the_dense_models_standardised_per_user(weight):
+    data, r = tiny()
+    model = fitted("hybrid", data, first="gfcf", first_hp={"alpha": 0.3, "k": 6}, second="ease",
+                   second_hp={"reg": 5.0}, weight=weight)
+    rt, d, v = normalised(r), r.sum(0), top_v(r, 6)
+    gfcf = r @ rt.t() @ rt + 0.3 * (r * inv_pow(d, -0.5)) @ v @ v.t() * inv_pow(d, 0.5)
+    p = torch.linalg.inv(r.t() @ r + 5.0 * torch.eye(N_ITEMS, dtype=torch.float64))
+    b = -p / p.diagonal()
+    b.fill_diagonal_(0.0)
+    ref = (1 - weight) * standardised(gfcf, r) + weight * standardised(r @ b, r)
+    assert_close(scores(model), ref, tol=1e-4)
+
+
+def test_hybrid_of_two_spectral_filters_computes_one_svd(monkeypatch):
+    import graphrec.models.spectral as spectral
+
+    calls = []
+    real = spectral.top_right_singular
+    monkeypatch.setattr(spectral, "top_right_singular", lambda *a, **kw: calls.append(a[2]) or real(*a, **kw))
+    data, _ = tiny()
+    model = fitted("hybrid", data, first="chebycf", first_hp={"k": 4}, second="bspm", second_hp={"k": 4})
+    assert calls == [4] and model.second_model.ideal is model.first_model.ideal
+    alone = fitted("bspm", data, k=4)
+    with torch.no_grad():
+        assert torch.equal(model.second_model.score(torch.arange(N_USERS)), alone.score(torch.arange(N_USERS)))
+
+
+def test_hybrid_weight_is_chosen_on_valid_with_one_fit_of_its_parts(monkeypatch):
+    """The weight's grid reuses one fit of both parts, and the choice is the same whatever the test split holds."""
+    import graphrec.models.baselines as baselines
+
+    solved = []
+    real = baselines.EASE.solve
+    monkeypatch.setattr(baselines.EASE, "solve", lambda self, progress: solved.append(self.reg) or real(self, progress))
+    data, _ = tiny()
+    held = data.with_holdout(0.3, seed=1)
+    fixed = {"first": "linkprop", "second": "ease", "second_hp": {"reg": 5.0}}
+    grid = {"weight": [0.0, 0.25, 0.5, 0.75, 1.0]}
+    config = TrainConfig(ks=(5,), metric="recall@5", seed=0)
+    found = search("hybrid", held, grid, fixed=fixed, config=config)
+    assert solved == [5.0]
+    best = max(found.trials, key=lambda t: t["valid"]["recall@5"])
+    assert found.best == best["hparams"] and found.best_valid == best["valid"]
+    scrambled = RecData.from_pairs(N_USERS, N_ITEMS, torch.stack(held.train.pairs()),
+                                   torch.stack(held.valid.pairs()), torch.stack([torch.arange(N_USERS),
+                                                                                 torch.arange(N_USERS) % 5]))
+    again = search("hybrid", scrambled, grid, fixed=fixed, config=config)
+    assert [t["valid"] for t in again.trials] == [t["valid"] for t in found.trials] and again.best == found.best
+
+
+def test_hybrid_refuses_a_trained_part():
+    data, _ = tiny()
+    with pytest.raises(ModelError, match="Hybrid: second='lightgcn' trains by epochs"):
+        fitted("hybrid", data, second="lightgcn")
