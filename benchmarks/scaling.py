@@ -10,6 +10,7 @@ train      ``train_run`` with one LightGCN epoch and no validation, as ``graphre
            --no-publish [--nproc 2] --threads 1``: phases export, epoch, test (the full-ranking test of every test
            user, K=20) and the rest (saving the run); once with one process, last with two (one thread each)
 publish    ``publish`` of the one-process run, as ``graphrec publish RUN``: embeddings, vector index, serving
+export     (only when asked) ``export`` alone, as ``graphrec export OUT`` without writing OUT
 query      ``recommend`` (``graphrec recommend USER``) for 25 seeded users after 3 warm-up calls, index and exact
            paths: p50 / p90 milliseconds
 =========  ===================================================================================================
@@ -17,8 +18,9 @@ query      ``recommend`` (``graphrec recommend USER``) for 25 seeded users after
 This script samples, every 0.2 s, the resident memory of the stage's process with its children (the second training
 process) and of the Neo4j JVM; a stage's phases are its own timestamps, so each phase gets its seconds and both peaks.
 One JSON record per stage and size goes to ``--out``, with the load average at its start and end. A stage that fails,
-runs past ``--stage-timeout`` or would take the machine's memory past ``--max-memory-gb`` (Python and JVM together;
-the stage is stopped first) is recorded as broken and not run at larger sizes (nor what needs it).
+runs past ``--stage-timeout``, would take Python and the JVM together past ``--max-memory-gb`` or the machine's
+available memory under ``--min-free-gb`` (the stage is stopped first) is recorded as broken and not run at larger sizes
+(nor what needs it).
 
     GRAPHREC_HOME=HOME PYTHONPATH=. .venv/bin/python benchmarks/scaling.py --sizes 1e5 3e5 1e6 3e6 1e7 \\
         --data DIR --out benchmarks/results/scaling.jsonl
@@ -45,7 +47,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 STAGES = ("ingest", "train1", "publish", "query", "train2")  # two processes last: the stage a deadline drops
-NEEDS = {"train1": "ingest", "train2": "ingest", "publish": "train1", "query": "publish"}
+OPTIONAL = ("export",)  # the export alone (train1 measures it too), for a size too large to train in the time at hand
+NEEDS = {"train1": "ingest", "train2": "ingest", "publish": "train1", "query": "publish", "export": "ingest"}
 QUERY_USERS, QUERY_WARMUP, K = 25, 3, 20
 
 
@@ -71,6 +74,13 @@ def _stage(name: str, data_dir: Path, state_file: Path, threads: int | None) -> 
             phases["write"] = [phases["parse"][1], time.time()]
             extra = {"created": report.created, "seconds": report.seconds,
                      "interactions_per_second": report.interactions_per_second}
+        elif name == "export":
+            from graphrec.export import export
+
+            t0 = time.time()
+            hetero, _ = export(graph)
+            phases["export"] = [t0, time.time()]
+            extra = {"split_origin": hetero.split_origin}
         elif name in ("train1", "train2"):
             extra = _train(graph, settings, 1 if name == "train1" else 2, threads, phases)
             if name == "train1":
@@ -326,7 +336,7 @@ def plot(records: list[dict], path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["1e5", "3e5", "1e6", "3e6", "1e7"])
-    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES + OPTIONAL)
     parser.add_argument("--data", default="scaling-data", help="where the generated graphs are written (kept)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "scaling.jsonl"))
     parser.add_argument("--stage-timeout", type=float, default=2400, help="seconds before a stage counts as broken")
