@@ -13,10 +13,14 @@ Measures, on the same server:
    them would take many minutes); its edges go in beside graphrec's, into the same full graph;
 4. the usual first improvement on it, one row per edge in ``UNWIND $rows`` batches of 20,000 with both ends matched
    through the id constraints' indexes, timed on the first ``--unwind-edges`` edges: what graphrec's grouped rows and
-   element-id matches add on top of batching.
+   element-id matches add on top of batching;
+5. with that server stopped, the offline first load (:func:`graphrec.firstload.first_load`, what ``graphrec ingest``
+   does for a home whose database was never created) into a second fresh home: the CSV files, Neo4j's importer, the
+   server's first start and the schema, each timed. It is set beside the first start of the Bolt path's server plus
+   its first ingest (on a JVM warmed up by the sample graph, which a real first ingest does not have).
 
     .venv/bin/python benchmarks/bench_ingest.py [--data ../shared/data/lightgcn-gowalla] [--writers N]
-        [--batch-edges N] [--naive-edges 20000] [--unwind-edges 200000] [--heap 2g --pagecache 1g]
+        [--batch-edges N] [--naive-edges 20000] [--unwind-edges 200000] [--heap 2g --pagecache 1g] [--no-offline]
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import loaders
 from graphrec.config import load_settings
 from graphrec.db.connect import connect
 from graphrec.db.server import EmbeddedServer, free_port
+from graphrec.firstload import first_load
 from graphrec.ingest import BATCH_EDGES, WRITERS, ingest
 from graphrec.sample import write_sample
 
@@ -70,6 +75,7 @@ def main() -> None:
     parser.add_argument("--unwind-edges", type=int, default=200_000, help="edges timed with per-edge UNWIND rows")
     parser.add_argument("--heap", default=None, help="server heap (default: graphrec's setting)")
     parser.add_argument("--pagecache", default=None, help="server page cache (default: graphrec's setting)")
+    parser.add_argument("--no-offline", dest="offline", action="store_false", help="skip the offline first load")
     args = parser.parse_args()
 
     print(f"cores: {os.cpu_count()}; load average at the start: {os.getloadavg()[0]:.2f}", flush=True)
@@ -84,8 +90,9 @@ def main() -> None:
     try:
         start = time.perf_counter()
         with connect(settings) as graph:
+            started = time.perf_counter() - start
             print(f"started {graph.dialect.agent} (heap {settings.server_heap}, page cache "
-                  f"{settings.server_pagecache}) in {time.perf_counter() - start:.1f}s", flush=True)
+                  f"{settings.server_pagecache}) in {started:.1f}s", flush=True)
             warm = ingest(graph, loaders.load("csv", write_sample(home / "sample")), batch_edges=args.batch_edges,
                           writers=args.writers)
             graph.clear()
@@ -103,6 +110,7 @@ def main() -> None:
     finally:
         EmbeddedServer.of(settings).stop()
         shutil.rmtree(home, ignore_errors=True)
+    offline = first_load_rate(dataset, args) if args.offline else None
 
     edges = first.created["interactions"]
     whole = edges / first.seconds["total"]
@@ -122,6 +130,31 @@ def main() -> None:
           f"{unwind / naive:.0f}x |")
     print(f"| naive, one MATCH/CREATE statement and transaction per edge (first {len(sample):,} edges) | "
           f"{len(sample):,} | {naive_seconds:.1f} | {naive:,.0f} | 1x |")
+    if offline:
+        s = offline.seconds
+        load = s["csv"] + s["import"] + s["schema"]
+        bolt_load, bolt = first.seconds["total"], started + first.seconds["total"]
+        print("\n| Gowalla into a never-started home | edges | first server start | the load | edges/s of the load "
+              "| in all | edges/s in all |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        print(f"| offline first load: CSV {s['csv']:.1f} s, Neo4j's importer {s['import']:.1f} s, schema "
+              f"{s['schema']:.1f} s | {edges:,} | {s['start']:.1f} | {load:.1f} | **{edges / load:,.0f}** | "
+              f"{s['total']:.1f} | {edges / s['total']:,.0f} |")
+        print(f"| over Bolt: the whole ingest above (on a warmed-up JVM) | {edges:,} | {started:.1f} | {bolt_load:.1f} "
+              f"| {edges / bolt_load:,.0f} | {bolt:.1f} | {edges / bolt:,.0f} |")
+
+def first_load_rate(dataset, args):
+    """The offline first load into a fresh home of its own (no server runs meanwhile); its report."""
+    home = Path(tempfile.mkdtemp(prefix="graphrec-bench-offline-"))
+    settings = load_settings(home=str(home), environ={}, bolt_port=free_port(), http_port=free_port(),
+                             server_heap=args.heap, server_pagecache=args.pagecache)
+    try:
+        report = first_load(settings, dataset)
+        print(f"offline first load: created {report.created}; seconds {report.seconds}", flush=True)
+        return report
+    finally:
+        EmbeddedServer.of(settings).stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
