@@ -299,6 +299,7 @@ def plot(records: list[dict], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     from benchmarks._plots import save
 
@@ -315,8 +316,9 @@ def plot(records: list[dict], path: str) -> None:
         if points:
             left.plot(*zip(*sorted(points)), marker="s", linestyle="--", label=f"query p50, {path_name} path")
     if sizes:
-        left.plot(sizes, [sizes[0] and s / sizes[0] for s in sizes], color="grey", linestyle=":",
-                  label="linear (slope 1)")
+        left.plot(sizes, [s / sizes[0] for s in sizes], color="grey", linestyle=":", label="linear (slope 1)")
+        left.plot(sizes, [(s / sizes[0]) ** 2 for s in sizes], color="grey", linestyle="-.",
+                  label="quadratic (slope 2)")
     left.set(xscale="log", yscale="log", xlabel="interactions", ylabel="seconds", title="time per stage")
     left.legend(fontsize=7)
     for stage, label in (("ingest", "ingest"), ("train1", "train, 1 process"), ("train2", "train, 2 processes"),
@@ -328,9 +330,52 @@ def plot(records: list[dict], path: str) -> None:
     if points:
         right.plot(*zip(*points), marker="^", color="black", label="Neo4j JVM (any stage)")
     right.set(xscale="log", yscale="log", xlabel="interactions", ylabel="GiB resident (peak)", title="peak memory")
+    right.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    right.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     right.legend(fontsize=7)
     fig.tight_layout()
     save(fig, path)
+
+
+def table(records: list[dict]) -> str:
+    """The records as one markdown row per size: each stage's seconds, the query's p50, the peaks and the load."""
+    by_size: dict[int, dict[str, dict]] = {}
+    for r in records:
+        by_size.setdefault(r["interactions"], {})[r["stage"]] = r
+
+    def phase(stages, stage, name, fmt="{:,.1f}"):
+        r = stages.get(stage)
+        if r is None:
+            return "-"
+        if r["status"] != "ok":
+            return f"{r['status']} after {r['seconds']:,.0f}"
+        return fmt.format(r["phases"][name]["seconds"]) if name in r["phases"] else "-"
+
+    lines = ["| interactions | users / items | ingest s (parse + write) | export s | epoch s, 1 process | epoch s, "
+             "2 processes | full-ranking test s | publish s | query p50 ms (index / exact) | peak Python GB (stage) "
+             "| peak JVM GB | load average |", "|" + "---:|" * 12]
+    for size, stages in sorted(by_size.items()):
+        ok = [r for r in stages.values() if r["status"] == "ok"]
+        counts = next((r["extra"]["counts"] for r in ok if "counts" in r.get("extra", {})), None)
+        ingest = stages.get("ingest")
+        ingest_text = phase(stages, "ingest", "write")
+        if ingest and ingest["status"] == "ok":
+            ingest_text = f"{ingest['phases']['parse']['seconds'] + ingest['phases']['write']['seconds']:,.0f} " \
+                          f"({ingest['phases']['parse']['seconds']:,.0f} + {ingest['phases']['write']['seconds']:,.0f})"
+        export = phase(stages, "train1", "export") if "train1" in stages else phase(stages, "export", "export")
+        query = stages.get("query")
+        query_text = f"{query['extra']['index']['p50_ms']:,.0f} / {query['extra']['exact']['p50_ms']:,.0f}" \
+            if query and query["status"] == "ok" else "-"
+        peak = max(stages.values(), key=lambda r: r["rss_peak_mb"])
+        loads = [x for r in stages.values() for x in r["load"]]
+        sizes = f"{counts['users']:,} / {counts['items']:,}" if counts else "-"
+        lines.append(f"| {size:,} | {sizes} | "
+                     f"{ingest_text} | {export} | {phase(stages, 'train1', 'epoch')} | "
+                     f"{phase(stages, 'train2', 'epoch')} | {phase(stages, 'train1', 'test')} | "
+                     f"{phase(stages, 'publish', 'publish')} | {query_text} | {peak['rss_peak_mb'] / 1024:.1f} "
+                     f"({peak['stage']}) | {max(r['jvm_peak_mb'] for r in stages.values()) / 1024:.1f} | "
+                     f"{min(loads):.0f}–{max(loads):.0f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -350,6 +395,7 @@ def main() -> None:
                              "two threads in one process wait for each other at every parallel region")
     parser.add_argument("--plot-from", help="draw --plot from these records instead of measuring")
     parser.add_argument("--plot", help="SVG to draw")
+    parser.add_argument("--table", action="store_true", help="print the records as a markdown table")
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     parser.add_argument("--state", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -361,9 +407,11 @@ def main() -> None:
         return
     if not args.plot_from:
         drive(args)
+    records = [json.loads(line) for line in Path(args.plot_from or args.out).read_text().splitlines() if line]
     if args.plot:
-        records = [json.loads(line) for line in Path(args.plot_from or args.out).read_text().splitlines() if line]
         plot(records, args.plot)
+    if args.table:
+        print(table(records))
 
 
 if __name__ == "__main__":
