@@ -163,6 +163,19 @@ class _OutOfTime(Exception):
     """Raised from the epoch callback when the next epoch would end past the trial's deadline."""
 
 
+def _stop_steps_after(model, deadline: float) -> None:
+    """Make ``model``'s training steps raise :class:`_OutOfTime` past ``deadline``: an epoch can outlast a trial's
+    share on its own (a slow model's first one, before its time is known), and the loop checks between epochs only."""
+    loss = model.loss
+
+    def timed_loss(batch):
+        if time.monotonic() > deadline:
+            raise _OutOfTime()
+        return loss(batch)
+
+    model.loss = timed_loss
+
+
 def _finished(study) -> int:
     import optuna
 
@@ -202,6 +215,8 @@ def run_trial(study, name: str, data: RecData, side: SideGraphs, config: TrainCo
     try:
         model = build(name, data.n_users, data.n_items, graph=torch.stack(data.train.pairs()), seed=config.seed,
                       side=side, **hparams)
+        if seconds is not None:
+            _stop_steps_after(model, deadline)
         fit(model, data, train_config, callback=watch)
     except optuna.TrialPruned:
         state, note = optuna.trial.TrialState.PRUNED, "pruned"
@@ -210,7 +225,8 @@ def run_trial(study, name: str, data: RecData, side: SideGraphs, config: TrainCo
     except GraphrecError as exc:  # a setting the model refuses: recorded, the search goes on
         state, note = optuna.trial.TrialState.FAIL, str(exc)
     if not curve and state == optuna.trial.TrialState.COMPLETE:
-        state, note = optuna.trial.TrialState.FAIL, note or "no epoch validated"
+        state, note = optuna.trial.TrialState.FAIL, "no epoch ended within its time share" if note == "time" else \
+            "no epoch validated"
     attrs = {"best_epoch": best["epoch"], "epochs": len(curve), "seconds": time.monotonic() - start,
              "epoch_seconds": best["epoch_seconds"], "valid": best["valid"], "curve": curve, "stopped": note}
     for key, value in attrs.items():

@@ -127,3 +127,12 @@ def test_tune_config_refuses_an_endless_search():
     with pytest.raises(Exception, match="budget_seconds or max_trials"):
         TuneConfig()
     assert optuna.__version__
+
+
+def test_a_trial_stops_inside_an_epoch_that_outlasts_its_share(tmp_path):
+    d, side = data(), SideGraphs(40, 60)
+    study = open_study(tmp_path, "lightgcn", 0, TuneConfig(max_trials=1))
+    slow = TrainConfig(epochs=3, batch_size=1, seed=0, progress=False)  # hundreds of steps an epoch
+    trial = tune.run_trial(study, "lightgcn", d, side, slow, 0, 1e-9)
+    assert trial.state.name == "FAIL" and trial.user_attrs["stopped"] == "no epoch ended within its time share"
+    assert trial.user_attrs["epochs"] == 0  # the first step past the deadline ended it, not the end of an epoch
