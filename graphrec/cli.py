@@ -301,9 +301,9 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
         click.echo(f"of them, {report.conflicts} repeat an interaction with another weight or timestamp: the last row "
                    "of each was kept", err=True)
     if report.method == "offline":
-        edges = sum(report.created[kind] for kind in ("interactions", "triples", "social"))
-        click.echo(f"{report.seconds['total']:.1f}s in all ({edges / report.seconds['total']:,.0f} edges/s), of them "
-                   f"{report.seconds['import']:.1f}s in Neo4j's importer")
+        s = report.seconds
+        click.echo(f"{s['total']:.1f}s in all: {s['csv']:.1f}s writing CSV, {s['import']:.1f}s in Neo4j's importer, "
+                   f"{s['start']:.1f}s starting the server, {s['schema']:.1f}s for the constraints")
         return
     click.echo(f"{report.seconds['total']:.1f}s in all; interactions at {report.interactions_per_second:,.0f} edges/s")
 
