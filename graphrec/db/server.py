@@ -216,13 +216,13 @@ class EmbeddedServer:
 
     def admin(self, java: str, lib: Path, *args: str, jvm: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
         """The command and environment of Neo4j's own ``neo4j-admin ARGS`` (``org.neo4j.cli.AdminTool``) on this
-        home: NEO4J_HOME is the server's folder, its conf/neo4j.conf empty (graphrec passes its settings as flags),
-        and no NEO4J_* variable of the user's reaches it."""
+        home, in a JVM with the launcher's flags and ``jvm``: NEO4J_HOME is the server's folder, its conf/neo4j.conf
+        empty (graphrec passes its settings as flags), and no NEO4J_* variable of the user's reaches it."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")}
         env.update(NEO4J_HOME=str(self.root), NEO4J_CONF=str(self.root / "conf"))
         (self.root / "conf").mkdir(parents=True, exist_ok=True)
         (self.root / "conf" / "neo4j.conf").touch()
-        return [java, *jvm, "-cp", str(lib / "*"), "org.neo4j.cli.AdminTool", *args], env
+        return [java, *jvm, *_JVM_OPTIONS, "-cp", str(lib / "*"), "org.neo4j.cli.AdminTool", *args], env
 
     def _set_initial_password(self, java: str, lib: Path) -> None:
         """Neo4j's own ``neo4j-admin dbms set-initial-password``, reading the password from its 0600 file."""
