@@ -2,8 +2,8 @@
 
 The graph is exported once; every trial trains on ``train`` (minus the holdout) through the one training loop
 (:func:`graphrec.train.fit`) and is ranked on ``valid`` only, test never looked at. Each model's values come from its
-``search_space`` (beside its constructor's defaults, :mod:`graphrec.models.space`) plus ``TrainConfig.search_space``
-(the learning rate); the first trial of every model is its defaults, so a search never ranks below them on the
+``search_space`` (beside its constructor's defaults, :mod:`graphrec.models.space`) plus the learning rate; the first
+trial of every model is its defaults, so a search never ranks below them on the
 holdout. Closed-form models walk their small grid (:func:`graphrec.closedfit.search`, fits reused). The best setting
 is then refitted on train + valid through :func:`graphrec.workflow.train_run` (a trained model for the trial's best
 epoch count, without validation) and tested once.
@@ -11,6 +11,8 @@ epoch count, without validation) and tested once.
 The budget is wall-clock for the whole command: the export, every trial, the refit and the test. A trial is started
 only while what is left can hold it and the refit of the best setting so far (or of this trial, should it win); a
 trained trial ends early when the next epoch would run past its share, or when the pruner stops it.
+
+The trials themselves (studies, a trained trial, a closed-form grid, the records) are :mod:`graphrec.trials`.
 
 Why Optuna: its pruners judge a trial on the intermediate values it reports (the validation curve, epoch by epoch),
 so a bad setting stops after a few epochs instead of at early stopping; its RDB storage keeps every trial in a SQLite
@@ -33,27 +35,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from graphrec.errors import ConfigError, GraphrecError
-from graphrec.models import build, model_class
-from graphrec.models.space import Range
-from graphrec.recdata import RecData, UserItems
+from graphrec.models import model_class
+from graphrec.recdata import RecData
 from graphrec.sidegraphs import SideGraphs
-from graphrec.train import TrainConfig, fit
+from graphrec.train import TrainConfig
+from graphrec.trials import (PLOT_FILE, TRIALS_FILE, empty_test, finished, open_study, retried_count, run_trial,
+                             search_closed, trial_rows, write_records)
 
-STUDY_FILE = "study.db"
-TRIALS_FILE = "trials.jsonl"
-PLOT_FILE = "trials.svg"
 BASELINES = ("popularity", "itemknn")
 FILTERS = ("gfcf", "bspm", "chebycf", "turbocf")
 # Trained models in the order auto tries them at their defaults: strong and cheap first (BENCHMARKS.md), those that
 # read a social graph or a KG where the graph has one, the slow or seldom-better ones last.
 TRAINED = ("lightgcn", "xsimgcl", "mhcn", "diffnet", "sept", "kgat", "unigcl", "simgcl", "mf", "directau",
            "ultragcn", "lightgcl", "sgl", "ncl", "ngcf")
-LR_SPACE = {"lr": Range(1e-4, 1e-2, log=True)}  # the training loop's part of every trained model's space
-
-
 @dataclass(frozen=True)
 class TuneConfig:
     """``budget_seconds``: wall clock for the whole search, refit and test. ``trial_seconds``: the most one trained
@@ -108,190 +103,6 @@ def candidates(side: SideGraphs, models: list[str] | None = None) -> tuple[list[
     return list(BASELINES + FILTERS), trained, skipped
 
 
-def space_of(name: str) -> dict:
-    cls = model_class(name)
-    return dict(cls.search_space) if cls.closed_form else {**LR_SPACE, **getattr(cls, "search_space", {})}
-
-
-def open_study(folder: Path, name: str, seed: int, config: TuneConfig):
-    """Model ``name``'s study in ``folder``'s SQLite file, created or reopened. A trial a killed search left running
-    is marked failed and its setting queued again."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the trials table says what Optuna's INFO lines would
-    study = optuna.create_study(storage=f"sqlite:///{folder / STUDY_FILE}", study_name=name, direction="maximize",
-                                load_if_exists=True, sampler=_sampler(seed, name, 0),
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=config.startup_trials,
-                                                                   n_warmup_steps=config.warmup_epochs))
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={"retried": trial.number})
-    if not study.trials and not model_class(name).closed_form:
-        study.enqueue_trial(defaults(name))
-    return study
-
-
-def defaults(name: str) -> dict:
-    import inspect
-
-    params = inspect.signature(model_class(name).__init__).parameters
-    values = {key: params[key].default for key in space_of(name) if key in params}
-    return {"lr": TrainConfig.lr, **values} if "lr" in space_of(name) else values
-
-
-def _sampler(seed: int, name: str, finished: int):
-    """TPE seeded from (seed, model, finished trials): the same proposals whether or not the search was resumed."""
-    import zlib
-
-    import optuna
-
-    return optuna.samplers.TPESampler(seed=(seed * 1_000_003 + zlib.crc32(name.encode()) + finished) % 2**32,
-                                      n_startup_trials=4)
-
-
-def _suggest(trial, space: dict) -> dict:
-    values = {}
-    for key, spec in space.items():
-        if isinstance(spec, Range):
-            values[key] = trial.suggest_float(key, spec.low, spec.high, log=spec.log)
-        else:
-            values[key] = trial.suggest_categorical(key, tuple(spec))
-    return values
-
-
-class _OutOfTime(Exception):
-    """Raised from the epoch callback when the next epoch would end past the trial's deadline."""
-
-
-def _stop_steps_after(model, deadline: float) -> None:
-    """Make ``model``'s training steps raise :class:`_OutOfTime` past ``deadline``: an epoch can outlast a trial's
-    share on its own (a slow model's first one, before its time is known), and the loop checks between epochs only."""
-    loss = model.loss
-
-    def timed_loss(batch):
-        if time.monotonic() > deadline:
-            raise _OutOfTime()
-        return loss(batch)
-
-    model.loss = timed_loss
-
-
-def _finished(study) -> int:
-    import optuna
-
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return len(study.get_trials(deepcopy=False, states=states))
-
-
-def run_trial(study, name: str, data: RecData, side: SideGraphs, config: TrainConfig, seed: int,
-              seconds: float | None, log: Callable[[str], None] = lambda text: None):
-    """One trained trial of model ``name`` (on ``data`` with its test split emptied), reported epoch by epoch to
-    the study and pruned there; ends by ``seconds`` of wall clock. Returns the finished trial."""
-    import optuna
-
-    study.sampler = _sampler(seed, name, _finished(study))
-    trial = study.ask()
-    values = _suggest(trial, space_of(name))
-    hparams = {k: v for k, v in values.items() if k != "lr"}
-    train_config = replace(config, lr=values.get("lr", config.lr), progress=False, budget_seconds=seconds)
-    start = time.monotonic()
-    deadline = start + seconds if seconds is not None else float("inf")
-    curve, best = [], {"epoch": 0, "valid": {}, "value": float("-inf"), "epoch_seconds": 0.0}
-
-    def watch(record: dict) -> None:
-        value = record["valid"][config.metric]
-        curve.append(value)
-        if value > best["value"]:
-            best.update(epoch=record["epoch"], valid=record["valid"], value=value)
-        now = time.monotonic()
-        best["epoch_seconds"] = max(best["epoch_seconds"], record["seconds"] + record.get("eval_seconds", 0.0))
-        trial.report(best["value"], record["epoch"])
-        if trial.should_prune():
-            raise optuna.TrialPruned()
-        if now + 1.1 * best["epoch_seconds"] > deadline:
-            raise _OutOfTime()
-
-    state, note = optuna.trial.TrialState.COMPLETE, ""
-    try:
-        model = build(name, data.n_users, data.n_items, graph=torch.stack(data.train.pairs()), seed=config.seed,
-                      side=side, **hparams)
-        if seconds is not None:
-            _stop_steps_after(model, deadline)
-        fit(model, data, train_config, callback=watch)
-    except optuna.TrialPruned:
-        state, note = optuna.trial.TrialState.PRUNED, "pruned"
-    except _OutOfTime:
-        note = "time"
-    except GraphrecError as exc:  # a setting the model refuses: recorded, the search goes on
-        state, note = optuna.trial.TrialState.FAIL, str(exc)
-    if not curve and state == optuna.trial.TrialState.COMPLETE:
-        state, note = optuna.trial.TrialState.FAIL, "no epoch ended within its time share" if note == "time" else \
-            "no epoch validated"
-    attrs = {"best_epoch": best["epoch"], "epochs": len(curve), "seconds": time.monotonic() - start,
-             "epoch_seconds": best["epoch_seconds"], "valid": best["valid"], "curve": curve, "stopped": note}
-    for key, value in attrs.items():
-        trial.set_user_attr(key, value)
-    frozen = study.tell(trial, best["value"] if state == optuna.trial.TrialState.COMPLETE else None, state=state)
-    log(_trial_line(name, frozen))
-    return frozen
-
-
-def search_closed(study, name: str, data: RecData, config: TrainConfig,
-                  log: Callable[[str], None] = lambda text: None) -> None:
-    """Model ``name``'s grid (:func:`graphrec.closedfit.search`), each point added to its study as a trial."""
-    import optuna
-
-    from graphrec.closedfit import search
-
-    space = space_of(name)
-    try:
-        result = search(name, data, config=replace(config, progress=False))
-    except GraphrecError as exc:  # a graph the model cannot fit (e.g. fewer users than its rank): recorded, skipped
-        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={
-            "best_epoch": 0, "epochs": 0, "seconds": 0.0, "valid": {}, "curve": [], "stopped": str(exc)}))
-        log(_trial_line(name, study.trials[-1]))
-        return
-    for point in result.trials:
-        params = {k: point["hparams"][k] for k in space}
-        frozen = study.add_trial(optuna.trial.create_trial(
-            params=params, value=point["valid"][config.metric],
-            distributions={k: optuna.distributions.CategoricalDistribution(tuple(space[k])) for k in space},
-            user_attrs={"best_epoch": 0, "epochs": 0, "seconds": point["seconds_fit"] + point["seconds_eval"],
-                        "fit_seconds": point["seconds_fit"], "valid": point["valid"], "curve": [], "stopped": ""}))
-        log(_trial_line(name, study.trials[-1] if frozen is None else frozen))
-
-
-def _trial_line(name: str, trial) -> str:
-    attrs = trial.user_attrs
-    value = "-" if trial.value is None else f"{trial.value:.4f}"
-    if attrs.get("curve") and trial.value is None:
-        value = f"{max(attrs['curve']):.4f}"
-    params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
-    epochs = f"{attrs.get('epochs', 0)} epochs (best {attrs.get('best_epoch', 0)}), " if attrs.get("epochs") else ""
-    stopped = {"pruned": ", pruned", "time": ", stopped at its time share", "": ""}.get(attrs.get("stopped", ""),
-                                                                                        f", failed: {attrs.get('stopped')}")
-    return f"trial {name} #{trial.number}: valid {value}  {epochs}{attrs.get('seconds', 0):.1f}s{stopped}  ({params})"
-
-
-def _short(value) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-def trial_rows(studies: dict) -> list[dict]:
-    """Every trial of every study, in the order they started: one JSON-able row each (``trials.jsonl``)."""
-    rows = []
-    for name, study in studies.items():
-        for t in study.get_trials(deepcopy=False):
-            if t.state.name == "WAITING":  # queued (the defaults, a setting a kill cut short), not run yet
-                continue
-            value = t.value if t.value is not None else (max(t.user_attrs["curve"]) if t.user_attrs.get("curve")
-                                                         else None)
-            rows.append({"model": name, "number": t.number, "state": t.state.name.lower(), "value": value,
-                         "params": t.params, "started": t.datetime_start.isoformat() if t.datetime_start else "",
-                         **{k: v for k, v in t.user_attrs.items() if k != "retried"}})
-    return sorted(rows, key=lambda r: r["started"])
-
-
 def choose(rows: list[dict], order: list[str]) -> dict | None:
     """The finished (not pruned, not failed) trial best on the holdout; a tie goes to the model earlier in ``order``
     (cheaper first: baselines, filters, then trained models), so a trained model is served only where it beats
@@ -300,29 +111,6 @@ def choose(rows: list[dict], order: list[str]) -> dict | None:
     if not done:
         return None
     return max(done, key=lambda r: (r["value"], -order.index(r["model"]) if r["model"] in order else -len(order)))
-
-
-def write_records(folder: Path, rows: list[dict], metric: str) -> None:
-    """``trials.jsonl`` and ``trials.svg`` (the validation metric per trial, in the order run)."""
-    with open(folder / TRIALS_FILE, "w") as fh:
-        fh.writelines(json.dumps(row, default=str) + "\n" for row in rows)
-    from matplotlib.backends.backend_svg import FigureCanvasSVG
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 4))
-    FigureCanvasSVG(fig)
-    ax = fig.subplots()
-    for name in dict.fromkeys(r["model"] for r in rows):
-        for state, marker in (("complete", "o"), ("pruned", "x")):
-            points = [(i, r["value"]) for i, r in enumerate(rows) if r["model"] == name and r["state"] == state
-                      and r["value"] is not None]
-            if points:
-                ax.plot(*zip(*points), marker, label=name if state == "complete" else f"{name} (pruned)")
-    ax.set(xlabel="trial (in the order run)", ylabel=f"valid {metric}", title=f"Validation {metric} per trial")
-    if rows:
-        ax.legend(fontsize="small", ncol=2)
-    fig.tight_layout()
-    fig.savefig(folder / PLOT_FILE, format="svg")
 
 
 def refit_estimate(row: dict | None, export_seconds: float) -> float:
@@ -335,10 +123,6 @@ def refit_estimate(row: dict | None, export_seconds: float) -> float:
         return export_seconds + 1.3 * row.get("seconds", 0.0)
     per_epoch = row["seconds"] / row["epochs"]
     return export_seconds + 1.25 * per_epoch * row["best_epoch"] + 2 * per_epoch
-
-
-def empty_test(data: RecData) -> RecData:
-    return replace(data, test=UserItems.from_keys(torch.empty(0, dtype=torch.long), data.n_users, data.n_items))
 
 
 @dataclass
@@ -378,8 +162,8 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
         return min(share if share is not None else float("inf"), left - keep, (left - export_seconds) / 2.25)
 
     for name in closed:
-        studies[name] = open_study(folder, name, config.seed, tune)
-        if _finished(studies[name]):
+        studies[name] = open_study(folder, name, config.seed, tune.startup_trials, tune.warmup_epochs)
+        if finished(studies[name]):
             continue  # searched before the search was interrupted
         if room(None) < tune.min_trial_seconds:
             not_reached.append(name)
@@ -388,7 +172,7 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
         write_records(folder, rows(), config.metric)
 
     for name in trained:
-        studies[name] = open_study(folder, name, config.seed, tune)
+        studies[name] = open_study(folder, name, config.seed, tune.startup_trials, tune.warmup_epochs)
     share = tune.trial_seconds
     if share is None and budget.seconds is not None and trained:
         share = (budget.left() - margin) / (min(len(trained) + 2, 6) if model == "auto" else 4)
@@ -398,10 +182,10 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
         return max(tune.min_trial_seconds, 5 * per_epoch)
 
     def count(name: str) -> int:
-        return len(studies[name].get_trials(deepcopy=False)) - _failed_retried(studies[name])
+        return len(studies[name].get_trials(deepcopy=False)) - retried_count(studies[name])
 
     for name in trained:  # each at its defaults first (the queued first trial)
-        if _finished(studies[name]):
+        if finished(studies[name]):
             continue
         seconds = room(share)
         if seconds < needed(name):
@@ -429,12 +213,6 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
     final = rows()
     write_records(folder, final, config.metric)
     return SearchOutcome(final, choose(final, order), skipped, not_reached, order)
-
-
-def _failed_retried(study) -> int:
-    """Trials a kill cut short (failed, then queued again): not counted against ``max_trials``."""
-    return sum(1 for t in study.get_trials(deepcopy=False) if t.state.name == "FAIL" and
-               any(u.user_attrs.get("retried") == t.number for u in study.get_trials(deepcopy=False)))
 
 
 SETTINGS_FILE = "tune.json"  # what the search was started with: a resume must search the same thing

@@ -1,6 +1,6 @@
 """What a model declares worth searching: ``search_space``, a class attribute beside its constructor's defaults.
 
-Each entry names a constructor argument (``TrainConfig.search_space`` adds the training loop's ``lr``) and gives either
+Each entry names a constructor argument (:mod:`graphrec.trials` adds the training loop's ``lr``) and gives either
 a tuple, a choice among those values, or a :class:`Range`, an interval searched on a log scale where ``log`` (rates and
 regularisation weights, whose useful values span decades). ``graphrec tune`` (:mod:`graphrec.tune`) reads them; the
 closed-form models' spaces are tuples only, small grids :func:`graphrec.closedfit.search` walks whole.

@@ -5,13 +5,12 @@ import optuna
 import pytest
 import torch
 
-from graphrec import tune
-from graphrec.models import MODELS, hparam_names
-from graphrec.models.space import Range
+from graphrec import trials, tune
 from graphrec.recdata import RecData
 from graphrec.sidegraphs import SideGraphs
 from graphrec.train import TrainConfig
-from graphrec.tune import Budget, TuneConfig, candidates, choose, open_study, search
+from graphrec.trials import open_study
+from graphrec.tune import Budget, TuneConfig, candidates, choose, search
 from tests.unit.conftest import random_pairs
 
 CONFIG = TrainConfig(epochs=6, batch_size=64, seed=0, progress=False)
@@ -26,15 +25,6 @@ def settings(rows):
     return [(r["model"], r["number"], r["state"], r["params"], r["value"]) for r in rows]
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_every_search_space_names_constructor_arguments_with_usable_values(name):
-    space = tune.space_of(name)
-    assert set(space) - {"lr"} <= set(hparam_names(MODELS[name]))
-    for key, spec in space.items():
-        assert isinstance(spec, Range) or (isinstance(spec, tuple) and spec), (name, key)
-    if not MODELS[name].closed_form:
-        assert "lr" in space and set(tune.defaults(name)) == set(space)
-
 
 def test_the_search_is_reproducible_under_a_seed(tmp_path):
     d, side = data(), SideGraphs(40, 60)
@@ -42,33 +32,13 @@ def test_the_search_is_reproducible_under_a_seed(tmp_path):
             for i in range(2)]
     assert settings(runs[0].rows) == settings(runs[1].rows)
     assert len(runs[0].rows) == 3
-    assert runs[0].rows[0]["params"] == tune.defaults("lightgcn")  # the first trial is the model's defaults
+    assert runs[0].rows[0]["params"] == trials.defaults("lightgcn")  # the first trial is the model's defaults
     other = search(tmp_path / "other", d, side, "lightgcn", replace(CONFIG, seed=1), TuneConfig(max_trials=3),
                    Budget(None))
     assert [r["params"] for r in other.rows[1:]] != [r["params"] for r in runs[0].rows[1:]]
-    assert (tmp_path / "0" / tune.TRIALS_FILE).read_text().count("\n") == 3
-    assert (tmp_path / "0" / tune.PLOT_FILE).read_text().lstrip().startswith("<?xml")
+    assert (tmp_path / "0" / trials.TRIALS_FILE).read_text().count("\n") == 3
+    assert (tmp_path / "0" / trials.PLOT_FILE).read_text().lstrip().startswith("<?xml")
 
-
-def test_pruning_stops_a_bad_trial_early(tmp_path, monkeypatch):
-    """Trials climb to 0.5 over 30 epochs; a third stays at 0.1 and is stopped at the end of the warm-up (epoch 5 of 30)."""
-
-    def scripted_fit(model, data, config, callback=None, **kwargs):
-        level = 0.1 if config.lr < 1e-3 else 0.5
-        for epoch in range(1, config.epochs + 1):
-            callback({"epoch": epoch, "seconds": 0.0, "valid": {config.metric: level * min(1.0, epoch / 5)}})
-
-    monkeypatch.setattr(tune, "fit", scripted_fit)
-    d, side = data(), SideGraphs(40, 60)
-    config = TrainConfig(epochs=30, batch_size=64, progress=False)
-    study = open_study(tmp_path, "mf", 0, TuneConfig(max_trials=3, warmup_epochs=5))
-    for lr in (2e-3, 3e-3, 1e-4):  # after the defaults, queued first
-        study.enqueue_trial({"lr": lr, "reg": 1e-4})
-    results = [tune.run_trial(study, "mf", d, side, config, 0, None) for _ in range(4)]
-    assert [t.state.name for t in results] == ["COMPLETE", "COMPLETE", "COMPLETE", "PRUNED"]
-    bad = results[-1]
-    assert bad.params["lr"] == 1e-4 and bad.user_attrs["epochs"] == 5 and bad.user_attrs["stopped"] == "pruned"
-    assert results[1].user_attrs["epochs"] == 30
 
 
 def test_a_killed_search_resumes_where_it_stopped(tmp_path):
@@ -76,10 +46,10 @@ def test_a_killed_search_resumes_where_it_stopped(tmp_path):
     whole = search(tmp_path / "whole", d, side, "lightgcn", CONFIG, TuneConfig(max_trials=4), Budget(None))
     search(tmp_path / "cut", d, side, "lightgcn", CONFIG, TuneConfig(max_trials=2), Budget(None))
     # the kill: a third trial started and never told
-    killed = open_study(tmp_path / "cut", "lightgcn", CONFIG.seed, TuneConfig(max_trials=4))
-    killed.sampler = tune._sampler(CONFIG.seed, "lightgcn", 2)
+    killed = open_study(tmp_path / "cut", "lightgcn", CONFIG.seed)
+    killed.sampler = trials.sampler(CONFIG.seed, "lightgcn", 2)
     started = killed.ask()
-    tune._suggest(started, tune.space_of("lightgcn"))
+    trials.suggest(started, trials.space_of("lightgcn"))
     resumed = search(tmp_path / "cut", d, side, "lightgcn", CONFIG, TuneConfig(max_trials=4), Budget(None))
     done = [r for r in resumed.rows if r["state"] != "fail"]
     assert [r["state"] for r in resumed.rows].count("fail") == 1  # the one the kill cut short, run again
@@ -113,7 +83,7 @@ def test_auto_never_picks_a_model_below_the_baselines_on_the_holdout(tmp_path):
     baselines = [r["value"] for r in out.rows if r["model"] in tune.BASELINES + tune.FILTERS and r["value"]]
     assert out.winner["value"] >= max(baselines)
     assert {r["model"] for r in out.rows} >= {"popularity", "itemknn", "turbocf", "mf"}
-    assert all(json.loads(line) for line in (tmp_path / tune.TRIALS_FILE).read_text().splitlines())
+    assert all(json.loads(line) for line in (tmp_path / trials.TRIALS_FILE).read_text().splitlines())
 
 
 def test_the_budget_holds_back_trials_it_cannot_fit(tmp_path):
@@ -127,12 +97,3 @@ def test_tune_config_refuses_an_endless_search():
     with pytest.raises(Exception, match="budget_seconds or max_trials"):
         TuneConfig()
     assert optuna.__version__
-
-
-def test_a_trial_stops_inside_an_epoch_that_outlasts_its_share(tmp_path):
-    d, side = data(), SideGraphs(40, 60)
-    study = open_study(tmp_path, "lightgcn", 0, TuneConfig(max_trials=1))
-    slow = TrainConfig(epochs=3, batch_size=1, seed=0, progress=False)  # hundreds of steps an epoch
-    trial = tune.run_trial(study, "lightgcn", d, side, slow, 0, 1e-9)
-    assert trial.state.name == "FAIL" and trial.user_attrs["stopped"] == "no epoch ended within its time share"
-    assert trial.user_attrs["epochs"] == 0  # the first step past the deadline ended it, not the end of an epoch
