@@ -47,7 +47,7 @@ class SEPT(Recommender):
     needs_graph = True
     needs_side = ("social",)
 
-    search_space = {"ssl_weight": Range(1e-7, 1e-2, log=True), "warm_up_epochs": (0, 10, 50),
+    search_space = {"ssl_weight": Range(1e-7, 1e-2, log=True), "warm_up_epochs": (0, 10, 50, 100),
                     "reg": Range(1e-6, 1e-3, log=True)}  # graphrec tune
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, side=None, dim: int = 64,

@@ -53,3 +53,12 @@ def test_a_trial_stops_inside_an_epoch_that_outlasts_its_share(tmp_path):
     trial = trials.run_trial(study, "lightgcn", d, side, slow, 0, 1e-9)
     assert trial.state.name == "FAIL" and trial.user_attrs["stopped"] == "no epoch ended within its time share"
     assert trial.user_attrs["epochs"] == 0  # the first step past the deadline ended it, not the end of an epoch
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_default_lies_in_its_search_space(name):
+    """The first trial of a model is its defaults: a default outside the declared values could not be proposed."""
+    defaults = trials.defaults(name) if not MODELS[name].closed_form else {}
+    for key, value in defaults.items():
+        spec = trials.space_of(name)[key]
+        assert (spec.low <= value <= spec.high) if isinstance(spec, Range) else value in spec, (name, key, value)
