@@ -785,13 +785,14 @@ def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_m
 
     Every trial is kept in the search's folder (study.db, trials.jsonl, trials.svg) and copied into the run's; a
     killed search continues with --resume SEARCH."""
-    from dataclasses import replace
+    import time
 
     from graphrec.progress import bar
     from graphrec.train import TrainConfig
     from graphrec.tune import TuneConfig, tune_run
     from graphrec.workflow import DataConfig
 
+    since = time.monotonic()  # the budget is the whole command's, starting the graph server included
     if budget_minutes is None and max_trials is None:
         raise click.UsageError("give --budget-minutes (wall clock for the whole command) or --trials (per model)")
     if models and model_name != "auto":
@@ -812,7 +813,7 @@ def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_m
                        models=models.split(",") if models else None, progress=bar,
                        log=lambda line: click.echo(line, err=True), callback=_epoch_line,
                        started=lambda name, folder: click.echo(f"search {name} (trials in {folder}; continue it "
-                                                               f"with --resume {name})", err=True))
+                                                               f"with --resume {name})", err=True), since=since)
         run, outcome = out.run, out.outcome
         click.echo(_trials_table(outcome.rows, config.metric))
         for name, why in outcome.skipped.items():

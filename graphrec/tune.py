@@ -75,10 +75,11 @@ class TuneConfig:
 
 
 class Budget:
-    """Wall-clock seconds left of ``seconds`` (None: no limit) since it was made."""
+    """Wall-clock seconds left of ``seconds`` (None: no limit) since ``start`` (a ``clock()`` reading; default: now)."""
 
-    def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic):
-        self.seconds, self.clock, self.start = seconds, clock, clock()
+    def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic,
+                 start: float | None = None):
+        self.seconds, self.clock, self.start = seconds, clock, clock() if start is None else start
 
     def left(self) -> float:
         return float("inf") if self.seconds is None else self.seconds - (self.clock() - self.start)
@@ -231,16 +232,17 @@ class TuneResult:
 def tune_run(graph, runs_dir, model: str, config: TrainConfig, data_config, tune: TuneConfig,
              study: str | None = None, models: list[str] | None = None, progress=None,
              log: Callable[[str], None] = lambda text: None, callback=None,
-             started: Callable[[str, Path], None] | None = None) -> TuneResult:
+             started: Callable[[str, Path], None] | None = None, since: float | None = None) -> TuneResult:
     """Export once, search on the holdout (:func:`search`), refit the winner on train + valid and test it once
     (:func:`graphrec.workflow.train_run`), all inside ``tune.budget_seconds``. ``study``: continue the search of
     that name (its folder under ``runs_dir``); None starts a new one. The run folder gets the trials' records.
-    ``started(study, folder)`` is told where the search keeps its trials before the first one starts."""
+    ``started(study, folder)`` is told where the search keeps its trials before the first one starts. ``since``: the
+    ``time.monotonic()`` the budget counts from (the command's start, so connecting to the graph counts too)."""
     from graphrec.progress import silent
     from graphrec.runs import RUN_ID, new_run_id
     from graphrec.workflow import load_data, train_run
 
-    budget = Budget(tune.budget_seconds)
+    budget = Budget(tune.budget_seconds, start=since)
     if model != "auto":
         model_class(model)
     settings = {"model": model, "models": models, "metric": config.metric, "seed": config.seed,
