@@ -257,7 +257,8 @@ def drive(args) -> None:
             if not (data_dir / "social.csv").exists():
                 write_power_law(data_dir, size, seed=0)
             generated = time.time() - t0
-            server.wipe()
+            if not args.keep_graph:
+                server.wipe()
             t0 = time.time()
             jvm_pid = server.start().pid
             print(f"== {size:,} interactions: generated in {generated:.1f} s, server started in "
@@ -387,6 +388,8 @@ def main() -> None:
     parser.add_argument("--stage-timeout", type=float, default=2400, help="seconds before a stage counts as broken")
     parser.add_argument("--max-memory-gb", type=float, default=16,
                         help="Python + JVM resident memory at which a stage is stopped and counts as broken")
+    parser.add_argument("--keep-graph", action="store_true",
+                        help="do not wipe the graph: run --stages on the one size an earlier call ingested")
     parser.add_argument("--min-free-gb", type=float, default=1.5,
                         help="the machine's available memory below which a stage is stopped and counts as broken")
     parser.add_argument("--threads", type=int, default=1,
