@@ -359,6 +359,9 @@ def table(records: list[dict]) -> str:
         ok = [r for r in stages.values() if r["status"] == "ok"]
         counts = next((r["extra"]["counts"] for r in ok if "counts" in r.get("extra", {})), None)
         ingest = stages.get("ingest")
+        if counts is None and ingest and ingest["status"] == "ok":
+            created = ingest["extra"]["created"]
+            counts = {"users": created.get("User", 0), "items": created.get("Item", 0)}
         ingest_text = phase(stages, "ingest", "write")
         if ingest and ingest["status"] == "ok":
             ingest_text = f"{ingest['phases']['parse']['seconds'] + ingest['phases']['write']['seconds']:,.0f} " \
