@@ -343,12 +343,13 @@ def table(records: list[dict]) -> str:
     for r in records:
         by_size.setdefault(r["interactions"], {})[r["stage"]] = r
 
-    def phase(stages, stage, name, fmt="{:,.1f}"):
+    def phase(stages, stage, name, fmt="{:,.1f}", broken=False):
+        """A phase's seconds; for a stage that broke, '-' or (``broken``) what broke it."""
         r = stages.get(stage)
         if r is None:
             return "-"
         if r["status"] != "ok":
-            return f"{r['status']} after {r['seconds']:,.0f}"
+            return f"{r['status']} after {r['seconds']:,.0f} s of the stage" if broken else "-"
         return fmt.format(r["phases"][name]["seconds"]) if name in r["phases"] else "-"
 
     lines = ["| interactions | users / items | ingest s (parse + write) | export s | epoch s, 1 process | epoch s, "
@@ -365,7 +366,8 @@ def table(records: list[dict]) -> str:
         if ingest and ingest["status"] == "ok":
             ingest_text = f"{ingest['phases']['parse']['seconds'] + ingest['phases']['write']['seconds']:,.0f} " \
                           f"({ingest['phases']['parse']['seconds']:,.0f} + {ingest['phases']['write']['seconds']:,.0f})"
-        export = phase(stages, "train1", "export") if "train1" in stages else phase(stages, "export", "export")
+        export = phase(stages, "train1", "export") if stages.get("train1", {}).get("status") == "ok" else \
+            phase(stages, "export", "export")
         query = stages.get("query")
         query_text = f"{query['extra']['index']['p50_ms']:,.0f} / {query['extra']['exact']['p50_ms']:,.0f}" \
             if query and query["status"] == "ok" else "-"
@@ -373,8 +375,8 @@ def table(records: list[dict]) -> str:
         loads = [x for r in stages.values() for x in r["load"]]
         sizes = f"{counts['users']:,} / {counts['items']:,}" if counts else "-"
         lines.append(f"| {size:,} | {sizes} | "
-                     f"{ingest_text} | {export} | {phase(stages, 'train1', 'epoch')} | "
-                     f"{phase(stages, 'train2', 'epoch')} | {phase(stages, 'train1', 'test')} | "
+                     f"{ingest_text} | {export} | {phase(stages, 'train1', 'epoch', broken=True)} | "
+                     f"{phase(stages, 'train2', 'epoch', broken=True)} | {phase(stages, 'train1', 'test')} | "
                      f"{phase(stages, 'publish', 'publish')} | {query_text} | {peak['rss_peak_mb'] / 1024:.1f} "
                      f"({peak['stage']}) | {max(r['jvm_peak_mb'] for r in stages.values()) / 1024:.1f} | "
                      f"{min(loads):.0f}–{max(loads):.0f} |")
