@@ -307,8 +307,9 @@ def plot(records: list[dict], path: str) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
     sizes = sorted({r["interactions"] for r in ok})
     for stage, phase, label in PLOTTED:
-        points = [(r["interactions"], r["phases"][phase]["seconds"]) for r in ok
-                  if r["stage"] == stage and phase in r["phases"]]
+        found = {r["interactions"]: r["phases"][phase]["seconds"] for r in ok
+                 if r["stage"] in (stage, phase) and phase in r["phases"]}  # "export": train1's phase or the stage
+        points = list(found.items())
         if points:
             left.plot(*zip(*sorted(points)), marker="o", label=label)
     for path_name in ("index", "exact"):
