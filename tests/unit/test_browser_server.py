@@ -136,6 +136,11 @@ def test_browser_origins():
             browser_origins(bad)
 
 
+def _ctrl_c_delivered() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Python installs its KeyboardInterrupt over the default, not SIG_IGN
+
+
 def test_cli_prints_the_play_line_and_serves_until_interrupted(tmp_path):
     """`graphrec browser` against a Neo4j of one's own (no embedded server needed): the lines a user follows, then the
     guide served to the given origin, then a clean stop on Ctrl-C."""
@@ -143,7 +148,11 @@ def test_cli_prints_the_play_line_and_serves_until_interrupted(tmp_path):
     env["NEO4J_PASSWORD"] = "unused"  # the settings of an external server want one; no server is reached
     proc = subprocess.Popen([sys.executable, "-m", "graphrec.cli", "--home", str(tmp_path), "--uri",
                              "bolt://127.0.0.1:1", "browser", "--origin", "http://localhost:7474"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            # the child inherits the signal mask and ignored signals of this process: a session
+                            # started in the background (SIGINT ignored) or a thread that had SIGINT blocked would
+                            # leave it deaf to Ctrl-C (seen once in a fresh-clone run), so give Ctrl-C back
+                            preexec_fn=_ctrl_c_delivered)
     try:
         printed = [proc.stdout.readline() for _ in range(3)]
         play = printed[0].split()[1:]
