@@ -18,6 +18,7 @@ from graphrec.models.hybrid import Hybrid
 from graphrec.models.kgat import KGAT
 from graphrec.models.lightgcl import LightGCL
 from graphrec.models.lightgcn import LightGCN
+from graphrec.models.ltgnn import LTGNN
 from graphrec.models.mf import MF
 from graphrec.models.mhcn import MHCN
 from graphrec.models.ncl import NCL
@@ -44,6 +45,8 @@ MODELS: dict[str, type[Recommender]] = {
     "ncl": NCL,
     "directau": DirectAU,
     "ultragcn": UltraGCN,
+    # implicit one-layer-per-step propagation with sampled, variance-reduced neighbours: an epoch linear in the graph
+    "ltgnn": LTGNN,
     # social recommenders: they read the FOLLOWS graph (as undirected ties) through side=
     "diffnet": DiffNet,
     "mhcn": MHCN,
@@ -161,4 +164,4 @@ def load_model(path: str | os.PathLike, graph: Tensor | None = None, side: SideG
 __all__ = ["MODELS", "Recommender", "MF", "LightGCN", "NGCF", "SGL", "SimGCL", "XSimGCL", "LightGCL", "NCL",
            "DirectAU", "UltraGCN", "UniGCL", "KGAT", "build", "model_class", "hparam_names",
            "save_model", "load_model", "model_name", "DiffNet", "MHCN", "SEPT", "GFCF", "BSPM", "TurboCF", "ChebyCF",
-           "Popularity", "ItemKNN", "EASE", "LinkProp", "Hybrid"]
+           "Popularity", "ItemKNN", "EASE", "LinkProp", "Hybrid", "LTGNN"]

@@ -16,6 +16,8 @@ Data-parallel training (:mod:`graphrec.distributed`) splits each batch between p
 weighted by each shard's share of the batch: the one-process gradient when the loss is a mean over the batch's triples
 plus terms that do not depend on the batch. A model whose loss is not says why in ``not_data_parallel``, and is
 refused with that reason.
+A model whose step reads and moves only the batch's rows (``sparse_updates``: sparse embedding gradients) trains with
+sparse (lazy) Adam, so a step costs nothing per untouched row.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Recommender(nn.Module):
     closed_form = False  # fitted once from the training interactions (no loss, no epochs)
     dot_product_scores = True  # score(users) == user_emb[users] @ item_emb.T for (user_emb, item_emb) = forward()
     not_data_parallel: str | None = None  # why the loss does not split over a batch's shards (see above), if not
+    sparse_updates = False  # parameters get sparse gradients; the training loop then uses torch.optim.SparseAdam
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None):
         super().__init__()
