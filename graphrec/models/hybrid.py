@@ -37,30 +37,48 @@ class Hybrid(ClosedFormRecommender):
     the Gowalla choice (weight 0.5) scored 0.1889 / 0.1561, below BSPM alone (0.1928 / 0.1610): the holdout carved at
     random from train.txt overrates LinkProp against the test file, as LinkProp's own rows show (BENCHMARKS.md).
 
+    A part may also be given built (``first=``/``second=`` a closed-form model, fitted or not; a fitted one is not
+    fitted again): a filter fitted elsewhere, or :class:`TrainedScores`, a trained run's embeddings, which is how a
+    filter is mixed with a trained model (:mod:`graphrec.trainedmix`: the holdout model's scores choose the weight,
+    the refit model's are tested). Such a hybrid is not registered by name and not saved; its ``hparams()`` name the
+    part by its ``label``.
+
     Deviations: not a published model; the mixing of normalised scores is the usual late fusion of recommenders.
     """
 
     fitted_by = ("first", "first_hp", "second", "second_hp")
+    not_servable = "its per-user standardisation is not a sum over the user's items, so the graph cannot serve it"
     search_space = {"weight": (0.3, 0.4, 0.5, 0.6)}
 
-    def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, first: str = "bspm",
-                 second: str = "linkprop", weight: float = 0.5, first_hp: dict | None = None,
-                 second_hp: dict | None = None, normalise: str = "zscore"):
-        from graphrec.models import build, model_class  # the registry holds this class: imported when built
-
+    def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None,
+                 first: "str | ClosedFormRecommender" = "bspm", second: "str | ClosedFormRecommender" = "linkprop",
+                 weight: float = 0.5, first_hp: dict | None = None, second_hp: dict | None = None,
+                 normalise: str = "zscore"):
         super().__init__(n_users, n_items, graph)
         if not 0.0 <= float(weight) <= 1.0:
             raise ModelError(f"Hybrid: weight (the second model's share) must be in [0, 1], got {weight}")
         if normalise not in NORMALISATIONS:
             raise ModelError(f"Hybrid: normalise must be one of {NORMALISATIONS}, got {normalise!r}")
-        for role, name in (("first", first), ("second", second)):
-            if not getattr(model_class(name), "closed_form", False):
-                raise ModelError(f"Hybrid: {role}={name!r} trains by epochs; a hybrid mixes closed-form models "
-                                 "(graph filters and baselines), fitted in the same call")
-        self.first, self.second, self.weight, self.normalise = first, second, float(weight), normalise
-        self.first_hp, self.second_hp = first_hp, second_hp
-        self.first_model = build(first, n_users, n_items, graph=graph, **(first_hp or {}))
-        self.second_model = build(second, n_users, n_items, graph=graph, **(second_hp or {}))
+        self.weight, self.normalise = float(weight), normalise
+        self.first_model, self.first, self.first_hp = self._part("first", first, first_hp)
+        self.second_model, self.second, self.second_hp = self._part("second", second, second_hp)
+
+    def _part(self, role: str, part, hp: dict | None) -> tuple[ClosedFormRecommender, str, dict | None]:
+        """(the part, its name in ``hparams()``, its hyper-parameters) from a registered name, or a part built
+        elsewhere (a :class:`TrainedScores`, or a filter fitted already): its ``label``, or its class name."""
+        from graphrec.models import build, model_class  # the registry holds this class: imported when built
+
+        if isinstance(part, ClosedFormRecommender):
+            if (part.n_users, part.n_items) != (self.n_users, self.n_items):
+                raise ModelError(f"Hybrid: {role} part is for {part.n_users} users x {part.n_items} items, the "
+                                 f"hybrid for {self.n_users} x {self.n_items}")
+            return part, getattr(part, "label", type(part).__name__), getattr(part, "hparams", dict)()
+        if not getattr(model_class(part), "closed_form", False):
+            raise ModelError(f"Hybrid: {role}={part!r} trains by epochs; a hybrid mixes closed-form models "
+                             "(graph filters and baselines), fitted in the same call, or a trained run's saved "
+                             "scores (TrainedScores, graphrec.trainedmix)")
+        return build(part, self.n_users, self.n_items, graph=torch.stack([self._users, self._items]),
+                     **(hp or {})), part, hp
 
     def fit(self, progress: Progress = silent, reuse: ClosedFormRecommender | None = None) -> "Hybrid":
         if reuse is not None and type(reuse) is Hybrid and reuse.is_fitted and \
@@ -72,14 +90,19 @@ class Hybrid(ClosedFormRecommender):
         return super().fit(progress)
 
     def solve(self, progress: Progress) -> None:
-        self.first_model.fit(progress)
-        self.second_model.fit(progress, reuse=self.first_model)  # shares what both would compute (the SVD)
+        if not self.first_model.is_fitted:  # a part given fitted is not fitted again
+            self.first_model.fit(progress)
+        if not self.second_model.is_fitted:
+            self.second_model.fit(progress, reuse=self.first_model)  # shares what both would compute (the SVD)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         for prefix, part in (("first_model.", self.first_model), ("second_model.", self.second_model)):
             part.load_state_dict({k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)})
         self._done = True
         return torch.nn.modules.module._IncompatibleKeys([], [])
+
+    def item_item(self, x: Tensor) -> Tensor:
+        raise ModelError(f"Hybrid: {self.not_servable}")
 
     def filter(self, x: Tensor, users: Tensor) -> Tensor:
         unseen = x == 0
@@ -90,6 +113,35 @@ class Hybrid(ClosedFormRecommender):
         if self.weight == 1.0:
             return second
         return first.mul_(1.0 - self.weight).add_(second, alpha=self.weight)
+
+
+class TrainedScores(ClosedFormRecommender):
+    """A trained model's scores, frozen: the dot products of its saved user and item embeddings, as a part of a
+    :class:`Hybrid` (``Hybrid(..., second=TrainedScores(...))``). Nothing to fit; not registered, since its state is
+    a training run's output (:func:`graphrec.trainedmix.saved_run_parts` reads one). ``label`` names it in the
+    hybrid's ``hparams()``; ``graph`` is the interactions the mix is scored on (the ranking masks them)."""
+
+    def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, user: Tensor | None = None,
+                 item: Tensor | None = None, label: str = "trained"):
+        super().__init__(n_users, n_items, graph)
+        if user is None or item is None or user.shape[0] != n_users or item.shape[0] != n_items or \
+                user.shape[1] != item.shape[1]:
+            raise ModelError(f"TrainedScores needs user (n_users={n_users}, d) and item (n_items={n_items}, d) "
+                             f"embeddings, got {None if user is None else tuple(user.shape)} and "
+                             f"{None if item is None else tuple(item.shape)}")
+        self.label = label
+        self.keep("user", user.detach().float().contiguous())
+        self.keep("item", item.detach().float().contiguous())
+        self._done = True
+
+    def filter(self, x: Tensor, users: Tensor) -> Tensor:
+        return self.item @ self.user[users].t()
+
+    def forward(self) -> tuple[Tensor, Tensor]:
+        return self.user, self.item
+
+    def hparams(self) -> dict:
+        return {"label": self.label}
 
 
 def standardise(scores: Tensor, unseen: Tensor, how: str) -> Tensor:
