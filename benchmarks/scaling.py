@@ -9,6 +9,8 @@ ingest     ``loaders.load("csv", DIR)`` + ``ingest``, as ``graphrec ingest csv D
 train      ``train_run`` with one LightGCN epoch and no validation, as ``graphrec train --epochs 1 --eval-every 0
            --no-publish [--nproc 2] --threads 1``: phases export, epoch, test (the full-ranking test of every test
            user, K=20) and the rest (saving the run); once with one process, last with two (one thread each)
+ltgnn      the same with ``--model ltgnn``, one process: its epoch is linear in the graph (one implicit layer per step
+           over sampled neighbours), LightGCN's is not (every step propagates over the whole graph)
 publish    ``publish`` of the one-process run, as ``graphrec publish RUN``: embeddings, vector index, serving
 export     (only when asked) ``export`` alone, as ``graphrec export OUT`` without writing OUT
 query      ``recommend`` (``graphrec recommend USER``) for 25 seeded users after 3 warm-up calls, index and exact
@@ -25,7 +27,10 @@ available memory under ``--min-free-gb`` (the stage is stopped first) is recorde
     GRAPHREC_HOME=HOME PYTHONPATH=. .venv/bin/python benchmarks/scaling.py --sizes 1e5 3e5 1e6 3e6 1e7 \\
         --data DIR --out benchmarks/results/scaling.jsonl
     PYTHONPATH=. .venv/bin/python benchmarks/scaling.py --plot-from benchmarks/results/scaling.jsonl \\
-        --plot benchmarks/results/scaling.svg
+        benchmarks/results/scaling_ltgnn.jsonl --plot benchmarks/results/scaling.svg --table
+
+Several record files: a later file only adds the (size, stage) records the earlier ones lack, so the LTGNN run's own
+LightGCN epochs stay in its file, for the same-run comparison ``--table`` prints after the main table.
 
 HOME's config.toml sets the server's ports, heap and page cache (``[graphrec]`` bolt_port, http_port, server_heap,
 server_pagecache). The graph's database in HOME is wiped at every size.
@@ -45,9 +50,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-STAGES = ("ingest", "train1", "publish", "query", "train2")  # two processes last: the stage a deadline drops
+STAGES = ("ingest", "train1", "ltgnn", "publish", "query", "train2")  # two processes last: the stage a deadline drops
 OPTIONAL = ("export",)  # the export alone (train1 measures it too), for a size too large to train in the time at hand
-NEEDS = {"train1": "ingest", "train2": "ingest", "publish": "train1", "query": "publish", "export": "ingest"}
+NEEDS = {"train1": "ingest", "train2": "ingest", "ltgnn": "ingest", "publish": "train1", "query": "publish", "export": "ingest"}
 QUERY_USERS, QUERY_WARMUP, K = 25, 3, 20
 
 
@@ -80,8 +85,9 @@ def _stage(name: str, data_dir: Path, state_file: Path, threads: int | None) -> 
             hetero, _ = export(graph)
             phases["export"] = [t0, time.time()]
             extra = {"split_origin": hetero.split_origin}
-        elif name in ("train1", "train2"):
-            extra = _train(graph, settings, 1 if name == "train1" else 2, threads, phases)
+        elif name in ("train1", "train2", "ltgnn"):
+            extra = _train(graph, settings, "ltgnn" if name == "ltgnn" else "lightgcn", 1 if name != "train2" else 2,
+                           threads, phases)
             if name == "train1":
                 state.update(run=extra["run"], users=extra["counts"]["users"])
         elif name == "publish":
@@ -98,8 +104,8 @@ def _stage(name: str, data_dir: Path, state_file: Path, threads: int | None) -> 
     return {"phases": phases, "extra": extra}
 
 
-def _train(graph, settings, nproc: int, threads: int | None, phases: dict) -> dict:
-    """One LightGCN epoch as ``graphrec train --epochs 1 --eval-every 0 --no-publish --nproc N`` runs it. The
+def _train(graph, settings, model: str, nproc: int, threads: int | None, phases: dict) -> dict:
+    """One epoch of ``model`` as ``graphrec train --model M --epochs 1 --eval-every 0 --no-publish --nproc N`` runs it. The
     one-process test is timed by wrapping ``graphrec.train.evaluate_model`` (spawned processes import their own)."""
     import torch
 
@@ -120,7 +126,7 @@ def _train(graph, settings, nproc: int, threads: int | None, phases: dict) -> di
     train_module.evaluate_model = timed_evaluate
     config = TrainConfig(epochs=1, eval_every=0, nproc=nproc, threads=threads, progress=False)
     t0 = time.time()
-    run, result = train_run(graph, settings.runs_dir, "lightgcn", {}, config, DataConfig(validation=False),
+    run, result = train_run(graph, settings.runs_dir, model, {}, config, DataConfig(validation=False),
                             callback=lambda record: marks.setdefault("epoch_end", time.time()))
     end = time.time()
     export_end = t0 + run.meta["seconds"]["export"]
@@ -290,7 +296,7 @@ def drive(args) -> None:
 # ---- the plot -------------------------------------------------------------------------------------------------------
 PLOTTED = (("ingest", "write", "ingest (write)"), ("ingest", "parse", "ingest (parse files)"),
            ("train1", "export", "export"), ("train1", "epoch", "LightGCN epoch, 1 process"),
-           ("train2", "epoch", "LightGCN epoch, 2 processes"), ("train1", "test", "full-ranking test"),
+           ("train2", "epoch", "LightGCN epoch, 2 processes"), ("ltgnn", "epoch", "LTGNN epoch, 1 process"), ("train1", "test", "full-ranking test"),
            ("publish", "publish", "publish"))
 
 
@@ -384,6 +390,45 @@ def table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def read_records(path: str) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line]
+
+
+def merge_records(files: list[list[dict]]) -> list[dict]:
+    """The records of several files; a later file adds only the (size, stage) pairs the earlier ones lack."""
+    merged: list[dict] = []
+    for found in files:
+        have = {(r["interactions"], r["stage"]) for r in merged}
+        merged += [r for r in found if (r["interactions"], r["stage"]) not in have]
+    return merged
+
+
+def ltgnn_table(records: list[dict]) -> str:
+    """LTGNN's epoch beside LightGCN's from one run's records: one markdown row per size."""
+    lines = ["| interactions | LightGCN epoch s | LTGNN epoch s | LightGCN / LTGNN | LTGNN full-ranking test s | "
+             "peak Python GB (LightGCN / LTGNN) | load average |", "|" + "---:|" * 7]
+    by_size: dict[int, dict[str, dict]] = {}
+    for r in records:
+        by_size.setdefault(r["interactions"], {})[r["stage"]] = r
+    for size, stages in sorted(by_size.items()):
+        lightgcn, ltgnn = stages.get("train1"), stages.get("ltgnn")
+        if ltgnn is None:
+            continue
+
+        def epoch(r):
+            return r["phases"]["epoch"]["seconds"] if r and r["status"] == "ok" else None
+
+        a, b = epoch(lightgcn), epoch(ltgnn)
+        loads = [x for r in (lightgcn, ltgnn) if r for x in r["load"]]
+        lines.append(f"| {size:,} | {'-' if a is None else f'{a:,.1f}'} | "
+                     f"{'-' if b is None else f'{b:,.1f}'} | {f'{a / b:.1f}x' if a and b else '-'} | "
+                     f"{ltgnn['phases']['test']['seconds']:,.1f} | "
+                     f"{lightgcn['rss_peak_mb'] / 1024 if lightgcn else float('nan'):.1f} / "
+                     f"{ltgnn['rss_peak_mb'] / 1024:.1f} | {min(loads):.0f}–{max(loads):.0f} |"
+                     if b is not None else f"| {size:,} | - | {ltgnn['status']} | - | - | - | - |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["1e5", "3e5", "1e6", "3e6", "1e7"])
@@ -401,7 +446,8 @@ def main() -> None:
                         help="torch threads of the one training process (0: torch's choice, as graphrec train); two "
                              "processes get one each. One by default: on a machine whose cores other jobs keep busy, "
                              "two threads in one process wait for each other at every parallel region")
-    parser.add_argument("--plot-from", help="draw --plot from these records instead of measuring")
+    parser.add_argument("--plot-from", nargs="+", help="draw --plot from these records instead of measuring (a "
+                        "later file adds only the sizes and stages the earlier ones lack)")
     parser.add_argument("--plot", help="SVG to draw")
     parser.add_argument("--table", action="store_true", help="print the records as a markdown table")
     parser.add_argument("--stage", help=argparse.SUPPRESS)
@@ -415,11 +461,15 @@ def main() -> None:
         return
     if not args.plot_from:
         drive(args)
-    records = [json.loads(line) for line in Path(args.plot_from or args.out).read_text().splitlines() if line]
+    files = [read_records(path) for path in args.plot_from or [args.out]]
+    records = merge_records(files)
     if args.plot:
         plot(records, args.plot)
     if args.table:
         print(table(records))
+        for found in files:
+            if any(r["stage"] == "ltgnn" for r in found):
+                print("\n" + ltgnn_table(found))
 
 
 if __name__ == "__main__":
