@@ -125,6 +125,8 @@ def run(args) -> None:
         record = {"dataset": args.dataset, "model": name, "hparams": found.best, "valid": found.best_valid,
                   "grid": grids.get(name, "default"),
                   "valid_users": args.valid_users, "search_points": len(found.trials),
+                  "trials": [{"hparams": t["hparams"], "valid": {k: v for k, v in t["valid"].items() if "@" in k}}
+                             for t in found.trials if t],
                   "seconds_search": seconds_search, **tested, "threads": args.threads,
                   "load_average": os.getloadavg(), "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         print("RESULT " + json.dumps(record), flush=True)
