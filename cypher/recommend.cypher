@@ -32,11 +32,13 @@
 // embedding in the run (graphrec.recommend tells these apart with recommend.status).
 
 // name: serving_run
-// Which run the serving queries would use ($run, or the served one), and whether it serves by the item–item walk.
+// Which run the serving queries would use ($run, or the served one): whether its S is a walk the graph can compute
+// (walk), and how many entries of each item's row of S it stored (similar; null: none).
 MATCH (run:ModelRun)
 WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
 WITH run ORDER BY run.switched_at DESC LIMIT 1
-RETURN run.id AS id, run.walk_user_power IS NOT NULL AS walk, run.items_written AS items, run.similar_k AS similar
+RETURN run.id AS id, run.walk_user_power IS NOT NULL AS walk, run.items_written AS items, run.similar_k AS similar,
+       run.dim AS dim
 
 // name: status
 // What the serving queries would use for $user / $item under run $run (null: the served run): does the run exist,
@@ -118,6 +120,20 @@ MATCH (i:{{item}})
 WITH run, t, v, i, i[run.item_property] AS iv
 WHERE i <> t AND iv IS NOT NULL AND any(c IN iv WHERE c <> 0.0) AND ($exclude IS NULL OR NOT toString({{item_key:i}}) IN $exclude)
 WITH run, i, 2.0 * vector.similarity.cosine(v, iv) - 1.0 AS score
+ORDER BY score DESC, toString({{item_key:i}})
+LIMIT $k
+RETURN toString({{item_key:i}}) AS item, score, run.id AS run, coalesce(i.title, i.name) AS name
+
+// name: similar_stored_items
+// The $k items most similar to $item for a run with no item embeddings (ItemKNN, EASE^R, Turbo-CF ...): the largest
+// entries of $item's stored row of S (the GRAPHREC_SIMILAR relationships graphrec publish wrote). Parameters: $item,
+// $k, $run, $exclude. Returns {item, score (the entry of S), run}.
+MATCH (run:ModelRun)
+WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
+WITH run ORDER BY run.switched_at DESC LIMIT 1
+MATCH (t:{{item}})-[s:GRAPHREC_SIMILAR]->(i:{{item}})
+WHERE {{item_key:t}} = $item AND s.run = run.id AND ($exclude IS NULL OR NOT toString({{item_key:i}}) IN $exclude)
+WITH run, i, s.score AS score
 ORDER BY score DESC, toString({{item_key:i}})
 LIMIT $k
 RETURN toString({{item_key:i}}) AS item, score, run.id AS run, coalesce(i.title, i.name) AS name
@@ -240,15 +256,16 @@ LIMIT $k
 RETURN toString({{item_key:i}}) AS item, score, run.id AS run, coalesce(i.title, i.name) AS name
 
 // name: similar_walk_for_user
-// walk_for_user with the item–item part read from the run's stored neighbours instead of walked: the scores of
-// (:Item)-[:GRAPHREC_SIMILAR {score, run}]->(:Item) (each item's top-s under R̃ᵀR̃, written by graphrec publish,
-// graphrec.itemgraph) summed over the items the user has now, plus the same low-pass term over the same kind of
-// candidates. A user's newest interaction counts at once; the lists are as of the last publish. Parameters as
+// A closed-form model's scores x S + low-pass, with S read from the run's stored rows: the scores of
+// (:Item)-[:GRAPHREC_SIMILAR {score, run}]->(:Item) (each item's top-s entries of its row of S, written by graphrec
+// publish, graphrec.itemgraph: GF-CF's R̃ᵀR̃, ItemKNN's neighbour lists, EASE^R's B ...) summed over the items the
+// user has now, plus the low-pass term of walk_for_user (when the run has embeddings) over the same kind of
+// candidates. A user's newest interaction counts at once; the rows are as of the last publish. Parameters as
 // walk_for_user.
 MATCH (run:ModelRun)
 WHERE CASE WHEN $run IS NULL THEN run.serving = true ELSE run.id = $run END
 WITH run ORDER BY run.switched_at DESC LIMIT 1
-MATCH (u:{{user}}) WHERE {{user_key:u}} = $user AND run.walk_user_power IS NOT NULL
+MATCH (u:{{user}}) WHERE {{user_key:u}} = $user AND run.similar_k IS NOT NULL
 OPTIONAL MATCH (u)-[r:{{interactions}}]->(s:{{item}})
 WHERE $seen_splits IS NULL OR r.split IN $seen_splits
 WITH run, u, collect(s) AS seen

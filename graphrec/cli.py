@@ -515,7 +515,7 @@ def train_options(f):
               help="With --search: rank the grid on a seeded sample of this many validation users (faster).")
 @click.option("--resume", "run_id", help="Resume an interrupted run from its last checkpoint.")
 @click.option("--publish/--no-publish", default=True, show_default=True,
-              help="Write the embeddings back to the graph and serve this run.")
+              help="Write the run back to the graph (its embeddings, a closed-form model's item–item rows) and serve it.")
 @click.option("--split-seed", type=int, help="Seed of the split and the validation holdout alone (default: --seed), "
               "so that several --seed runs share one split, as multi-seed benchmark tables do.")
 @_data_options
@@ -655,18 +655,10 @@ def _train(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim,
                                 search_callback=_search_line, group=group, refit=bool(refit))
         if run is None:  # a torchrun process other than rank 0
             return
-        if publish and run.meta["embeddings"] == "none":
-            click.echo(f"not published: {model_name} ranks by an item–item filter and has no embeddings to serve",
-                       err=True)
+        if publish and model_class(model_name).not_servable:
+            click.echo(f"not published: {model_class(model_name).not_servable}", err=True)
         elif publish:
             _publish(ctx, graph, run)
-            if run.meta["embeddings"] != "scores":
-                from graphrec.publish import walk_exponents
-
-                rest = "its item–item part is walked in the graph at query time" if walk_exponents(run.meta) else \
-                    "the rest of its scores is not served (graphrec evaluate ranks with the whole model)"
-                click.echo(f"served: the {run.meta['embeddings']} of {model_name}'s scores (its embeddings); {rest}",
-                           err=True)
     if closed:
         params = ", ".join(f"{k}={v}" for k, v in run.meta["params"].items())
         chosen = f"fitted in {result.seconds_train:.1f}s ({params}" + \
@@ -727,12 +719,22 @@ def _publish(ctx: click.Context, graph, run) -> None:
     from graphrec.publish import publish
 
     report = publish(graph, run, progress=bar)
-    click.echo(f"published {report.run} to the graph ({report.users:,} users, {report.items:,} items, vector index "
-               f"{report.index}); it is now the served run", err=True)
+    click.echo(f"published {report.run} to the graph ({report.users:,} users, {report.items:,} items"
+               + (f", vector index {report.index}" if report.index else "") + "); it is now the served run", err=True)
+    if report.item_item:
+        click.echo(_item_item_line(report, run.meta.get("model", "")), err=True)
     if report.zero_users:
         click.echo(f"{report.zero_users:,} users were not written ({report.unseen_users:,} the run saw no interaction "
                    "or friend of, the rest with an all-zero embedding): the model learned nothing for them, so they "
                    "get the cold-start answer from the graph, or are told there is nothing to go on", err=True)
+
+
+def _item_item_line(report, model_name: str) -> str:
+    """How a closed-form run's item–item part is served (graphrec.publish)."""
+    if report.item_item == "walk":
+        return f"{model_name}'s item–item part is walked in the graph at query time"
+    return (f"{model_name}'s item–item part: {report.similar:,} item–item relationships (each item's largest "
+            "entries of its row), summed over the user's items at query time")
 
 
 def _train_auto(ctx: click.Context, options: dict) -> None:
@@ -775,7 +777,7 @@ def _train_auto(ctx: click.Context, options: dict) -> None:
 @click.option("--threads", type=int, help="torch threads (default: torch's choice).")
 @click.option("--device", default="cpu", show_default=True, help="Where trained trials run, e.g. cuda.")
 @click.option("--publish/--no-publish", default=True, show_default=True,
-              help="Write the winner's embeddings back to the graph and serve it.")
+              help="Write the winner back to the graph (as graphrec publish) and serve it.")
 @_data_options
 @click.pass_context
 def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_minutes, models, study, batch_size,
@@ -820,10 +822,7 @@ def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_m
             click.echo(f"skipped {name}: {why}")
         if outcome.not_reached:
             click.echo(f"not reached within the budget: {', '.join(outcome.not_reached)}")
-        if publish and run.meta["embeddings"] == "none":
-            click.echo(f"not published: {run.meta['model']} ranks by an item–item filter and has no embeddings to "
-                       "serve", err=True)
-        elif publish:
+        if publish:
             _publish(ctx, graph, run)
     winner = run.meta["tune"]["chosen"]
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in winner["params"].items())
@@ -1012,8 +1011,9 @@ def _load_run(ctx: click.Context, run_ref: str):
 @click.option("--serve/--no-serve", default=True, show_default=True, help="Serve the run once it is written.")
 @click.option("--batch-size", default=5_000, show_default=True, help="Nodes per write transaction.")
 @click.option("--similar", default=100, show_default=True, type=click.IntRange(min=0),
-              help="Graph filters (GF-CF): each item's nearest items written as relationships for fast serving "
-                   "(0: none; recommend then walks every path at query time).")
+              help="Closed-form models (graph filters, ItemKNN, EASE^R, LinkProp): each item's largest entries of "
+                   "its item–item row written as relationships, summed at query time (0: none, for a model whose "
+                   "item–item part is a walk, e.g. GF-CF: recommend then walks every path at query time).")
 @click.option("--fold-in", "fold", is_flag=True, help="Only embed the users and items that joined the graph since "
               "RUN was trained (from their interactions, no retraining) and write them; RUN must be published.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -1044,8 +1044,11 @@ def publish_cmd(ctx: click.Context, run_ref: str, serve: bool, batch_size: int, 
     if as_json:
         _echo_json(report.__dict__)
         return
-    click.echo(f"published {report.run}: {report.users:,} users, {report.items:,} items, index {report.index}"
+    click.echo(f"published {report.run}: {report.users:,} users, {report.items:,} items"
+               + (f", index {report.index}" if report.index else "")
                + ("; now serving it" if report.serving else "; not served (graphrec runs switch)"))
+    if report.item_item:
+        click.echo(_item_item_line(report, run.meta.get("model", "")))
     if any(report.missing.values()):
         click.echo(f"not in the graph (skipped): {report.missing}", err=True)
 

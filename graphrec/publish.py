@@ -14,7 +14,12 @@ Serving design (the queries are in ``cypher/recommend.cypher``):
   first matches the served ModelRun and reads the property and index names from it, so a query sees one run or the
   other, never a mix; switching back to an older run is the same call;
 * embeddings are checked before the first write (:func:`check_embeddings`): Neo4j's cosine throws on a NaN, infinite
-  or zero vector, and one such row would fail every query that scores it.
+  or zero vector, and one such row would fail every query that scores it;
+* a closed-form model whose scores are not its embeddings' inner products (GF-CF, BSPM, ChebyCF, Turbo-CF, ItemKNN,
+  EASE^R, LinkProp) is scores = x S + a low-pass part: the low-pass part (if any) is written as embeddings, and S as
+  each item's top-s row entries, ``GRAPHREC_SIMILAR`` relationships (:mod:`graphrec.itemgraph`), summed over the
+  user's items at query time. A model whose S is a degree-weighted walk also records its exponents
+  (``walk_user_power``, ``walk_item_power``), so the exact path can walk it in the graph instead.
 """
 
 from __future__ import annotations
@@ -90,21 +95,23 @@ class IndexOptions:
                 raise ConfigError(f"IndexOptions: {name} must be an integer in 1..{top} (Neo4j's range), got {value!r}")
 
 
-# Graph filters whose item–item part is the walk user → item → user → item with degree weights (recommend.cypher,
-# walk_for_user): d_v^-a on the middle user, d^-b on both items. GF-CF's linear filter r_u R̃ᵀR̃, R̃ = D_U^-½ R D_I^-½.
-WALKS = {"gfcf": (1.0, 0.5)}
-
-
 def meta_embeddings(run: Run) -> str:
     """What a run's embeddings hold: ``scores`` (the model's scores are their inner products), ``low-pass part`` (a
-    graph filter's low-rank term) or ``none``."""
+    graph filter's low-rank term; the rest is item–item) or ``none`` (all of it is item–item)."""
     return str(run.meta.get("embeddings", "scores"))
 
 
-def walk_exponents(meta: dict) -> dict:
-    """``{walk_user_power, walk_item_power}`` for a run whose model serves its item–item part by the walk, else {}."""
-    powers = WALKS.get(str(meta.get("model", "")))
-    return {} if powers is None else {"walk_user_power": powers[0], "walk_item_power": powers[1]}
+def _closed_form(name: str) -> bool:
+    from graphrec.models import MODELS  # torch: imported where embeddings are read
+
+    return bool(getattr(MODELS.get(name), "closed_form", False))
+
+
+def walk_exponents(model) -> dict:
+    """``{walk_user_power, walk_item_power}`` for a model whose item–item part S is the walk user → item → user →
+    item weighted d_v^-a on the middle user and d^-b on both items (``recommend.walk_for_user``), else {}."""
+    powers = model.walk_powers() if hasattr(model, "walk_powers") else None
+    return {} if powers is None else {"walk_user_power": float(powers[0]), "walk_item_power": float(powers[1])}
 
 
 def check_embeddings(run_id: str, ids: dict[str, Sequence[str]], users: torch.Tensor,
@@ -176,7 +183,8 @@ class PublishReport:
     unseen_users: int = 0  # users with no training interaction and no friend in the run: their rows are noise
     index: str = ""
     serving: bool = False
-    similar: int = 0       # item–item relationships written (a graph filter's stored neighbours)
+    similar: int = 0       # item–item relationships written (a closed-form model's stored rows of S)
+    item_item: str = ""    # how the rest of the scores is served: "stored" rows of S, "walk" (computed), or ""
 
 
 def _batches(ids: Sequence[str], vectors: list, size: int, extra: list | None = None) -> Iterator[list[dict]]:
@@ -240,9 +248,11 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
     item vector index; then serve it (``serve=True``). Publishing a run again rewrites the same properties.
 
     The embeddings are checked first (:func:`check_embeddings`): a refused run leaves the graph as it was. An index
-    the run already has is kept as it is; :func:`rebuild_index` builds it again with other ``index_options``. A graph
-    filter served by the walk (GF-CF) also gets each item's ``similar`` nearest items as relationships
-    (:mod:`graphrec.itemgraph`; 0: none, and it is served by walking every path at query time)."""
+    the run already has is kept as it is; :func:`rebuild_index` builds it again with other ``index_options``. A
+    closed-form model whose scores are more than its embeddings (see the module doc) also gets each item's
+    ``similar`` largest entries of its row of S as relationships (:mod:`graphrec.itemgraph`); 0 stores none, for a
+    model whose S is a walk, which is then walked at query time. A model that cannot be served from the graph
+    (``not_servable``) is refused before anything is written."""
     import torch
 
     emb = run.embeddings()
@@ -251,12 +261,26 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
     if users.shape[1] != items.shape[1]:
         raise GraphrecError(f"run {run.id}: user embeddings have {users.shape[1]} dimensions, items {items.shape[1]}")
     user_ids, item_ids = ids.ids["user"], ids.ids["item"]
-    low_pass = meta_embeddings(run) == "low-pass part"
-    keep = check_embeddings(run.id, {"user": user_ids, "item": item_ids}, users, items, zero_items_allowed=low_pass)
-    keep_items = (items != 0).any(dim=1)
-    unseen = unseen_users(run, len(user_ids))
-    if unseen is not None:
-        keep = keep & ~unseen
+    model, walk = None, {}
+    if meta_embeddings(run) != "scores":  # the rest of its scores is item–item: check it can be served first
+        model = run.model()
+        if model.not_servable:
+            raise GraphrecError(f"run {run.id}: {run.meta.get('model')} cannot be published: {model.not_servable}")
+        walk = walk_exponents(model)
+        if similar <= 0 and not walk:
+            raise ConfigError(f"run {run.id}: similar={similar} stores no item–item rows, and {run.meta.get('model')}'s "
+                              "are not a walk the graph can compute at query time; give similar >= 1")
+    embedded = items.shape[1] > 0
+    if embedded:  # a closed-form model's zero item row is an item no training user has (popularity 0, no signal)
+        keep = check_embeddings(run.id, {"user": user_ids, "item": item_ids}, users, items,
+                                zero_items_allowed=model is not None or _closed_form(str(run.meta.get("model", ""))))
+        keep_items = (items != 0).any(dim=1)
+        unseen = unseen_users(run, len(user_ids))
+        if unseen is not None:
+            keep = keep & ~unseen
+    else:  # only item–item rows: no property, no vector index
+        keep, unseen = torch.zeros(len(user_ids), dtype=torch.bool), None
+        keep_items = torch.zeros(len(item_ids), dtype=torch.bool)
     props = RunProperties.of(run.id)
     index: VectorIndex = graph.dialect.item_index(props.index, props.mips)
     augmented, max_norm = augment(items)
@@ -277,30 +301,35 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
         "mips_property": props.mips,
         "index_name": index.name,
         "index_pad": index.pad,
-        **walk_exponents(meta),
+        **walk,
     })
-    report = PublishReport(run.id, index=index.name, zero_users=int((~keep).sum()),
+    report = PublishReport(run.id, index=index.name if embedded else "", zero_users=int((~keep).sum()) if embedded else 0,
                            unseen_users=int(unseen.sum()) if unseen is not None else 0)
 
-    written_ids = [user_ids[k] for k in keep.nonzero().flatten().tolist()]
-    report.users = write_embeddings(graph, "user", props, written_ids, users[keep], batch_size, progress)
-    written_items = [item_ids[k] for k in keep_items.nonzero().flatten().tolist()]
-    report.items = write_embeddings(graph, "item", props, written_items, items[keep_items], batch_size, progress,
-                                    augmented[keep_items])
-    report.missing = {"user": len(written_ids) - report.users, "item": len(written_items) - report.items}
-    if report.items == 0 or report.users == 0:
-        raise GraphrecError(f"run {run.id}: none of its {'items' if report.items == 0 else 'users'} are in the graph "
-                            f"at {graph.uri}; publish it to the graph it was trained on")
-
-    with progress("build the item vector index", 1) as advance:
-        create_index(graph, index, int(items.shape[1]) + index.pad, index_options, timeout=index_timeout)
-        advance(1)
+    if embedded:
+        written_ids = [user_ids[k] for k in keep.nonzero().flatten().tolist()]
+        report.users = write_embeddings(graph, "user", props, written_ids, users[keep], batch_size, progress)
+        written_items = [item_ids[k] for k in keep_items.nonzero().flatten().tolist()]
+        report.items = write_embeddings(graph, "item", props, written_items, items[keep_items], batch_size, progress,
+                                        augmented[keep_items])
+        report.missing = {"user": len(written_ids) - report.users, "item": len(written_items) - report.items}
+        if report.items == 0 or report.users == 0:
+            raise GraphrecError(f"run {run.id}: none of its {'items' if report.items == 0 else 'users'} are in the "
+                                f"graph at {graph.uri}; publish it to the graph it was trained on")
+        with progress("build the item vector index", 1) as advance:
+            create_index(graph, index, int(items.shape[1]) + index.pad, index_options, timeout=index_timeout)
+            advance(1)
     stored = None
-    if walk_exponents(meta) and similar > 0:  # a graph filter: its item–item part as each item's nearest items
+    if model is not None and similar > 0:  # its item–item part as each item's largest row entries
         from graphrec.itemgraph import write_similar
 
         stored = similar
-        report.similar = write_similar(graph, run.id, run.model(), item_ids, similar, progress=progress)
+        report.similar, found = write_similar(graph, run.id, model, item_ids, similar, progress=progress)
+        report.items = report.items or found
+        if found == 0:
+            raise GraphrecError(f"run {run.id}: none of its items are in the graph at {graph.uri}; publish it to the "
+                                "graph it was trained on")
+    report.item_item = "" if model is None else "stored" if stored else "walk"
     graph.write("publish.finish_run", id=run.id, now=_now(), users=report.users, items=report.items,
                 similar=stored)
     if serve:

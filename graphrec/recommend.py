@@ -60,9 +60,11 @@ def recommend(graph: Graph, user: str, k: int = 20, *, path: str = "index", fetc
               seen_splits: Sequence[str] | None = None, cold_start: bool = True,
               walk_splits: Sequence[str] | None = None) -> list[dict]:
     """Top-``k`` items for ``user`` as rows ``{item, score, run}``, best first (``recommend.for_user[_index]``; for
-    a graph filter's run, its item–item part from the graph plus its low-pass embeddings, over the items it reaches
-    and ``fetch`` more from the index: ``recommend.similar_walk_for_user`` sums the run's stored neighbours of the
-    user's items, the exact path ``recommend.walk_for_user`` walks every path at query time over every item).
+    a closed-form model's run, its item–item part from the graph plus its low-pass embeddings if it has some, over
+    the items it reaches and ``fetch`` more from the index: ``recommend.similar_walk_for_user`` sums the run's stored
+    rows of S over the user's items; the exact path of a model whose S is a walk, ``recommend.walk_for_user``, walks
+    every path at query time over every item, and of any other reads the same stored rows, with every item's
+    low-pass term).
 
     ``entities``: only items linked to each of these KG entities (ids or names); ``exclude``: item ids never to
     return; ``seen_splits``: None excludes every item the user interacted with, ``["train"]`` only training ones.
@@ -74,11 +76,11 @@ def recommend(graph: Graph, user: str, k: int = 20, *, path: str = "index", fetc
                   exclude=list(exclude) if exclude else None,
                   seen_splits=None if seen_splits is None else list(seen_splits))
     served = graph.read("recommend.serving_run", run=run)
-    if served and served[0]["walk"]:  # a graph filter: its item–item part from the graph as it is now
-        # exact: every path walked now, every item a candidate; else the run's stored neighbours, when it has them
-        name = "recommend.similar_walk_for_user" if path == "index" and served[0].get("similar") else \
-            "recommend.walk_for_user"
-        rows = graph.read(name, walk_splits=None if walk_splits is None else list(walk_splits),
+    if served and (served[0]["walk"] or served[0].get("similar")):  # a closed-form model: x S from the graph now
+        # S walked now (exact, where S is a walk and for path exact or when no rows were stored), else its stored rows
+        walked = served[0]["walk"] and (path == "exact" or not served[0].get("similar"))
+        rows = graph.read("recommend.walk_for_user" if walked else "recommend.similar_walk_for_user",
+                          walk_splits=None if walk_splits is None else list(walk_splits),
                           fetch=max(1, served[0]["items"] or 1) if path == "exact" else fetch or default_fetch(k),
                           **params)
     elif path == "index":
@@ -94,11 +96,14 @@ def recommend(graph: Graph, user: str, k: int = 20, *, path: str = "index", fetc
 
 def similar(graph: Graph, item: str, k: int = 20, *, run: str | None = None, exclude: Sequence[str] | None = None,
             cold_start: bool = True) -> list[dict]:
-    """The ``k`` items most similar to ``item`` (cosine of the run's item embeddings), rows ``{item, score, run}``."""
+    """The ``k`` items most similar to ``item`` (cosine of the run's item embeddings; for a run without any, the
+    largest entries of the item's stored row of S), rows ``{item, score, run}``."""
     _check(k, "exact")
     params = dict(item=graph.mapping.key("item", str(item)), k=k, run=run, exclude=list(exclude) if exclude else None)
-    rows = graph.read("recommend.similar_items", **params)
-    if not rows and cold_start:
+    served = graph.read("recommend.serving_run", run=run)
+    stored = bool(served) and served[0].get("similar") is not None and not served[0].get("dim")
+    rows = graph.read("recommend.similar_stored_items" if stored else "recommend.similar_items", **params)
+    if not rows and cold_start and not stored:
         rows = graph.read("recommend.cold_start_similar_items", **params)
     if not rows:
         raise _why_empty(graph, run, item=str(item))

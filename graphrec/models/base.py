@@ -11,7 +11,8 @@ buffers: the graph is data, not weights, so it is not saved with the model. Mode
 knowledge graph name them in ``needs_side`` and take ``side`` (a :class:`graphrec.sidegraphs.SideGraphs`).
 Closed-form models (``closed_form = True``: graph filters and the baselines, :mod:`graphrec.models.closed`) have no
 loss and no epochs: :func:`graphrec.closedfit.fit_closed_form` fits them once. Where ``dot_product_scores`` is False,
-``score(users)`` is the model's ranking and ``forward()`` only its low-rank part (or an empty pair).
+``score(users)`` is the model's ranking and ``forward()`` only its low-rank part (or an empty pair); the rest is a sum
+of item–item rows over the user's items (``item_rows``), which graphrec publish stores in the graph.
 Data-parallel training (:mod:`graphrec.distributed`) splits each batch between processes and adds their gradients
 weighted by each shard's share of the batch: the one-process gradient when the loss is a mean over the batch's triples
 plus terms that do not depend on the batch. A model whose loss is not says why in ``not_data_parallel``, and is
@@ -35,6 +36,7 @@ class Recommender(nn.Module):
     dot_product_scores = True  # score(users) == user_emb[users] @ item_emb.T for (user_emb, item_emb) = forward()
     not_data_parallel: str | None = None  # why the loss does not split over a batch's shards (see above), if not
     sparse_updates = False  # parameters get sparse gradients; the training loop then uses torch.optim.SparseAdam
+    not_servable: str | None = None  # why graphrec publish cannot serve the model's scores from the graph, if not
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None):
         super().__init__()

@@ -93,6 +93,12 @@ class ItemKNN(ClosedFormRecommender):
                                       self.neighbour_sim.reshape(-1)[keep], self.n_items, self.n_items)
         return spmm(self._sim_t, x.contiguous())
 
+    def item_rows(self, items: Tensor) -> Tensor:
+        """Each item's kept neighbours with their similarities: S is exactly these lists."""
+        self._check_fitted()
+        rows = torch.zeros(items.numel(), self.n_items)
+        return rows.scatter_(1, self.neighbours[items], self.neighbour_sim[items])
+
 
 class EASE(ClosedFormRecommender):
     """EASE^R: a closed-form linear item–item model with a zero diagonal (Steck, WWW'19).
@@ -158,6 +164,16 @@ class EASE(ClosedFormRecommender):
         out[self.kept_items] = spmm(history, self.weights).t()  # each user's rows of B, summed
         return out
 
+    def item_rows(self, items: Tensor) -> Tensor:
+        """Rows of B (zero for an item outside the ``max_items`` modelled: it adds nothing to any score)."""
+        self._check_fitted()
+        slot = torch.full((self.n_items,), -1, dtype=torch.long)
+        slot[self.kept_items] = torch.arange(self.kept_items.numel())
+        rows = torch.zeros(items.numel(), self.n_items)
+        on = slot[items] >= 0
+        rows[on.nonzero().flatten().unsqueeze(1), self.kept_items.unsqueeze(0)] = self.weights[slot[items[on]]]
+        return rows
+
 
 def check_memory(m: int) -> None:
     """Refuse, before allocating, an m x m float32 matrix (plus a 10% margin for its blocks and the data) that the
@@ -195,3 +211,6 @@ class LinkProp(ClosedFormRecommender):
         first = self.degree_power("item", -self.item_in).unsqueeze(1) * x
         paths = spmm(self.r_t, spmm(self.r, first))
         return self.degree_power("item", -self.item_out).unsqueeze(1) * paths
+
+    def walk_powers(self) -> tuple[float, float] | None:
+        return (self.user_power, self.item_in) if self.item_in == self.item_out else None

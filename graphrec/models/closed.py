@@ -125,6 +125,26 @@ class ClosedFormRecommender(Recommender):
         an empty pair (width 0) for a model with none."""
         return torch.zeros(self.n_users, 0), torch.zeros(self.n_items, 0)
 
+    # ---- serving from the graph: scores = x S + forward()'s low-pass part (graphrec.itemgraph) ----------------------
+    def item_item(self, x: Tensor) -> Tensor:
+        """The item–item part of the scores, ``Sᵀ x`` for an (n_items, B) block: :meth:`filter` less the low-pass part
+        that :meth:`forward` gives as embeddings (a model without one: the whole filter)."""
+        return self.filter(x, torch.empty(0, dtype=torch.long))
+
+    def item_rows(self, items: Tensor) -> Tensor:
+        """Rows ``items`` of S as a dense (B, n_items) block: row i holds what item i in a user's history adds to
+        each item's score. Defaults to :meth:`item_item` of the items' indicator columns; a model that keeps S's rows
+        (neighbour lists, a weight matrix) or forms them more cheaply overrides it."""
+        self._check_fitted()
+        columns = torch.zeros(self.n_items, items.numel())
+        columns[items, torch.arange(items.numel())] = 1.0
+        return self.item_item(columns).t()
+
+    def walk_powers(self) -> tuple[float, float] | None:
+        """``(a, b)`` when S is the walk user → item → user → item weighted d_v^-a on the middle user and d^-b on both
+        items (``recommend.walk_for_user`` computes it exactly at query time), else None."""
+        return None
+
     def hparams(self) -> dict:
         return {name: getattr(self, name) for name in _hparam_names(self)}
 
@@ -155,6 +175,18 @@ def csr_pair(rows: Tensor, cols: Tensor, values: Tensor, n_rows: int, n_cols: in
         return csr(crow, c[order], v[order].float().contiguous(), n, m)
 
     return build(rows, cols, values, n_rows, n_cols), build(cols, rows, values, n_cols, n_rows)
+
+
+def gram_rows(r_t: Tensor, items: Tensor, n_users: int) -> Tensor:
+    """Rows ``items`` of the (symmetric) Gram RᵀR as a dense (B, n_items) block, from R's columns (Rᵀ as CSR
+    ``r_t``): R's block of columns times Rᵀ, never the n_items² Gram."""
+    columns = torch.zeros(n_users, items.numel())
+    crow, col, val = r_t.crow_indices(), r_t.col_indices(), r_t.values()
+    counts = crow[items + 1] - crow[items]
+    owner = torch.repeat_interleave(torch.arange(items.numel()), counts)
+    entries = torch.repeat_interleave(crow[items] - (counts.cumsum(0) - counts), counts) + torch.arange(int(counts.sum()))
+    columns[col[entries], owner] = val[entries]
+    return spmm(r_t, columns).t().contiguous()
 
 
 def gram_apply(r: Tensor, r_t: Tensor, x: Tensor) -> Tensor:

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from graphrec.errors import ModelError
 from graphrec.compiled.kernels import spmm
-from graphrec.models.closed import ClosedFormRecommender, gram_apply, top_right_singular
+from graphrec.models.closed import ClosedFormRecommender, gram_apply, gram_rows, top_right_singular
 from graphrec.progress import Progress
 
 SOLVERS = ("euler", "rk4")
@@ -85,10 +85,19 @@ class GFCF(_SpectralFilter):
         self.alpha = float(alpha)
 
     def filter(self, x: Tensor, users: Tensor) -> Tensor:
-        out = gram_apply(self.r, self.r_t, x)
+        out = self.item_item(x)
         if self.k and self.alpha:
             out += self.ideal_term(x, self.alpha, 0.5)
         return out
+
+    def item_item(self, x: Tensor) -> Tensor:
+        return gram_apply(self.r, self.r_t, x)
+
+    def item_rows(self, items: Tensor) -> Tensor:
+        return gram_rows(self.r_t, items, self.n_users)
+
+    def walk_powers(self) -> tuple[float, float]:
+        return 1.0, 0.5  # R̃ᵀR̃ = D_I^-½ Rᵀ D_U^-1 R D_I^-½
 
     def forward(self) -> tuple[Tensor, Tensor]:
         return self.ideal_pair(self.alpha, 0.5)
@@ -144,9 +153,12 @@ class BSPM(_SpectralFilter):
             self._ideal_items = states[-1] if not self.t_point else torch.stack(states).sum(0) / (self.K_b + self.K_s)
         return self._ideal_items
 
-    def filter(self, x: Tensor, users: Tensor) -> Tensor:
+    def item_item(self, x: Tensor) -> Tensor:
         blurred = self._blur(x)
-        out = self._combine(blurred, self._sharpen(blurred[-1]))
+        return self._combine(blurred, self._sharpen(blurred[-1]))
+
+    def filter(self, x: Tensor, users: Tensor) -> Tensor:
+        out = self.item_item(x)
         if self.k and self.idl_beta:
             out += self.ideal_term(x, self.idl_beta, 0.5, self._sharpened_ideal())
         return out
@@ -200,6 +212,12 @@ class ChebyCF(_SpectralFilter):
         self.coefficients = plateau_coefficients(self.K, self.phi)
 
     def filter(self, x: Tensor, users: Tensor) -> Tensor:
+        return self._filtered(x, self.k > 0 and self.alpha != 0)
+
+    def item_item(self, x: Tensor) -> Tensor:
+        return self._filtered(x, False)
+
+    def _filtered(self, x: Tensor, ideal: bool) -> Tensor:
         signal = self.degree_power("item", -self.beta).unsqueeze(1) * x
 
         def laplacian(y):  # L̃ = 2L/λmax − I = I − 2P (λmax = 1 for the normalised graph)
@@ -210,7 +228,7 @@ class ChebyCF(_SpectralFilter):
         for c in self.coefficients[2:]:
             previous, current = current, 2 * laplacian(current) - previous
             out += c * current
-        if self.k and self.alpha:
+        if ideal:
             out += self.alpha * (self.ideal @ (self.ideal.t() @ signal))
         return self.degree_power("item", self.beta).unsqueeze(1) * out
 

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from graphrec.errors import ModelError
-from graphrec.models.closed import ClosedFormRecommender, gram_apply
+from graphrec.models.closed import ClosedFormRecommender, gram_apply, gram_rows
 from graphrec.progress import Progress
 
 FILTERS = {1: (0.0, 1.0), 2: (0.0, 2.0, -1.0), 3: (0.0, 1.0 - 0.29, 0.1, -0.01)}  # coefficients of P^0, P^1, ...
@@ -72,7 +72,6 @@ class TurboCF(ClosedFormRecommender):
         return torch.from_numpy(np.ascontiguousarray((self._sparse_graph() @ x.numpy()).astype(np.float32)))
 
     def filter(self, x: Tensor, users: Tensor) -> Tensor:
-        coefficients = FILTERS[self.filter_order]
         if self.power == 1.0:
             term = self._apply(x)
         else:  # r_u P from the user's items' rows of sparse P (x is 0/1 and sparse)
@@ -80,6 +79,24 @@ class TurboCF(ClosedFormRecommender):
 
             history = sp.csr_matrix(x.t().numpy())
             term = torch.from_numpy((history @ self._sparse_graph()).toarray().astype(np.float32).T.copy())
+        return self._polynomial(term)
+
+    def item_rows(self, items: Tensor) -> Tensor:
+        """Rows of f(P) from P's rows (P is symmetric, so they are also its columns, and P² rows are P's applied)."""
+        self._check_fitted()
+        if self.power == 1.0:
+            rows = gram_rows(self.r_t, items, self.n_users)
+        else:
+            rows = torch.from_numpy(self._sparse_graph()[items.numpy()].toarray().astype(np.float32))
+        return self._polynomial(rows.t().contiguous()).t()
+
+    def walk_powers(self) -> tuple[float, float] | None:
+        """P = R̄ᵀR̄ with R̄ = D_U^-a R D_I^-(1-a): the walk d_v^-2a, d^-(1-a), when the filter is P itself."""
+        return (2 * self.alpha, 1.0 - self.alpha) if self.filter_order == 1 and self.power == 1.0 else None
+
+    def _polynomial(self, term: Tensor) -> Tensor:
+        """The filter's polynomial in P, given ``term`` = P x."""
+        coefficients = FILTERS[self.filter_order]
         out = coefficients[1] * term
         for c in coefficients[2:]:
             term = self._apply(term)

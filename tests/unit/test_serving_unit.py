@@ -220,3 +220,25 @@ def test_a_graph_filter_run_is_served_by_the_walk():
     assert name == "recommend.walk_for_user" and params["fetch"] == 41 and params["walk_splits"] is None
     rec.recommend(graph, "u1", 5, walk_splits=["train"])
     assert graph.calls[-1][1]["fetch"] == 100 and graph.calls[-1][1]["walk_splits"] == ["train"]
+
+
+@pytest.mark.parametrize("walk, similar, path, statement", [
+    (True, 100, "index", "recommend.similar_walk_for_user"),   # GF-CF: its stored rows, fast
+    (True, 100, "exact", "recommend.walk_for_user"),           # ... or every path walked now
+    (True, None, "index", "recommend.walk_for_user"),          # published with --similar 0
+    (False, 200, "index", "recommend.similar_walk_for_user"),  # ItemKNN, EASE^R: S is only in its stored rows
+    (False, 200, "exact", "recommend.similar_walk_for_user"),
+])
+def test_a_closed_form_run_is_served_from_its_stored_rows_or_its_walk(walk, similar, path, statement):
+    row = {"item": "i1", "score": 1.0, "run": "r1"}
+    graph = FakeGraph({"recommend.serving_run": [{"id": "r1", "walk": walk, "similar": similar, "items": 41}],
+                       statement: [row]})
+    assert rec.recommend(graph, "u1", 5, path=path) == [row]
+    assert graph.calls[1][0] == statement
+
+
+def test_similar_items_of_a_run_without_embeddings_are_its_stored_row():
+    row = {"item": "i2", "score": 0.5, "run": "r1"}
+    graph = FakeGraph({"recommend.serving_run": [{"id": "r1", "walk": False, "similar": 100, "dim": 0}],
+                       "recommend.similar_stored_items": [row]})
+    assert rec.similar(graph, "i1") == [row]

@@ -334,3 +334,86 @@ def test_hybrid_refuses_a_trained_part():
     data, _ = tiny()
     with pytest.raises(ModelError, match="Hybrid: second='lightgcn' trains by epochs"):
         fitted("hybrid", data, second="lightgcn")
+
+
+SERVED_BY_ROWS = [name for name in CLOSED if not MODELS[name].dot_product_scores and not MODELS[name].not_servable]
+SMALL = {"gfcf": {"k": 4}, "bspm": {"k": 4}, "chebycf": {"k": 4}, "itemknn": {"k": 5}, "ease": {"reg": 5.0},
+         "turbocf": {"alpha": 0.6, "filter": 2}, "linkprop": {"user_power": 1.0}}
+
+
+def dense_rows(model, block: int = 7) -> torch.Tensor:
+    """S from the model's item rows, in blocks that do not divide the catalogue."""
+    with torch.no_grad():
+        return torch.cat([model.item_rows(torch.arange(start, min(start + block, N_ITEMS)))
+                          for start in range(0, N_ITEMS, block)]).double()
+
+
+@pytest.mark.parametrize("name", SERVED_BY_ROWS)
+def test_item_rows_and_the_low_pass_embeddings_give_the_scores(name):
+    """What publish stores (S's rows) summed over a user's items, plus the embeddings it writes, is the ranking."""
+    data, r = tiny()
+    model = fitted(name, data, **SMALL.get(name, {}))
+    users, items = model()
+    assert_close(scores(model), r @ dense_rows(model) + (users @ items.t()).double())
+
+
+@pytest.mark.parametrize("name, hparams, reference", [
+    ("gfcf", {"k": 0}, lambda r: normalised(r).t() @ normalised(r)),
+    ("turbocf", {"alpha": 0.6, "power": 0.7, "filter": 2},
+     lambda r: 2 * turbo_p(r, 0.6, 0.7) - turbo_p(r, 0.6, 0.7) @ turbo_p(r, 0.6, 0.7)),
+    ("ease", {"reg": 5.0, "max_items": 10}, lambda r: ease_b(r, 5.0, 10)),
+])
+def test_item_rows_equal_the_dense_item_item_matrix(name, hparams, reference):
+    data, r = tiny()
+    assert_close(dense_rows(fitted(name, data, **hparams)), reference(r))
+
+
+def test_itemknn_rows_are_its_neighbour_lists():
+    data, _ = tiny()
+    model = fitted("itemknn", data, k=5)
+    rows = dense_rows(model)
+    for i in range(N_ITEMS):
+        kept = {int(j): float(v) for j, v in zip(model.neighbours[i], model.neighbour_sim[i]) if v > 0}
+        assert {int(j): float(rows[i, j]) for j in torch.nonzero(rows[i]).flatten()} == pytest.approx(kept)
+
+
+@pytest.mark.parametrize("name, hparams", [("gfcf", {"k": 4}), ("turbocf", {"alpha": 0.7}),
+                                           ("linkprop", {"user_power": 1.0, "item_in": 0.25, "item_out": 0.25})])
+def test_walk_powers_are_the_models_item_item_matrix(name, hparams):
+    """The exact served path walks user → item → user → item weighted d_i^-b d_v^-a d_j^-b: it must be S."""
+    data, r = tiny()
+    model = fitted(name, data, **hparams)
+    a, b = model.walk_powers()
+    walk = inv_pow(r.sum(0), -b).unsqueeze(1) * (r.t() @ (inv_pow(r.sum(1), -a).unsqueeze(1) * r)) \
+        * inv_pow(r.sum(0), -b)
+    assert_close(dense_rows(model), walk)
+
+
+def test_only_walks_have_walk_powers():
+    data, _ = tiny()
+    assert fitted("turbocf", data, filter=2).walk_powers() is None
+    assert fitted("linkprop", data, item_in=0.5, item_out=0.25).walk_powers() is None
+    assert fitted("itemknn", data, k=3).walk_powers() is None
+
+
+def test_a_hybrid_has_no_item_rows():
+    data, _ = tiny()
+    model = fitted("hybrid", data, first_hp={"k": 4})
+    with pytest.raises(ModelError, match="standardisation"):
+        model.item_rows(torch.arange(3))
+
+
+def turbo_p(r: torch.Tensor, alpha: float, power: float) -> torch.Tensor:
+    rbar = inv_pow(r.sum(1), -alpha).unsqueeze(1) * r * inv_pow(r.sum(0), alpha - 1)
+    return (rbar.t() @ rbar).pow(power)
+
+
+def ease_b(r: torch.Tensor, reg: float, max_items: int) -> torch.Tensor:
+    kept = torch.sort(torch.argsort(r.sum(0), descending=True, stable=True)[:max_items]).values
+    x = r[:, kept]
+    p = torch.linalg.inv(x.t() @ x + reg * torch.eye(kept.numel(), dtype=torch.float64))
+    b = -p / p.diagonal()
+    b.fill_diagonal_(0.0)
+    out = torch.zeros(N_ITEMS, N_ITEMS, dtype=torch.float64)
+    out[kept.unsqueeze(1), kept.unsqueeze(0)] = b
+    return out
