@@ -24,7 +24,8 @@ from (seed, number of finished trials), so a search resumed after a kill propose
 models the graph can feed (social models only with social ties, KG models only with KG facts; the others are named
 with the reason), one trial at their defaults each and the rest of the budget on the model leading on the holdout.
 The winner (:func:`choose`) is the best on the holdout, so it never loses there to popularity, ItemKNN or the best
-graph filter; a tie goes to the cheaper model.
+graph filter; a tie goes to the cheaper model. Every candidate can be published and served from the graph
+(:mod:`graphrec.publish`); a model that could not (``not_servable``) is left out and named with the reason.
 """
 
 from __future__ import annotations
@@ -89,11 +90,19 @@ def candidates(side: SideGraphs, models: list[str] | None = None) -> tuple[list[
     """(closed-form, trained, skipped with the reason) for auto: ``models`` restricts the trained ones."""
     skipped: dict[str, str] = {}
     trained = []
+    closed = []
+    for name in BASELINES + FILTERS:  # every one is served from the graph today; one that is not is never chosen
+        if model_class(name).not_servable:
+            skipped[name] = f"it cannot be served: {model_class(name).not_servable}"
+        else:
+            closed.append(name)
     for name in (models if models is not None else TRAINED):
         cls = model_class(name)
         if cls.closed_form:
             continue
-        if "social" in cls.needs_side and not side.has_social:
+        if cls.not_servable:
+            skipped[name] = f"it cannot be served: {cls.not_servable}"
+        elif "social" in cls.needs_side and not side.has_social:
             skipped[name] = "the graph has no social ties (FOLLOWS)"
         elif "kg" in cls.needs_side and not side.has_kg:
             skipped[name] = "the graph has no knowledge-graph facts"
@@ -101,7 +110,7 @@ def candidates(side: SideGraphs, models: list[str] | None = None) -> tuple[list[
             skipped[name] = "the graph has neither social ties nor KG facts (it would be XSimGCL)"
         else:
             trained.append(name)
-    return list(BASELINES + FILTERS), trained, skipped
+    return closed, trained, skipped
 
 
 def choose(rows: list[dict], order: list[str]) -> dict | None:

@@ -67,6 +67,16 @@ def test_auto_skips_the_models_whose_graphs_are_absent_and_says_why():
     assert {"diffnet", "mhcn", "sept", "unigcl"} <= set(trained) and set(skipped) == {"kgat"}
 
 
+def test_auto_leaves_out_a_model_that_cannot_be_served_and_says_why(monkeypatch):
+    from graphrec.models import MODELS
+
+    monkeypatch.setattr(MODELS["bspm"], "not_servable", "a test reason", raising=False)
+    monkeypatch.setattr(MODELS["mf"], "not_servable", "another", raising=False)
+    closed, trained, skipped = candidates(SideGraphs(40, 60))
+    assert "bspm" not in closed and "mf" not in trained
+    assert skipped["bspm"] == "it cannot be served: a test reason" and "another" in skipped["mf"]
+
+
 def test_auto_never_picks_a_model_below_the_baselines_on_the_holdout(tmp_path):
     rows = [{"model": "popularity", "state": "complete", "value": 0.30},
             {"model": "itemknn", "state": "complete", "value": 0.42},
