@@ -30,3 +30,20 @@ def test_a_resumed_runs_peak_memory_is_the_largest_over_its_processes(tmp_path):
     (run / "peak_rss_mb.json").write_text("1e9")  # an earlier segment (another process) peaked higher
     assert peak_rss_mb(str(run)) == 1e9
     assert json.loads((run / "peak_rss_mb.json").read_text()) == 1e9
+
+
+def test_scaling_record_files_merge_with_the_earlier_file_first_and_the_ltgnn_table_is_one_run():
+    from benchmarks.scaling import ltgnn_table, merge_records
+
+    def record(size, stage, epoch, load):
+        return {"interactions": size, "stage": stage, "status": "ok", "seconds": epoch + 10, "load": [load, load],
+                "rss_peak_mb": 1024, "jvm_peak_mb": 2048,
+                "phases": {"epoch": {"seconds": epoch}, "test": {"seconds": 1.0}}}
+
+    main = [record(10**6, "train1", 129.5, 12)]
+    ltgnn_run = [record(10**6, "train1", 115.5, 7), record(10**6, "ltgnn", 20.5, 7), record(3 * 10**6, "ltgnn", 60.0, 8)]
+    merged = merge_records([main, ltgnn_run])
+    assert [(r["interactions"], r["stage"], r["phases"]["epoch"]["seconds"]) for r in merged] == \
+        [(10**6, "train1", 129.5), (10**6, "ltgnn", 20.5), (3 * 10**6, "ltgnn", 60.0)]
+    rows = ltgnn_table(ltgnn_run).splitlines()[2:]
+    assert rows[0].startswith("| 1,000,000 | 115.5 | 20.5 | 5.6x |") and rows[1].startswith("| 3,000,000 | - | 60.0 |")
