@@ -52,7 +52,8 @@ sys.path.insert(0, str(REPO))
 
 STAGES = ("ingest", "train1", "ltgnn", "publish", "query", "train2")  # two processes last: the stage a deadline drops
 OPTIONAL = ("export",)  # the export alone (train1 measures it too), for a size too large to train in the time at hand
-NEEDS = {"train1": "ingest", "train2": "ingest", "ltgnn": "ingest", "publish": "train1", "query": "publish", "export": "ingest"}
+NEEDS = {"train1": "ingest", "train2": "ingest", "ltgnn": "ingest", "publish": "train1", "query": "publish",
+         "export": "ingest"}
 QUERY_USERS, QUERY_WARMUP, K = 25, 3, 20
 
 
@@ -105,8 +106,9 @@ def _stage(name: str, data_dir: Path, state_file: Path, threads: int | None) -> 
 
 
 def _train(graph, settings, model: str, nproc: int, threads: int | None, phases: dict) -> dict:
-    """One epoch of ``model`` as ``graphrec train --model M --epochs 1 --eval-every 0 --no-publish --nproc N`` runs it. The
-    one-process test is timed by wrapping ``graphrec.train.evaluate_model`` (spawned processes import their own)."""
+    """One epoch of ``model`` as ``graphrec train --model M --epochs 1 --eval-every 0 --no-publish --nproc N`` runs
+    it. The one-process test is timed by wrapping ``graphrec.train.evaluate_model`` (spawned processes import their
+    own)."""
     import torch
 
     from graphrec import train as train_module
@@ -296,7 +298,8 @@ def drive(args) -> None:
 # ---- the plot -------------------------------------------------------------------------------------------------------
 PLOTTED = (("ingest", "write", "ingest (write)"), ("ingest", "parse", "ingest (parse files)"),
            ("train1", "export", "export"), ("train1", "epoch", "LightGCN epoch, 1 process"),
-           ("train2", "epoch", "LightGCN epoch, 2 processes"), ("ltgnn", "epoch", "LTGNN epoch, 1 process"), ("train1", "test", "full-ranking test"),
+           ("train2", "epoch", "LightGCN epoch, 2 processes"), ("ltgnn", "epoch", "LTGNN epoch, 1 process"),
+           ("train1", "test", "full-ranking test"),
            ("publish", "publish", "publish"))
 
 

@@ -41,7 +41,8 @@ def test_scaling_record_files_merge_with_the_earlier_file_first_and_the_ltgnn_ta
                 "phases": {"epoch": {"seconds": epoch}, "test": {"seconds": 1.0}}}
 
     main = [record(10**6, "train1", 129.5, 12)]
-    ltgnn_run = [record(10**6, "train1", 115.5, 7), record(10**6, "ltgnn", 20.5, 7), record(3 * 10**6, "ltgnn", 60.0, 8)]
+    ltgnn_run = [record(10**6, "train1", 115.5, 7), record(10**6, "ltgnn", 20.5, 7),
+                 record(3 * 10**6, "ltgnn", 60.0, 8)]
     merged = merge_records([main, ltgnn_run])
     assert [(r["interactions"], r["stage"], r["phases"]["epoch"]["seconds"]) for r in merged] == \
         [(10**6, "train1", 129.5), (10**6, "ltgnn", 20.5), (3 * 10**6, "ltgnn", 60.0)]
