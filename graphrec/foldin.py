@@ -152,6 +152,10 @@ def fold_in(graph: Graph, run: Run, *, batch_size: int = 5_000, progress: Progre
         raise GraphrecError(f"run {run.id} is not published in this graph: publish it first (`graphrec publish "
                             f"{run.id}`), then fold in")
     meta = rows[0]["run"]
+    if not meta.get("dim"):
+        raise GraphrecError(f"run {run.id} has no embeddings to fold in: it is served from its stored item–item rows, "
+                            "which serve a new user from its items already; new items get rows when it is published "
+                            f"again (`graphrec publish {run.id}`)")
     emb, ids = run.embeddings(), run.ids()
     user_emb, item_emb = emb["user"].float(), emb["item"].float()
     train_pairs, _ = run.graphs()

@@ -12,6 +12,8 @@ import pytest
 import torch
 
 from graphrec import recommend as rec
+from graphrec.errors import GraphrecError
+from graphrec.foldin import fold_in
 from graphrec.ingest import ingest
 from graphrec.itemgraph import neighbours
 from graphrec.publish import publish
@@ -72,6 +74,8 @@ def test_itemknn_with_every_neighbour_stored_is_served_exactly(graph_and_data, t
     similar = rec.similar(graph, "i3", 5, run=run.id)  # its largest entries of item i3's row
     row = model.item_rows(torch.tensor([run.ids().index["item"]["i3"]]))[0]
     assert [r["score"] for r in similar] == pytest.approx(sorted(row.tolist(), reverse=True)[:5], rel=1e-6)
+    with pytest.raises(GraphrecError, match="no embeddings to fold in"):
+        fold_in(graph, run)
 
 
 def test_a_truncated_models_stored_rows_sum_as_in_memory(graph_and_data, tmp_path):
@@ -122,6 +126,22 @@ def test_a_new_interaction_changes_the_next_answer(graph_and_data, tmp_path):
                 {"user": user, "item": item}, write=True)
 
 
+def test_popularity_is_served_by_its_stored_per_item_score(graph_and_data, tmp_path):
+    """Its embeddings are 1 per user and the item's training degree (0 for an item only in test: not written)."""
+    graph, dataset = graph_and_data
+    run, _ = train_run(graph, tmp_path, "popularity", {}, TrainConfig(seed=1), DataConfig(validation=False))
+    degree = run.embeddings()["item"][:, 0]
+    assert bool((degree == 0).any())  # items no training user has
+    report = publish(graph, run)
+    assert report.items == int((degree > 0).sum())
+    ids = run.ids()
+    user = ids.ids["user"][4]
+    order = in_memory_top_k(degree.double(), ids.ids["item"], seen(dataset)[user], K)
+    for path in ("index", "exact"):
+        rows = rec.recommend(graph, user, K, path=path, run=run.id)
+        assert [r["score"] for r in rows] == pytest.approx([float(degree[j]) for j in order], rel=1e-4)
+
+
 def clustered_graph(graph) -> None:
     """Four groups of users, each interacting only with its group's 15 items: item–item models win, popularity loses."""
     gen = torch.Generator().manual_seed(5)
@@ -148,18 +168,3 @@ def test_auto_publishes_a_closed_form_winner_and_recommend_answers(graph, settin
     group = {f"i{15 + i}" for i in range(15)}  # u1's group
     assert all(r["item"] in group for r in rows)
 
-
-def test_popularity_is_served_by_its_stored_per_item_score(graph_and_data, tmp_path):
-    """Its embeddings are 1 per user and the item's training degree (0 for an item only in test: not written)."""
-    graph, dataset = graph_and_data
-    run, _ = train_run(graph, tmp_path, "popularity", {}, TrainConfig(seed=1), DataConfig(validation=False))
-    degree = run.embeddings()["item"][:, 0]
-    assert bool((degree == 0).any())  # items no training user has
-    report = publish(graph, run)
-    assert report.items == int((degree > 0).sum())
-    ids = run.ids()
-    user = ids.ids["user"][4]
-    order = in_memory_top_k(degree.double(), ids.ids["item"], seen(dataset)[user], K)
-    for path in ("index", "exact"):
-        rows = rec.recommend(graph, user, K, path=path, run=run.id)
-        assert [r["score"] for r in rows] == pytest.approx([float(degree[j]) for j in order], rel=1e-4)
