@@ -33,3 +33,15 @@ def percentiles(ms: list[float]) -> dict:
     p50, p95, p99 = np.percentile(ms, [50, 95, 99])
     return {"p50_ms": round(float(p50), 2), "p95_ms": round(float(p95), 2), "p99_ms": round(float(p99), 2),
             "mean_ms": round(float(np.mean(ms)), 2), "queries": len(ms)}
+
+
+def reference_top_k(model, ids, users: list[str], k: int) -> dict[str, list[str]]:
+    """The in-memory model's top-k per user, the items it was fitted on for that user masked."""
+    import torch
+
+    rows = torch.tensor([ids.index["user"][u] for u in users])
+    with torch.no_grad():
+        scores = model.score(rows)
+        scores[model.signal(rows).t() > 0] = -torch.inf
+    top = scores.topk(k, dim=1).indices
+    return {u: [ids.ids["item"][j] for j in top[n].tolist()] for n, u in enumerate(users)}

@@ -47,7 +47,7 @@ from graphrec import recommend as rec  # noqa: E402
 from graphrec.config import load_settings  # noqa: E402
 from graphrec.db.connect import connect  # noqa: E402
 from graphrec import itemgraph  # noqa: E402
-from benchmarks._serving import add_run_arguments, percentiles, run_and_users  # noqa: E402
+from benchmarks._serving import add_run_arguments, percentiles, reference_top_k, run_and_users  # noqa: E402
 
 SIMILAR = "GRAPHREC_SIMILAR"
 
@@ -84,16 +84,6 @@ def similar_for_user(graph) -> str:
         raise SystemExit("recommend.walk_for_user changed shape: the walk is no longer one CALL {} before "
                          "'WITH run, u, seen, walked'; update SIMILAR_SUM")
     return walk[:start] + SIMILAR_SUM + walk[end:]
-
-
-def reference_top_k(model, ids, users: list[str], k: int) -> dict[str, list[str]]:
-    """The in-memory model's top-k per user, the items it was fitted on for that user masked."""
-    rows = torch.tensor([ids.index["user"][u] for u in users])
-    with torch.no_grad():
-        scores = model.score(rows)
-        scores[model.signal(rows).t() > 0] = -torch.inf
-    top = scores.topk(k, dim=1).indices
-    return {u: [ids.ids["item"][j] for j in top[n].tolist()] for n, u in enumerate(users)}
 
 
 def neighbours(model, s_from: int, s_to: int, block: int):
