@@ -270,10 +270,10 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
     opts = loaders.parse_options(format_name, options)
     click.echo(f"reading {path} as {format_name} ...", err=True)
     dataset = loaders.load(format_name, path, **opts)
+    from loaders.records import KG_ID_FIX
+
     collisions = dataset.kg_id_collisions()
     if collisions:
-        from loaders.records import KG_ID_FIX
-
         click.echo(f"warning: {collisions['phantom_items']:,} KG ids read as items name no item of the interactions, "
                    f"and {collisions['entity_item_ids']:,} read as entities are items' ids: {KG_ID_FIX}", err=True)
     reason = "--online" if offline is False else refusal(settings, dataset)
@@ -287,8 +287,9 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
         click.echo(f"writing over Bolt ({reason})", err=True)
         with _connect(ctx) as graph:
             report = ingest(graph, dataset, batch_edges=batch_edges, writers=writers, merge=merge, progress=bar)
-    if as_json:
-        _echo_json({**report.__dict__, "interactions_per_second": report.interactions_per_second})
+    if as_json:  # the KG id collisions too (None: no sign of them), with the fix, as the warning above says
+        _echo_json({**report.__dict__, "interactions_per_second": report.interactions_per_second,
+                    "kg_id_collisions": {**collisions, "fix": KG_ID_FIX} if collisions else None})
         return
     click.echo(f"ingested {report.dataset}: created {report.created}")
     if any(report.present.values()):

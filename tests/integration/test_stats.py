@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from graphrec.ingest import ingest
 from graphrec.stats import graph_stats
-from loaders.records import Dataset, Interaction
+from loaders.records import KG_ID_FIX, Dataset, Interaction
 from tests.integration.cli_helpers import run_cli
 
 
@@ -34,6 +36,13 @@ def test_a_kg_numbered_with_the_items_is_reported_at_ingest_and_by_stats_with_th
     assert "-o kg_ids=shared" in stats
 
     graph.clear()
+    report = json.loads(run_cli(settings, "ingest", "csv", str(tmp_path), "--json").stdout)
+    assert report["kg_id_collisions"] == {"phantom_items": 1, "entity_item_ids": 2, "fix": KG_ID_FIX}
+
+    graph.clear()
     out = run_cli(settings, "ingest", "csv", str(tmp_path), "-o", "kg_ids=shared").output
     assert "warning" not in out and graph_stats(graph)["kg_id_collisions"] is None
+    graph.clear()
+    assert json.loads(run_cli(settings, "ingest", "csv", str(tmp_path), "-o", "kg_ids=shared",
+                              "--json").stdout)["kg_id_collisions"] is None
     assert graph_stats(graph)["nodes"]["Item"] == 2 and "kg ids:" not in run_cli(settings, "stats").output
