@@ -11,8 +11,9 @@ first reads what the graph already holds (a few large reads) and creates only wh
 Nodes are created with their properties in the same statement; properties of nodes already there are written only
 where the source's values differ. Edges go through the ``UNWIND $rows`` statements of cypher/ingest.cypher in batches
 of ``batch_edges`` edges, one row per source node (a user and split, a KG head, a follower) with its new edges in a
-list, and both ends named by the element ids read at the start: a seek by element id costs a fraction of a seek in the
-id constraint's index, which in a write query also locks the index entry.
+list, and both ends named by their internal node ids (``id(n)``), read at the start: a seek by node id costs a fraction
+of a seek in the id constraint's index (which in a write query also locks the index entry), and an integer travels and
+parses faster than an element id's ~40-character string.
 
 ``writers`` sessions write edges at once, each on its own disjoint share of the source nodes, so two writers never
 lock the same user. Where the other ends are nodes of another label (items, a KG's entities) those are dealt into as
@@ -207,7 +208,7 @@ def check_dataset(dataset: Dataset) -> None:
 
 
 def _existing_nodes(graph: Graph, label: str, keys: list[str]) -> tuple[dict[str, str], dict[str, dict]]:
-    """Business id -> element id of every node with ``label``, and business id -> its values of ``keys``."""
+    """Business id -> internal node id of every node with ``label``, and business id -> its values of ``keys``."""
     row = graph.read("ingest.existing_nodes", {"label": label}, keys=keys)[0]
     return dict(zip(row["ids"], row["nodes"])), {i: dict(zip(keys, values)) for i, values in zip(row["ids"],
                                                                                                row["values"])}
@@ -229,10 +230,10 @@ def node_attributes(dataset: Dataset) -> tuple[dict[str, dict[str, dict]], dict[
 def _write_nodes(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
                  wanted: dict[str, set[str]]) -> dict[str, dict[str, str]]:
     """Create the missing nodes (``wanted``: the ids per label, :func:`graphrec.provenance.dataset_ids`) with their
-    properties, set the properties of those already there and the extra labels; returns business id -> element id
-    per label."""
+    properties, set the properties of those already there and the extra labels; returns business id -> internal node
+    id per label."""
     props, extra = node_attributes(dataset)
-    element_ids: dict[str, dict[str, str]] = {}
+    internal_ids: dict[str, dict[str, str]] = {}
     for label, ids in wanted.items():
         keys = sorted({key for values in props[label].values() for key in values})
         existing, stored = _existing_nodes(graph, label, keys) if ids else ({}, {})
@@ -249,19 +250,19 @@ def _write_nodes(graph: Graph, dataset: Dataset, report: IngestReport, progress:
         if changed:
             graph.write_batches("ingest.set_properties", _chunks(changed, NODE_BATCH), identifiers={"label": label})
         report.updated[label] = len(changed)
-        element_ids[label] = _existing_nodes(graph, label, [])[0] if missing else existing
+        internal_ids[label] = _existing_nodes(graph, label, [])[0] if missing else existing
     for (label, extra_label), ids in extra.items():
         rows = [{"id": i} for i in ids]
         graph.write_batches("ingest.add_label", _chunks(rows, NODE_BATCH), identifiers={"label": label,
                                                                                          "extra": extra_label})
-    return element_ids
+    return internal_ids
 
 
-def _parted(element_ids: dict[str, str], writers: int) -> dict[str, tuple[str, int]]:
-    """Business id -> (element id, part): the nodes dealt round into ``writers`` parts, for writers that each write
+def _parted(internal_ids: dict[str, str], writers: int) -> dict[str, tuple[str, int]]:
+    """Business id -> (internal node id, part): the nodes dealt round into ``writers`` parts, for writers that each write
     into one part at a time (:func:`_plan`). The order is the graph's, unrelated to degree, so the parts' edges come
     out about even."""
-    return {node: (element_id, k % writers) for k, (node, element_id) in enumerate(element_ids.items())}
+    return {node: (internal_id, k % writers) for k, (node, internal_id) in enumerate(internal_ids.items())}
 
 
 def wanted_interactions(dataset: Dataset, report: IngestReport) -> dict[tuple[str, str, str | None], tuple]:
@@ -277,7 +278,7 @@ def wanted_interactions(dataset: Dataset, report: IngestReport) -> dict[tuple[st
 
 
 def _write_interactions(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
-                        element_ids: dict[str, dict[str, str]], batch_edges: int, writers: int) -> None:
+                        internal_ids: dict[str, dict[str, str]], batch_edges: int, writers: int) -> None:
     wanted = wanted_interactions(dataset, report)
     existing: dict[tuple, tuple] = {}
     for row in graph.stream("ingest.existing_interactions") if wanted else ():
@@ -288,15 +289,15 @@ def _write_interactions(graph: Graph, dataset: Dataset, report: IngestReport, pr
 
     # Sources without weights and timestamps (Gowalla ...) use a statement that carries nothing per edge but the item.
     unweighted = all(w is None and t is None for w, t in wanted.values())
-    users, items = element_ids["User"], _parted(element_ids["Item"], writers)
+    users, items = internal_ids["User"], _parted(internal_ids["Item"], writers)
     new: dict[str, dict[tuple, list]] = defaultdict(lambda: defaultdict(list))
     changed = []
     for key, (weight, ts) in wanted.items():
         old = existing.get(key)
         if old is None:
             user, item, split = key
-            element_id, part = items[item]
-            new[user][(split, part)].append(element_id if unweighted else [element_id, weight, ts])
+            internal_id, part = items[item]
+            new[user][(split, part)].append(internal_id if unweighted else [internal_id, weight, ts])
         elif old != (weight, ts):
             changed.append({"user": key[0], "item": key[1], "split": key[2], "weight": weight, "ts": ts})
     del existing
@@ -331,19 +332,19 @@ def wanted_triples(dataset: Dataset,
 
 
 def _write_triples(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
-                   element_ids: dict[str, dict[str, str]], batch_edges: int, writers: int) -> None:
+                   internal_ids: dict[str, dict[str, str]], batch_edges: int, writers: int) -> None:
     wanted = wanted_triples(dataset, report)
-    # (head label, relationship type, tail label) -> (head, part of the tails) -> [[tail element id, relation], ...]
+    # (head label, relationship type, tail label) -> (head, part of the tails) -> [[tail node id, relation], ...]
     # of the triples not in the graph yet
     kinds: dict[tuple[str, str, str], dict[tuple[str, int], list]] = defaultdict(lambda: defaultdict(list))
-    tails = {label: _parted(element_ids[label], writers) for label in {kind[2] for kind in wanted}}
+    tails = {label: _parted(internal_ids[label], writers) for label in {kind[2] for kind in wanted}}
     for (head_label, rel_type, tail_label), triples in wanted.items():
         slots = {"head_label": head_label, "type": rel_type, "tail_label": tail_label}
         existing = {(r["head"], r["relation"], r["tail"]) for r in graph.stream("ingest.existing_triples", slots)}
         for head, relation, tail in triples:
             if (head, relation, tail) not in existing:
-                element_id, part = tails[tail_label][tail]
-                kinds[(head_label, rel_type, tail_label)][(head, part)].append([element_id, relation])
+                internal_id, part = tails[tail_label][tail]
+                kinds[(head_label, rel_type, tail_label)][(head, part)].append([internal_id, relation])
     total = sum(len(edges) for heads in kinds.values() for edges in heads.values())
     report.created["triples"] = total
     report.present["triples"] = sum(len(triples) for triples in wanted.values()) - total
@@ -353,7 +354,7 @@ def _write_triples(graph: Graph, dataset: Dataset, report: IngestReport, progres
                 # Heads and tails of one label (Entity -> Entity) are the same nodes: no phases on disjoint tails.
                 groups: dict[str, list[dict]] = defaultdict(list)
                 for (head, part), edges in heads.items():
-                    row = {"head": element_ids[head_label][head], "edges": edges}
+                    row = {"head": internal_ids[head_label][head], "edges": edges}
                     groups[head].append({**row, "part": part} if head_label != tail_label else row)
                 _write_edges(graph, "ingest.create_triples", groups, "edges", batch_edges, writers, advance,
                              identifiers={"head_label": head_label, "type": rel_type, "tail_label": tail_label})
@@ -371,10 +372,10 @@ def wanted_social(dataset: Dataset, report: IngestReport) -> dict[tuple[str, str
 
 
 def _write_social(graph: Graph, dataset: Dataset, report: IngestReport, progress: Progress,
-                  element_ids: dict[str, dict[str, str]], batch_edges: int, writers: int) -> None:
+                  internal_ids: dict[str, dict[str, str]], batch_edges: int, writers: int) -> None:
     existing = {(r["src"], dst) for r in graph.stream("ingest.existing_follows") for dst in r["dsts"]} if (
         dataset.social) else set()
-    users = element_ids["User"]
+    users = internal_ids["User"]
     by_src: dict[str, list] = defaultdict(list)
     wanted = wanted_social(dataset, report)
     for (src, dst), weight in wanted.items():
@@ -407,14 +408,14 @@ def ingest(graph: Graph, dataset: Dataset, *, batch_edges: int | None = None, wr
     ids = provenance.dataset_ids(dataset)
     provenance.check(graph, dataset, ids, merge=merge)
     provenance.begin(graph, dataset, merge=merge)
-    element_ids = _write_nodes(graph, dataset, report, progress, ids)
+    internal_ids = _write_nodes(graph, dataset, report, progress, ids)
     report.seconds["nodes"] = time.perf_counter() - start
-    _write_interactions(graph, dataset, report, progress, element_ids, batch_edges, writers)
+    _write_interactions(graph, dataset, report, progress, internal_ids, batch_edges, writers)
     t = time.perf_counter()
-    _write_triples(graph, dataset, report, progress, element_ids, batch_edges, writers)
+    _write_triples(graph, dataset, report, progress, internal_ids, batch_edges, writers)
     report.seconds["triples"] = time.perf_counter() - t
     t = time.perf_counter()
-    _write_social(graph, dataset, report, progress, element_ids, batch_edges, writers)
+    _write_social(graph, dataset, report, progress, internal_ids, batch_edges, writers)
     report.seconds["social"] = time.perf_counter() - t
     provenance.finish(graph, dataset, ids)
     report.seconds["total"] = time.perf_counter() - start
