@@ -332,7 +332,7 @@ def plot(records: list[dict], path: str) -> None:
     left.set(xscale="log", yscale="log", xlabel="interactions", ylabel="seconds", title="time per stage")
     left.legend(fontsize=7)
     for stage, label in (("ingest", "ingest"), ("train1", "train, 1 process"), ("train2", "train, 2 processes"),
-                         ("publish", "publish")):
+                         ("ltgnn", "train LTGNN, 1 process"), ("publish", "publish")):
         points = sorted((r["interactions"], r["rss_peak_mb"] / 1024) for r in ok if r["stage"] == stage)
         if points:
             right.plot(*zip(*points), marker="o", label=f"{label}: Python")
@@ -417,18 +417,16 @@ def ltgnn_table(records: list[dict]) -> str:
         lightgcn, ltgnn = stages.get("train1"), stages.get("ltgnn")
         if ltgnn is None:
             continue
-
-        def epoch(r):
-            return r["phases"]["epoch"]["seconds"] if r and r["status"] == "ok" else None
-
-        a, b = epoch(lightgcn), epoch(ltgnn)
+        if ltgnn["status"] != "ok":
+            lines.append(f"| {size:,} | - | {ltgnn['status']} | - | - | - | - |")
+            continue
+        a = lightgcn["phases"]["epoch"]["seconds"] if lightgcn and lightgcn["status"] == "ok" else None
+        b = ltgnn["phases"]["epoch"]["seconds"]
         loads = [x for r in (lightgcn, ltgnn) if r for x in r["load"]]
-        lines.append(f"| {size:,} | {'-' if a is None else f'{a:,.1f}'} | "
-                     f"{'-' if b is None else f'{b:,.1f}'} | {f'{a / b:.1f}x' if a and b else '-'} | "
-                     f"{ltgnn['phases']['test']['seconds']:,.1f} | "
-                     f"{lightgcn['rss_peak_mb'] / 1024 if lightgcn else float('nan'):.1f} / "
-                     f"{ltgnn['rss_peak_mb'] / 1024:.1f} | {min(loads):.0f}–{max(loads):.0f} |"
-                     if b is not None else f"| {size:,} | - | {ltgnn['status']} | - | - | - | - |")
+        peak = f"{lightgcn['rss_peak_mb'] / 1024:.1f}" if lightgcn else "-"
+        lines.append(f"| {size:,} | {'-' if a is None else f'{a:,.1f}'} | {b:,.1f} | "
+                     f"{'-' if a is None else f'{a / b:.1f}x'} | {ltgnn['phases']['test']['seconds']:,.1f} | "
+                     f"{peak} / {ltgnn['rss_peak_mb'] / 1024:.1f} | {min(loads):.0f}–{max(loads):.0f} |")
     return "\n".join(lines)
 
 
