@@ -30,7 +30,7 @@ from benchmarks._data import DEFAULT_GOWALLA, load_lightgcn_dir  # noqa: E402
 from graphrec.cli import train_options, training_from_options, with_preset  # noqa: E402
 from graphrec.models import build  # noqa: E402
 from graphrec.recdata import RecData  # noqa: E402
-from graphrec.train import fit, holdout_then_refit, loss_text  # noqa: E402
+from graphrec.train import fit, holdout_then_refit, epoch_text  # noqa: E402
 
 
 @click.command(help=__doc__.splitlines()[0])
@@ -80,15 +80,7 @@ def main(ctx: click.Context, **options) -> None:
 
 
 def report(record: dict) -> None:
-    valid = record.get("valid")
-    line = f"{'refit ' if record.get('refit') else ''}epoch {record['epoch']:4d} {loss_text(record)} " \
-           f"{record['seconds']:.1f}s"
-    if valid:
-        line += "  valid " + "  ".join(f"{k} {v:.4f}" for k, v in valid.items() if "@" in k) + \
-                f" ({record['eval_seconds']:.1f}s)"
-    if "lr_decayed_to" in record:
-        line += f"  lr -> {record['lr_decayed_to']:g}"
-    print(line, flush=True)
+    print(epoch_text(record), flush=True)
 
 
 def load(folder: str, source: str, cache: Path) -> RecData:

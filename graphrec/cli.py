@@ -702,16 +702,10 @@ def _search_line(trial: dict) -> None:
 
 
 def _epoch_line(record: dict, total: int | None = None) -> None:
-    """One line per epoch on stderr: its loss, time and (when it validated) the validation metrics."""
-    from graphrec.train import loss_text
+    """One line per epoch on stderr (graphrec.train.epoch_text)."""
+    from graphrec.train import epoch_text
 
-    valid = record.get("valid")
-    of = f"/{total}" if total else ""
-    line = f"{'refit ' if record.get('refit') else ''}epoch {record['epoch']:4d}{of}  {loss_text(record)}  " \
-           f"{record['seconds']:.1f}s"
-    if valid:
-        line += "  valid " + "  ".join(f"{k} {v:.4f}" for k, v in valid.items() if "@" in k)
-    click.echo(line, err=True)
+    click.echo(epoch_text(record, total), err=True)
 
 
 def _publish(ctx: click.Context, graph, run) -> None:

@@ -476,6 +476,22 @@ def loss_text(record: dict) -> str:
     return text
 
 
+def epoch_text(record: dict, total: int | None = None) -> str:
+    """One epoch record as a progress line: ``epoch   12/400  loss 0.01772  5.9s  valid recall@20 0.1960 ... (10.7s)
+    lr -> 0.002`` (``refit`` in front for a refit's epochs; the validation and the lr cut only where the epoch had
+    them)."""
+    of = f"/{total}" if total else ""
+    line = f"{'refit ' if record.get('refit') else ''}epoch {record['epoch']:4d}{of}  {loss_text(record)}  " \
+           f"{record['seconds']:.1f}s"
+    if record.get("valid"):
+        line += "  valid " + "  ".join(f"{k} {v:.4f}" for k, v in record["valid"].items() if "@" in k)
+        if "eval_seconds" in record:
+            line += f" ({record['eval_seconds']:.1f}s)"
+    if "lr_decayed_to" in record:
+        line += f"  lr -> {record['lr_decayed_to']:g}"
+    return line
+
+
 def _decay_lr(optimizer: torch.optim.Optimizer, config: TrainConfig) -> float:
     """Multiply every parameter group's lr by ``config.lr_decay`` (not below ``config.min_lr``); return the new lr.
     The optimizer's state dict carries it, so a resumed run goes on at the decayed rate."""
