@@ -195,7 +195,8 @@ class ChebyCF(_SpectralFilter):
     inside a degree normalisation x D^-beta → · D^beta.
 
     Defaults: chanwoo0806/ChebyCF config/chebycf_gowalla.yml: K 8, phi 1.5, eta (``k``) 512, alpha 0.2, beta 0.4. On the
-    Gowalla holdout the search chooses alpha 0.3 (``--preset gowalla``).
+    Gowalla holdout the search chooses alpha 0.3 (``--preset gowalla``); K 6–12, phi 1–3, k 256 or 768 (alpha 0.2–0.4)
+    gained nothing beyond the holdout's noise (K 6 tested as K 8: 0.1943 / 0.1616, BENCHMARKS.md).
 
     Deviations: the singular vectors come from a randomized subspace iteration
     (:func:`graphrec.models.closed.top_right_singular`), not an exact SVD.
