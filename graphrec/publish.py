@@ -320,7 +320,11 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
             create_index(graph, index, int(items.shape[1]) + index.pad, index_options, timeout=index_timeout)
             advance(1)
     stored = None
-    if model is not None and similar > 0:  # its item–item part as each item's largest row entries
+    if model is not None and similar <= 0:  # walked at query time: rows an earlier publish stored would be orphans
+        from graphrec.itemgraph import drop_similar
+
+        drop_similar(graph, run.id)
+    elif model is not None:  # its item–item part as each item's largest row entries
         from graphrec.itemgraph import write_similar
 
         stored = similar

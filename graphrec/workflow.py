@@ -250,20 +250,41 @@ def evaluate_served(graph: Graph, runs_dir, run_id: str, k: int = 20, max_users:
     the run's embeddings for the same users: ``{"served": {...}, "offline": {...}, "users": n}``.
 
     The users are the test users the run published an embedding for (a user it saw nothing of gets the cold-start
-    answer when served, which the offline ranking has no counterpart of); ``max_users`` takes the first ones."""
+    answer when served, which the offline ranking has no counterpart of); ``max_users`` takes the first ones. A
+    closed-form run served from its item–item rows (:mod:`graphrec.itemgraph`) is compared with the whole model's
+    scores, the served sum taken over the interactions it was fitted on (the split must be stored in the graph, so
+    that its labels say which those are), for every test user with some."""
     from graphrec import recommend as rec
     from graphrec.metrics import RankingMetrics
     from graphrec.publish import unseen_users
 
     run = load_run(runs_dir, run_id)
     data, ids, _ = _run_data(graph, run, progress)
-    emb = run.embeddings()
-    users_t, items_t = emb["user"].float(), emb["item"].float()
     unseen = unseen_users(run, data.n_users)
     test = data.test
     masks = [data.train] + ([data.valid] if data.valid.nnz else [])
-    candidates = [u for u in (test.counts() > 0).nonzero().flatten().tolist()
-                  if (unseen is None or not bool(unseen[u])) and bool((users_t[u] != 0).any())]
+    item_item = run.meta.get("embeddings", "scores") != "scores"
+    if item_item:
+        if run.meta.get("split_origin") != "stored":
+            raise GraphrecError(f"run {run.id}: its split was drawn at export ({run.meta.get('split_origin')}), so the "
+                                "graph cannot tell the served sum which interactions the model was fitted on; "
+                                "evaluate it in memory (graphrec evaluate without --served)")
+        model = run.model()
+        history = ["train"] if data.valid.nnz else ["train", "valid"]  # what the model was fitted on
+
+        def scores_of(u: int) -> torch.Tensor:
+            return model.score(torch.tensor([u]))[0]
+        candidates = [u for u in (test.counts() > 0).nonzero().flatten().tolist()
+                      if int(data.train.counts()[u]) > 0]
+    else:
+        emb = run.embeddings()
+        users_t, items_t = emb["user"].float(), emb["item"].float()
+        history = None
+
+        def scores_of(u: int) -> torch.Tensor:
+            return users_t[u] @ items_t.T
+        candidates = [u for u in (test.counts() > 0).nonzero().flatten().tolist()
+                      if (unseen is None or not bool(unseen[u])) and bool((users_t[u] != 0).any())]
     if max_users is not None:
         candidates = candidates[:max_users]
     if not candidates:
@@ -274,14 +295,14 @@ def evaluate_served(graph: Graph, runs_dir, run_id: str, k: int = 20, max_users:
 
     served, offline = RankingMetrics([k], data.n_items), RankingMetrics([k], data.n_items)
     item_ids = ids.ids["item"]
-    with progress("evaluate the served path", len(candidates)) as advance:
+    with progress("evaluate the served path", len(candidates)) as advance, torch.no_grad():
         for u in candidates:
             masked = sorted({i for ui in masks for i in items_of(ui, u)})
             truth = set(items_of(test, u))
             rows = rec.recommend(graph, ids.ids["user"][u], k, path="exact", run=run.id, seen_splits=[],
-                                 exclude=[item_ids[i] for i in masked], cold_start=False)
+                                 exclude=[item_ids[i] for i in masked], cold_start=False, walk_splits=history)
             got = [ids.index["item"][r["item"]] for r in rows]
-            scores = users_t[u] @ items_t.T
+            scores = scores_of(u)
             scores[masked] = -torch.inf
             mine = torch.topk(scores, k).indices.tolist()
             for metrics, ranked in ((served, got), (offline, mine)):

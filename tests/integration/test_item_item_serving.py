@@ -18,7 +18,7 @@ from graphrec.ingest import ingest
 from graphrec.itemgraph import neighbours
 from graphrec.publish import publish
 from graphrec.train import TrainConfig
-from graphrec.workflow import DataConfig, train_run
+from graphrec.workflow import DataConfig, evaluate_served, train_run
 from loaders.records import Dataset, Interaction
 from tests.integration.cli_helpers import run_cli
 from tests.integration.serving_data import load_graph, seen
@@ -76,6 +76,10 @@ def test_itemknn_with_every_neighbour_stored_is_served_exactly(graph_and_data, t
     assert [r["score"] for r in similar] == pytest.approx(sorted(row.tolist(), reverse=True)[:5], rel=1e-6)
     with pytest.raises(GraphrecError, match="no embeddings to fold in"):
         fold_in(graph, run)
+    result = evaluate_served(graph, tmp_path, run.id, k=K)  # graphrec evaluate --served: the whole model
+    assert result["users"] == len(seen(dataset, ("test",))) and result["served"]["recall@10"] > 0
+    # the same scores (checked above); on this small binary graph many tie at the cut, and the two break ties apart
+    assert result["served"] == pytest.approx(result["offline"], abs=0.05)
 
 
 def test_a_truncated_models_stored_rows_sum_as_in_memory(graph_and_data, tmp_path):
