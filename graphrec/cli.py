@@ -451,51 +451,62 @@ def _models() -> list[str]:
     return sorted(MODELS)
 
 
-TRAIN_OPTIONS = (  # `graphrec train`'s training options, shared with benchmarks/gowalla_accuracy.py
-    click.option("--model", "model_name", default="lightgcn", show_default=True, help="A registered model: "
-                  "see `graphrec models`."),
-    click.option("--epochs", default=1000, show_default=True,
-                  help="Upper bound; early stopping usually ends sooner (with --eval-every 0: exactly this many)."),
-    click.option("--batch-size", default=2048, show_default=True),
-    click.option("--lr", default=1e-3, show_default=True),
-    click.option("--sampler", type=click.Choice(["interaction", "user", "weighted"]), default="interaction",
-                  show_default=True, help="BPR pairs per epoch: every interaction once; users uniformly then one of their "
-                       "items (the LightGCN/NGCF reference code); or interactions in proportion to their mapped weight "
-                       "(several interaction types or ratings as one weighted graph)."),
-    click.option("--dim", type=int, help="Embedding size (model default: 64)."),
-    click.option("--layers", "num_layers", type=int, help="Propagation layers (model default: 3)."),
-    click.option("--reg", type=float, help="L2 weight on the batch's embeddings (model default: the paper's)."),
-    click.option("--hp", "hps", multiple=True, help="Any other model hyper-parameter NAME=VALUE."),
-    click.option("--patience", default=10, show_default=True, help="Validations without improvement before stopping."),
-    click.option("--min-epochs", default=0, show_default=True,
-                  help="No early stop before this epoch (for a validation curve that dips before it climbs)."),
-    click.option("--lr-decay", type=float, help="Reduce on plateau: multiply the lr by this (e.g. 0.1) after every "
-                  "--lr-decay-patience validations without improvement."),
-    click.option("--lr-decay-patience", default=1, show_default=True,
-                  help="Validations without improvement before each lr decay."),
-    click.option("--lr-decay-after", "lr_decay_epochs", multiple=True, type=click.IntRange(min=1), metavar="EPOCH",
-                  help="With --eval-every 0: multiply the lr by --lr-decay after this epoch (repeatable), to retrain on "
-                       "all the data with the decays a validated run made (its metrics.jsonl logs each epoch's lr)."),
-    click.option("--budget-minutes", type=float,
-                  help="Training time limit: stop before an epoch that could end past it (test uses the best epoch)."),
-    click.option("--eval-every", default=1, show_default=True,
-                  help="Epochs between validations. 0: no validation: train exactly --epochs on all non-test "
-                       "interactions (no holdout; a valid split is folded into train), then test once, as the papers "
-                       "train (e.g. LightGCN's 1000 epochs)."),
-    click.option("-k", "ks", multiple=True, type=int, default=(20,), show_default=True, help="Cut-offs to report."),
-    click.option("--metric", help="Early-stopping metric on the valid split, e.g. ndcg@10 (default: recall@<largest k>)."),
-    click.option("--threads", type=int, help="torch threads (default: torch's choice)."),
-    click.option("--device", default="cpu", show_default=True,
-                  help="Train and evaluate on this torch device, e.g. cuda (the saved model is on the CPU either way)."),
-    click.option("--nproc", default=1, show_default=True, type=click.IntRange(min=1),
-                  help="Data-parallel training in this many processes on this machine (gloo on CPU, one GPU each with "
-                       "NCCL), the same global batch and seed as one process. Under torchrun, leave it out."),
-    click.option("--refit/--no-refit", default=None, help="Choose the epochs and lr cuts by early stopping on the "
-                  "validation holdout, then retrain on train + valid with that schedule replayed and test once (the "
-                  "protocol of the published numbers; the holdout run is kept in the run's holdout/ folder)."),
-    click.option("--preset", help="A named recipe for --model, e.g. `--model lightgcn --preset gowalla`: its settings "
-                  "for every option not given here (graphrec models lists them, with what each reached)."),
+def _spec(*decls: str, **attrs) -> tuple[str, tuple[str, ...], dict]:
+    """An option's (parameter name, declarations, attributes), as click names the parameter."""
+    named = [d for d in decls if not d.startswith("-")]
+    name = named[0] if named else max((d.split("/")[0] for d in decls), key=len).lstrip("-").replace("-", "_")
+    return name, decls, attrs
+
+
+_TRAIN_OPTION_SPECS = (  # `graphrec train`'s training options (shared with tune and benchmarks/gowalla_accuracy.py)
+    _spec("--model", "model_name", default="lightgcn", show_default=True, help="A registered model: "
+           "see `graphrec models`."),
+    _spec("--epochs", default=1000, show_default=True,
+           help="Upper bound; early stopping usually ends sooner (with --eval-every 0: exactly this many)."),
+    _spec("--batch-size", default=2048, show_default=True),
+    _spec("--lr", default=1e-3, show_default=True),
+    _spec("--sampler", type=click.Choice(["interaction", "user", "weighted"]), default="interaction",
+           show_default=True, help="BPR pairs per epoch: every interaction once; users uniformly then one of their "
+                "items (the LightGCN/NGCF reference code); or interactions in proportion to their mapped weight "
+                "(several interaction types or ratings as one weighted graph)."),
+    _spec("--dim", type=int, help="Embedding size (model default: 64)."),
+    _spec("--layers", "num_layers", type=int, help="Propagation layers (model default: 3)."),
+    _spec("--reg", type=float, help="L2 weight on the batch's embeddings (model default: the paper's)."),
+    _spec("--hp", "hps", multiple=True, help="Any other model hyper-parameter NAME=VALUE."),
+    _spec("--patience", default=10, show_default=True, help="Validations without improvement before stopping."),
+    _spec("--min-epochs", default=0, show_default=True,
+           help="No early stop before this epoch (for a validation curve that dips before it climbs)."),
+    _spec("--lr-decay", type=float, help="Reduce on plateau: multiply the lr by this (e.g. 0.1) after every "
+           "--lr-decay-patience validations without improvement."),
+    _spec("--lr-decay-patience", default=1, show_default=True,
+           help="Validations without improvement before each lr decay."),
+    _spec("--lr-decay-after", "lr_decay_epochs", multiple=True, type=click.IntRange(min=1), metavar="EPOCH",
+           help="With --eval-every 0: multiply the lr by --lr-decay after this epoch (repeatable), to retrain on "
+                "all the data with the decays a validated run made (its metrics.jsonl logs each epoch's lr)."),
+    _spec("--budget-minutes", type=float,
+           help="Training time limit: stop before an epoch that could end past it (test uses the best epoch)."),
+    _spec("--eval-every", default=1, show_default=True,
+           help="Epochs between validations. 0: no validation: train exactly --epochs on all non-test "
+                "interactions (no holdout; a valid split is folded into train), then test once, as the papers "
+                "train (e.g. LightGCN's 1000 epochs)."),
+    _spec("-k", "ks", multiple=True, type=int, default=(20,), show_default=True, help="Cut-offs to report."),
+    _spec("--metric", help="Early-stopping metric on the valid split, e.g. ndcg@10 (default: recall@<largest k>)."),
+    _spec("--threads", type=int, help="torch threads (default: torch's choice)."),
+    _spec("--device", default="cpu", show_default=True,
+           help="Train and evaluate on this torch device, e.g. cuda (the saved model is on the CPU either way)."),
+    _spec("--nproc", default=1, show_default=True, type=click.IntRange(min=1),
+           help="Data-parallel training in this many processes on this machine (gloo on CPU, one GPU each with "
+                "NCCL), the same global batch and seed as one process. Under torchrun, leave it out."),
+    _spec("--refit/--no-refit", default=None, help="Choose the epochs and lr cuts by early stopping on the "
+           "validation holdout, then retrain on train + valid with that schedule replayed and test once (the "
+           "protocol of the published numbers; the holdout run is kept in the run's holdout/ folder)."),
+    _spec("--preset", help="A named recipe for --model, e.g. `--model lightgcn --preset gowalla`: its settings "
+           "for every option not given here (graphrec models lists them, with what each reached)."),
 )
+
+TRAIN_OPTIONS = tuple(click.option(*decls, **attrs) for _, decls, attrs in _TRAIN_OPTION_SPECS)
+TRAIN_DEFAULTS = {name: attrs.get("default", () if attrs.get("multiple") else None)
+                  for name, _, attrs in _TRAIN_OPTION_SPECS}
 
 
 def train_options(f):
@@ -503,6 +514,20 @@ def train_options(f):
     for option in reversed(TRAIN_OPTIONS):
         f = option(f)
     return f
+
+
+def some_train_options(*names: str, help: dict[str, str] | None = None):
+    """A decorator adding the TRAIN_OPTIONS ``names`` (parameter names) to another command, the help of some
+    replaced by ``help`` where it means something else there; build its TrainConfig with training_from_options
+    over TRAIN_DEFAULTS."""
+    specs = {name: (decls, attrs) for name, decls, attrs in _TRAIN_OPTION_SPECS}
+
+    def decorate(f):
+        for name in reversed(names):
+            decls, attrs = specs[name]
+            f = click.option(*decls, **{**attrs, **({"help": help[name]} if help and name in help else {})})(f)
+        return f
+    return decorate
 
 
 @cli.command("train")
@@ -762,15 +787,11 @@ def _train_auto(ctx: click.Context, options: dict) -> None:
               "(default: all that fit the graph).")
 @click.option("--resume", "study", metavar="SEARCH", help="Continue the search SEARCH (its folder under the runs "
               "folder, printed when it starts), e.g. after it was killed or to spend more budget on it.")
-@click.option("--batch-size", default=2048, show_default=True)
-@click.option("--epochs", default=1000, show_default=True, help="Upper bound per trial (early stopping, the "
-              "pruner and the trial's time share end most sooner).")
-@click.option("--patience", default=10, show_default=True, help="Validations without improvement before a trial "
-              "stops.")
-@click.option("-k", "ks", multiple=True, type=int, default=(20,), show_default=True, help="Cut-offs to report.")
-@click.option("--metric", help="The holdout metric searched, e.g. ndcg@20 (default: recall@<largest k>).")
-@click.option("--threads", type=int, help="torch threads (default: torch's choice).")
-@click.option("--device", default="cpu", show_default=True, help="Where trained trials run, e.g. cuda.")
+@some_train_options("batch_size", "epochs", "patience", "ks", "metric", "threads", "device", help={
+    "epochs": "Upper bound per trial (early stopping, the pruner and the trial's time share end most sooner).",
+    "patience": "Validations without improvement before a trial stops.",
+    "metric": "The holdout metric searched, e.g. ndcg@20 (default: recall@<largest k>).",
+    "device": "Where trained trials run, e.g. cuda."})
 @click.option("--publish/--no-publish", default=True, show_default=True,
               help="Write the winner back to the graph (as graphrec publish) and serve it.")
 @_data_options
@@ -785,7 +806,6 @@ def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_m
     import time
 
     from graphrec.progress import bar
-    from graphrec.train import TrainConfig
     from graphrec.tune import TuneConfig, tune_run
     from graphrec.workflow import DataConfig
 
@@ -794,10 +814,10 @@ def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_m
         raise click.UsageError("give --budget-minutes (wall clock for the whole command) or --trials (per model)")
     if models and model_name != "auto":
         raise click.UsageError("--models lists auto's candidates: it goes with --model auto")
-    ks = tuple(sorted(set(ks)))
+    _, config = training_from_options({**TRAIN_DEFAULTS, "epochs": epochs, "batch_size": batch_size, "seed": seed,
+                                       "ks": ks, "patience": patience, "metric": metric, "threads": threads,
+                                       "device": device})
     try:
-        config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, ks=ks, patience=patience,
-                             metric=(metric or f"recall@{ks[-1]}").lower(), threads=threads, device=device)
         tune = TuneConfig(budget_seconds=budget_minutes * 60 if budget_minutes is not None else None,
                           trial_seconds=trial_minutes * 60 if trial_minutes is not None else None,
                           max_trials=max_trials)
