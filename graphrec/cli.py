@@ -301,6 +301,9 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
     if report.conflicts:
         click.echo(f"of them, {report.conflicts} repeat an interaction with another weight or timestamp: the last row "
                    "of each was kept", err=True)
+    if report.retried:
+        click.echo(f"{report.retried} write transaction(s) met a deadlock between graphrec's writers and were redone "
+                   "(it happens now and then; nothing is lost or written twice)")
     if report.method == "offline":
         s = report.seconds
         click.echo(f"{s['total']:.1f}s in all: {s['csv']:.1f}s writing CSV, {s['import']:.1f}s in Neo4j's importer, "

@@ -39,7 +39,7 @@ from typing import Callable, Hashable, Iterable, Iterator, Sequence
 
 from graphrec import provenance
 from graphrec.db import names
-from graphrec.db.connect import Graph
+from graphrec.db.connect import Graph, retried_transactions
 from graphrec.errors import ConfigError, DatabaseError, GraphrecError, InputError
 from graphrec.progress import Advance, Progress, silent
 from loaders.records import SPLITS, Dataset
@@ -60,6 +60,7 @@ class IngestReport:
     conflicts: int = 0                             # of those, interactions repeated with another weight or time
     seconds: dict = field(default_factory=dict)    # stage -> wall seconds
     method: str = "bolt"                           # "bolt", or "offline" (Neo4j's importer, graphrec.firstload)
+    retried: int = 0                               # write transactions the driver redid (a deadlock between writers)
 
     @property
     def interactions_per_second(self) -> float:
@@ -403,6 +404,7 @@ def ingest(graph: Graph, dataset: Dataset, *, batch_edges: int | None = None, wr
     writers = _count("writers", writers, WRITERS, MAX_WRITERS)
     check_dataset(dataset)
     report = IngestReport(dataset.name)
+    retried_before = retried_transactions()
     start = time.perf_counter()
     graph.apply_schema()
     ids = provenance.dataset_ids(dataset)
@@ -419,6 +421,7 @@ def ingest(graph: Graph, dataset: Dataset, *, batch_edges: int | None = None, wr
     report.seconds["social"] = time.perf_counter() - t
     provenance.finish(graph, dataset, ids)
     report.seconds["total"] = time.perf_counter() - start
+    report.retried = retried_transactions() - retried_before
     return report
 
 

@@ -6,6 +6,7 @@ always travel as ``$parameters``.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Callable, Iterable, Sequence
 
@@ -21,6 +22,29 @@ from graphrec.errors import DatabaseError
 from graphrec.mapping import DEFAULT, GraphMapping, resolve
 
 _TRANSIENT = (ServiceUnavailable, SessionExpired)
+_RETRY_MESSAGE = "Transaction failed and will be retried"
+
+
+class _RetryCount(logging.Filter):
+    """The driver logs every managed transaction it redoes after a transient error (a deadlock between graphrec's
+    ingest writers, which :mod:`graphrec.ingest` expects now and then) as a multi-line warning, which Python prints on
+    stderr when the application set up no logging. Counted here instead (:func:`retried_transactions`)."""
+
+    count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith(_RETRY_MESSAGE):
+            _RetryCount.count += 1
+            return False
+        return True
+
+
+logging.getLogger("neo4j.session").addFilter(_RetryCount())
+
+
+def retried_transactions() -> int:
+    """How many transactions the driver has redone after a transient error in this process."""
+    return _RetryCount.count
 
 
 class Graph:
