@@ -120,7 +120,7 @@ def test_a_bad_row_stops_the_first_load_before_any_database_exists(tmp_path):
     folder = write_sample(tmp_path / "bad", n_users=30, n_items=45, seed=2)
     with open(folder / "social.csv", "a") as fh:
         fh.write("u0001\n")  # one column: malformed
-    result = _cli(settings, "ingest", "csv", str(folder))
+    result = _cli(settings, "ingest", "csv", str(folder), "--offline")
     assert result.exit_code != 0 and "social.csv, line 8" in str(result.exception), result.output
     server = EmbeddedServer.of(settings)
     assert not server.has_store() and not server.status().running
@@ -155,7 +155,7 @@ def test_an_interrupted_import_leaves_no_database_and_the_next_ingest_loads_it_w
         orphan.mkdir(parents=True)
         (orphan / "neostore.transaction.db.0").write_bytes(b"orphan")
 
-        result = _cli(settings, "ingest", "csv", str(folder))
+        result = _cli(settings, "ingest", "csv", str(folder), "--offline")
         assert result.exit_code == 0, result.output
         assert "offline importer" in result.output
         assert not offline_import.staging(server).exists()
