@@ -836,20 +836,21 @@ def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_m
                        models=models.split(",") if models else None, progress=bar,
                        log=lambda line: click.echo(line, err=True), callback=_epoch_line,
                        started=lambda name, folder: click.echo(f"search {name} (trials in {folder}; continue it "
-                                                               f"with --resume {name})", err=True), since=since)
+                                                               f"with --resume {name})", err=True), since=since,
+                       publish=(lambda run: _publish(ctx, graph, run)) if publish else None)
         run, outcome = out.run, out.outcome
         click.echo(_trials_table(outcome.rows, config.metric))
         for name, why in outcome.skipped.items():
             click.echo(f"skipped {name}: {why}")
         if outcome.not_reached:
             click.echo(f"not reached within the budget: {', '.join(outcome.not_reached)}")
-        if publish:
-            _publish(ctx, graph, run)
     winner = run.meta["tune"]["chosen"]
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in winner["params"].items())
     click.echo(f"chosen on the holdout: {winner['model']} ({params or 'no hyper-parameters'}), valid "
                f"{config.metric} {run.meta['metrics']['valid'][config.metric]:.4f}")
-    click.echo(f"run {run.id}: refitted on train + valid, tested once; {out.seconds / 60:.1f} minutes in all")
+    budget = f" of a {budget_minutes:g}-minute budget" if budget_minutes is not None else ""
+    click.echo(f"run {run.id}: refitted on train + valid, tested once{', published' if publish else ''}; "
+               f"{out.seconds / 60:.1f} minutes in all{budget}")
     click.echo("test  " + "  ".join(f"{k} {v:.4f}" for k, v in out.result.test.items() if "@" in k))
     click.echo(f"saved in {run.path} (trials.jsonl, trials.svg); the search in {out.folder}")
 

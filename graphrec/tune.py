@@ -8,9 +8,12 @@ holdout. Closed-form models walk their small grid (:func:`graphrec.closedfit.sea
 is then refitted on train + valid through :func:`graphrec.workflow.train_run` (a trained model for the trial's best
 epoch count, without validation) and tested once.
 
-The budget is wall-clock for the whole command: the export, every trial, the refit and the test. A trial is started
-only while what is left can hold it and the refit of the best setting so far (or of this trial, should it win); a
-trained trial ends early when the next epoch would run past its share, or when the pruner stops it.
+The budget is wall-clock for the whole command: the export, every trial, the refit, the test and the publishing of
+the winner (:class:`PublishCost`: its embeddings and vector index, or its item–item rows, estimated from the graph's
+size or from the last publish timed in the same home). A trial is started only while what is left can hold it and
+the refit, test and publish of the best setting so far (or of this trial, should it win); a trained trial ends early
+when the next epoch would run past its share, or when the pruner stops it; the refit's training stops where its test
+and publish still fit.
 
 The trials themselves (studies, a trained trial, a closed-form grid, the records) are :mod:`graphrec.trials`.
 
@@ -86,6 +89,11 @@ class Budget:
         return float("inf") if self.seconds is None else self.seconds - (self.clock() - self.start)
 
 
+def budget_margin(budget: Budget) -> float:
+    """Seconds of the budget kept free for what no estimate covers (writing records, closing the graph)."""
+    return 0.0 if budget.seconds is None else max(5.0, 0.03 * budget.seconds)
+
+
 def candidates(side: SideGraphs, models: list[str] | None = None) -> tuple[list[str], list[str], dict[str, str]]:
     """(closed-form, trained, skipped with the reason) for auto: ``models`` restricts the trained ones."""
     skipped: dict[str, str] = {}
@@ -123,16 +131,74 @@ def choose(rows: list[dict], order: list[str]) -> dict | None:
     return max(done, key=lambda r: (r["value"], -order.index(r["model"]) if r["model"] in order else -len(order)))
 
 
+PUBLISH_FILE = "publish-timing.json"  # in the runs folder: the last publish timed in this home, per kind
+
+
+@dataclass
+class PublishCost:
+    """Wall seconds publishing a winner will take on a graph of ``n_users`` x ``n_items``: a trained model writes
+    one embedding per user and item and builds a vector index; a closed-form one writes ``similar`` item–item rows per
+    item. Without a publish timed in this home (``measured``: kind -> (size, seconds), :meth:`load`), slow rates (a
+    loaded 2-core machine writing over Bolt) and a fixed part; with one, its rate and a quarter on top. No sizes (no
+    publish): nothing is kept free."""
+
+    n_users: int = 0
+    n_items: int = 0
+    similar: int = 100
+    measured: dict | None = None
+    FIXED = 10.0  # the run node, switching the served run, creating the vector index and waiting for it
+    RATE = {"embeddings": 2_000.0, "item_item": 5_000.0}  # nodes or relationships written per second
+
+    @staticmethod
+    def kind(name: str | None) -> str:
+        return "item_item" if name is not None and model_class(name).closed_form else "embeddings"
+
+    def size(self, kind: str) -> int:
+        return self.n_users + self.n_items if kind == "embeddings" else self.n_items * self.similar
+
+    def seconds(self, name: str | None) -> float:
+        """For a winner of model ``name`` (None: a trained one)."""
+        if not self.n_users + self.n_items:
+            return 0.0
+        kind = self.kind(name)
+        if self.measured and kind in self.measured:
+            size, seconds = self.measured[kind]
+            return 1.25 * seconds * max(1.0, self.size(kind) / max(1, size))
+        return self.FIXED + self.size(kind) / self.RATE[kind]
+
+    @classmethod
+    def load(cls, runs_dir, **sizes) -> "PublishCost":
+        path = Path(runs_dir) / PUBLISH_FILE
+        measured = json.loads(path.read_text()) if path.is_file() else None
+        return cls(**sizes, measured=measured)
+
+    def record(self, runs_dir, name: str, seconds: float) -> None:
+        """Keep the wall ``seconds`` a publish of a ``name`` run took, for the next search in this home."""
+        path = Path(runs_dir) / PUBLISH_FILE
+        measured = json.loads(path.read_text()) if path.is_file() else {}
+        measured[self.kind(name)] = [self.size(self.kind(name)), seconds]
+        path.write_text(json.dumps(measured))
+
+
+def test_estimate(row: dict | None) -> float:
+    """Wall seconds the refitted model's test is expected to take: two validations' (a trained trial's epoch, which
+    includes its validation, twice; a closed-form trial's fit and validation)."""
+    if row is None:
+        return 0.0
+    if not row.get("epochs"):
+        return row.get("seconds", 0.0)
+    return 2 * row["seconds"] / row["epochs"]
+
+
 def refit_estimate(row: dict | None, export_seconds: float) -> float:
     """Wall seconds a refit of ``row``'s setting on train + valid and its test are expected to take: the export
-    again, the trial's training up to its best epoch a quarter longer (valid is added to train), two validations' time
-    for the test."""
+    again, the trial's training up to its best epoch a quarter longer (valid is added to train), and the test."""
     if row is None:
         return export_seconds
-    if not row.get("epochs"):  # closed form
-        return export_seconds + 1.3 * row.get("seconds", 0.0)
+    if not row.get("epochs"):  # closed form: fitted again (a third longer), then tested
+        return export_seconds + 1.3 * row.get("fit_seconds", row.get("seconds", 0.0)) + test_estimate(row)
     per_epoch = row["seconds"] / row["epochs"]
-    return export_seconds + 1.25 * per_epoch * row["best_epoch"] + 2 * per_epoch
+    return export_seconds + 1.25 * per_epoch * row["best_epoch"] + test_estimate(row)
 
 
 @dataclass
@@ -146,9 +212,10 @@ class SearchOutcome:
 
 def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: TrainConfig, tune: TuneConfig,
            budget: Budget, export_seconds: float = 0.0, models: list[str] | None = None,
-           log: Callable[[str], None] = lambda text: None) -> SearchOutcome:
+           log: Callable[[str], None] = lambda text: None, publish: PublishCost = PublishCost()) -> SearchOutcome:
     """Search ``model`` (or ``auto``'s candidates) on ``data``'s holdout, every trial in ``folder``'s studies;
-    returns the trials and the winner. ``export_seconds``: what the refit's export will take, kept free."""
+    returns the trials and the winner. ``export_seconds``: what the refit's export will take, kept free with the
+    winner's test and its publishing (``publish``)."""
     if data.valid.nnz == 0:
         raise ConfigError("tune: the data has no valid split, and hyper-parameters must not be chosen on test")
     folder.mkdir(parents=True, exist_ok=True)
@@ -159,23 +226,25 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
         cls = model_class(model)
         closed, trained, skipped = ([model], [], {}) if cls.closed_form else ([], [model], {})
     order, studies, not_reached = closed + trained, {}, []
-    margin = 0.0 if budget.seconds is None else max(5.0, 0.03 * budget.seconds)
+    margin = budget_margin(budget)
 
     def rows() -> list[dict]:
         return trial_rows(studies)
 
-    def room(share: float | None) -> float:
-        """Wall seconds the next trial may take: what is left once the refit of the best so far is kept free, and
-        no more than leaves room for this trial's own refit should it win."""
+    def room(share: float | None, name: str) -> float:
+        """Wall seconds the next trial (of model ``name``) may take: what is left once the refit, test and publish
+        of the best so far are kept free, and no more than leaves room for this trial's own should it win."""
         left = budget.left() - margin
-        keep = refit_estimate(choose(rows(), order), export_seconds)
-        return min(share if share is not None else float("inf"), left - keep, (left - export_seconds) / 2.25)
+        best = choose(rows(), order)
+        keep = refit_estimate(best, export_seconds) + publish.seconds(best["model"] if best else None)
+        own = export_seconds + publish.seconds(name)
+        return min(share if share is not None else float("inf"), left - keep, (left - own) / 2.25)
 
     for name in closed:
         studies[name] = open_study(folder, name, config.seed, tune.startup_trials, tune.warmup_epochs)
         if finished(studies[name]):
             continue  # searched before the search was interrupted
-        if room(None) < tune.min_trial_seconds:
+        if room(None, name) < tune.min_trial_seconds:
             not_reached.append(name)
             continue
         search_closed(studies[name], name, ranked, config, log)
@@ -197,7 +266,7 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
     for name in trained:  # each at its defaults first (the queued first trial)
         if finished(studies[name]):
             continue
-        seconds = room(share)
+        seconds = room(share, name)
         if seconds < needed(name):
             not_reached.append(name)
             continue
@@ -214,7 +283,7 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
         if not ranked_models:
             break
         lead = ranked_models[0]
-        seconds = room(share)
+        seconds = room(share, lead)
         if seconds < needed(lead):
             break
         run_trial(studies[lead], lead, ranked, side, config, config.seed,
@@ -235,23 +304,28 @@ class TuneResult:
     outcome: SearchOutcome
     run: object  # the refitted, tested run (graphrec.runs.Run)
     result: object  # its graphrec.train.TrainResult
-    seconds: float
+    seconds: float  # the whole command's, publishing included
+    published: object = None  # what ``publish(run)`` returned (None: not published)
+    publish_seconds: float = 0.0
 
 
 def tune_run(graph, runs_dir, model: str, config: TrainConfig, data_config, tune: TuneConfig,
              study: str | None = None, models: list[str] | None = None, progress=None,
              log: Callable[[str], None] = lambda text: None, callback=None,
-             started: Callable[[str, Path], None] | None = None, since: float | None = None) -> TuneResult:
+             started: Callable[[str, Path], None] | None = None, since: float | None = None,
+             publish: Callable | None = None, clock: Callable[[], float] = time.monotonic) -> TuneResult:
     """Export once, search on the holdout (:func:`search`), refit the winner on train + valid and test it once
     (:func:`graphrec.workflow.train_run`), all inside ``tune.budget_seconds``. ``study``: continue the search of
     that name (its folder under ``runs_dir``); None starts a new one. The run folder gets the trials' records.
     ``started(study, folder)`` is told where the search keeps its trials before the first one starts. ``since``: the
-    ``time.monotonic()`` the budget counts from (the command's start, so connecting to the graph counts too)."""
+    ``clock()`` reading the budget counts from (the command's start, so connecting to the graph counts too).
+    ``publish(run)``: publishes the refitted run, inside the budget (the search keeps its time free: :class:`PublishCost`,
+    whose timing file it updates)."""
     from graphrec.progress import silent
     from graphrec.runs import RUN_ID, new_run_id
     from graphrec.workflow import load_data, train_run
 
-    budget = Budget(tune.budget_seconds, start=since)
+    budget = Budget(tune.budget_seconds, clock=clock, start=since)
     if model != "auto":
         model_class(model)
     settings = {"model": model, "models": models, "metric": config.metric, "seed": config.seed,
@@ -272,24 +346,26 @@ def tune_run(graph, runs_dir, model: str, config: TrainConfig, data_config, tune
     saved.write_text(json.dumps(settings))
     if started is not None:
         started(study, folder)
-    start = time.monotonic()
+    start = clock()
     data, _, hetero = load_data(graph, data_config, progress or silent)
-    export_seconds = time.monotonic() - start
+    export_seconds = clock() - start
     side = SideGraphs.from_hetero(hetero)
-    outcome = search(folder, data, side, model, config, tune, budget, export_seconds, models, log)
+    cost = PublishCost.load(runs_dir, n_users=data.n_users, n_items=data.n_items) if publish else PublishCost()
+    outcome = search(folder, data, side, model, config, tune, budget, export_seconds, models, log, cost)
     winner = outcome.winner
     if winner is None:
         raise GraphrecError(f"search {study}: no trial finished within the budget (see {folder / TRIALS_FILE}); "
                             "give more --budget-minutes, or continue it with --resume")
     name = winner["model"]
     hparams = {k: v for k, v in winner["params"].items() if k != "lr"}
-    left = budget.left()
+    # the refit's training ends where its export, test and publish still fit (and the margin the search kept)
+    left = budget.left() - export_seconds - test_estimate(winner) - cost.seconds(name) - budget_margin(budget)
     if model_class(name).closed_form:
         refit = replace(config, progress=False)
     else:
         refit = replace(config, lr=winner["params"].get("lr", config.lr), epochs=max(1, winner["best_epoch"]),
                         eval_every=0, patience=None, min_epochs=0,
-                        budget_seconds=max(1.0, left - 2 * export_seconds) if left != float("inf") else None)
+                        budget_seconds=max(1.0, left) if left != float("inf") else None)
     run, result = train_run(graph, runs_dir, name, hparams, refit, replace(data_config, validation=False),
                             progress=progress or silent, callback=callback,
                             invocation={"tune": study, "model": name, "hparams": hparams})
@@ -301,4 +377,11 @@ def tune_run(graph, runs_dir, model: str, config: TrainConfig, data_config, tune
                         "skipped": outcome.skipped, "not_reached": outcome.not_reached,
                         "budget_seconds": tune.budget_seconds}
     (run.path / "run.json").write_text(json.dumps(run.meta, indent=2, default=str))
-    return TuneResult(study, folder, outcome, run, result, time.monotonic() - budget.start)
+    published, publish_seconds = None, 0.0
+    if publish is not None:
+        expected, start = cost.seconds(name), clock()
+        published = publish(run)
+        publish_seconds = clock() - start
+        cost.record(runs_dir, name, publish_seconds)
+        log(f"published in {publish_seconds:.1f}s ({expected:.0f}s were kept free for it)")
+    return TuneResult(study, folder, outcome, run, result, clock() - budget.start, published, publish_seconds)

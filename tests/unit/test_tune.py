@@ -107,3 +107,59 @@ def test_tune_config_refuses_an_endless_search():
     with pytest.raises(Exception, match="budget_seconds or max_trials"):
         TuneConfig()
     assert optuna.__version__
+
+
+def test_the_whole_command_publish_included_ends_within_its_budget(tmp_path, monkeypatch):
+    """A fake clock: the export takes 20 s, every trial 25 s, the refit trains for all the time it is given, its test
+    1 s, and the publish as long as the last one timed in this home (60 s). The search keeps the refit, test and
+    publish free, so the command, publish included, ends inside its 300 s (tolerance 0: the margin is kept too)."""
+    from types import SimpleNamespace
+
+    from graphrec import workflow
+    from graphrec.workflow import DataConfig
+
+    now = [0.0]
+    clock = lambda: now[0]  # noqa: E731
+
+    def load_data(graph, config, progress):
+        now[0] += 20
+        return data(), None, None
+
+    def timed(real, seconds):
+        def run(*args, **kwargs):
+            out = real(*args, **kwargs)
+            now[0] += seconds
+            return out
+        return run
+
+    def train_run(graph, runs_dir, name, hparams, refit, data_config, **kwargs):
+        now[0] += 20 + (refit.budget_seconds or 0.0) + 1  # its export, all its training time, its test
+        path = tmp_path / "run"
+        path.mkdir()
+        return SimpleNamespace(path=path, meta={"metrics": {}}), SimpleNamespace(test={})
+
+    def publish(run):
+        now[0] += 60
+        return "published"
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / tune.PUBLISH_FILE).write_text(json.dumps({"embeddings": [100, 60.0]}))  # 40 users + 60 items
+    monkeypatch.setattr(workflow, "load_data", load_data)
+    monkeypatch.setattr(workflow, "train_run", train_run)
+    monkeypatch.setattr(tune.SideGraphs, "from_hetero", staticmethod(lambda hetero: SideGraphs(40, 60)))
+    monkeypatch.setattr(tune, "run_trial", timed(tune.run_trial, 25))
+    out = tune.tune_run(None, runs, "lightgcn", CONFIG, DataConfig(), TuneConfig(budget_seconds=300), since=0.0,
+                        publish=publish, clock=clock)
+    assert out.published == "published" and out.publish_seconds == 60
+    assert len(out.outcome.rows) >= 3 and out.seconds <= 300
+    assert json.loads((runs / tune.PUBLISH_FILE).read_text())["embeddings"] == [100, 60.0]
+
+
+def test_publish_cost_scales_a_timed_publish_and_estimates_from_the_graph_size():
+    assert tune.PublishCost().seconds("mf") == 0  # nothing published: nothing kept free
+    cost = tune.PublishCost(n_users=1_000, n_items=2_000)
+    assert cost.seconds("mf") == pytest.approx(10 + 3_000 / 2_000)  # embeddings and a vector index
+    assert cost.seconds("itemknn") == pytest.approx(10 + 200_000 / 5_000)  # 100 item–item rows per item
+    timed = replace(cost, measured={"embeddings": [1_500, 4.0]})
+    assert timed.seconds("mf") == pytest.approx(1.25 * 4.0 * 2)
