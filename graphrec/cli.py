@@ -784,8 +784,8 @@ def _train_auto(ctx: click.Context, options: dict) -> None:
 @click.option("--model", "model_name", default="auto", show_default=True,
               help="The model to search (see `graphrec models`), or auto: the baselines and graph filters, then the "
                    "trained models the graph can feed; the best on the holdout is served.")
-@click.option("--budget-minutes", type=float, help="Wall-clock limit for the whole command: export, trials, refit "
-              "and test. Without it, --trials bounds the search.")
+@click.option("--budget-minutes", type=float, help="Wall-clock limit for the whole command: export, trials, refit, "
+              "test and publish. Without it, --trials bounds the search.")
 @click.option("--trials", "max_trials", type=click.IntRange(min=1), help="At most this many trials per model.")
 @click.option("--trial-minutes", type=float, help="The most one trained trial may take (default: a share of the "
               "budget: a quarter for one model, 1/(trained candidates + 2) with auto, at most a sixth).")
