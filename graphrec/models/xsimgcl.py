@@ -23,9 +23,14 @@ class XSimGCL(GraphEncoder):
     embedding, against the other nodes of the batch. Loss: BPR(noisy final) + cl_rate · (InfoNCE_user +
     InfoNCE_item)(layer l*, final) + reg · L2(batch ego embeddings); inference (``forward``) is noise-free.
 
-    Defaults: the XSimGCL paper and SELFRec conf/XSimGCL.yaml: eps 0.2, cl_rate (λ) 0.2, temperature (τ) 0.2, l* = 1, 2
-    layers, reg 1e-4 (that file sets τ 0.15 for Yelp2018, and RecBole-GNN λ 0.1). The Gowalla setting chosen on a
-    holdout (128 dimensions, τ 0.15) is ``--preset gowalla``.
+    Defaults: the XSimGCL paper and SELFRec conf/XSimGCL.yaml: eps 0.2, temperature (τ) 0.2, l* = 1, 2 layers, reg 1e-4
+    (that file sets τ 0.15 for Yelp2018, and RecBole-GNN λ 0.1), except cl_rate (λ): 0.01, not the paper's 0.2. At
+    0.2, early stopping on valid (patience 10) kept epoch 1 and XSimGCL fell far below MF on two shared datasets
+    (valid / test Recall@20, MF 0.8101 / 0.8135 on FilmTrust, 0.3075 / 0.3139 on ML-100K): FilmTrust 0.4856 / 0.4750,
+    ML-100K 0.2266 / 0.2172. Chosen on valid among 0.01, 0.02, 0.05 (ML-100K) and 0.01, 0.02 (FilmTrust): 0.01 is the
+    best on both and the only one above MF's valid on both (FilmTrust 0.8162, 0.8133; ML-100K 0.3143, 0.3026, 0.2382);
+    its test: 0.8307 and 0.3305, above MF. The benchmark rows run at 0.2 (Last.fm, Gowalla) keep it in their presets;
+    the search space reaches down to 1e-3 since 0.01 was the edge of the old one.
 
     Deviations: SELFRec's model/graph/XSimGCL.py regularises with reg · unsquared L2 norms of the propagated user and
     positive embeddings; here it is LightGCN's squared L2 of the ego embeddings.
@@ -35,11 +40,11 @@ class XSimGCL(GraphEncoder):
                          "contrast against its own rows only (gathering the views across processes is not built)")
     skip_ego = True
 
-    search_space = {"cl_rate": Range(0.01, 1.0, log=True), "eps": (0.05, 0.1, 0.2), "temperature": (0.1, 0.2),
+    search_space = {"cl_rate": Range(1e-3, 1.0, log=True), "eps": (0.05, 0.1, 0.2), "temperature": (0.1, 0.2),
                     "num_layers": (2, 3)}  # graphrec tune
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, dim: int = 64, num_layers: int = 2,
-                 reg: float = 1e-4, eps: float = 0.2, cl_rate: float = 0.2, temperature: float = 0.2,
+                 reg: float = 1e-4, eps: float = 0.2, cl_rate: float = 0.01, temperature: float = 0.2,
                  cl_layer: int = 1):
         super().__init__(n_users, n_items, graph, dim, num_layers)
         if not 1 <= int(cl_layer) <= self.num_layers:
