@@ -9,19 +9,20 @@ from graphrec.compiled import kernels
 from graphrec.errors import ModelError
 from graphrec.models.base import Recommender
 from graphrec.models.losses import bpr_loss, l2_reg
-from graphrec.models.propagation import sym_spmm
+from graphrec.models.propagation import csr, sym_spmm
 from graphrec.models.space import Range
 
 INIT_ITERATIONS = 7  # the authors' code starts the stored fixed point from 7 PPR iterations of the initial table
 
 
-def sample_neighbours(crow: Tensor, col: Tensor, val: Tensor, nodes: Tensor, num_neighbors: int,
-                      generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """Up to ``num_neighbors`` neighbours of each of ``nodes`` in the CSR matrix (crow, col, val), as (owner, neighbour,
-    weight) triples, ``owner`` indexing ``nodes``: ``sum over a node's triples of weight * X[neighbour]`` is an unbiased
-    estimate of ``(Â X)[node]``. A node of degree <= ``num_neighbors`` keeps all its neighbours (weight Â's value: the
-    exact row); a larger one gets ``num_neighbors`` drawn uniformly with replacement, each weighted Â's value *
-    degree / num_neighbors. Cost O(len(nodes) * num_neighbors), whatever the degrees."""
+def sample_neighbours(adj: Tensor, nodes: Tensor, num_neighbors: int,
+                      generator: torch.Generator | None = None) -> Tensor:
+    """Up to ``num_neighbors`` sampled entries of each of rows ``nodes`` of the CSR matrix ``adj``, as a
+    (len(nodes), adj.size(1)) CSR matrix S whose product ``S @ X`` is an unbiased estimate of ``(adj @ X)[nodes]``.
+    A node of degree <= ``num_neighbors`` keeps its whole row (the exact product); a larger one gets
+    ``num_neighbors`` neighbours drawn uniformly with replacement, each weighted by its entry * degree /
+    num_neighbors. Cost O(len(nodes) * num_neighbors), whatever the degrees."""
+    crow, col, val = adj.crow_indices(), adj.col_indices(), adj.values()
     start = crow[nodes].long()
     deg = crow[nodes + 1].long() - start
     take_all = deg <= num_neighbors
@@ -33,7 +34,9 @@ def sample_neighbours(crow: Tensor, col: Tensor, val: Tensor, nodes: Tensor, num
     drawn = torch.minimum(drawn, (deg[owner] - 1).clamp(min=0))  # rand() < 1, but float rounding may reach deg
     entry = start[owner] + torch.where(take_all[owner], offset, drawn)
     scale = torch.where(take_all, torch.ones_like(deg, dtype=val.dtype), deg.to(val.dtype) / num_neighbors)
-    return owner, col[entry].long(), val[entry] * scale[owner]
+    sub_crow = torch.zeros(nodes.numel() + 1, dtype=crow.dtype, device=nodes.device)
+    torch.cumsum(counts, 0, out=sub_crow[1:])
+    return csr(sub_crow, col[entry], val[entry] * scale[owner], nodes.numel(), adj.size(1))
 
 
 class ImplicitStep(torch.autograd.Function):
@@ -160,12 +163,11 @@ class LTGNN(Recommender):
         differentiable (E⁰ through sparse embedding lookups); E_k is stored as the new fixed-point estimate."""
         n_user_rows = int((nodes < self.n_users).sum())
         ego = torch.cat([self.user(nodes[:n_user_rows]), self.item(nodes[n_user_rows:] - self.n_users)])
-        owner, nbr, weight = sample_neighbours(self.adj_crow, self.adj_col, self.adj_val, nodes,
-                                               self.num_neighbors, generator)
-        with torch.no_grad():
-            w = weight.unsqueeze(1)
-            agg = self.snapshot_agg[nodes].index_add_(0, owner, w * (self.fixed_point[nbr] - self.snapshot[nbr]))
-            grad_agg = torch.zeros_like(agg).index_add_(0, owner, w * self.grad_memory[nbr])
+        sampled = sample_neighbours(self.adjacency(), nodes, self.num_neighbors, generator)
+        with torch.no_grad():  # Â M + Â_sampled (E_prev - M), and Â_sampled G_prev; the products read only the sample
+            agg = kernels.spmm(sampled, self.fixed_point).sub_(kernels.spmm(sampled, self.snapshot))
+            agg += self.snapshot_agg[nodes]
+            grad_agg = kernels.spmm(sampled, self.grad_memory)
         z = ImplicitStep.apply(ego, agg, grad_agg, self.alpha, self.grad_memory, nodes)
         self.fixed_point[nodes] = z.detach()
         return z, ego
