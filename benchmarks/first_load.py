@@ -9,10 +9,10 @@ its own with a cold JVM, as a user's first ``graphrec ingest`` runs, alternating
 * *offline*: CSV files, the importer, the server's first start and the schema (``first_load``);
 * *bolt*: the server's first start, then the whole ingest.
 
-Both end with the same graph and a running server. The size where they cross is ``graphrec ingest``'s threshold
-for choosing the importer by default (:data:`graphrec.firstload.OFFLINE_FROM_EDGES`).
+Both end with the same graph and a running server. Measured quiet, the importer was the faster way from 3,000
+edges up (BENCHMARKS.md, "Ingest speed"), so ``graphrec ingest`` takes it for every first load it can.
 
-    .venv/bin/python benchmarks/first_load.py [--repeats 2] [--datasets sample ml-100k lastfm gowalla]
+    .venv/bin/python benchmarks/first_load.py [--repeats 2] [--datasets small-sample sample ml-100k lastfm gowalla]
         [--out benchmarks/results/first_load.jsonl]
 """
 
@@ -36,6 +36,7 @@ from graphrec.sample import write_sample
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATASETS = {  # name -> (loader, folder or None for the generated sample graph, loader options)
+    "small-sample": ("csv", None, {}),   # the sample graph with 100 users and 80 items
     "sample": ("csv", None, {}),
     "ml-100k": ("movielens", "ml-100k", {}),
     "lastfm": ("lastfm", "lastfm-hetrec2011", {"kg": True, "social": True}),
@@ -78,7 +79,8 @@ def main() -> None:
     try:
         for name in args.datasets:
             loader, folder, options = DATASETS[name]
-            path = write_sample(scratch / "sample") if folder is None else args.data / folder
+            small = {"n_users": 100, "n_items": 80} if name == "small-sample" else {}
+            path = write_sample(scratch / name, **small) if folder is None else args.data / folder
             dataset = loaders.load(loader, path, **options)
             seconds: dict[str, list[float]] = {"offline": [], "bolt": []}
             for k in range(args.repeats):

@@ -250,8 +250,7 @@ def cypher_cmd(ctx: click.Context, query: str, params: tuple[str, ...], as_json:
               "ids from elsewhere) on purpose; without it such an ingest is refused before writing anything.")
 @click.option("--offline/--online", default=None,
               help="--offline: build the embedded server's new database with Neo4j's offline importer (the default "
-              "when that database was never created and the data has 50,000 edges or more); --online: write over "
-              "Bolt (the default otherwise).")
+              "when that database was never created); --online: write over Bolt (the default otherwise).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[str, ...],
@@ -259,7 +258,7 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
                as_json: bool) -> None:
     """Load PATH in FORMAT (validating every file first) and write it into the graph. Safe to run again."""
     import loaders
-    from graphrec.firstload import first_load, refusal, too_small
+    from graphrec.firstload import first_load, refusal
     from graphrec.ingest import ingest
     from graphrec.progress import bar
 
@@ -278,8 +277,6 @@ def ingest_cmd(ctx: click.Context, format_name: str, path: str, options: tuple[s
         click.echo(f"warning: {collisions['phantom_items']:,} KG ids read as items name no item of the interactions, "
                    f"and {collisions['entity_item_ids']:,} read as entities are items' ids: {KG_ID_FIX}", err=True)
     reason = "--online" if offline is False else refusal(settings, dataset)
-    if reason is None and offline is None:
-        reason = too_small(dataset)
     if offline and reason:
         raise click.UsageError(f"--offline: {reason}")
     if reason is None:

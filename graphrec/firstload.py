@@ -37,9 +37,6 @@ from graphrec.ingest import (IngestReport, check_dataset, node_attributes, wante
 from graphrec.progress import Progress, silent
 from loaders.records import Dataset
 
-# Below this many edges (interactions, KG facts, social ties) a first load over Bolt is as fast: the importer's own
-# JVM and its fixed stages cost more than they save (BENCHMARKS.md, "Ingest speed": benchmarks/first_load.py).
-OFFLINE_FROM_EDGES = 50_000
 _KINDS = {str: "string", int: "long", float: "double", bool: "boolean"}   # Python type -> the CSV header's
 _KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_ .\-]*(?<! )$")   # a property name that is safe in a CSV header
 _LONG = 2 ** 63
@@ -206,16 +203,6 @@ def refusal(settings: Settings, dataset: Dataset) -> str | None:
     if not settings.embedded:
         return "the graph is a Neo4j server of your own (NEO4J_URI), which only takes writes over Bolt"
     return offline_import.refusal(EmbeddedServer.of(settings)) or unfit(dataset)
-
-
-def too_small(dataset: Dataset) -> str | None:
-    """Why ``graphrec ingest`` writes ``dataset`` over Bolt by default even into a new database; None when the
-    importer pays."""
-    edges = len(dataset.interactions) + len(dataset.triples) + len(dataset.social)
-    if edges < OFFLINE_FROM_EDGES:
-        return (f"{edges:,} edges: below {OFFLINE_FROM_EDGES:,} the importer's start-up costs more than it saves; "
-                "--offline uses it anyway")
-    return None
 
 
 def first_load(settings: Settings, dataset: Dataset, *, merge: bool = False,

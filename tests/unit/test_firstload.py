@@ -9,7 +9,7 @@ from graphrec.config import load_settings
 from graphrec.db import offline_import
 from graphrec.db.server import EmbeddedServer
 from graphrec.errors import ConfigError, ServerError
-from graphrec.firstload import OFFLINE_FROM_EDGES, refusal, too_small, unfit, write_tables
+from graphrec.firstload import refusal, unfit, write_tables
 from graphrec.ingest import IngestReport
 from loaders.records import Dataset, Interaction, Node, SocialEdge, Triple
 
@@ -77,11 +77,3 @@ def test_one_import_at_a_time_holds_a_home_and_its_staging_folder_goes_afterward
                 pass
         assert folder.exists()
     assert not folder.exists()
-
-
-def test_a_small_dataset_goes_over_bolt_by_default_and_a_large_one_to_the_importer():
-    small = Dataset("d", interactions=[Interaction(f"u{k}", "i1") for k in range(OFFLINE_FROM_EDGES - 2)],
-                    social=[SocialEdge("u0", "u1")])
-    assert "--offline uses it anyway" in too_small(small)
-    small.triples.append(Triple("i1", "genre", "g1"))   # KG facts and social ties count as edges too
-    assert too_small(small) is None
