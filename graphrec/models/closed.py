@@ -155,14 +155,16 @@ def _hparam_names(model) -> list[str]:
     return hparam_names(type(model))
 
 
-def dense_columns(indptr: Tensor, indices: Tensor, rows: Tensor, n: int) -> Tensor:
-    """Rows ``rows`` of a 0/1 CSR pattern (``indptr``, ``indices``) as the columns of an (n, len(rows)) block."""
+def dense_columns(indptr: Tensor, indices: Tensor, rows: Tensor, n: int, values: Tensor | None = None) -> Tensor:
+    """Rows ``rows`` of a CSR matrix (``indptr``, ``indices``, ``values``; None: a 0/1 pattern) as the columns of an
+    (n, len(rows)) block."""
     start, end = indptr[rows], indptr[rows + 1]
     counts = end - start
     col = torch.repeat_interleave(torch.arange(rows.numel()), counts)
     offsets = torch.arange(int(counts.sum())) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
+    entries = start[col] + offsets
     x = torch.zeros(n, rows.numel())
-    x[indices[start[col] + offsets], col] = 1.0
+    x[indices[entries], col] = 1.0 if values is None else values[entries]
     return x
 
 
@@ -180,12 +182,7 @@ def csr_pair(rows: Tensor, cols: Tensor, values: Tensor, n_rows: int, n_cols: in
 def gram_rows(r_t: Tensor, items: Tensor, n_users: int) -> Tensor:
     """Rows ``items`` of the (symmetric) Gram RᵀR as a dense (B, n_items) block, from R's columns (Rᵀ as CSR
     ``r_t``): R's block of columns times Rᵀ, never the n_items² Gram."""
-    columns = torch.zeros(n_users, items.numel())
-    crow, col, val = r_t.crow_indices(), r_t.col_indices(), r_t.values()
-    counts = crow[items + 1] - crow[items]
-    owner = torch.repeat_interleave(torch.arange(items.numel()), counts)
-    entries = torch.repeat_interleave(crow[items] - (counts.cumsum(0) - counts), counts) + torch.arange(int(counts.sum()))
-    columns[col[entries], owner] = val[entries]
+    columns = dense_columns(r_t.crow_indices(), r_t.col_indices(), items, n_users, r_t.values())
     return spmm(r_t, columns).t().contiguous()
 
 
