@@ -65,14 +65,9 @@ def main(argv=None) -> int:
     print(f"chosen weight {chosen.weight} ({seconds_choice:.0f} s, the filter's holdout fit "
           f"{chosen.seconds_fit:.1f} s)", flush=True)
     deadline = time.time() + 60 * args.wait
-    while True:
-        try:
-            refit = refit_part(args.run, data)
-            break
-        except ConfigError as exc:
-            if "no run.json yet" not in str(exc) or time.time() > deadline:
-                raise
-            time.sleep(30)
+    while not (Path(args.run) / "run.json").is_file() and time.time() < deadline:  # the refit is still training
+        time.sleep(30)
+    refit = refit_part(args.run, data)
     test, seconds_fit = refit_and_test(args.filter, hp, refit, data, chosen.weight, cfg)
     record = {"dataset": args.dataset, "filter": args.filter, "filter_hparams": hp, "trained": refit.label,
               "holdout_model_valid": part.valid, "weight": chosen.weight,

@@ -98,8 +98,7 @@ def search(name: str, data: RecData, grid: Mapping[str, Sequence] | None = None,
                           "carve one with RecData.with_holdout(fraction, seed)")
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    ranked = data if valid_users is None else sample_valid_users(data, valid_users, config.seed)
-    ranked = replace(ranked, test=_empty(data))
+    ranked = valid_ranking(data, valid_users, config.seed)
     graph = torch.stack(data.train.pairs())
     trials, previous = [], None
     for point in grid_points(name, grid):
@@ -131,8 +130,20 @@ def sample_valid_users(data: RecData, n_users: int, seed: int) -> RecData:
         return data
     chosen = torch.zeros(data.n_users, dtype=torch.bool)
     chosen[users[torch.randperm(users.numel(), generator=torch.Generator().manual_seed(seed))[:n_users]]] = True
+    return valid_of_users(data, chosen)
+
+
+def valid_of_users(data: RecData, users: torch.Tensor) -> RecData:
+    """``data`` whose valid split keeps the users where the (n_users,) bool mask ``users`` is set."""
     keys = data.valid.keys(data.n_items)
-    return replace(data, valid=UserItems.from_keys(keys[chosen[keys // data.n_items]], data.n_users, data.n_items))
+    return replace(data, valid=UserItems.from_keys(keys[users[keys // data.n_items]], data.n_users, data.n_items))
+
+
+def valid_ranking(data: RecData, valid_users: int | None, seed: int) -> RecData:
+    """What ranks on valid: ``data`` with no test split (it is never read there), its valid split a seeded sample of
+    ``valid_users`` users when given."""
+    ranked = data if valid_users is None else sample_valid_users(data, valid_users, seed)
+    return replace(ranked, test=_empty(data))
 
 
 def _empty(data: RecData) -> UserItems:

@@ -21,22 +21,23 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 
-from graphrec.closedfit import sample_valid_users
+from graphrec.closedfit import valid_of_users, valid_ranking
 from graphrec.errors import ConfigError
 from graphrec.evaluate import evaluate
 from graphrec.models import build, load_model, model_name
 from graphrec.models.closed import ClosedFormRecommender
 from graphrec.models.hybrid import Hybrid, TrainedScores, standardise
-from graphrec.recdata import RecData, UserItems
+from graphrec.recdata import RecData
 from graphrec.runs import Run
 from graphrec.train import HOLDOUT_DIR, TrainConfig
+from graphrec.workflow import DATA_CONFIG
 
 RECORDED_TOLERANCE = 1e-5  # the holdout model's valid Recall, recomputed here, against the run's own record
 
@@ -67,7 +68,7 @@ def holdout_part(run_dir: str | Path, data: RecData, fraction: float, seed: int,
     if not model_file.is_file() or not result_file.is_file():
         raise ConfigError(f"{path}: no finished holdout model ({HOLDOUT_DIR}/best.pt and result.json; train the run "
                           "with `graphrec train --refit` and wait for its holdout half)")
-    started = json.loads((path / "data_config.json").read_text()) if (path / "data_config.json").is_file() else {}
+    started = json.loads((path / DATA_CONFIG).read_text()) if (path / DATA_CONFIG).is_file() else {}
     settings = {key: started.get(key) for key in ("valid_fraction", "seed", "validation")}
     if settings != {"valid_fraction": fraction, "seed": seed, "validation": True}:
         raise ConfigError(f"run {path.name} carved its holdout with {settings}, this mix with valid_fraction "
@@ -81,7 +82,7 @@ def holdout_part(run_dir: str | Path, data: RecData, fraction: float, seed: int,
         embeddings = tuple(t.detach() for t in model())
     recorded = json.loads(result_file.read_text()).get("best_valid", {})
     cutoffs = sorted({int(name.split("@")[1]) for name in recorded if "@" in name})
-    valid = evaluate(embeddings, _valid_only(data), split="valid", ks=cutoffs or (int(metric.split("@")[1]),))
+    valid = evaluate(embeddings, valid_ranking(data, None, 0), split="valid", ks=cutoffs or (int(metric.split("@")[1]),))
     differ = {name: (value, valid.get(name)) for name, value in recorded.items()
               if valid.get(name) is None or abs(valid[name] - value) > RECORDED_TOLERANCE}
     if metric not in recorded or differ:
@@ -131,7 +132,7 @@ def choose_weight(filter_name: str, filter_hp: dict, part: TrainedPart, data: Re
         raise ConfigError("choose_weight: the data has no valid split to choose the weight on")
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    ranked = _valid_only(data if valid_users is None else sample_valid_users(data, valid_users, config.seed))
+    ranked = valid_ranking(data, valid_users, config.seed)
     first, second, seconds = fitted_parts(filter_name, filter_hp, part, data, config.seed)
     valid = weighted_valid(first, second, ranked, weights, config, normalise)
     if callback is not None:
@@ -172,7 +173,6 @@ def weighted_valid(first, second, data: RecData, weights: Sequence[float], confi
     validation users in chunks, each part's standardised scores of a chunk kept while every weight ranks it, the
     per-user means combined over the chunks by their user counts (exact: Recall and NDCG are means over users)."""
     users = torch.nonzero(data.valid.counts() > 0).reshape(-1)
-    keys = data.valid.keys(data.n_items)
     sums = {w: {} for w in weights}
     for start in range(0, users.numel(), chunk_users):
         chunk = users[start:start + chunk_users]
@@ -182,8 +182,7 @@ def weighted_valid(first, second, data: RecData, weights: Sequence[float], confi
         del x, unseen
         row = torch.full((data.n_users,), -1, dtype=torch.long)
         row[chunk] = torch.arange(chunk.numel())
-        held = replace(data, valid=UserItems.from_keys(keys[row[keys // data.n_items] >= 0], data.n_users,
-                                                       data.n_items))
+        held = valid_of_users(data, row >= 0)
         for w in weights:
             metrics = evaluate(lambda u, w=w: (1 - w) * parts[0][row[u]] + w * parts[1][row[u]], held, split="valid",
                                ks=config.ks, batch_users=config.eval_batch_users)
@@ -192,8 +191,3 @@ def weighted_valid(first, second, data: RecData, weights: Sequence[float], confi
                     sums[w][name] = sums[w].get(name, 0.0) + value * (metrics["n_users"] if "@" in name else 1)
     return {w: {name: (value if name == "n_users" else value / s["n_users"]) for name, value in s.items()}
             for w, s in sums.items()}
-
-
-def _valid_only(data: RecData) -> RecData:
-    """``data`` with an empty test split: what ranks on valid never holds test."""
-    return replace(data, test=UserItems.from_keys(torch.empty(0, dtype=torch.long), data.n_users, data.n_items))

@@ -72,7 +72,7 @@ class Hybrid(ClosedFormRecommender):
             if (part.n_users, part.n_items) != (self.n_users, self.n_items):
                 raise ModelError(f"Hybrid: {role} part is for {part.n_users} users x {part.n_items} items, the "
                                  f"hybrid for {self.n_users} x {self.n_items}")
-            return part, getattr(part, "label", type(part).__name__), getattr(part, "hparams", dict)()
+            return part, getattr(part, "label", type(part).__name__), part.hparams()
         if not getattr(model_class(part), "closed_form", False):
             raise ModelError(f"Hybrid: {role}={part!r} trains by epochs; a hybrid mixes closed-form models "
                              "(graph filters and baselines), fitted in the same call, or a trained run's saved "
@@ -118,7 +118,7 @@ class Hybrid(ClosedFormRecommender):
 class TrainedScores(ClosedFormRecommender):
     """A trained model's scores, frozen: the dot products of its saved user and item embeddings, as a part of a
     :class:`Hybrid` (``Hybrid(..., second=TrainedScores(...))``). Nothing to fit; not registered, since its state is
-    a training run's output (:func:`graphrec.trainedmix.saved_run_parts` reads one). ``label`` names it in the
+    a training run's output (:func:`graphrec.trainedmix.holdout_part` and :func:`~graphrec.trainedmix.refit_part` read one). ``label`` names it in the
     hybrid's ``hparams()``; ``graph`` is the interactions the mix is scored on (the ranking masks them)."""
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, user: Tensor | None = None,
