@@ -1,0 +1,140 @@
+"""`graphrec train --model auto --budget-minutes B` on a shared dataset, beside single models at their defaults.
+
+Each dataset is ingested once into its own home (``--home``; ingested when the folder does not exist yet) the way
+the README does it, then every command runs through the CLI as a user runs it: the whole command is timed (wall,
+load, the CLI process's peak memory) and the run it saved is read back (model, settings, valid and test metrics,
+trials). One JSON line per command goes to ``--out``; ``--report`` prints a markdown table per dataset.
+
+    python benchmarks/budgeted_search.py --dataset gowalla --home HOME --auto 30 --threads 1
+    python benchmarks/budgeted_search.py --dataset gowalla --home HOME --defaults 30 --models closed lightgcn mf
+    python benchmarks/budgeted_search.py --report benchmarks/results/budgeted_search_30.jsonl
+
+``--defaults B`` trains each model of ``--models`` at its defaults (``train --model M --budget-minutes B
+--no-publish``, early stopping on the holdout); ``closed`` stands for every baseline and graph filter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO.parent / "shared" / "data"
+GRAPHREC = [sys.executable, "-m", "graphrec.cli"]
+DATASETS = {  # name -> (loader, folder, loader options), as the README ingests them
+    "gowalla": ("lightgcn", "lightgcn-gowalla", []),
+    "yelp2018": ("lightgcn", "lightgcn-yelp2018", []),
+    "ml-1m": ("lightgcn", "ml-1m-implicit-lightgcnpp", []),
+    "lastfm": ("lastfm", "lastfm-hetrec2011", ["-o", "kg=true", "-o", "social=true"]),
+    "diffnet-yelp": ("diffnet", "diffnet-yelp", []),
+    "filmtrust": ("filmtrust", "filmtrust", []),
+    "ml-100k": ("movielens", "ml-100k", []),
+}
+OUT = REPO / "benchmarks" / "results" / "budgeted_search_30.jsonl"
+
+
+def graphrec(home: Path, args: list[str], log) -> float:
+    """Run ``graphrec --home HOME ARGS``, its output to ``log``; wall seconds. Raises on a non-zero exit."""
+    start = time.monotonic()
+    done = subprocess.run(GRAPHREC + ["--home", str(home)] + args, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    if done.returncode:
+        raise SystemExit(f"graphrec {' '.join(args)} exited with {done.returncode} (see {log.name})")
+    return time.monotonic() - start
+
+
+def runs(home: Path) -> set[str]:
+    folder = home / "runs"
+    return {p.name for p in folder.iterdir() if (p / "run.json").is_file()} if folder.is_dir() else set()
+
+
+def record(dataset: str, label: str, home: Path, args: list[str], log) -> dict:
+    before, load = runs(home), os.getloadavg()[0]
+    wall = graphrec(home, args, log)
+    new = sorted(runs(home) - before)
+    if len(new) != 1:
+        raise SystemExit(f"expected one new run in {home / 'runs'}, found {new}")
+    meta = json.loads((home / "runs" / new[0] / "run.json").read_text())
+    tune = meta.get("tune") or {}
+    row = {"dataset": dataset, "label": label, "command": "graphrec " + " ".join(args), "wall_s": round(wall, 1),
+           "load_1min_start_end": [round(load, 2), round(os.getloadavg()[0], 2)],
+           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+           "run": new[0], "model": meta["model"], "params": meta["params"], "split": meta.get("split_origin"),
+           "valid": meta["metrics"].get("valid"), "test": meta["metrics"].get("test"),
+           "epochs_run": meta.get("epochs_run"), "best_epoch": meta.get("best_epoch"),
+           "trials": tune.get("trials"), "skipped": sorted(tune.get("skipped", {})),
+           "not_reached": tune.get("not_reached", [])}
+    print(f"{dataset} {label}: {row['model']} valid {fmt(row['valid'])} test {fmt(row['test'])} in {wall:.0f}s",
+          flush=True)
+    return row
+
+
+def fmt(metrics: dict | None, k: str = "recall@20") -> str:
+    return "-" if not metrics or metrics.get(k) is None else f"{metrics[k]:.4f}"
+
+
+def closed_models() -> list[str]:
+    from graphrec.tune import BASELINES, FILTERS
+    return list(BASELINES + FILTERS)
+
+
+def report(path: Path) -> None:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        mine = [r for r in rows if r["dataset"] == dataset]
+        print(f"\n**{dataset}** ({mine[0]['split']})\n")
+        print("| command | wall | served | valid R@20 | test R@20 | test N@20 |\n|---|---:|---|---:|---:|---:|")
+        best = max((r for r in mine if r["label"] != "auto"), key=lambda r: r["test"]["recall@20"], default=None)
+        for r in mine:
+            what = r["model"] + (f", {r['trials']} trials" if r.get("trials") else
+                                 f", {r['epochs_run']} epochs" if r.get("epochs_run") else "")
+            mark = "**" if r is best or r["label"] == "auto" else ""
+            print(f"| `{r['command']}` | {r['wall_s']:.0f} s | {what} | {fmt(r['valid'])} | "
+                  f"{mark}{fmt(r['test'])}{mark} | {fmt(r['test'], 'ndcg@20')} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=sorted(DATASETS))
+    parser.add_argument("--home", type=Path, help="the dataset's graphrec home (ingested when it does not exist)")
+    parser.add_argument("--auto", type=float, metavar="MINUTES", help="run train --model auto with this budget")
+    parser.add_argument("--defaults", type=float, metavar="MINUTES", help="train --models at their defaults, each "
+                        "with this budget")
+    parser.add_argument("--models", nargs="+", default=["closed", "mf", "lightgcn"])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--log", type=Path, help="the commands' output (default: HOME.log)")
+    parser.add_argument("--report", type=Path, metavar="JSONL")
+    args = parser.parse_args()
+    if args.report:
+        return report(args.report)
+    if not (args.dataset and args.home):
+        parser.error("give --dataset and --home (or --report)")
+    log_path = args.log or args.home.with_name(args.home.name + ".log")
+    with open(log_path, "a") as log:
+        if not args.home.exists():
+            loader, folder, options = DATASETS[args.dataset]
+            print(f"{args.dataset}: ingesting into {args.home}", flush=True)
+            graphrec(args.home, ["ingest", loader, str(DATA / folder)] + options, log)
+        commands = []
+        if args.auto:
+            commands.append(("auto", ["train", "--model", "auto", "--budget-minutes", f"{args.auto:g}",
+                                      "--threads", str(args.threads)]))
+        if args.defaults:
+            models = [m for name in args.models for m in (closed_models() if name == "closed" else [name])]
+            commands += [(f"default-{m}", ["train", "--model", m, "--budget-minutes", f"{args.defaults:g}",
+                                           "--threads", str(args.threads), "--no-publish"]) for m in models]
+        for label, command in commands:
+            row = record(args.dataset, label, args.home, command, log)
+            with open(args.out, "a") as out:
+                out.write(json.dumps(row) + "\n")
+        graphrec(args.home, ["db", "stop"], log)
+
+
+if __name__ == "__main__":
+    main()
