@@ -108,6 +108,11 @@ def parse_size(text: str, what: str) -> str:
     return value
 
 
+PORT_ATTEMPTS = 3  # starts tried when another process takes a port between the check and Neo4j's bind
+_STARTED = "Started."  # neo4j.log's line once the server answers
+_PORT_TAKEN = "PortBindException"
+
+
 class EmbeddedServer:
     """Start, stop and inspect the embedded Neo4j that keeps its data under ``home``.
 
@@ -247,23 +252,48 @@ class EmbeddedServer:
             self._set_initial_password(java, lib)
         else:
             self.password()  # fails early, with the fix, when the file is gone
-        bolt = self.bolt_port if self.bolt_port and port_is_free(self.bolt_port) else free_port()
-        http = self.http_port if self.http_port and port_is_free(self.http_port) and self.http_port != bolt else free_port()
-        pid = self._spawn(self._command(java, lib, bolt, http))
-        self.state_file.write_text(json.dumps({"pid": pid, "bolt_port": bolt, "http_port": http,
-                                               "started_at": time.time(), "version": distribution.NEO4J_VERSION}))
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self._alive(pid):
-                self.state_file.unlink(missing_ok=True)
-                raise ServerError(f"the embedded Neo4j exited while starting; last lines of "
-                                  f"{self.root / 'logs' / 'neo4j.log'}:\n{self._log_tail()}")
-            if _port_answers(bolt) and _ready(http):
-                return self.status()
-            time.sleep(0.25)
+        bolt_port, http_port = self.bolt_port, self.http_port
+        for attempt in range(PORT_ATTEMPTS):
+            bolt = bolt_port if bolt_port and port_is_free(bolt_port) else free_port()
+            http = http_port if http_port and port_is_free(http_port) and http_port != bolt else free_port()
+            mark = self._log_size()
+            pid = self._spawn(self._command(java, lib, bolt, http))
+            self.state_file.write_text(json.dumps({"pid": pid, "bolt_port": bolt, "http_port": http,
+                                                   "started_at": time.time(), "version": distribution.NEO4J_VERSION}))
+            while time.monotonic() < deadline:
+                if not self._alive(pid):
+                    self.state_file.unlink(missing_ok=True)
+                    if _PORT_TAKEN in self._log_since(mark) and attempt + 1 < PORT_ATTEMPTS:
+                        break  # another server took the port between our check and its bind: take free ones
+                    raise ServerError(f"the embedded Neo4j exited while starting; last lines of "
+                                      f"{self.root / 'logs' / 'neo4j.log'}:\n{self._log_tail()}")
+                # answering ports are not enough: a server of another home, started at the same moment, may hold
+                # them; this home's own log says when its server is up
+                if _STARTED in self._log_since(mark) and _port_answers(bolt) and _ready(http):
+                    return self.status()
+                time.sleep(0.25)
+            else:
+                break
+            bolt_port = http_port = 0
         self.stop()
         raise ServerError(f"the embedded Neo4j did not answer on bolt port {bolt} within {timeout:.0f}s; "
                           f"see {self.root / 'logs' / 'neo4j.log'}")
+
+    def _log_size(self) -> int:
+        try:
+            return (self.root / "logs" / "neo4j.log").stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def _log_since(self, offset: int) -> str:
+        """What this home's neo4j.log gained after ``offset`` bytes (the current start's lines)."""
+        try:
+            with open(self.root / "logs" / "neo4j.log", "rb") as fh:
+                fh.seek(offset if offset <= os.fstat(fh.fileno()).st_size else 0)  # rotated meanwhile: all of it
+                return fh.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
 
     def _spawn(self, command: list[str]) -> int:
         """Start ``command`` detached (its own session, not our child) so it outlives this process; return its pid.

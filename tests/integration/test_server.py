@@ -137,3 +137,26 @@ def test_stale_pid_file_after_a_kill_is_handled(own_home: Path):
         assert second.running and second.pid != first.pid
     finally:
         srv.stop()
+
+
+def test_a_port_taken_after_the_check_gives_free_ports_not_another_homes_server(own_home: Path, monkeypatch):
+    """Two homes starting at the same moment both find the default port free; the one whose bind fails must not take
+    the other's answering server for its own (that ended in 'authentication failed'), but start on free ports."""
+    import socket
+
+    import graphrec.db.server as server
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()  # a server of another home: it answers on the port
+    port = taken.getsockname()[1]
+    monkeypatch.setattr(server, "port_is_free", lambda p, host=server.LOOPBACK: True)  # the check came too early
+    srv = EmbeddedServer(own_home, port, free_port(), heap="1g", pagecache="128m")
+    try:
+        status = srv.start()
+        assert status.uri != f"bolt://127.0.0.1:{port}"
+        with neo4j.GraphDatabase.driver(status.uri, auth=("neo4j", srv.password())) as driver:
+            assert driver.execute_query("RETURN 1 AS one").records[0]["one"] == 1
+    finally:
+        srv.stop()
+        taken.close()
