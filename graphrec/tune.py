@@ -23,11 +23,12 @@ file in the tune folder, so a killed search is reopened and continued where it s
 budget on promising regions rather than a grid; and it is widely used and maintained. Each trial's sampler is seeded
 from (seed, number of finished trials), so a search resumed after a kill proposes what an uninterrupted one would.
 
-``auto`` (:func:`candidates`): the baselines (popularity, ItemKNN) and the graph filters first, then the trained
+``auto`` (:func:`candidates`): the baselines (popularity, ItemKNN, LinkProp; EASE^R where its dense inverse fits the
+budget: :func:`too_slow`) and the graph filters first, then the trained
 models the graph can feed (social models only with social ties, KG models only with KG facts; the others are named
 with the reason), one trial at their defaults each and the rest of the budget on the model leading on the holdout.
-The winner (:func:`choose`) is the best on the holdout, so it never loses there to popularity, ItemKNN or the best
-graph filter; a tie goes to the cheaper model. Every candidate can be published and served from the graph
+The winner (:func:`choose`) is the best on the holdout, so it never loses there to a baseline or the best graph
+filter; a tie goes to the cheaper model. Every candidate can be published and served from the graph
 (:mod:`graphrec.publish`); a model that could not (``not_servable``) is left out and named with the reason.
 """
 
@@ -47,7 +48,11 @@ from graphrec.train import TrainConfig
 from graphrec.trials import (PLOT_FILE, TRIALS_FILE, empty_test, finished, open_study, retried_count, run_trial,
                              search_closed, trial_rows, write_records)
 
-BASELINES = ("popularity", "itemknn")
+BASELINES = ("popularity", "itemknn", "linkprop", "ease")
+# EASE^R inverts a dense m x m matrix per grid point, ~m³ work: m³ / EASE_RATE seconds a point is what auto expects
+# (slow on purpose: 16,384 items took 171 s at 2 threads on a loaded machine, BENCHMARKS.md), and it leaves EASE^R out
+# where its whole grid would take more than a sixth of the budget (an hour without one).
+EASE_RATE = 1e10
 FILTERS = ("gfcf", "bspm", "chebycf", "turbocf")
 # Trained models in the order auto tries them at their defaults: strong and cheap first (BENCHMARKS.md), those that
 # read a social graph or a KG where the graph has one, the slow or seldom-better ones last.
@@ -94,14 +99,32 @@ def budget_margin(budget: Budget) -> float:
     return 0.0 if budget.seconds is None else max(5.0, 0.03 * budget.seconds)
 
 
-def candidates(side: SideGraphs, models: list[str] | None = None) -> tuple[list[str], list[str], dict[str, str]]:
-    """(closed-form, trained, skipped with the reason) for auto: ``models`` restricts the trained ones."""
+def too_slow(name: str, n_items: int, budget_seconds: float | None) -> str | None:
+    """Why auto leaves closed-form ``name`` out on a catalogue of ``n_items`` within ``budget_seconds`` (None: it
+    fits)."""
+    if name != "ease":
+        return None
+    point = n_items ** 3 / EASE_RATE
+    grid = point * len(model_class(name).search_space["reg"])
+    if grid <= (budget_seconds if budget_seconds is not None else 6 * 3600) / 6:
+        return None
+    return (f"its dense {n_items:,} x {n_items:,} inverse would take ~{point / 60:.0f} min a grid point, "
+            f"~{grid / 60:.0f} min for its grid: more than a sixth of the budget")
+
+
+def candidates(side: SideGraphs, models: list[str] | None = None,
+               budget_seconds: float | None = None) -> tuple[list[str], list[str], dict[str, str]]:
+    """(closed-form, trained, skipped with the reason) for auto: ``models`` restricts the trained ones;
+    ``budget_seconds`` leaves out a closed-form model whose grid would take too much of it (:func:`too_slow`)."""
     skipped: dict[str, str] = {}
     trained = []
     closed = []
     for name in BASELINES + FILTERS:  # every one is served from the graph today; one that is not is never chosen
+        slow = too_slow(name, side.n_items, budget_seconds)
         if model_class(name).not_servable:
             skipped[name] = f"it cannot be served: {model_class(name).not_servable}"
+        elif slow:
+            skipped[name] = slow
         else:
             closed.append(name)
     for name in (models if models is not None else TRAINED):
@@ -221,7 +244,7 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
     folder.mkdir(parents=True, exist_ok=True)
     ranked = empty_test(data)
     if model == "auto":
-        closed, trained, skipped = candidates(side, models)
+        closed, trained, skipped = candidates(side, models, budget.seconds)
     else:
         cls = model_class(model)
         closed, trained, skipped = ([model], [], {}) if cls.closed_form else ([], [model], {})

@@ -58,13 +58,21 @@ def test_a_killed_search_resumes_where_it_stopped(tmp_path):
 
 def test_auto_skips_the_models_whose_graphs_are_absent_and_says_why():
     closed, trained, skipped = candidates(SideGraphs(40, 60))
-    assert {"popularity", "itemknn", "gfcf", "bspm", "chebycf", "turbocf"} == set(closed)
+    assert {"popularity", "itemknn", "linkprop", "ease", "gfcf", "bspm", "chebycf", "turbocf"} == set(closed)
     assert set(skipped) == {"diffnet", "mhcn", "sept", "kgat", "unigcl"}
     assert "social" in skipped["mhcn"] and "knowledge-graph" in skipped["kgat"]
     assert "lightgcn" in trained and not set(skipped) & set(trained)
     social = SideGraphs(40, 60, social=torch.tensor([[0, 1], [1, 0]]))
     _, trained, skipped = candidates(social)
     assert {"diffnet", "mhcn", "sept", "unigcl"} <= set(trained) and set(skipped) == {"kgat"}
+
+
+def test_auto_leaves_out_ease_where_its_dense_inverse_would_take_too_much_of_the_budget():
+    closed, _, _ = candidates(SideGraphs(3_000, 3_700), budget_seconds=30 * 60)  # ML-1M's catalogue: seconds
+    assert "ease" in closed
+    closed, _, skipped = candidates(SideGraphs(30_000, 41_000), budget_seconds=30 * 60)  # Gowalla's: hours
+    assert "ease" not in closed and "41,000 x 41,000 inverse" in skipped["ease"]
+    assert "ease" not in candidates(SideGraphs(30_000, 41_000))[0]  # no budget: an hour at most
 
 
 def test_auto_leaves_out_a_model_that_cannot_be_served_and_says_why(monkeypatch):
