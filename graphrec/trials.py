@@ -161,15 +161,16 @@ def run_trial(study, name: str, data: RecData, side: SideGraphs, config: TrainCo
 
 
 def search_closed(study, name: str, data: RecData, config: TrainConfig,
-                  log: Callable[[str], None] = lambda text: None) -> None:
-    """Model ``name``'s grid (:func:`graphrec.closedfit.search`), each point added to its study as a trial."""
+                  log: Callable[[str], None] = lambda text: None, grid: dict | None = None) -> None:
+    """Model ``name``'s grid (``grid``, or its whole search space: :func:`graphrec.closedfit.search`), each point
+    added to its study as a trial."""
     import optuna
 
     from graphrec.closedfit import search
 
     space = space_of(name)
     try:
-        result = search(name, data, config=replace(config, progress=False))
+        result = search(name, data, grid, config=replace(config, progress=False))
     except GraphrecError as exc:  # a graph the model cannot fit (e.g. fewer users than its rank): recorded, skipped
         study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={
             "best_epoch": 0, "epochs": 0, "seconds": 0.0, "valid": {}, "curve": [], "stopped": str(exc)}))

@@ -24,7 +24,7 @@ budget on promising regions rather than a grid; and it is widely used and mainta
 from (seed, number of finished trials), so a search resumed after a kill proposes what an uninterrupted one would.
 
 ``auto`` (:func:`candidates`): the baselines (popularity, ItemKNN, LinkProp; EASE^R where its dense inverse fits the
-budget: :func:`too_slow`) and the graph filters first, then the trained
+budget: :func:`closed_grid`) and the graph filters first, then the trained
 models the graph can feed (social models only with social ties, KG models only with KG facts; the others are named
 with the reason), one trial at their defaults each and the rest of the budget on the model leading on the holdout.
 The winner (:func:`choose`) is the best on the holdout, so it never loses there to a baseline or the best graph
@@ -34,6 +34,7 @@ filter; a tie goes to the cheaper model. Every candidate can be published and se
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from dataclasses import dataclass, replace
@@ -50,14 +51,17 @@ from graphrec.trials import (PLOT_FILE, TRIALS_FILE, empty_test, finished, open_
 
 BASELINES = ("popularity", "itemknn", "linkprop", "ease")
 # EASE^R inverts a dense m x m matrix per grid point, ~m³ work: m³ / EASE_RATE seconds a point is what auto expects
-# (slow on purpose: 16,384 items took 171 s at 2 threads on a loaded machine, BENCHMARKS.md), and it leaves EASE^R out
-# where its whole grid would take more than a sixth of the budget (an hour without one).
-EASE_RATE = 1e10
+# (16,384 items took 171 s at 2 threads on a loaded machine, 2.6e10 a second: BENCHMARKS.md). Auto fits its whole
+# grid where that takes at most a sixth of the budget (half an hour without one), its default point alone where that
+# fits, and leaves it out otherwise.
+EASE_RATE = 2e10
 FILTERS = ("gfcf", "bspm", "chebycf", "turbocf")
 # Trained models in the order auto tries them at their defaults: strong and cheap first (BENCHMARKS.md), those that
 # read a social graph or a KG where the graph has one, the slow or seldom-better ones last.
 TRAINED = ("lightgcn", "xsimgcl", "mhcn", "diffnet", "sept", "kgat", "unigcl", "simgcl", "mf", "directau",
            "ultragcn", "lightgcl", "sgl", "ncl", "ngcf")
+
+
 @dataclass(frozen=True)
 class TuneConfig:
     """``budget_seconds``: wall clock for the whole search, refit and test. ``trial_seconds``: the most one trained
@@ -99,28 +103,31 @@ def budget_margin(budget: Budget) -> float:
     return 0.0 if budget.seconds is None else max(5.0, 0.03 * budget.seconds)
 
 
-def too_slow(name: str, n_items: int, budget_seconds: float | None) -> str | None:
-    """Why auto leaves closed-form ``name`` out on a catalogue of ``n_items`` within ``budget_seconds`` (None: it
-    fits)."""
+def closed_grid(name: str, n_items: int, budget_seconds: float | None) -> tuple[dict | None, str | None]:
+    """(grid, why it is left out) of closed-form ``name`` for auto on a catalogue of ``n_items`` within
+    ``budget_seconds``: grid None is the model's whole search space, a dict a smaller grid."""
     if name != "ease":
-        return None
+        return None, None
+    cls = model_class(name)
     point = n_items ** 3 / EASE_RATE
-    grid = point * len(model_class(name).search_space["reg"])
-    if grid <= (budget_seconds if budget_seconds is not None else 6 * 3600) / 6:
-        return None
-    return (f"its dense {n_items:,} x {n_items:,} inverse would take ~{point / 60:.0f} min a grid point, "
-            f"~{grid / 60:.0f} min for its grid: more than a sixth of the budget")
+    share = (budget_seconds if budget_seconds is not None else 3 * 3600) / 6
+    if point * len(cls.search_space["reg"]) <= share:
+        return None, None
+    if point <= share:
+        return {"reg": (inspect.signature(cls).parameters["reg"].default,)}, None
+    return None, (f"its dense {n_items:,} x {n_items:,} inverse would take ~{point / 60:.0f} min, more than a sixth "
+                  "of the budget")
 
 
 def candidates(side: SideGraphs, models: list[str] | None = None,
                budget_seconds: float | None = None) -> tuple[list[str], list[str], dict[str, str]]:
     """(closed-form, trained, skipped with the reason) for auto: ``models`` restricts the trained ones;
-    ``budget_seconds`` leaves out a closed-form model whose grid would take too much of it (:func:`too_slow`)."""
+    ``budget_seconds`` leaves out a closed-form model whose one fit would take too much of it (:func:`closed_grid`)."""
     skipped: dict[str, str] = {}
     trained = []
     closed = []
     for name in BASELINES + FILTERS:  # every one is served from the graph today; one that is not is never chosen
-        slow = too_slow(name, side.n_items, budget_seconds)
+        slow = closed_grid(name, side.n_items, budget_seconds)[1]
         if model_class(name).not_servable:
             skipped[name] = f"it cannot be served: {model_class(name).not_servable}"
         elif slow:
@@ -270,7 +277,7 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
         if room(None, name) < tune.min_trial_seconds:
             not_reached.append(name)
             continue
-        search_closed(studies[name], name, ranked, config, log)
+        search_closed(studies[name], name, ranked, config, log, grid=closed_grid(name, data.n_items, budget.seconds)[0])
         write_records(folder, rows(), config.metric)
 
     for name in trained:

@@ -10,7 +10,7 @@ from graphrec.recdata import RecData
 from graphrec.sidegraphs import SideGraphs
 from graphrec.train import TrainConfig
 from graphrec.trials import open_study
-from graphrec.tune import Budget, TuneConfig, candidates, choose, search
+from graphrec.tune import Budget, TuneConfig, candidates, choose, closed_grid, search
 from tests.unit.conftest import random_pairs
 
 CONFIG = TrainConfig(epochs=6, batch_size=64, seed=0, progress=False)
@@ -70,9 +70,11 @@ def test_auto_skips_the_models_whose_graphs_are_absent_and_says_why():
 def test_auto_leaves_out_ease_where_its_dense_inverse_would_take_too_much_of_the_budget():
     closed, _, _ = candidates(SideGraphs(3_000, 3_700), budget_seconds=30 * 60)  # ML-1M's catalogue: seconds
     assert "ease" in closed
-    closed, _, skipped = candidates(SideGraphs(30_000, 41_000), budget_seconds=30 * 60)  # Gowalla's: hours
+    closed, _, skipped = candidates(SideGraphs(30_000, 41_000), budget_seconds=30 * 60)  # Gowalla's: an hour
     assert "ease" not in closed and "41,000 x 41,000 inverse" in skipped["ease"]
-    assert "ease" not in candidates(SideGraphs(30_000, 41_000))[0]  # no budget: an hour at most
+    assert "ease" not in candidates(SideGraphs(30_000, 41_000))[0]  # no budget: half an hour at most
+    assert closed_grid("ease", 17_600, 30 * 60) == ({"reg": (300.0,)}, None)  # Last.fm's: one point fits, not three
+    assert closed_grid("gfcf", 41_000, 60) == (None, None)
 
 
 def test_auto_leaves_out_a_model_that_cannot_be_served_and_says_why(monkeypatch):
