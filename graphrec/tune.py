@@ -277,7 +277,8 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
         if room(None, name) < tune.min_trial_seconds:
             not_reached.append(name)
             continue
-        search_closed(studies[name], name, ranked, config, log, grid=closed_grid(name, data.n_items, budget.seconds)[0])
+        grid = closed_grid(name, data.n_items, budget.seconds)[0]
+        search_closed(studies[name], name, ranked, config, log, grid=grid)
         write_records(folder, rows(), config.metric)
 
     for name in trained:
