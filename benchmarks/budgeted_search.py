@@ -83,19 +83,33 @@ def closed_models() -> list[str]:
     return list(BASELINES + FILTERS)
 
 
-def report(path: Path) -> None:
+def report(path: Path) -> str:
+    """Markdown: per dataset, auto against the best single model at its defaults and LightGCN at its defaults (test
+    Recall@20 / NDCG@20); then every model at its defaults on every dataset (test Recall@20)."""
+    lines = []
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    for dataset in dict.fromkeys(r["dataset"] for r in rows):
-        mine = [r for r in rows if r["dataset"] == dataset]
-        print(f"\n**{dataset}** ({mine[0]['split']})\n")
-        print("| command | wall | served | valid R@20 | test R@20 | test N@20 |\n|---|---:|---|---:|---:|---:|")
-        best = max((r for r in mine if r["label"] != "auto"), key=lambda r: r["test"]["recall@20"], default=None)
-        for r in mine:
-            what = r["model"] + (f", {r['trials']} trials" if r.get("trials") else
-                                 f", {r['epochs_run']} epochs" if r.get("epochs_run") else "")
-            mark = "**" if r is best or r["label"] == "auto" else ""
-            print(f"| `{r['command']}` | {r['wall_s']:.0f} s | {what} | {fmt(r['valid'])} | "
-                  f"{mark}{fmt(r['test'])}{mark} | {fmt(r['test'], 'ndcg@20')} |")
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    last = {(r["dataset"], r["label"]): r for r in rows}  # a rerun replaces the earlier record
+    both = lambda r: f"{fmt(r['test'])} / {fmt(r['test'], 'ndcg@20')}" if r else "-"  # noqa: E731
+    lines += ["| dataset | auto: served (trials) | auto wall | auto test | best at defaults | its test | LightGCN at "
+              "defaults (epochs) | its test |", "|---|---|---:|---:|---|---:|---:|---:|"]
+    for dataset in datasets:
+        auto = last.get((dataset, "auto"))
+        singles = [r for (d, label), r in last.items() if d == dataset and label != "auto"]
+        best = max(singles, key=lambda r: r["test"]["recall@20"], default=None)
+        lightgcn = last.get((dataset, "default-lightgcn"))
+        served = f"{auto['model']} ({auto['trials']})" if auto else "-"
+        wall = f"{auto['wall_s']:.0f} s" if auto else "-"
+        epochs = lightgcn["epochs_run"] if lightgcn else "-"
+        lines.append(f"| {dataset} | {served} | {wall} | {both(auto)} | {best['model'] if best else '-'} | "
+                     f"{both(best)} | {epochs} | {both(lightgcn)} |")
+    models = list(dict.fromkeys(label[len("default-"):] for _, label in last if label.startswith("default-")))
+    lines += ["", "| model at its defaults | " + " | ".join(datasets) + " |", "|---|" + "---:|" * len(datasets)]
+    for model in models:
+        cells = [fmt(last[(d, "default-" + model)]["test"]) if (d, "default-" + model) in last else "-"
+                 for d in datasets]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -112,7 +126,7 @@ def main() -> None:
     parser.add_argument("--report", type=Path, metavar="JSONL")
     args = parser.parse_args()
     if args.report:
-        return report(args.report)
+        return print(report(args.report))
     if not (args.dataset and args.home):
         parser.error("give --dataset and --home (or --report)")
     log_path = args.log or args.home.with_name(args.home.name + ".log")

@@ -48,3 +48,21 @@ def test_scaling_record_files_merge_with_the_earlier_file_first_and_the_ltgnn_ta
         [(10**6, "train1", 129.5), (10**6, "ltgnn", 20.5), (3 * 10**6, "ltgnn", 60.0)]
     rows = ltgnn_table(ltgnn_run).splitlines()[2:]
     assert rows[0].startswith("| 1,000,000 | 115.5 | 20.5 | 5.6x |") and rows[1].startswith("| 3,000,000 | - | 60.0 |")
+
+
+def test_the_budgeted_search_report_sets_auto_beside_the_best_single_model_and_lightgcn_at_defaults(tmp_path):
+    from benchmarks.budgeted_search import report
+
+    def record(dataset, label, model, recall, **extra):
+        return {"dataset": dataset, "label": label, "model": model, "wall_s": 100.0, "trials": extra.get("trials"),
+                "epochs_run": extra.get("epochs"), "test": {"recall@20": recall, "ndcg@20": recall / 2}}
+
+    out = tmp_path / "r.jsonl"
+    out.write_text("\n".join(json.dumps(r) for r in [
+        record("a", "auto", "turbocf", 0.30, trials=40), record("a", "default-ease", "ease", 0.35),
+        record("a", "default-lightgcn", "lightgcn", 0.20, epochs=9), record("b", "default-gfcf", "gfcf", 0.10),
+        record("a", "default-ease", "ease", 0.25)]))  # a rerun replaces the earlier record
+    lines = report(out).splitlines()
+    assert lines[2] == "| a | turbocf (40) | 100 s | 0.3000 / 0.1500 | ease | 0.2500 / 0.1250 | 9 | 0.2000 / 0.1000 |"
+    assert lines[3] == "| b | - | - | - | gfcf | 0.1000 / 0.0500 | - | - |"
+    assert "| ease | 0.2500 | - |" in lines and "| gfcf | - | 0.1000 |" in lines
