@@ -104,7 +104,7 @@ def search(name: str, data: RecData, grid: Mapping[str, Sequence] | None = None,
     for point in grid_points(name, grid):
         hparams = {**(fixed or {}), **point}
         model = build(name, data.n_users, data.n_items, graph=graph, seed=config.seed, **hparams)
-        if previous is not None and any(getattr(previous, n) != getattr(model, n) for n in model.fitted_by):
+        if previous is not None and not model.derives_from(previous):
             previous = None  # not reusable: let its fitted state (EASE's m x m inverse) go before the next fit
         start = time.perf_counter()
         with torch.no_grad():

@@ -55,7 +55,7 @@ class ItemKNN(ClosedFormRecommender):
     """
 
     fitted_by = ("k", "shrink")
-    search_space = {"k": (50, 200, 800)}
+    search_space = {"k": (800, 200, 50)}  # the largest first: a smaller k takes the first columns of its lists
     block = 512  # items whose similarity column block is computed at once: (n_items, 512) floats
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, k: int = 200, shrink: float = 0.0):
@@ -84,6 +84,16 @@ class ItemKNN(ClosedFormRecommender):
                 advance(items.numel())
         self.keep("neighbour_sim", torch.cat(values).contiguous())
         self.keep("neighbours", torch.cat(neighbours).contiguous())
+
+    def derives_from(self, other: ClosedFormRecommender) -> bool:
+        """A fit with at least as many neighbours (and the same shrink) holds this one's: topk lists are sorted (among
+        equally similar items the one kept may differ from a fit of its own, as topk's choice may)."""
+        return type(other) is ItemKNN and other.shrink == self.shrink and other.k >= self.k
+
+    def derive(self, other: ClosedFormRecommender) -> None:
+        k = min(self.k, self.n_items - 1) if self.n_items > 1 else 1
+        self.keep("neighbour_sim", other.neighbour_sim[:, :k].contiguous())
+        self.keep("neighbours", other.neighbours[:, :k].contiguous())
 
     def filter(self, x: Tensor, users: Tensor) -> Tensor:
         if getattr(self, "_sim_t", None) is None:  # Sᵀ as CSR: out = Sᵀ x sums each user item's neighbour row

@@ -68,11 +68,9 @@ class ClosedFormRecommender(Recommender):
     def fit(self, progress: Progress = silent, reuse: "ClosedFormRecommender | None" = None) -> "ClosedFormRecommender":
         """Fit from the training interactions; with ``reuse`` (a fitted model that :meth:`reuses` names, on the
         same graph, with the same ``fitted_by`` hyper-parameters), take its fitted state instead of computing it."""
-        if reuse is not None and self.reuses(reuse) and reuse.is_fitted and \
-                all(getattr(reuse, name) == getattr(self, name) for name in self.fitted_by) and \
+        if reuse is not None and reuse.is_fitted and self.derives_from(reuse) and \
                 torch.equal(reuse._users, self._users) and torch.equal(reuse._items, self._items):
-            for name in reuse._fitted:
-                self.keep(name, getattr(reuse, name))
+            self.derive(reuse)
         else:
             self.solve(progress)
         self._done = True
@@ -81,6 +79,16 @@ class ClosedFormRecommender(Recommender):
     def reuses(self, other: "ClosedFormRecommender") -> bool:
         """Whether ``other``'s fitted state is this model's when their ``fitted_by`` and graph agree."""
         return type(other) is type(self)
+
+    def derives_from(self, other: "ClosedFormRecommender") -> bool:
+        """Whether this model's fitted state can be taken from ``other``'s (on the same graph): by default when
+        :meth:`reuses` names it and their ``fitted_by`` agree; a subclass may take a part of a larger fit."""
+        return self.reuses(other) and all(getattr(other, name) == getattr(self, name) for name in self.fitted_by)
+
+    def derive(self, other: "ClosedFormRecommender") -> None:
+        """Take the fitted state from ``other`` (:meth:`derives_from` said it can)."""
+        for name in other._fitted:
+            self.keep(name, getattr(other, name))
 
     def solve(self, progress: Progress) -> None:
         """Compute the fitted state (subclasses): ``self.keep(name, tensor)`` for each piece."""

@@ -162,6 +162,26 @@ def test_itemknn_equals_a_naive_loop():
     assert_close(scores(model), ref, tol=1e-5)
 
 
+def test_itemknn_with_fewer_neighbours_takes_them_from_a_larger_fit(monkeypatch):
+    from graphrec.models.baselines import ItemKNN
+
+    data, _ = tiny()
+    held = data.with_holdout(0.3, seed=1)
+    solved = []
+    solve = ItemKNN.solve
+    monkeypatch.setattr(ItemKNN, "solve", lambda self, progress: (solved.append(self.k), solve(self, progress)))
+    fits = []
+    search("itemknn", held, grid={"k": (6, 4, 2)}, config=TrainConfig(ks=(5,), metric="ndcg@5"),
+           callback=fits.append)
+    assert solved == [6] and [t["hparams"]["k"] for t in fits] == [6, 4, 2]  # one similarity pass for the grid
+    larger = fitted("itemknn", held, k=6)
+    for k in (4, 2):  # the same similarities; among equally similar items the kept one may differ (as topk's may)
+        derived = build("itemknn", N_USERS, N_ITEMS, graph=torch.stack(held.train.pairs()), k=k).fit(reuse=larger)
+        assert torch.equal(derived.neighbour_sim, fitted("itemknn", held, k=k).neighbour_sim)
+        assert torch.equal(derived.neighbours, larger.neighbours[:, :k])
+    assert not ItemKNN(N_USERS, N_ITEMS, torch.stack(held.train.pairs()), k=8).derives_from(larger)
+
+
 @pytest.mark.parametrize("max_items", [N_ITEMS, 10])
 def test_ease_equals_the_closed_form(max_items):
     data, r = tiny()
