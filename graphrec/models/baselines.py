@@ -96,12 +96,17 @@ class ItemKNN(ClosedFormRecommender):
         self.keep("neighbours", other.neighbours[:, :k].contiguous())
 
     def filter(self, x: Tensor, users: Tensor) -> Tensor:
-        if getattr(self, "_sim_t", None) is None:  # Sᵀ as CSR: out = Sᵀ x sums each user item's neighbour row
-            rows = torch.arange(self.n_items).repeat_interleave(self.neighbours.size(1))
-            keep = self.neighbour_sim.reshape(-1) > 0
-            _, self._sim_t = csr_pair(rows[keep], self.neighbours.reshape(-1)[keep],
-                                      self.neighbour_sim.reshape(-1)[keep], self.n_items, self.n_items)
-        return spmm(self._sim_t, x.contiguous())
+        """Sᵀ x from the neighbour lists: each nonzero x[i, c] adds x[i, c] times item i's similarities to column c,
+        so the work is the nonzeros times k (a sparse Sᵀ times the dense x costs the catalogue's k·n_items times the
+        batch: 15 minutes for three k on Gowalla's holdout)."""
+        items, cols = x.nonzero(as_tuple=True)
+        out = torch.zeros(x.shape, dtype=x.dtype)
+        flat_out = out.view(-1)
+        for start in range(0, items.numel(), self.block * 16):
+            i, c = items[start:start + self.block * 16], cols[start:start + self.block * 16]
+            weights = self.neighbour_sim[i] * x[i, c].unsqueeze(1)
+            flat_out.index_add_(0, (self.neighbours[i] * x.size(1) + c.unsqueeze(1)).reshape(-1), weights.reshape(-1))
+        return out
 
     def item_rows(self, items: Tensor) -> Tensor:
         """Each item's kept neighbours with their similarities: S is exactly these lists."""
