@@ -124,6 +124,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--log", type=Path, help="the commands' output (default: HOME.log)")
     parser.add_argument("--report", type=Path, metavar="JSONL")
+    parser.add_argument("--keep-server", action="store_true", help="leave the home's server running (another "
+                        "command of this script uses the home at the same time)")
     args = parser.parse_args()
     if args.report:
         return print(report(args.report))
@@ -147,7 +149,8 @@ def main() -> None:
             row = record(args.dataset, label, args.home, command, log)
             with open(args.out, "a") as out:
                 out.write(json.dumps(row) + "\n")
-        graphrec(args.home, ["db", "stop"], log)
+        if not args.keep_server:
+            graphrec(args.home, ["db", "stop"], log)
 
 
 if __name__ == "__main__":

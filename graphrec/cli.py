@@ -786,6 +786,8 @@ def _train_auto(ctx: click.Context, options: dict) -> None:
 @click.option("--trials", "max_trials", type=click.IntRange(min=1), help="At most this many trials per model.")
 @click.option("--trial-minutes", type=float, help="The most one trained trial may take (default: a share of the "
               "budget: a quarter for one model, 1/(trained candidates + 2) with auto, at most a sixth).")
+@click.option("--valid-users", type=click.IntRange(min=0), default=5_000, show_default=True,
+              help="Every trial ranks the same seeded sample of this many validation users (0: all of them).")
 @click.option("--models", "models", help="With --model auto: the trained models to consider, comma-separated "
               "(default: all that fit the graph).")
 @click.option("--resume", "study", metavar="SEARCH", help="Continue the search SEARCH (its folder under the runs "
@@ -799,8 +801,8 @@ def _train_auto(ctx: click.Context, options: dict) -> None:
               help="Write the winner back to the graph (as graphrec publish) and serve it.")
 @_data_options
 @click.pass_context
-def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_minutes, models, study, batch_size,
-             epochs, patience, ks, metric, threads, device, publish, split, valid_fraction, seed) -> None:
+def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_minutes, valid_users, models, study,
+             batch_size, epochs, patience, ks, metric, threads, device, publish, split, valid_fraction, seed) -> None:
     """Search hyper-parameters (and with --model auto the model) on the validation holdout within a budget, refit
     the best on train + valid, test it once and save it as a run.
 
@@ -823,7 +825,7 @@ def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_m
     try:
         tune = TuneConfig(budget_seconds=budget_minutes * 60 if budget_minutes is not None else None,
                           trial_seconds=trial_minutes * 60 if trial_minutes is not None else None,
-                          max_trials=max_trials)
+                          max_trials=max_trials, valid_users=valid_users or None)
     except GraphrecError as exc:
         raise click.UsageError(str(exc)) from None
     data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed)

@@ -173,3 +173,29 @@ def test_publish_cost_scales_a_timed_publish_and_estimates_from_the_graph_size()
     assert cost.seconds("itemknn") == pytest.approx(10 + 200_000 / 5_000)  # 100 item–item rows per item
     timed = replace(cost, measured={"embeddings": [1_500, 4.0]})
     assert timed.seconds("mf") == pytest.approx(1.25 * 4.0 * 2)
+
+
+def test_every_trial_ranks_the_same_seeded_sample_of_validation_users(tmp_path, monkeypatch):
+    d, side = data(), SideGraphs(40, 60)
+    ranked_by = []
+    real_closed, real_trial = trials.search_closed, trials.run_trial
+
+    def closed(study, name, ranked, *args, **kwargs):
+        ranked_by.append(ranked.valid.keys(60))
+        return real_closed(study, name, ranked, *args, **kwargs)
+
+    def trained(study, name, ranked, *args, **kwargs):
+        ranked_by.append(ranked.valid.keys(60))
+        return real_trial(study, name, ranked, *args, **kwargs)
+
+    monkeypatch.setattr(tune, "search_closed", closed)
+    monkeypatch.setattr(tune, "run_trial", trained)
+    lines = []
+    outcome = search(tmp_path / "s", d, side, "auto", CONFIG, TuneConfig(max_trials=1, valid_users=10), Budget(None),
+                     models=["mf"], log=lines.append)
+    users = {int(k) // 60 for k in ranked_by[0]}
+    assert len(users) == 10 and all(torch.equal(keys, ranked_by[0]) for keys in ranked_by)
+    assert set(ranked_by[0].tolist()) <= set(d.valid.keys(60).tolist())
+    assert any("the same 10 of the" in line for line in lines) and outcome.winner is not None
+    everyone = search(tmp_path / "all", d, side, "mf", CONFIG, TuneConfig(max_trials=1, valid_users=None), Budget(None))
+    assert everyone.rows[0]["value"] != outcome.rows[-1]["value"]  # the same mf trial, ranked on every user
