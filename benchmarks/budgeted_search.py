@@ -56,10 +56,13 @@ def runs(home: Path) -> set[str]:
 def record(dataset: str, label: str, home: Path, args: list[str], log) -> dict:
     before, load = runs(home), os.getloadavg()[0]
     wall = graphrec(home, args, log)
-    new = sorted(runs(home) - before)
+    metas = {name: json.loads((home / "runs" / name / "run.json").read_text()) for name in runs(home) - before}
+    # another command of this script may share the home: the run is the auto search's, or the model's own
+    new = sorted(name for name, meta in metas.items() if bool(meta.get("tune")) == (label == "auto") and
+                 (label == "auto" or f"default-{meta['model']}" == label))
     if len(new) != 1:
-        raise SystemExit(f"expected one new run in {home / 'runs'}, found {new}")
-    meta = json.loads((home / "runs" / new[0] / "run.json").read_text())
+        raise SystemExit(f"expected one new {label} run in {home / 'runs'}, found {sorted(metas)}")
+    meta = metas[new[0]]
     tune = meta.get("tune") or {}
     row = {"dataset": dataset, "label": label, "command": "graphrec " + " ".join(args), "wall_s": round(wall, 1),
            "load_1min_start_end": [round(load, 2), round(os.getloadavg()[0], 2)],
