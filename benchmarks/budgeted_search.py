@@ -55,6 +55,7 @@ def runs(home: Path) -> set[str]:
 
 def record(dataset: str, label: str, home: Path, args: list[str], log) -> dict:
     before, load = runs(home), os.getloadavg()[0]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
     wall = graphrec(home, args, log)
     metas = {name: json.loads((home / "runs" / name / "run.json").read_text()) for name in runs(home) - before}
     # another command of this script may share the home: the run is the auto search's, or the model's own
@@ -64,7 +65,8 @@ def record(dataset: str, label: str, home: Path, args: list[str], log) -> dict:
         raise SystemExit(f"expected one new {label} run in {home / 'runs'}, found {sorted(metas)}")
     meta = metas[new[0]]
     tune = meta.get("tune") or {}
-    row = {"dataset": dataset, "label": label, "command": "graphrec " + " ".join(args), "wall_s": round(wall, 1),
+    row = {"dataset": dataset, "label": label, "command": "graphrec " + " ".join(args), "commit": commit.strip(),
+           "wall_s": round(wall, 1),
            "load_1min_start_end": [round(load, 2), round(os.getloadavg()[0], 2)],
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
            "run": new[0], "model": meta["model"], "params": meta["params"], "split": meta.get("split_origin"),
