@@ -200,3 +200,15 @@ def test_every_trial_ranks_the_same_seeded_sample_of_validation_users(tmp_path, 
     assert any("the same 10 of the" in line for line in lines) and outcome.winner is not None
     everyone = search(tmp_path / "all", d, side, "mf", CONFIG, TuneConfig(max_trials=1, valid_users=None), Budget(None))
     assert everyone.rows[0]["value"] != outcome.rows[-1]["value"]  # the same mf trial, ranked on every user
+
+
+def test_the_refits_test_is_expected_to_rank_every_test_user_not_the_validation_sample():
+    d = data()
+    ranked = tune.valid_ranking(d, 2, 0)  # 2 of the validation users ranked, 4 users in test
+    scale = tune.test_scale(d, ranked)
+    assert int((d.test.counts() > 0).sum()) == 4 and scale == 2.0
+    assert tune.test_scale(d, tune.valid_ranking(d, 10, 0)) == 1.0  # never below one
+    closed = {"model": "gfcf", "seconds": 3.0, "fit_seconds": 1.0, "epochs": 0}
+    trained = {"model": "mf", "seconds": 10.0, "epochs": 5, "best_epoch": 4}
+    assert tune.test_estimate(closed, scale) == 3.0 * scale and tune.test_estimate(trained, scale) == 4.0 * scale
+    assert tune.refit_estimate(closed, 2.0, scale) == 2.0 + 1.3 + 3.0 * scale
