@@ -21,7 +21,7 @@ import torch
 from graphrec.errors import GraphrecError
 from graphrec.models import build, model_class
 from graphrec.models.space import Range
-from graphrec.recdata import RecData, UserItems
+from graphrec.recdata import RecData
 from graphrec.sidegraphs import SideGraphs
 from graphrec.train import TrainConfig, fit
 
@@ -238,10 +238,6 @@ def write_records(folder: Path, rows: list[dict], metric: str) -> None:
         ax.legend(fontsize="small", ncol=2)
     fig.tight_layout()
     fig.savefig(folder / PLOT_FILE, format="svg")
-
-
-def empty_test(data: RecData) -> RecData:
-    return replace(data, test=UserItems.from_keys(torch.empty(0, dtype=torch.long), data.n_users, data.n_items))
 
 
 def retried_count(study) -> int:
