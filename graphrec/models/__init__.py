@@ -26,7 +26,7 @@ from graphrec.models.ngcf import NGCF
 from graphrec.models.sept import SEPT
 from graphrec.models.sgl import SGL
 from graphrec.models.simgcl import SimGCL
-from graphrec.models.spectral import BSPM, GFCF, ChebyCF
+from graphrec.models.spectral import BSPM, GFCF, SGFCF, ChebyCF
 from graphrec.models.turbocf import TurboCF
 from graphrec.models.ultragcn import UltraGCN
 from graphrec.models.unigcl import UniGCL
@@ -60,6 +60,7 @@ MODELS: dict[str, type[Recommender]] = {
     "bspm": BSPM,
     "turbocf": TurboCF,
     "chebycf": ChebyCF,
+    "sgfcf": SGFCF,
     # closed-form baselines every model must beat
     "popularity": Popularity,
     "itemknn": ItemKNN,
@@ -164,4 +165,4 @@ def load_model(path: str | os.PathLike, graph: Tensor | None = None, side: SideG
 __all__ = ["MODELS", "Recommender", "MF", "LightGCN", "NGCF", "SGL", "SimGCL", "XSimGCL", "LightGCL", "NCL",
            "DirectAU", "UltraGCN", "UniGCL", "KGAT", "build", "model_class", "hparam_names",
            "save_model", "load_model", "model_name", "DiffNet", "MHCN", "SEPT", "GFCF", "BSPM", "TurboCF", "ChebyCF",
-           "Popularity", "ItemKNN", "EASE", "LinkProp", "Hybrid", "LTGNN"]
+           "SGFCF", "Popularity", "ItemKNN", "EASE", "LinkProp", "Hybrid", "LTGNN"]

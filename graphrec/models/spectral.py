@@ -1,7 +1,8 @@
-"""Spectral graph filters: :class:`GFCF`, :class:`BSPM`, :class:`ChebyCF` (each docstring: paper, defaults, deviations).
+"""Spectral graph filters: :class:`GFCF`, :class:`BSPM`, :class:`ChebyCF`, :class:`SGFCF` (each docstring: paper,
+defaults, deviations).
 
-Each filters the normalised item graph P = R̃ᵀR̃, R̃ = D_U^-½ R D_I^-½ (degrees of the training interactions), plus an
-ideal low-pass term from the top singular vectors V of R̃.
+Each filters the normalised item graph P = R̃ᵀR̃, R̃ = D_U^-½ R D_I^-½ (degrees of the training interactions; SGFCF's
+exponent is a hyper-parameter), plus a low-pass term from the top singular vectors V of R̃.
 
 Checked against the authors' code (jeongwhanchoi/BSPM bspm/model.py, chanwoo0806/ChebyCF src/module.py, whose GFCF is
 the GF-CF reference too); written here from those formulas. Every product is sparse R̃ or thin V on an (n_items, B)
@@ -18,7 +19,7 @@ from torch import Tensor
 
 from graphrec.errors import ModelError
 from graphrec.compiled.kernels import spmm
-from graphrec.models.closed import ClosedFormRecommender, gram_apply, gram_rows, top_right_singular
+from graphrec.models.closed import ClosedFormRecommender, csr_pair, gram_apply, gram_rows, top_right_singular
 from graphrec.progress import Progress
 
 SOLVERS = ("euler", "rk4")
@@ -235,6 +236,102 @@ class ChebyCF(_SpectralFilter):
 
     def forward(self) -> tuple[Tensor, Tensor]:
         return self.ideal_pair(self.alpha, self.beta)
+
+
+class SGFCF(ClosedFormRecommender):
+    """SGFCF: a sharpened top-k spectrum beside the full linear filter, on a generalised normalisation (Peng et al.,
+    KDD'24, "How Powerful is Graph Filtering for Recommendation").
+
+    R̃ = D_U^-eps R D_I^-eps with D = degree + ``alpha`` (the paper's G²N; eps 0.5 and alpha 0 are GF-CF's R̃). With
+    U, s, V the top ``k`` singular triplets of R̃ and ŝ = s / s_max, a user's scores are
+    ``low / sum(low) + gamma · lin / sum(lin)``: the low-rank part ``low = r̃_u V diag(ŝ^2beta / s) Vᵀ`` (the paper's
+    U diag(ŝ^beta) · (V diag(ŝ^beta))ᵀ) and the linear filter ``lin = r̃_u R̃ᵀR̃``, each divided by its sum over the
+    items (the paper's final sigmoid is monotone and left out).
+
+    The scores are those times ``sum(lin) / gamma`` per user, which ranks every user's items alike (and standardises
+    alike in a hybrid): ``c_u · x D_I^-eps V diag(ŝ^2beta / s) Vᵀ + x S`` with c_u = sum(lin) / (gamma · sum(low)) and
+    the fixed item–item matrix S = D_I^-2eps Rᵀ D_U^-2eps R D_I^-eps, so the low-rank part is a pair of embeddings
+    and S's top rows are what the graph serves (its history and target items are weighted unalike, so S is not the
+    symmetric walk ``recommend.walk_for_user`` computes). With gamma 0 the scores are ``low / sum(low)``.
+
+    Defaults: the authors' Gowalla setting without individualised filters (tanatosuu/sgfcf README, "dense", the
+    80% split): k 650, beta 1.3, eps 0.34, gamma 1.6, alpha 0. The search grid spans what the holdouts of Gowalla
+    (eps 0.3, beta 1.0, gamma 2.5) and Yelp2018 (eps 0.34, beta 0.65, gamma 1.0: ``--preset yelp2018``) chose from
+    wider grids (BENCHMARKS.md, "Graph filters and baselines").
+
+    Deviations: the singular triplets come from a randomized subspace iteration
+    (:func:`graphrec.models.closed.top_right_singular`), not ``torch.svd_lowrank``; the individualised filter (IGF,
+    a per-user and per-item beta from each node's homophily ratio) is not built; a user whose low-rank part sums to
+    <= 0 gets the linear filter alone (the paper's division would flip or break its ranking).
+    """
+
+    fitted_by = ("k", "eps", "alpha")
+    search_space = {"eps": (0.3, 0.34, 0.4), "beta": (0.65, 0.8, 1.0), "gamma": (1.0, 2.5)}
+
+    def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, k: int = 650, beta: float = 1.3,
+                 eps: float = 0.34, gamma: float = 1.6, alpha: float = 0.0):
+        super().__init__(n_users, n_items, graph)
+        if int(k) < 1:
+            raise ModelError(f"SGFCF: k (the number of singular vectors) must be >= 1, got {k}")
+        if float(gamma) < 0 or float(alpha) < 0:
+            raise ModelError(f"SGFCF: gamma and alpha must be >= 0, got gamma={gamma}, alpha={alpha}")
+        self.k, self.beta, self.eps, self.gamma, self.alpha = int(k), float(beta), float(eps), float(gamma), \
+            float(alpha)
+        self.user_scale, self.item_scale = self._scale(self.user_degree), self._scale(self.item_degree)
+        values = self.user_scale[self._users] * self.item_scale[self._items]
+        self.r, self.r_t = csr_pair(self._users, self._items, values, self.n_users, self.n_items)
+        # S = D_I^-eps R̃ᵀR̃ (r̃_u = D_u^-eps x D_I^-eps; D_u^-eps cancels); a user's linear scores sum to x (S 1).
+        self.item_sums = self.item_scale * gram_apply(self.r, self.r_t, torch.ones(self.n_items, 1)).squeeze(1)
+
+    def _scale(self, degree: Tensor) -> Tensor:
+        """(degree + alpha)^-eps, 0 for a node without training interactions."""
+        return torch.where(degree > 0, (degree + self.alpha).clamp(min=1e-12).pow(-self.eps), torch.zeros(()))
+
+    def solve(self, progress: Progress) -> None:
+        with progress(f"SGFCF: top {self.k} singular vectors of R̃ (eps {self.eps})", 1) as advance:
+            v, s = top_right_singular(self.r, self.r_t, self.k)
+            advance(1)
+        self.keep("ideal", v)
+        self.keep("singular", s)
+
+    def _spectrum(self) -> Tensor:
+        """diag(ŝ^2beta / s): the low-rank part's weight on each of the k directions."""
+        s = self.singular.clamp(min=1e-12)
+        return (s / s[0]).pow(2 * self.beta) / s
+
+    def _low(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The low-rank part's coordinates r̃_u V diag(w) (B, k) for an (n_items, B) block, and c_u (B,)."""
+        coords = (self.ideal.t() @ (self.item_scale.unsqueeze(1) * x)).t() * self._spectrum()
+        low_sum = coords @ self.ideal.sum(0)
+        if self.gamma == 0:
+            scale = torch.where(low_sum > 0, 1 / low_sum.clamp(min=1e-30), torch.zeros(()))
+        else:
+            lin_sum = x.t() @ self.item_sums
+            scale = torch.where(low_sum > 0, lin_sum / (self.gamma * low_sum.clamp(min=1e-30)), torch.zeros(()))
+        return coords, scale
+
+    def item_item(self, x: Tensor) -> Tensor:
+        if self.gamma == 0:
+            return torch.zeros_like(x)
+        return gram_apply(self.r, self.r_t, self.item_scale.unsqueeze(1) * x)
+
+    def item_rows(self, items: Tensor) -> Tensor:
+        if self.gamma == 0:
+            return torch.zeros(items.numel(), self.n_items)
+        return self.item_scale[items].unsqueeze(1) * gram_rows(self.r_t, items, self.n_users)
+
+    def filter(self, x: Tensor, users: Tensor) -> Tensor:
+        coords, scale = self._low(x)
+        return self.item_item(x) + self.ideal @ (coords * scale.unsqueeze(1)).t()
+
+    def forward(self) -> tuple[Tensor, Tensor]:
+        self._check_fitted()
+        users = torch.empty(self.n_users, self.k)
+        for start in range(0, self.n_users, self.score_batch):
+            block = torch.arange(start, min(start + self.score_batch, self.n_users))
+            coords, scale = self._low(self.signal(block))
+            users[block] = coords * scale.unsqueeze(1)
+        return users, self.ideal
 
 
 def plateau_coefficients(order: int, flatness: float) -> Tensor:

@@ -117,6 +117,38 @@ def test_chebycf_equals_the_dense_chebyshev_series():
     assert_close(scores(model), ref)
 
 
+def sgfcf_dense(r: torch.Tensor, k: int, beta: float, eps: float, gamma: float, alpha: float = 0.0) -> torch.Tensor:
+    """SGFCF as the paper writes it: low / sum(low) + gamma · lin / sum(lin) from a full SVD of the G²N R̃."""
+    def scale(d):
+        return torch.where(d > 0, (d + alpha).pow(-eps), torch.zeros(()))
+    rt = scale(r.sum(1)).unsqueeze(1) * r * scale(r.sum(0))
+    u, s, vh = torch.linalg.svd(rt, full_matrices=False)
+    w = (s[:k] / s[0]).pow(beta)
+    low = (u[:, :k] * w) @ (vh[:k].t() * w).t()
+    lin = rt @ rt.t() @ rt
+    return low / low.sum(1, keepdim=True) + gamma * lin / lin.sum(1, keepdim=True)
+
+
+@pytest.mark.parametrize("k, beta, eps, gamma, alpha", [(6, 1.3, 0.34, 1.6, 0.0), (4, 1.0, 0.5, 0.5, 2.0),
+                                                        (6, 2.0, 0.3, 0.0, 0.0)])
+def test_sgfcf_ranks_as_the_dense_formula(k, beta, eps, gamma, alpha):
+    """Its scores are the paper's times a positive number per user (sum(lin) / gamma), so every ranking is the
+    paper's; the factor is what lets the linear part be one fixed item–item matrix."""
+    data, r = tiny()
+    model = fitted("sgfcf", data, k=k, beta=beta, eps=eps, gamma=gamma, alpha=alpha)
+    ref = sgfcf_dense(r, k, beta, eps, gamma, alpha)
+    got = scores(model)
+    per_user = got.sum(1, keepdim=True) / ref.sum(1, keepdim=True)
+    assert bool((per_user > 0).all())
+    assert_close(got / per_user, ref)
+    if gamma:
+        d_i = torch.where(r.sum(0) > 0, (r.sum(0) + alpha).pow(-eps), torch.zeros(()))
+        d_u = torch.where(r.sum(1) > 0, (r.sum(1) + alpha).pow(-2 * eps), torch.zeros(()))
+        s = (d_i * d_i).unsqueeze(1) * (r.t() @ (d_u.unsqueeze(1) * r)) * d_i
+        assert_close(per_user.squeeze(1), (r @ s).sum(1) / gamma)
+        assert_close(dense_rows(model), s)
+
+
 def test_plateau_coefficients_interpolate_a_low_pass():
     c = plateau_coefficients(8, 1.5).double()
     x = torch.linspace(-1, 1, 201, dtype=torch.float64)
@@ -214,7 +246,7 @@ def test_linkprop_equals_a_naive_path_count():
 @pytest.mark.parametrize("name", CLOSED)
 def test_saved_fit_scores_the_same_without_fitting_again(name, tmp_path):
     data, _ = tiny()
-    model = fitted(name, data, **({"k": 4} if name in ("gfcf", "bspm", "chebycf", "itemknn") else
+    model = fitted(name, data, **({"k": 4} if name in ("gfcf", "bspm", "chebycf", "sgfcf", "itemknn") else
                                   {"first_hp": {"k": 4}} if name == "hybrid" else {}))
     save_model(model, tmp_path / "m.pt")
     again = load_model(tmp_path / "m.pt", graph=torch.stack(data.train.pairs()))
@@ -357,7 +389,7 @@ def test_hybrid_refuses_a_trained_part():
 
 
 SERVED_BY_ROWS = [name for name in CLOSED if not MODELS[name].dot_product_scores and not MODELS[name].not_servable]
-SMALL = {"gfcf": {"k": 4}, "bspm": {"k": 4}, "chebycf": {"k": 4}, "itemknn": {"k": 5}, "ease": {"reg": 5.0},
+SMALL = {"gfcf": {"k": 4}, "bspm": {"k": 4}, "chebycf": {"k": 4}, "sgfcf": {"k": 4}, "itemknn": {"k": 5}, "ease": {"reg": 5.0},
          "turbocf": {"alpha": 0.6, "filter": 2}, "linkprop": {"user_power": 1.0}}
 
 
@@ -414,6 +446,7 @@ def test_only_walks_have_walk_powers():
     assert fitted("turbocf", data, filter=2).walk_powers() is None
     assert fitted("linkprop", data, item_in=0.5, item_out=0.25).walk_powers() is None
     assert fitted("itemknn", data, k=3).walk_powers() is None
+    assert fitted("sgfcf", data, k=4).walk_powers() is None
 
 
 def test_a_hybrid_has_no_item_rows():
