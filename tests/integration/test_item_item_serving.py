@@ -108,6 +108,20 @@ def test_a_truncated_models_stored_rows_sum_as_in_memory(graph_and_data, tmp_pat
     assert sum(shares) / len(shares) > 0.3
 
 
+def test_sgfcfs_low_pass_embeddings_and_stored_rows_give_its_scores(graph_and_data, tmp_path):
+    """SGFCF's per-user normalisation is folded into its user embeddings, so with every row of its item–item matrix
+    stored the graph's answer is the model's own ranking and scores."""
+    graph, dataset = graph_and_data
+    run, _ = train_run(graph, tmp_path, "sgfcf", {"k": 16, "eps": 0.34, "beta": 0.8, "gamma": 1.0},
+                       TrainConfig(seed=1), DataConfig(validation=False))
+    assert run.meta["embeddings"] == "low-pass part"
+    report = publish(graph, run, similar=149)  # every other item: S whole in the graph
+    assert report.item_item == "stored" and report.similar > 0 and report.users > 0
+    model = run.model()
+    assert_served_equals(graph, run, lambda u: model.score(torch.tensor([u]))[0].double(), run.ids().ids["user"][:25],
+                         seen(dataset, ("train",)))
+
+
 def test_a_new_interaction_changes_the_next_answer(graph_and_data, tmp_path):
     graph, dataset = graph_and_data
     run = trained(graph, tmp_path, "itemknn", {"k": 12})
@@ -165,7 +179,7 @@ def test_auto_publishes_a_closed_form_winner_and_recommend_answers(graph, settin
     assert "not published" not in out
     chosen = json.loads((sorted(settings.runs_dir.glob("*/run.json"), key=lambda p: p.stat().st_mtime)[-1])
                         .read_text())
-    assert chosen["model"] in ("itemknn", "gfcf", "bspm", "chebycf", "turbocf"), chosen["model"]
+    assert chosen["model"] in ("itemknn", "gfcf", "bspm", "chebycf", "sgfcf", "turbocf"), chosen["model"]
     assert f"published {chosen['id']} to the graph" in out
     rows = json.loads(run_cli(settings, "recommend", "--user", "u1", "-k", "5", "--json").output)
     assert len(rows) == 5 and all(r["run"] == chosen["id"] for r in rows)
