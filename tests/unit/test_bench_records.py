@@ -66,3 +66,25 @@ def test_the_budgeted_search_report_sets_auto_beside_the_best_single_model_and_l
     assert lines[2] == "| a | turbocf (40) | 100 s | 0.3000 / 0.1500 | ease | 0.2500 / 0.1250 | 9 | 0.2000 / 0.1000 |"
     assert lines[3] == "| b | - | - | - | gfcf | 0.1000 / 0.0500 | - | - |"
     assert "| ease | 0.2500 | - |" in lines and "| gfcf | - | 0.1000 |" in lines
+
+
+def test_the_split_check_redraws_every_interaction_and_reads_presets_and_settings():
+    import torch
+
+    from benchmarks.split_check import model_settings, resplit
+    from graphrec.recdata import RecData
+
+    gen = torch.Generator().manual_seed(0)
+    pairs = torch.unique(torch.stack([torch.randint(0, 20, (400,), generator=gen),
+                                      torch.randint(0, 30, (400,), generator=gen)]), dim=1)
+    order = torch.randperm(pairs.size(1), generator=gen)
+    data = RecData.from_pairs(20, 30, pairs[:, order[:300]], None, pairs[:, order[300:]])
+    train, test = resplit(data, 0.2, 7)
+    pooled = torch.cat([data.train.keys(30), data.test.keys(30)]).sort().values
+    assert torch.equal(torch.cat([train.keys(30), test.keys(30)]).sort().values, pooled)
+    assert torch.equal(test.counts(), torch.minimum(torch.round((train.counts() + test.counts()) * 0.2).long(),
+                                                    train.counts() + test.counts() - 1))
+    assert not torch.equal(test.keys(30), data.test.keys(30))
+    name, label, hparams = model_settings("chebycf:gowalla", ["chebycf:alpha=0.4", "sgfcf:eps=0.3"])
+    assert (name, label) == ("chebycf", "chebycf:gowalla") and hparams["alpha"] == 0.4 and hparams["K"] == 8
+    assert model_settings("bspm", []) == ("bspm", "bspm", {})
