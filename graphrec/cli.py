@@ -706,11 +706,23 @@ def _train(ctx: click.Context, model_name, epochs, batch_size, lr, sampler, dim,
             f"{result.epochs_run} epochs, no validation"
         click.echo(f"run {run.id}: {chosen}, {result.seconds_train:.0f}s training")
     click.echo("test  " + "  ".join(f"{k} {v:.4f}" for k, v in result.test.items() if "@" in k))
-    counts = run.meta["counts"]
-    click.echo(f"split {run.meta['split_origin']}: {counts['train']:,} train, {counts['valid']:,} valid, "
-               f"{counts['test']:,} test interactions")
+    click.echo(_split_line(run.meta))
     click.echo(f"saved in {run.path} ({'search.jsonl, ' if search else ''}"
                f"{'' if closed else 'curves.png, '}metrics.jsonl, best.pt)")
+
+
+def _split_line(meta: dict) -> str:
+    """The run's split and where its validation came from; a holdout carved at random beside a stored test split
+    foretells the test only if that was drawn at random too (BENCHMARKS.md, the split check), so it says so."""
+    counts, origin = meta["counts"], meta.get("valid_origin", "")
+    line = (f"split {meta['split_origin']}: {counts['train']:,} train, {counts['valid']:,} valid, {counts['test']:,} "
+            "test interactions")
+    if origin.startswith("random"):
+        line += f" (valid: {origin})"
+        if meta.get("split_origin") == "stored":
+            line += ("\n  the stored test split was not drawn by graphrec: if it holds each user's newest interactions, "
+                     "choices made on this random holdout may not carry over to it")
+    return line
 
 
 def _parse_grid(text: str) -> tuple[str, list]:
@@ -851,6 +863,7 @@ def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_m
     click.echo(f"run {run.id}: refitted on train + valid, tested once{', published' if publish else ''}; "
                f"{out.seconds / 60:.1f} minutes in all{budget}")
     click.echo("test  " + "  ".join(f"{k} {v:.4f}" for k, v in out.result.test.items() if "@" in k))
+    click.echo(_split_line(run.meta))
     click.echo(f"saved in {run.path} (trials.jsonl, trials.svg); the search in {out.folder}")
 
 

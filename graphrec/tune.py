@@ -377,7 +377,7 @@ def tune_run(graph, runs_dir, model: str, config: TrainConfig, data_config, tune
     whose timing file it updates)."""
     from graphrec.progress import silent
     from graphrec.runs import RUN_ID, new_run_id
-    from graphrec.workflow import load_data, train_run
+    from graphrec.workflow import load_data, train_run, valid_origin
 
     budget = Budget(tune.budget_seconds, clock=clock, start=since)
     if model != "auto":
@@ -428,6 +428,7 @@ def tune_run(graph, runs_dir, model: str, config: TrainConfig, data_config, tune
     for file in (TRIALS_FILE, PLOT_FILE):
         (run.path / file).write_bytes((folder / file).read_bytes())
     run.meta["metrics"]["valid"] = winner["valid"]
+    run.meta["valid_origin"] = valid_origin(hetero, data_config)  # the search's holdout, not the refit's (none)
     run.meta["tune"] = {"study": study, "trials": len(outcome.rows), "chosen": {"model": name,
                         "params": winner["params"], "trial": winner["number"], "best_epoch": winner["best_epoch"]},
                         "skipped": outcome.skipped, "not_reached": outcome.not_reached,

@@ -64,6 +64,18 @@ def load_data(graph: Graph, config: DataConfig, progress: Progress = silent):
     return data, ids, hetero
 
 
+def valid_origin(hetero, config: DataConfig) -> str:
+    """Where the validation split came from: the export's own (``split_origin``), a random holdout carved from train
+    (:func:`load_data`), or none (a run that does not validate)."""
+    if not config.validation:
+        return "none"
+    store = hetero["user", "interacted", "item"]
+    split = getattr(store, "split", None)
+    if split is not None and bool((split == 1).any()):
+        return "the split's own"
+    return f"random {config.valid_fraction:g} of each user's train, seed {config.seed}"
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """A closed-form model's hyper-parameter search on the holdout (:func:`graphrec.closedfit.search`): ``grid``
@@ -176,6 +188,7 @@ def train_run(graph: Graph, runs_dir, model_name: str, hparams: dict, train_conf
                    "valid": data.valid.nnz, "test": data.test.nnz, "social": side.social.size(1),
                    "kg": side.kg.size(1)},
         "split_origin": hetero.split_origin,
+        "valid_origin": valid_origin(hetero, data_config),
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
         "stopped_early": result.stopped_early,

@@ -35,6 +35,7 @@ def test_train_saves_a_run_that_evaluate_reproduces(sample_graph, settings):
         {p.name for p in run.path.iterdir()}
     meta = run.meta
     assert meta["model"] == "lightgcn" and meta["split_origin"].startswith("random")
+    assert meta["valid_origin"] == "the split's own"  # the export's 8:1:1 draw, no holdout carved
     assert meta["train_config"]["sampler"] == "user" and meta["train_config"]["min_epochs"] == 4
     assert meta["train_config"]["budget_seconds"] == 3600
     assert meta["train_config"]["lr_decay"] == 0.5 and meta["train_config"]["lr_decay_patience"] == 2

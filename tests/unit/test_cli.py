@@ -55,3 +55,32 @@ def test_formats_shows_the_csv_layout_and_option_types():
     for wanted in ("interactions.csv", "kg.csv", "social.csv", "head,relation,tail", "user_col", "delimiter"):
         assert wanted in csv.output, wanted
     assert CliRunner().invoke(cli, ["formats", "nope"]).exit_code == 2
+
+
+def test_the_split_line_says_where_validation_came_from_and_warns_beside_a_stored_test():
+    """#35: a random holdout beside a stored test split (Gowalla's train.txt / test.txt) foretells the test only if the
+    test was drawn at random too; the run says how its validation was made."""
+    import torch
+    from torch_geometric.data import HeteroData
+
+    from graphrec.cli import _split_line
+    from graphrec.workflow import DataConfig, valid_origin
+
+    hetero = HeteroData()
+    hetero["user", "interacted", "item"].split = torch.tensor([0, 0, 2])
+    assert valid_origin(hetero, DataConfig(seed=7)) == "random 0.1 of each user's train, seed 7"
+    assert valid_origin(hetero, DataConfig(validation=False)) == "none"
+    hetero["user", "interacted", "item"].split = torch.tensor([0, 1, 2])
+    assert valid_origin(hetero, DataConfig()) == "the split's own"
+
+    counts = {"train": 900, "valid": 100, "test": 250}
+    stored = _split_line({"counts": counts, "split_origin": "stored",
+                          "valid_origin": "random 0.1 of each user's train, seed 2020"})
+    assert stored.startswith("split stored: 900 train, 100 valid, 250 test interactions (valid: random 0.1")
+    assert "may not carry over" in stored
+    own = _split_line({"counts": counts, "split_origin": "random 8:1:1 per user, seed 2020",
+                       "valid_origin": "the split's own"})
+    assert own == "split random 8:1:1 per user, seed 2020: 900 train, 100 valid, 250 test interactions"
+    assert "(valid: random" in _split_line({"counts": counts, "split_origin": "time 0.8:0.1:0.1",
+                                            "valid_origin": "random 0.1 of each user's train, seed 2020"})
+    assert _split_line({"counts": counts, "split_origin": "stored"}).endswith("test interactions")  # an older run
