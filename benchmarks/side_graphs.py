@@ -40,6 +40,7 @@ DATASETS = {
     "lastfm": ("lastfm", "lastfm-hetrec2011", "random"),
     "ml-100k": ("movielens", "ml-100k", "random"),
     "diffnet-yelp": ("diffnet", "diffnet-yelp", "stored"),
+    "filmtrust": ("filmtrust", "filmtrust", "stored"),
     "ml-1m": ("lightgcn", "ml-1m-implicit-lightgcnpp", "stored"),
     "gowalla": ("lightgcn", "lightgcn-gowalla", "stored"),  # train/test only: valid is --valid-fraction of train
 }

@@ -2,9 +2,13 @@
 
 A search chooses on a holdout carved at random from the training file (10% of each user's items). That predicts the
 test only if the test was drawn the same way. This script fits the same closed-form models twice, on the dataset's own
-train/test split and on a re-randomised one (the same interactions, train and test pooled, then 20% of each user's
-items drawn at random as test, seed ``--seed``), and ranks the same sampled users' test items in both. If the test
-file were a random draw, both splits would give the models about the same levels and the same order.
+train/test split and on a re-randomised one (the same interactions, train, valid and test pooled, then each user's
+share of test drawn at random, seed ``--seed``: ``--fraction``, by default the original test's share of all
+interactions), and ranks the same sampled users' test items in both. The original split's models fit train and valid
+together. If the test file were a random draw, both splits would give the models about the same levels and order.
+
+``--dataset`` is a LightGCN-format folder of ../shared/data, or a dataset ``benchmarks/side_graphs.py`` exports
+(ingested once into a scratch server, cached under ``--cache``): diffnet-yelp, filmtrust, ml-1m, ...
 
     PYTHONPATH=. .venv/bin/python benchmarks/split_check.py --dataset lightgcn-gowalla \\
         --models chebycf:gowalla sgfcf bspm --hp sgfcf:eps=0.3 --hp sgfcf:beta=1.0 --hp sgfcf:gamma=2.5 \\
@@ -35,8 +39,17 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 
 
+def load(dataset: str, cache: Path) -> RecData:
+    """A LightGCN-format folder's files, or a side-graph dataset's export; valid (if any) folded into train."""
+    if (DATA / dataset / "train.txt").exists():
+        return load_lightgcn_dir(DATA / dataset).without_valid()
+    from benchmarks.side_graphs import exported
+
+    return RecData.from_hetero(torch.load(exported(dataset, cache), weights_only=False)["hetero"]).without_valid()
+
+
 def resplit(data: RecData, fraction: float, seed: int) -> tuple[UserItems, UserItems]:
-    """(train, test): every train and test interaction pooled, ``fraction`` of each user's drawn at random as test."""
+    """(train, test): every interaction pooled, ``fraction`` of each user's drawn at random as test."""
     keys = torch.unique(torch.cat([data.train.keys(data.n_items), data.test.keys(data.n_items)]))
     pooled = UserItems.from_keys(keys, data.n_users, data.n_items)
     return holdout(pooled, fraction, seed, n_items=data.n_items)
@@ -76,26 +89,31 @@ def measure(data: RecData, train: UserItems, test: UserItems, users: torch.Tenso
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dataset", default="lightgcn-gowalla", help="a LightGCN-format folder of ../shared/data")
+    ap.add_argument("--dataset", default="lightgcn-gowalla",
+                    help="a LightGCN-format folder of ../shared/data, or a dataset of benchmarks/side_graphs.py")
+    ap.add_argument("--cache", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "graphrec-bench-exports"))
     ap.add_argument("--models", nargs="+", default=["chebycf:gowalla", "bspm"], metavar="MODEL[:PRESET]")
     ap.add_argument("--hp", action="append", default=[], metavar="MODEL:NAME=VALUE")
     ap.add_argument("--users", type=int, default=4000, help="seeded sample of users ranked in both splits")
-    ap.add_argument("--fraction", type=float, default=0.2, help="each user's share drawn as test in the re-split")
+    ap.add_argument("--fraction", type=float, help="each user's share drawn as test in the re-split (default: the "
+                    "original test's share of all interactions)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "split_check.jsonl"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    data = load_lightgcn_dir(DATA / args.dataset)
+    data = load(args.dataset, Path(args.cache))
+    fraction = args.fraction or data.test.nnz / (data.train.nnz + data.test.nnz)
     users = torch.randperm(data.n_users, generator=torch.Generator().manual_seed(args.seed))[:args.users]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                             text=True).stdout.strip()
-    splits = {"original": (data.train, data.test), "re-randomised": resplit(data, args.fraction, args.seed)}
+    splits = {"original": (data.train, data.test), "re-randomised": resplit(data, fraction, args.seed)}
     for split_name, (train, test) in splits.items():
         for spec in args.models:
             name, label, hparams = model_settings(spec, args.hp)
             load = os.getloadavg()[0]
-            row = {"dataset": args.dataset, "split": split_name, "model": label, "hparams": hparams,
+            row = {"dataset": args.dataset, "split": split_name, "fraction": round(fraction, 4), "model": label,
+                   "hparams": hparams,
                    **measure(data, train, test, users, name, hparams), "threads": args.threads, "commit": commit,
                    "load_1min_start_end": [round(load, 2), round(os.getloadavg()[0], 2)],
                    "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
