@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from benchmarks._data import load_lightgcn_dir
+from graphrec.cli import _parse_hparam
 from graphrec.evaluate import evaluate
 from graphrec.models import build
 from graphrec.presets import preset
@@ -61,9 +62,9 @@ def model_settings(spec: str, extra: list[str]) -> tuple[str, str, dict]:
     hparams = dict(preset(name, preset_name).hparams) if preset_name else {}
     for item in extra:
         model, _, setting = item.partition(":")
-        key, _, value = setting.partition("=")
         if model == name:
-            hparams[key] = json.loads(value)
+            key, value = _parse_hparam(setting)  # as `graphrec train --hp` reads it
+            hparams[key] = value
     return name, spec, hparams
 
 
@@ -111,11 +112,11 @@ def main(argv: list[str] | None = None) -> None:
     for split_name, (train, test) in splits.items():
         for spec in args.models:
             name, label, hparams = model_settings(spec, args.hp)
-            load = os.getloadavg()[0]
+            load_before = os.getloadavg()[0]
             row = {"dataset": args.dataset, "split": split_name, "fraction": round(fraction, 4), "model": label,
                    "hparams": hparams,
                    **measure(data, train, test, users, name, hparams), "threads": args.threads, "commit": commit,
-                   "load_1min_start_end": [round(load, 2), round(os.getloadavg()[0], 2)],
+                   "load_1min_start_end": [round(load_before, 2), round(os.getloadavg()[0], 2)],
                    "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
             print(f"{split_name:>14} {label:<16} Recall@20 {row['recall@20']:.4f}  NDCG@20 {row['ndcg@20']:.4f}  "
                   f"({row['seconds']} s)", flush=True)

@@ -717,11 +717,15 @@ def _split_line(meta: dict) -> str:
     counts, origin = meta["counts"], meta.get("valid_origin", "")
     line = (f"split {meta['split_origin']}: {counts['train']:,} train, {counts['valid']:,} valid, {counts['test']:,} "
             "test interactions")
+    # a tune run's refit folds its validation back into train (0 valid): the note names what the search ranked on
+    if origin == "the split's own" and not counts["valid"]:
+        line += " (searched on the split's own valid)"
     if origin.startswith("random"):
-        line += f" (valid: {origin})"
+        line += f" ({'searched on ' if not counts['valid'] else ''}valid: {origin})"
         if meta.get("split_origin") == "stored":
-            line += ("\n  the stored test split was not drawn by graphrec: if it holds each user's newest interactions, "
-                     "choices made on this random holdout may not carry over to it")
+            line += ("\n  the stored test split was not drawn by graphrec: if it was drawn another way (each user's "
+                     "newest interactions), choices made on this random holdout may not carry over to it; with "
+                     "timestamps, --split temporal or --split time holds out by time instead")
     return line
 
 

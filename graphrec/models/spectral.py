@@ -273,8 +273,9 @@ class SGFCF(ClosedFormRecommender):
         super().__init__(n_users, n_items, graph)
         if int(k) < 1:
             raise ModelError(f"SGFCF: k (the number of singular vectors) must be >= 1, got {k}")
-        if float(gamma) < 0 or float(alpha) < 0:
-            raise ModelError(f"SGFCF: gamma and alpha must be >= 0, got gamma={gamma}, alpha={alpha}")
+        if min(float(beta), float(eps), float(gamma), float(alpha)) < 0:
+            raise ModelError(f"SGFCF: beta, eps, gamma and alpha must be >= 0, got beta={beta}, eps={eps}, "
+                             f"gamma={gamma}, alpha={alpha}")
         self.k, self.beta, self.eps, self.gamma, self.alpha = int(k), float(beta), float(eps), float(gamma), \
             float(alpha)
         self.user_scale, self.item_scale = self._scale(self.user_degree), self._scale(self.item_degree)

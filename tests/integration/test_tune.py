@@ -35,6 +35,8 @@ def test_tune_auto_records_every_trial_serves_the_winner_and_resumes(graph, sett
     assert tuned["chosen"]["model"] == winner["model"] == run.meta["model"]
     assert run.meta["metrics"]["test"] and (run.path / "trials.svg").is_file()
     assert f"published {run.id} to the graph" in out
+    assert run.meta["valid_origin"] == "the split's own" and re.search(
+        r"^split random 0.8:0.1:0.1 per user.*0 valid.*\(searched on the split's own valid\)$", out, re.M)
 
     again = run_cli(settings, *args, "--trials", "2", "--resume", study, "--no-publish").output
     assert re.search(r"^mf +1 complete", again, re.M)  # one more trial of the trained model, the rest kept

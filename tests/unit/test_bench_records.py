@@ -87,4 +87,30 @@ def test_the_split_check_redraws_every_interaction_and_reads_presets_and_setting
     assert not torch.equal(test.keys(30), data.test.keys(30))
     name, label, hparams = model_settings("chebycf:gowalla", ["chebycf:alpha=0.4", "sgfcf:eps=0.3"])
     assert (name, label) == ("chebycf", "chebycf:gowalla") and hparams["alpha"] == 0.4 and hparams["K"] == 8
-    assert model_settings("bspm", []) == ("bspm", "bspm", {})
+    assert model_settings("bspm", ["bspm:solver=euler"]) == ("bspm", "bspm", {"solver": "euler"})
+
+
+def test_the_split_check_runs_on_a_lightgcn_folder(tmp_path, monkeypatch):
+    import json
+
+    import torch
+
+    import benchmarks.split_check as split_check
+
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    gen = torch.Generator().manual_seed(1)
+    lines = {"train": [], "test": []}
+    for u in range(40):
+        items = torch.randperm(30, generator=gen)[:6 + u % 5].tolist()
+        lines["train"].append(" ".join(map(str, [u, *items[2:]])))
+        lines["test"].append(" ".join(map(str, [u, *items[:2]])))
+    for split, rows in lines.items():
+        (folder / f"{split}.txt").write_text("\n".join(rows) + "\n")
+    monkeypatch.setattr(split_check, "DATA", tmp_path)
+    out = tmp_path / "records.jsonl"
+    split_check.main(["--dataset", "tiny", "--models", "gfcf", "--hp", "gfcf:k=4", "--users", "20", "--out", str(out)])
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["split"] for r in records] == ["original", "re-randomised"]
+    assert all(r["users"] > 0 and 0 <= r["recall@20"] <= 1 and r["hparams"] == {"k": 4} for r in records)
+    assert records[0]["fraction"] == round(80 / (80 + sum(4 + u % 5 for u in range(40))), 4)

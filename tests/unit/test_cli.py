@@ -81,6 +81,12 @@ def test_the_split_line_says_where_validation_came_from_and_warns_beside_a_store
     own = _split_line({"counts": counts, "split_origin": "random 8:1:1 per user, seed 2020",
                        "valid_origin": "the split's own"})
     assert own == "split random 8:1:1 per user, seed 2020: 900 train, 100 valid, 250 test interactions"
+    assert "--split temporal or --split time" in stored
+    refit = _split_line({"counts": {**counts, "valid": 0}, "split_origin": "stored",
+                         "valid_origin": "random 0.1 of each user's train, seed 2020"})
+    assert "0 valid, 250 test interactions (searched on valid: random 0.1" in refit
     assert "(valid: random" in _split_line({"counts": counts, "split_origin": "time 0.8:0.1:0.1",
                                             "valid_origin": "random 0.1 of each user's train, seed 2020"})
+    assert _split_line({"counts": {**counts, "valid": 0}, "split_origin": "random 0.8:0.1:0.1 per user, seed 2020",
+                        "valid_origin": "the split's own"}).endswith("(searched on the split's own valid)")
     assert _split_line({"counts": counts, "split_origin": "stored"}).endswith("test interactions")  # an older run

@@ -149,6 +149,17 @@ def test_sgfcf_ranks_as_the_dense_formula(k, beta, eps, gamma, alpha):
         assert_close(dense_rows(model), s)
 
 
+def test_sgfcf_gives_a_user_without_training_interactions_nothing_and_refuses_negative_settings():
+    data, r = tiny()
+    keep = data.train.pairs()[0] != 5
+    pairs = torch.stack(data.train.pairs())[:, keep]
+    model = build("sgfcf", N_USERS, N_ITEMS, graph=pairs, k=4).fit()
+    users, _ = model()
+    assert float(scores(model)[5].abs().max()) == 0 and float(users[5].abs().max()) == 0
+    with pytest.raises(ModelError, match="beta, eps, gamma and alpha must be >= 0"):
+        fitted("sgfcf", data, eps=-0.1)
+
+
 def test_plateau_coefficients_interpolate_a_low_pass():
     c = plateau_coefficients(8, 1.5).double()
     x = torch.linspace(-1, 1, 201, dtype=torch.float64)
@@ -389,7 +400,8 @@ def test_hybrid_refuses_a_trained_part():
 
 
 SERVED_BY_ROWS = [name for name in CLOSED if not MODELS[name].dot_product_scores and not MODELS[name].not_servable]
-SMALL = {"gfcf": {"k": 4}, "bspm": {"k": 4}, "chebycf": {"k": 4}, "sgfcf": {"k": 4}, "itemknn": {"k": 5}, "ease": {"reg": 5.0},
+SMALL = {"gfcf": {"k": 4}, "bspm": {"k": 4}, "chebycf": {"k": 4}, "sgfcf": {"k": 4}, "itemknn": {"k": 5},
+         "ease": {"reg": 5.0},
          "turbocf": {"alpha": 0.6, "filter": 2}, "linkprop": {"user_power": 1.0}}
 
 
