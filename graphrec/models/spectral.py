@@ -266,7 +266,7 @@ class SGFCF(ClosedFormRecommender):
     """
 
     fitted_by = ("k", "eps", "alpha")
-    search_space = {"eps": (0.3, 0.34, 0.4), "beta": (0.65, 0.8, 1.0), "gamma": (1.0, 2.5)}
+    search_space = {"eps": (0.3, 0.34), "beta": (0.65, 0.8, 1.0), "gamma": (1.0, 2.5)}
 
     def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, k: int = 650, beta: float = 1.3,
                  eps: float = 0.34, gamma: float = 1.6, alpha: float = 0.0):
