@@ -90,9 +90,12 @@ def grid_points(name: str, grid: Mapping[str, Sequence] | None = None) -> list[d
 
 def search(name: str, data: RecData, grid: Mapping[str, Sequence] | None = None, fixed: Mapping | None = None,
            config: TrainConfig = TrainConfig(), valid_users: int | None = None,
-           callback: Callable[[dict], None] | None = None) -> SearchResult:
+           callback: Callable[[dict], None] | None = None,
+           proceed: Callable[[list[dict]], bool] | None = None) -> SearchResult:
     """Fit every grid point on ``data.train`` and rank them by ``config.metric`` on ``data.valid`` (test is never
-    read). ``valid_users``: rank on a seeded sample of that many validation users (seed ``config.seed``)."""
+    read). ``valid_users``: rank on a seeded sample of that many validation users (seed ``config.seed``).
+    ``proceed(trials so far)``, asked before every point after the first, ends the grid early when it says no (a
+    search within a time budget); the result is then the best of the points fitted."""
     if data.valid.nnz == 0:
         raise ConfigError("search: the data has no valid split, and hyper-parameters must not be chosen on test; "
                           "carve one with RecData.with_holdout(fraction, seed)")
@@ -102,6 +105,8 @@ def search(name: str, data: RecData, grid: Mapping[str, Sequence] | None = None,
     graph = torch.stack(data.train.pairs())
     trials, previous = [], None
     for point in grid_points(name, grid):
+        if trials and proceed is not None and not proceed(trials):
+            break
         hparams = {**(fixed or {}), **point}
         model = build(name, data.n_users, data.n_items, graph=graph, seed=config.seed, **hparams)
         if previous is not None and not model.derives_from(previous):

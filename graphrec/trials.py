@@ -161,22 +161,17 @@ def run_trial(study, name: str, data: RecData, side: SideGraphs, config: TrainCo
 
 
 def search_closed(study, name: str, data: RecData, config: TrainConfig,
-                  log: Callable[[str], None] = lambda text: None, grid: dict | None = None) -> None:
+                  log: Callable[[str], None] = lambda text: None, grid: dict | None = None,
+                  proceed: Callable[[list[dict]], bool] | None = None) -> None:
     """Model ``name``'s grid (``grid``, or its whole search space: :func:`graphrec.closedfit.search`), each point
-    added to its study as a trial."""
+    added to its study as a trial as soon as it is ranked; ``proceed`` may end the grid early (a time budget)."""
     import optuna
 
-    from graphrec.closedfit import search
+    from graphrec.closedfit import grid_points, search
 
     space = space_of(name)
-    try:
-        result = search(name, data, grid, config=replace(config, progress=False))
-    except GraphrecError as exc:  # a graph the model cannot fit (e.g. fewer users than its rank): recorded, skipped
-        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={
-            "best_epoch": 0, "epochs": 0, "seconds": 0.0, "valid": {}, "curve": [], "stopped": str(exc)}))
-        log(trial_line(name, study.trials[-1]))
-        return
-    for point in result.trials:
+
+    def record(point: dict) -> None:
         params = {k: point["hparams"][k] for k in space}
         frozen = study.add_trial(optuna.trial.create_trial(
             params=params, value=point["valid"][config.metric],
@@ -184,6 +179,17 @@ def search_closed(study, name: str, data: RecData, config: TrainConfig,
             user_attrs={"best_epoch": 0, "epochs": 0, "seconds": point["seconds_fit"] + point["seconds_eval"],
                         "fit_seconds": point["seconds_fit"], "valid": point["valid"], "curve": [], "stopped": ""}))
         log(trial_line(name, study.trials[-1] if frozen is None else frozen))
+
+    try:
+        result = search(name, data, grid, config=replace(config, progress=False), callback=record, proceed=proceed)
+    except GraphrecError as exc:  # a graph the model cannot fit (e.g. fewer users than its rank): recorded, skipped
+        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={
+            "best_epoch": 0, "epochs": 0, "seconds": 0.0, "valid": {}, "curve": [], "stopped": str(exc)}))
+        log(trial_line(name, study.trials[-1]))
+        return
+    left = len(grid_points(name, grid)) - len(result.trials)
+    if left:
+        log(f"{name}: {left} of its grid's {left + len(result.trials)} points left out, for want of time")
 
 
 def trial_line(name: str, trial) -> str:

@@ -302,7 +302,11 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
             not_reached.append(name)
             continue
         grid = closed_grid(name, data.n_items, budget.seconds)[0]
-        search_closed(studies[name], name, ranked, config, log, grid=grid)
+
+        def proceed(done: list[dict], name: str = name) -> bool:  # the next point costs at most the dearest so far
+            return room(None, name) >= max(t["seconds_fit"] + t["seconds_eval"] for t in done)
+
+        search_closed(studies[name], name, ranked, config, log, grid=grid, proceed=proceed)
         write_records(folder, rows(), config.metric)
 
     for name in trained:

@@ -216,3 +216,23 @@ def test_the_refits_test_is_expected_to_rank_every_test_user_not_the_validation_
     trained = {"model": "mf", "seconds": 10.0, "epochs": 5, "best_epoch": 4}
     assert tune.test_estimate(closed, scale) == 3.0 * scale and tune.test_estimate(trained, scale) == 4.0 * scale
     assert tune.refit_estimate(closed, 2.0, scale) == 2.0 + 1.3 + 3.0 * scale
+
+
+def test_a_closed_form_grid_stops_between_points_when_the_budget_runs_out(tmp_path, monkeypatch):
+    """Gowalla, 30 minutes: ChebyCF's grid started with room for one point and took 15 minutes; now every point after
+    the first is asked for (the dearest so far must still fit) and the rest are named left out."""
+    now = [0.0]
+    real = trials.search_closed
+
+    def slow(study, name, ranked, config, log, grid=None, proceed=None):
+        def costly(done):
+            now[0] += 30.0  # each point took 30 s of the budget
+            return proceed(done)
+        return real(study, name, ranked, config, log, grid=grid, proceed=costly)
+
+    monkeypatch.setattr(tune, "search_closed", slow)
+    lines = []
+    outcome = search(tmp_path, data(), SideGraphs(40, 60), "turbocf", CONFIG, TuneConfig(budget_seconds=100),
+                     Budget(100, clock=lambda: now[0], start=0.0), log=lines.append)
+    assert [r["model"] for r in outcome.rows] == ["turbocf"] * 4 and outcome.winner is not None
+    assert "turbocf: 2 of its grid's 6 points left out, for want of time" in lines

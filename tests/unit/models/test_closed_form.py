@@ -301,6 +301,17 @@ def test_search_ranks_on_valid_and_reuses_the_fit():
         grid_points("lightgcn")
 
 
+def test_search_ends_its_grid_when_proceed_says_no():
+    data, _ = tiny()
+    held = data.with_holdout(0.3, seed=0)
+    asked = []
+    result = search("gfcf", held, grid={"alpha": (0.0, 0.5, 1.0), "k": (3,)},
+                    config=TrainConfig(ks=(5,), metric="ndcg@5"),
+                    proceed=lambda done: asked.append(len(done)) or len(done) < 2)
+    assert asked == [1, 2] and len(result.trials) == 2
+    assert result.best in [t["hparams"] for t in result.trials]
+
+
 def test_sample_valid_users_keeps_whole_users():
     data, _ = tiny()
     held = data.with_holdout(0.3, seed=1)
