@@ -11,7 +11,8 @@ train      ``train_run`` with one LightGCN epoch and no validation, as ``graphre
            user, K=20) and the rest (saving the run); once with one process, last with two (one thread each)
 ltgnn      the same with ``--model ltgnn``, one process: its epoch is linear in the graph (one implicit layer per step
            over sampled neighbours), LightGCN's is not (every step propagates over the whole graph)
-publish    ``publish`` of the one-process run, as ``graphrec publish RUN``: embeddings, vector index, serving
+publish    ``publish`` of the one-process LightGCN run (LTGNN's where LightGCN's was not trained at that size: at 10^7
+           its epoch does not finish), as ``graphrec publish RUN``: embeddings, vector index, serving
 export     (only when asked) ``export`` alone, as ``graphrec export OUT`` without writing OUT
 query      ``recommend`` (``graphrec recommend USER``) for 25 seeded users after 3 warm-up calls, index and exact
            paths: p50 / p90 milliseconds
@@ -52,8 +53,8 @@ sys.path.insert(0, str(REPO))
 
 STAGES = ("ingest", "train1", "ltgnn", "publish", "query", "train2")  # two processes last: the stage a deadline drops
 OPTIONAL = ("export",)  # the export alone (train1 measures it too), for a size too large to train in the time at hand
-NEEDS = {"train1": "ingest", "train2": "ingest", "ltgnn": "ingest", "publish": "train1", "query": "publish",
-         "export": "ingest"}
+NEEDS = {"train1": ("ingest",), "train2": ("ingest",), "ltgnn": ("ingest",), "publish": ("train1", "ltgnn"),
+         "query": ("publish",), "export": ("ingest",)}  # a stage runs when one of its needs has not broken
 QUERY_USERS, QUERY_WARMUP, K = 25, 3, 20
 
 
@@ -90,7 +91,9 @@ def _stage(name: str, data_dir: Path, state_file: Path, threads: int | None) -> 
             extra = _train(graph, settings, "ltgnn" if name == "ltgnn" else "lightgcn", 1 if name != "train2" else 2,
                            threads, phases)
             if name == "train1":
-                state.update(run=extra["run"], users=extra["counts"]["users"])
+                state.update(run=extra["run"], model="lightgcn", users=extra["counts"]["users"])
+            elif name == "ltgnn" and "run" not in state:  # publish the LTGNN run where LightGCN's did not train
+                state.update(run=extra["run"], model="ltgnn", users=extra["counts"]["users"])
         elif name == "publish":
             from graphrec.publish import publish
             from graphrec.runs import load_run
@@ -98,7 +101,8 @@ def _stage(name: str, data_dir: Path, state_file: Path, threads: int | None) -> 
             t0 = time.time()
             report = publish(graph, load_run(settings.runs_dir, state["run"]))
             phases["publish"] = [t0, time.time()]
-            extra = {"users": report.users, "items": report.items, "index": report.index}
+            extra = {"users": report.users, "items": report.items, "index": report.index,
+                     "model": state.get("model", "lightgcn")}
         elif name == "query":
             extra = _query(graph, state["users"], phases)
     state_file.write_text(json.dumps(state))
@@ -245,6 +249,17 @@ def run_stage(name: str, size: int, data_dir: Path, state_file: Path, jvm_pid: i
     return record
 
 
+def skip_reason(name: str, stages, broken: dict[str, str]) -> str | None:
+    """Why stage ``name`` cannot run (it broke at a smaller size, or every stage it needs, among those asked for or
+    broken, broke or was skipped), or None."""
+    needs = [n for n in NEEDS.get(name, ()) if n in stages or n in broken]
+    if name in broken:
+        return broken[name]
+    if needs and all(n in broken for n in needs):
+        return broken[needs[0]]
+    return None
+
+
 def drive(args) -> None:
     from graphrec.config import load_settings
     from graphrec.db.server import EmbeddedServer
@@ -273,9 +288,10 @@ def drive(args) -> None:
             state_file = Path(args.data) / f"state-{size}.json"
             state_file.unlink(missing_ok=True)
             for name in args.stages:
-                skip = broken.get(name) or broken.get(NEEDS.get(name, ""))
+                skip = skip_reason(name, args.stages, broken)
                 if skip:
                     print(f"   {name}: skipped ({skip})", flush=True)
+                    broken[name] = skip  # what needs it is skipped too
                     continue
                 record = run_stage(name, size, data_dir, state_file, jvm_pid, args.stage_timeout,
                                    args.max_memory_gb * 2**30, args.min_free_gb * 2**30, args.threads)

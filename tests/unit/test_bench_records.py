@@ -114,3 +114,18 @@ def test_the_split_check_runs_on_a_lightgcn_folder(tmp_path, monkeypatch):
     assert [r["split"] for r in records] == ["original", "re-randomised"]
     assert all(r["users"] > 0 and 0 <= r["recall@20"] <= 1 and r["hparams"] == {"k": 4} for r in records)
     assert records[0]["fraction"] == round(80 / (80 + sum(4 + u % 5 for u in range(40))), 4)
+
+
+def test_scaling_publishes_the_ltgnn_run_where_lightgcn_broke_and_skips_what_needs_a_broken_stage():
+    from benchmarks.scaling import skip_reason
+
+    stages = ["ingest", "train1", "ltgnn", "publish", "query"]
+    broken = {"train1": "timeout at 10,000,000 interactions"}
+    assert skip_reason("publish", stages, broken) is None  # the LTGNN run is published instead
+    assert skip_reason("publish", ["ingest", "ltgnn", "publish"], {}) is None
+    assert skip_reason("train1", stages, broken) == "timeout at 10,000,000 interactions"
+    both = {**broken, "ltgnn": "memory at 10,000,000 interactions"}
+    assert skip_reason("publish", stages, both) == "timeout at 10,000,000 interactions"
+    assert skip_reason("ltgnn", stages, {"ingest": "failed at 100,000 interactions"}) == \
+        "failed at 100,000 interactions"
+    assert skip_reason("publish", ["ingest", "train1", "publish"], broken) == "timeout at 10,000,000 interactions"
