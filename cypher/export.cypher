@@ -12,20 +12,28 @@ RETURN toString(id) AS id
 
 // name: interactions
 // One row per user: its interactions as [item, type, split, weight, timestamp, filter value]. $fields maps each
-// interaction type to the property names of those four ('' for none: r[''] is null).
-MATCH (u:{{user}})-[r:{{interactions}}]->(i:{{item}})
-WITH u, i, r, $fields[type(r)] AS f
-RETURN toString({{user_key:u}}) AS user,
-       collect([toString({{item_key:i}}), type(r), r[f[0]], r[f[1]], r[f[2]], r[f[3]]]) AS edges
+// interaction type to the property names of those four ('' for none: r[''] is null). The COLLECT subquery gathers
+// one user's edges at a time, so rows stream out as they are read; a top-level collect() grouped by user is an eager
+// aggregation that holds every edge of the graph in the server's heap before the first row leaves (at 10^7 edges,
+// garbage collection made the export grow faster than the graph).
+MATCH (u:{{user}})
+WITH u, COLLECT { MATCH (u)-[r:{{interactions}}]->(i:{{item}})
+                  WITH r, i, $fields[type(r)] AS f
+                  RETURN [toString({{item_key:i}}), type(r), r[f[0]], r[f[1]], r[f[2]], r[f[3]]] } AS edges
+WHERE size(edges) > 0
+RETURN toString({{user_key:u}}) AS user, edges
 
 // name: follows
-// One row per user: the users it is tied to by a social type, in the stored direction.
-MATCH (a:{{user}})-[:{{social}}]->(b:{{user}})
-RETURN toString({{user_key:a}}) AS src, collect(toString({{user_key:b}})) AS dsts
+// One row per user: the users it is tied to by a social type, in the stored direction (streamed as interactions).
+MATCH (a:{{user}})
+WITH a, COLLECT { MATCH (a)-[:{{social}}]->(b:{{user}}) RETURN toString({{user_key:b}}) } AS dsts
+WHERE size(dsts) > 0
+RETURN toString({{user_key:a}}) AS src, dsts
 
 // name: triples
-// graphrec's own KG: one row per head, its facts as [relation, tail label, tail id] (every edge with `relation`).
-MATCH (h)-[r]->(t)
+// graphrec's own KG: one row per head, its facts as [relation, tail label, tail id] (every edge with `relation`
+// between items and entities). The labels keep users out: without them every interaction is read to be dropped.
+MATCH (h:Item|Entity)-[r]->(t:Item|Entity)
 WHERE r.relation IS NOT NULL
 RETURN CASE WHEN h:Item THEN 'Item' ELSE 'Entity' END AS head_label, h.id AS head,
        collect([r.relation, CASE WHEN t:Item THEN 'Item' ELSE 'Entity' END, t.id]) AS facts
