@@ -214,8 +214,12 @@ def test_the_refits_test_is_expected_to_rank_every_test_user_not_the_validation_
     assert tune.test_scale(d, tune.valid_ranking(d, 10, 0)) == 1.0  # never below one
     closed = {"model": "gfcf", "seconds": 3.0, "fit_seconds": 1.0, "epochs": 0}
     trained = {"model": "mf", "seconds": 10.0, "epochs": 5, "best_epoch": 4}
-    assert tune.test_estimate(closed, scale) == 3.0 * scale and tune.test_estimate(trained, scale) == 4.0 * scale
-    assert tune.refit_estimate(closed, 2.0, scale) == 2.0 + 1.3 + 3.0 * scale
+    # a closed-form test ranks every test user once; its fit is the refit's, counted once
+    assert tune.test_estimate(closed, scale) == 2.0 * scale and tune.test_estimate(trained, scale) == 4.0 * scale
+    assert tune.refit_estimate(closed, 2.0, scale) == 2.0 + 1.3 + 2.0 * scale
+    reused = {"model": "gfcf", "seconds": 2.0, "fit_seconds": 0.0, "epochs": 0}  # a point that reused the fit above
+    assert tune.full_fit(reused, [closed, reused, trained])["fit_seconds"] == 1.0
+    assert tune.full_fit(trained, [closed, trained]) is trained and tune.full_fit(None, []) is None
 
 
 def test_a_closed_form_grid_stops_between_points_when_the_budget_runs_out(tmp_path, monkeypatch):
