@@ -299,8 +299,8 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
         """Wall seconds the next trial (of model ``name``) may take: what is left once the refit, test and publish
         of the best so far are kept free, and no more than leaves room for this trial's own should it win."""
         left = budget.left() - margin
-        best = choose(rows(), order)
-        best = full_fit(best, rows())
+        ranked_rows = rows()
+        best = full_fit(choose(ranked_rows, order), ranked_rows)
         keep = refit_estimate(best, export_seconds, scale) + publish.seconds(best["model"] if best else None)
         own = export_seconds + publish.seconds(name)
         return min(share if share is not None else float("inf"), left - keep, (left - own) / 2.25)
