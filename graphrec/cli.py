@@ -804,6 +804,10 @@ def _train_auto(ctx: click.Context, options: dict) -> None:
               "budget: a quarter for one model, 1/(trained candidates + 2) with auto, at most a sixth).")
 @click.option("--valid-users", type=click.IntRange(min=0), default=5_000, show_default=True,
               help="Every trial ranks the same seeded sample of this many validation users (0: all of them).")
+@click.option("--holdouts", type=click.IntRange(min=1), default=3, show_default=True,
+              help="The best closed-form points on the holdout are ranked again on more random holdouts (train and "
+                   "valid pooled, drawn again), this many in all, and the one best on their mean is the closed-form "
+                   "choice (1: the first holdout alone).")
 @click.option("--models", "models", help="With --model auto: the trained models to consider, comma-separated "
               "(default: all that fit the graph).")
 @click.option("--resume", "study", metavar="SEARCH", help="Continue the search SEARCH (its folder under the runs "
@@ -817,8 +821,9 @@ def _train_auto(ctx: click.Context, options: dict) -> None:
               help="Write the winner back to the graph (as graphrec publish) and serve it.")
 @_data_options
 @click.pass_context
-def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_minutes, valid_users, models, study,
-             batch_size, epochs, patience, ks, metric, threads, device, publish, split, valid_fraction, seed) -> None:
+def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_minutes, valid_users, holdouts, models,
+             study, batch_size, epochs, patience, ks, metric, threads, device, publish, split, valid_fraction,
+             seed) -> None:
     """Search hyper-parameters (and with --model auto the model) on the validation holdout within a budget, refit
     the best on train + valid, test it once and save it as a run.
 
@@ -841,7 +846,7 @@ def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_m
     try:
         tune = TuneConfig(budget_seconds=budget_minutes * 60 if budget_minutes is not None else None,
                           trial_seconds=trial_minutes * 60 if trial_minutes is not None else None,
-                          max_trials=max_trials, valid_users=valid_users or None)
+                          max_trials=max_trials, valid_users=valid_users or None, holdouts=holdouts)
     except GraphrecError as exc:
         raise click.UsageError(str(exc)) from None
     data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed)
@@ -855,14 +860,18 @@ def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_m
                        publish=(lambda run: _publish(ctx, graph, run)) if publish else None)
         run, outcome = out.run, out.outcome
         click.echo(_trials_table(outcome.rows, config.metric))
+        if outcome.rechecks:
+            click.echo(_rechecks_table(outcome.rows, outcome.rechecks, config.metric))
         for name, why in outcome.skipped.items():
             click.echo(f"skipped {name}: {why}")
         if outcome.not_reached:
             click.echo(f"not reached within the budget: {', '.join(outcome.not_reached)}")
     winner = run.meta["tune"]["chosen"]
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in winner["params"].items())
+    holdouts = f" (mean of {winner['holdouts']} holdouts {winner['holdouts_mean']:.4f})" \
+        if winner.get("holdouts_mean") is not None else ""
     click.echo(f"chosen on the holdout: {winner['model']} ({params or 'no hyper-parameters'}), valid "
-               f"{config.metric} {run.meta['metrics']['valid'][config.metric]:.4f}")
+               f"{config.metric} {run.meta['metrics']['valid'][config.metric]:.4f}{holdouts}")
     budget = f" of a {budget_minutes:g}-minute budget" if budget_minutes is not None else ""
     click.echo(f"run {run.id}: refitted on train + valid, tested once{', published' if publish else ''}; "
                f"{out.seconds / 60:.1f} minutes in all{budget}")
@@ -880,6 +889,28 @@ def _trials_table(rows: list[dict], metric: str) -> str:
         setting = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items())
         lines.append(f"{r['model']:<11} {r['number']:>3} {r['state']:<8} {value:>16} {epochs:>7} "
                      f"{r.get('seconds', 0.0):>8.1f}  {setting}")
+    return "\n".join(lines)
+
+
+def _rechecks_table(rows: list[dict], rechecks: list[dict], metric: str) -> str:
+    """The closed-form leaders' valid ``metric`` on each holdout they were ranked on, and the mean that chose."""
+    from graphrec.tune import holdout_means
+
+    means, count = holdout_means([r for r in rows if r["state"] == "complete" and r["value"] is not None], rechecks)
+    folds = sorted({r["holdout"] for r in rechecks})
+    lines = [f"closed-form leaders on {len(folds) + 1} holdouts (valid {metric}; the mean is over {count}):",
+             f"{'model':<11} " + " ".join(f"{'holdout ' + str(h + 1):>10}" for h in [0, *folds]) +
+             f" {'mean':>8}  setting"]
+    for r in sorted((r for r in rows if r["state"] == "complete" and r["value"] is not None), key=lambda r: -r["value"]):
+        point = (r["model"], json.dumps(r["params"], sort_keys=True))
+        values = {c["holdout"]: c["value"] for c in rechecks
+                  if (c["model"], json.dumps(c["params"], sort_keys=True)) == point}
+        if not values:
+            continue
+        cells = [f"{r['value']:>10.4f}"] + [f"{values[h]:>10.4f}" if h in values else f"{'-':>10}" for h in folds]
+        mean = f"{means[point]:>8.4f}" if point in means else f"{'-':>8}"
+        setting = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items())
+        lines.append(f"{r['model']:<11} {' '.join(cells)} {mean}  {setting}")
     return "\n".join(lines)
 
 

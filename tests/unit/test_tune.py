@@ -240,3 +240,58 @@ def test_a_closed_form_grid_stops_between_points_when_the_budget_runs_out(tmp_pa
                      Budget(100, clock=lambda: now[0], start=0.0), log=lines.append)
     assert [r["model"] for r in outcome.rows] == ["turbocf"] * 4 and outcome.winner is not None
     assert "turbocf: 2 of its grid's 6 points left out, for want of time" in lines
+
+
+def test_the_closed_form_choice_is_the_best_mean_over_the_rechecked_holdouts():
+    rows = [{"model": "popularity", "state": "complete", "value": 0.30, "params": {}},
+            {"model": "ease", "state": "complete", "value": 0.83, "params": {"reg": 100.0}},
+            {"model": "sgfcf", "state": "complete", "value": 0.82, "params": {"eps": 0.34}},
+            {"model": "gfcf", "state": "complete", "value": 0.81, "params": {"alpha": 0.3}},
+            {"model": "lightgcn", "state": "complete", "value": 0.825, "params": {"lr": 0.001}}]
+    order = ["popularity", "ease", "sgfcf", "gfcf", "lightgcn"]
+    checks = [{"model": "ease", "params": {"reg": 100.0}, "holdout": h, "value": 0.80} for h in (1, 2)] + \
+             [{"model": "sgfcf", "params": {"eps": 0.34}, "holdout": h, "value": 0.83} for h in (1, 2)] + \
+             [{"model": "gfcf", "params": {"alpha": 0.3}, "holdout": 1, "value": 0.90}]
+    assert choose(rows, order)["model"] == "ease"  # the first holdout alone
+    # gfcf was re-checked on holdout 2 of 3 only: the points are compared on the holdouts all of them have (1 and 2)
+    winner = choose(rows, order, checks)
+    assert winner["model"] == "gfcf" and winner["holdouts"] == 2 and winner["holdouts_mean"] == pytest.approx(0.855)
+    checks[-1]["value"] = 0.80
+    winner = choose(rows, order, checks)
+    assert winner["model"] == "sgfcf" and winner["holdouts_mean"] == pytest.approx(0.825)
+    checks.append({"model": "gfcf", "params": {"alpha": 0.3}, "holdout": 2, "value": 0.80})
+    assert choose(rows, order, checks)["holdouts"] == 3
+    # a trained model is served where it beats every closed-form point on the holdout every trial ranked on
+    rows.append({"model": "lightgcn", "state": "complete", "value": 0.84, "params": {"lr": 0.002}})
+    assert choose(rows, order, checks)["model"] == "lightgcn"
+
+
+def test_a_recheck_holdout_redraws_the_same_share_of_the_same_interactions():
+    d = data()
+    fold = tune.holdout_fold(d, 1, seed=0)
+    keys = lambda split: set(split.keys(d.n_items).tolist())  # noqa: E731
+    assert keys(fold.train) | keys(fold.valid) == keys(d.train) | keys(d.valid)
+    assert not keys(fold.train) & keys(fold.valid) and keys(fold.test) == keys(d.test)
+    assert abs(fold.valid.nnz - d.valid.nnz) <= d.n_users and keys(fold.valid) != keys(d.valid)
+    assert keys(tune.holdout_fold(d, 1, seed=0).valid) == keys(fold.valid)
+    assert keys(tune.holdout_fold(d, 2, seed=0).valid) != keys(fold.valid)
+
+
+def test_the_closed_form_leaders_are_rechecked_recorded_and_not_run_again_on_resume(tmp_path):
+    d, side, config = data(), SideGraphs(40, 60), TuneConfig(max_trials=1, holdouts=3, leaders=4)
+    lines = []
+    out = search(tmp_path, d, side, "auto", CONFIG, config, Budget(None), models=[], log=lines.append)
+    checks = [json.loads(line) for line in (tmp_path / tune.RECHECK_FILE).read_text().splitlines()]
+    leaders = tune.leaders(out.rows, 4)
+    assert len(checks) == 2 * 4 and {c["holdout"] for c in checks} == {1, 2}
+    assert {(c["model"], json.dumps(c["params"], sort_keys=True)) for c in checks} == \
+           {(r["model"], json.dumps(r["params"], sort_keys=True)) for r in leaders}
+    assert out.rechecks == checks and out.winner["holdouts"] == 3
+    means, _ = tune.holdout_means(out.rows, checks)
+    assert out.winner["holdouts_mean"] == max(means.values())
+    assert sum("re-check" in line for line in lines) == 8
+    again = search(tmp_path, d, side, "auto", CONFIG, config, Budget(None), models=[], log=lines.append)
+    assert (tmp_path / tune.RECHECK_FILE).read_text().count("\n") == 8 and sum("re-check" in line for line in lines) == 8
+    assert again.winner["params"] == out.winner["params"] and again.winner["model"] == out.winner["model"]
+    one = search(tmp_path / "one", d, side, "auto", CONFIG, replace(config, holdouts=1), Budget(None), models=[])
+    assert one.rechecks == [] and "holdouts_mean" not in one.winner
