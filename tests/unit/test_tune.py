@@ -295,3 +295,17 @@ def test_the_closed_form_leaders_are_rechecked_recorded_and_not_run_again_on_res
     assert again.winner["params"] == out.winner["params"] and again.winner["model"] == out.winner["model"]
     one = search(tmp_path / "one", d, side, "auto", CONFIG, replace(config, holdouts=1), Budget(None), models=[])
     assert one.rechecks == [] and "holdouts_mean" not in one.winner
+
+
+def test_rechecks_stop_where_the_budget_could_not_hold_the_next_one(tmp_path):
+    d, side = data(), SideGraphs(40, 60)
+    out = search(tmp_path / "grids", d, side, "auto", CONFIG, TuneConfig(max_trials=1, holdouts=1), Budget(None),
+                 models=[])
+    rooms, lines = iter([1e9, 1e9, 0.0]), []  # room for two re-checks, then none
+    checks = tune.recheck(tmp_path, d, out.rows, CONFIG, TuneConfig(max_trials=1, holdouts=3, leaders=3),
+                          lambda name: next(rooms), lines.append)
+    assert len(checks) == 2 and {c["holdout"] for c in checks} == {1}
+    assert lines[-1] == "re-checks stopped at holdout 2 of 3, for want of time"
+    # the third leader, below both on the first holdout, was not re-checked: the mean compares the two that were
+    means, count = tune.holdout_means(out.rows, checks)
+    assert len(means) == 2 and count == 2
