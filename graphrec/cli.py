@@ -804,10 +804,10 @@ def _train_auto(ctx: click.Context, options: dict) -> None:
               "budget: a quarter for one model, 1/(trained candidates + 2) with auto, at most a sixth).")
 @click.option("--valid-users", type=click.IntRange(min=0), default=5_000, show_default=True,
               help="Every trial ranks the same seeded sample of this many validation users (0: all of them).")
-@click.option("--holdouts", type=click.IntRange(min=1), default=3, show_default=True,
-              help="The best closed-form points on the holdout are ranked again on more random holdouts (train and "
-                   "valid pooled, drawn again), this many in all, and the one best on their mean is the closed-form "
-                   "choice (1: the first holdout alone).")
+@click.option("--holdouts", type=click.IntRange(min=1), help="The best closed-form points on the holdout are ranked "
+              "again on more random holdouts (train and valid pooled, drawn again), this many in all, and the one "
+              "best on the mean of those re-checks is the closed-form choice. Default: 3 where the holdout was drawn "
+              "at random, else 1 (one holdout decides).")
 @click.option("--models", "models", help="With --model auto: the trained models to consider, comma-separated "
               "(default: all that fit the graph).")
 @click.option("--resume", "study", metavar="SEARCH", help="Continue the search SEARCH (its folder under the runs "
@@ -868,10 +868,10 @@ def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_m
             click.echo(f"not reached within the budget: {', '.join(outcome.not_reached)}")
     winner = run.meta["tune"]["chosen"]
     params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in winner["params"].items())
-    holdouts = f" (mean of {winner['holdouts']} holdouts {winner['holdouts_mean']:.4f})" \
-        if winner.get("holdouts_mean") is not None else ""
+    rechecked = f" (mean of {winner['rechecked_holdouts']} re-check holdouts {winner['rechecks_mean']:.4f})" \
+        if winner.get("rechecks_mean") is not None else ""
     click.echo(f"chosen on the holdout: {winner['model']} ({params or 'no hyper-parameters'}), valid "
-               f"{config.metric} {run.meta['metrics']['valid'][config.metric]:.4f}{holdouts}")
+               f"{config.metric} {run.meta['metrics']['valid'][config.metric]:.4f}{rechecked}")
     budget = f" of a {budget_minutes:g}-minute budget" if budget_minutes is not None else ""
     click.echo(f"run {run.id}: refitted on train + valid, tested once{', published' if publish else ''}; "
                f"{out.seconds / 60:.1f} minutes in all{budget}")
@@ -893,15 +893,18 @@ def _trials_table(rows: list[dict], metric: str) -> str:
 
 
 def _rechecks_table(rows: list[dict], rechecks: list[dict], metric: str) -> str:
-    """The closed-form leaders' valid ``metric`` on each holdout they were ranked on, and the mean that chose."""
+    """The closed-form leaders' valid ``metric`` on each holdout they were ranked on, and the re-checks' mean that
+    chose (the first holdout chose the leaders: it is left out of the mean)."""
     from graphrec.tune import holdout_means
 
-    means, count = holdout_means([r for r in rows if r["state"] == "complete" and r["value"] is not None], rechecks)
+    done = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
+    means, count = holdout_means(done, rechecks)
     folds = sorted({r["holdout"] for r in rechecks})
-    lines = [f"closed-form leaders on {len(folds) + 1} holdouts (valid {metric}; the mean is over {count}):",
+    lines = [f"closed-form leaders re-checked on {len(folds)} more holdouts (valid {metric}; the mean is over the "
+             f"{count} re-check holdouts all of them have):",
              f"{'model':<11} " + " ".join(f"{'holdout ' + str(h + 1):>10}" for h in [0, *folds]) +
              f" {'mean':>8}  setting"]
-    for r in sorted((r for r in rows if r["state"] == "complete" and r["value"] is not None), key=lambda r: -r["value"]):
+    for r in sorted(done, key=lambda r: -r["value"]):
         point = (r["model"], json.dumps(r["params"], sort_keys=True))
         values = {c["holdout"]: c["value"] for c in rechecks
                   if (c["model"], json.dumps(c["params"], sort_keys=True)) == point}

@@ -28,16 +28,21 @@ the budget: :func:`closed_grid`, LinkProp, ItemKNN) first, in ``CLOSED_ORDER``, 
 models the graph can feed (social models only with social ties, KG models only with KG facts; the others are named
 with the reason), one trial at their defaults each and the rest of the budget on the model leading on the holdout.
 The winner (:func:`choose`) is the best on the holdout, so it never loses there to a baseline or the best graph
-filter; a tie goes to the cheaper model.
+filter; a tie goes to the cheaper model. Where the holdout was drawn at random, "the holdout" of the closed-form
+models is several:
 
 One random holdout is a noisy judge between closed-form points a few thousandths apart: on FilmTrust (1,642 users)
-the holdout put EASE^R first (0.8290) and SGFCF's best point second (0.8276); ranked again on four more random
-holdouts of the same size, SGFCF's point led on average (0.8315 against 0.8217) and on test (0.8482 against 0.8365).
-So the closed-form leaders (``TuneConfig.leaders``, the best points on the first holdout) are ranked again on
+the holdout put EASE^R first (0.8290) and SGFCF's best point second (0.8276); on four more random holdouts of the
+same size SGFCF's point led on average (0.8285 against 0.8199) and on test (0.8482 against 0.8365). So the
+closed-form leaders (``TuneConfig.leaders``, the best points on the first holdout) are ranked again on
 ``holdouts - 1`` more (:func:`recheck`: train and valid pooled, each user's same share drawn again at random), and the
-closed-form point served is the best on their mean (:func:`choose`); a trained model is served only where it beats
-every closed-form point on the first holdout, the one every trial ranked on. Re-checks are kept in ``rechecks.jsonl``
-(a resumed search skips those done) and stop where the budget could no longer hold the winner's refit. Every candidate can be published and served from the graph
+closed-form point served is the best on the mean of those re-checks (:func:`choose`). The first holdout chose the
+leaders, so it is left out of the mean: a model with a larger grid has more chances to be lucky there. A trained
+model is served only where it beats every closed-form point on the first holdout, the one every trial ranked on.
+Re-checks are kept in ``rechecks.jsonl`` (a resumed search skips those done), use at most a quarter of the budget
+left when they start, and stop where it could no longer hold the refit of the best so far. Where the holdout was not
+drawn at random (a stored valid split, or one by time), random re-draws would judge another task: one holdout decides
+unless ``holdouts`` is given. Every candidate can be published and served from the graph
 (:mod:`graphrec.publish`); a model that could not (``not_servable``) is left out and named with the reason.
 """
 
@@ -65,6 +70,8 @@ BASELINES = ("popularity", "itemknn", "linkprop", "ease")
 # grid where that takes at most a sixth of the budget (half an hour without one), its default point alone where that
 # fits, and leaves it out otherwise.
 EASE_RATE = 2e10
+RANDOM_HOLDOUTS = 3  # holdouts in all where the first was drawn at random (TuneConfig.holdouts None)
+RECHECK_SHARE = 0.25  # of the budget left when the re-checks start: the most they may use
 FILTERS = ("gfcf", "bspm", "chebycf", "sgfcf", "turbocf")
 # The order auto fits them in: the cheap grids and the models that led on the shared datasets first (SGFCF led the
 # Gowalla and Yelp2018 holdouts, EASE^R ML-1M's and ML-100K's), ItemKNN last: it led on none, and on a large catalogue
@@ -93,7 +100,8 @@ class TuneConfig:
     startup_trials: int = 2
     warmup_epochs: int = 5
     min_trial_seconds: float = 10.0
-    holdouts: int = 3  # the closed-form leaders are ranked on this many random holdouts in all (:func:`recheck`)
+    holdouts: int | None = None  # the closed-form leaders are ranked on this many holdouts in all (:func:`recheck`);
+    # None: RANDOM_HOLDOUTS where the holdout was drawn at random, else 1
     leaders: int = 6  # how many closed-form points, the best on the first holdout, are ranked again
 
     def __post_init__(self):
@@ -106,7 +114,7 @@ class TuneConfig:
         if self.max_trials is not None and self.max_trials < 1:
             raise ConfigError(f"TuneConfig.max_trials must be >= 1, got {self.max_trials}")
         for name in ("holdouts", "leaders"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"TuneConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.valid_users is not None and self.valid_users < 1:
             raise ConfigError(f"TuneConfig.valid_users must be >= 1 (None: every validation user), got "
@@ -181,8 +189,9 @@ def choose(rows: list[dict], order: list[str], rechecks: list[dict] = ()) -> dic
     """The finished (not pruned, not failed) trial best on the holdout; a tie goes to the model earlier in ``order``
     (cheaper first: baselines, filters, then trained models), so a trained model is served only where it beats
     every baseline and filter on the holdout. With ``rechecks`` (:func:`recheck`) of two or more closed-form points,
-    a closed-form winner is the re-checked point best on the mean over the holdouts all of them were ranked on (the
-    row returned carries ``holdouts_mean`` and ``holdouts``)."""
+    the first holdout's best among them, a closed-form winner is the re-checked point best on the mean of the
+    re-checks all of them have (the row returned carries ``holdouts_mean`` and ``holdouts``, the re-check holdouts
+    that mean is over)."""
     done = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
     if not done:
         return None
@@ -192,8 +201,8 @@ def choose(rows: list[dict], order: list[str], rechecks: list[dict] = ()) -> dic
 
     best = max(done, key=lambda r: rank(r, r["value"]))
     means, count = holdout_means(done, rechecks)
-    if len(means) < 2 or not model_class(best["model"]).closed_form:
-        return best
+    if len(means) < 2 or _point(best) not in means or not model_class(best["model"]).closed_form:
+        return best  # a trained winner, or the first holdout's best not re-checked (the budget stopped before it)
     pick = max((r for r in done if _point(r) in means), key=lambda r: rank(r, means[_point(r)]))
     return {**pick, "holdouts_mean": means[_point(pick)], "holdouts": count}
 
@@ -203,22 +212,21 @@ def _point(row: dict) -> tuple[str, str]:
 
 
 def holdout_means(rows: list[dict], rechecks: list[dict]) -> tuple[dict, int]:
-    """({(model, params): mean over the holdouts}, how many holdouts) for the closed-form ``rows`` re-checked: each
-    one's first-holdout value and its re-checks on the holdouts that every re-checked point was ranked on (a search
-    the budget stopped half way through a holdout compares its points on the ones they share)."""
+    """({(model, params): mean re-check}, how many holdouts it is over) for the closed-form ``rows`` re-checked: the
+    mean of each one's re-checks on the holdouts every re-checked point was ranked on (a search the budget stopped
+    half way through a holdout compares its points on the ones they share). The first holdout, which chose them, is
+    left out."""
     if not rechecks:
-        return {}, 1
+        return {}, 0
     values: dict[tuple, dict[int, float]] = {}
     for r in rechecks:
         values.setdefault(_point(r), {})[r["holdout"]] = r["value"]
-    first = {_point(r): r["value"] for r in rows if model_class(r["model"]).closed_form}
-    values = {k: v for k, v in values.items() if k in first}
-    if not values:
-        return {}, 1
-    shared = set.intersection(*(set(v) for v in values.values()))
+    closed = {_point(r) for r in rows if model_class(r["model"]).closed_form}
+    values = {k: v for k, v in values.items() if k in closed}
+    shared = set.intersection(*(set(v) for v in values.values())) if values else set()
     if not shared:
-        return {}, 1
-    return {k: (first[k] + sum(v[h] for h in shared)) / (1 + len(shared)) for k, v in values.items()}, 1 + len(shared)
+        return {}, 0
+    return {k: sum(v[h] for h in shared) / len(shared) for k, v in values.items()}, len(shared)
 
 
 RECHECK_FILE = "rechecks.jsonl"
@@ -241,25 +249,37 @@ def holdout_fold(data: RecData, fold: int, seed: int) -> RecData:
 
 
 def read_rechecks(folder: Path) -> list[dict]:
+    """The re-checks kept in ``folder``; a line a kill cut short is left out (that re-check runs again)."""
     path = folder / RECHECK_FILE
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    done = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            done.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return done
 
 
-def recheck(folder: Path, data: RecData, rows: list[dict], config: TrainConfig, tune: TuneConfig,
-            room: Callable[[str], float], log: Callable[[str], None] = lambda text: None) -> list[dict]:
-    """Rank the closed-form leaders (:func:`leaders`) again on holdouts 1 .. ``tune.holdouts`` - 1
-    (:func:`holdout_fold`), a holdout at a time, each point refitted on that holdout's train; a point is started
-    only while ``room(model)`` seconds can hold its fit and ranking (its first-holdout trial's, the fit in full).
-    Every re-check is appended to ``rechecks.jsonl`` as it ends; those a resumed search finds there are not run
-    again. Returns every re-check of this search."""
+def recheck(folder: Path, data: RecData, rows: list[dict], config: TrainConfig, holdouts: int, n_leaders: int,
+            room: Callable[[str], float], log: Callable[[str], None] = lambda text: None,
+            done: list[dict] | None = None, valid_users: int | None = None) -> list[dict]:
+    """Rank the closed-form leaders (:func:`leaders`, ``n_leaders`` of them) again on holdouts 1 .. ``holdouts`` - 1
+    (:func:`holdout_fold`), a holdout at a time, each point refitted on that holdout's train and ranked on a seeded
+    sample of ``valid_users`` of its validation users; a point is started only while ``room(model)`` seconds can hold
+    its fit and ranking (its first-holdout trial's, the fit in full). Every re-check is appended to ``done`` (read
+    from ``rechecks.jsonl`` when None) and to the file as it ends, so a budget reading ``done`` meanwhile keeps the
+    current winner's refit free; those a resumed search finds there are not run again; a point that fails on a
+    re-drawn holdout is logged and left out. Returns ``done``."""
     from graphrec.closedfit import search as grid_search
 
-    done = read_rechecks(folder)
-    lead = leaders(rows, tune.leaders)
-    if tune.holdouts < 2 or len(lead) < 2:
+    if done is None:
+        done = []
+    done[:] = read_rechecks(folder)
+    lead = leaders(rows, n_leaders)
+    if holdouts < 2 or len(lead) < 2:
         return done
     have = {(*_point(r), r["holdout"]) for r in done}
-    for fold in range(1, tune.holdouts):
+    for fold in range(1, holdouts):
         fold_data = None
         for row in lead:
             if (*_point(row), fold) in have:
@@ -267,22 +287,25 @@ def recheck(folder: Path, data: RecData, rows: list[dict], config: TrainConfig, 
             full = full_fit(row, rows)
             needed = full["fit_seconds"] + max(0.0, row["seconds"] - row.get("fit_seconds", 0.0))
             if room(row["model"]) < needed:
-                log(f"re-checks stopped at holdout {fold + 1} of {tune.holdouts}, for want of time")
+                log(f"re-checks stopped at holdout {fold + 1} of {holdouts}, for want of time")
                 return done
             if fold_data is None:
                 fold_data = holdout_fold(data, fold, config.seed)
-            result = grid_search(row["model"], fold_data, grid={k: (v,) for k, v in row["params"].items()},
-                                 config=replace(config, progress=False), valid_users=tune.valid_users)
-            trial = result.trials[0]
+            params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in row["params"].items())
+            try:
+                trial = grid_search(row["model"], fold_data, grid={k: (v,) for k, v in row["params"].items()},
+                                    config=replace(config, progress=False), valid_users=valid_users).trials[0]
+            except GraphrecError as exc:
+                log(f"re-check {row['model']} on holdout {fold + 1} of {holdouts} failed, left out: {exc}  ({params})")
+                continue
             record = {"model": row["model"], "params": row["params"], "holdout": fold,
                       "value": trial["valid"][config.metric], "valid": trial["valid"],
                       "seconds": trial["seconds_fit"] + trial["seconds_eval"]}
             with open(folder / RECHECK_FILE, "a") as fh:
                 fh.write(json.dumps(record, default=str) + "\n")
             done.append(record)
-            params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                               for k, v in row["params"].items())
-            log(f"re-check {row['model']} on holdout {fold + 1} of {tune.holdouts}: valid {record['value']:.4f} "
+            log(f"re-check {row['model']} on holdout {fold + 1} of {holdouts}: valid {record['value']:.4f} "
                 f"(first holdout {row['value']:.4f})  {record['seconds']:.1f}s  ({params})")
     return done
 
@@ -387,10 +410,13 @@ class SearchOutcome:
 
 def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: TrainConfig, tune: TuneConfig,
            budget: Budget, export_seconds: float = 0.0, models: list[str] | None = None,
-           log: Callable[[str], None] = lambda text: None, publish: PublishCost = PublishCost()) -> SearchOutcome:
+           log: Callable[[str], None] = lambda text: None, publish: PublishCost = PublishCost(),
+           random_holdout: bool = True) -> SearchOutcome:
     """Search ``model`` (or ``auto``'s candidates) on ``data``'s holdout, every trial in ``folder``'s studies;
     returns the trials and the winner. ``export_seconds``: what the refit's export will take, kept free with the
-    winner's test and its publishing (``publish``)."""
+    winner's test and its publishing (``publish``). ``random_holdout``: the valid split was drawn at random, so the
+    closed-form leaders are re-checked on more random draws (:func:`recheck`) unless ``tune.holdouts`` says
+    otherwise."""
     if data.valid.nnz == 0:
         raise ConfigError("tune: the data has no valid split, and hyper-parameters must not be chosen on test")
     folder.mkdir(parents=True, exist_ok=True)
@@ -435,7 +461,18 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
 
         search_closed(studies[name], name, ranked, config, log, grid=grid, proceed=proceed)
         write_records(folder, rows(), config.metric)
-    checks[:] = recheck(folder, data, rows(), config, tune, lambda name: room(None, name), log)
+    holdouts = tune.holdouts if tune.holdouts is not None else RANDOM_HOLDOUTS if random_holdout else 1
+    if holdouts > 1:
+        until = budget.left() * (1 - RECHECK_SHARE)  # they end where the budget left falls below this
+
+        def recheck_room(name: str) -> float:
+            return room(None, name) if budget.seconds is None else min(room(None, name), budget.left() - until)
+
+        recheck(folder, data, rows(), config, holdouts, tune.leaders, recheck_room, log, done=checks,
+                valid_users=tune.valid_users)
+    elif tune.holdouts is None and len(leaders(rows(), 2)) > 1:
+        log("one holdout decides: the valid split was not drawn at random, so random re-draws would judge another "
+            "task (--holdouts N to re-check the closed-form leaders anyway)")
 
     for name in trained:
         studies[name] = open_study(folder, name, config.seed, tune.startup_trials, tune.warmup_epochs)
@@ -524,8 +561,8 @@ def tune_run(graph, runs_dir, model: str, config: TrainConfig, data_config, tune
         raise GraphrecError(f"no search {study!r} to resume in {runs_dir} (its folder holds {SETTINGS_FILE})")
     folder = Path(runs_dir) / study
     saved = folder / SETTINGS_FILE
-    if saved.is_file():
-        before = json.loads(saved.read_text())
+    if saved.is_file():  # a search saved before re-checks existed has neither key: it resumes with today's
+        before = {"holdouts": tune.holdouts, "leaders": tune.leaders, **json.loads(saved.read_text())}
         if before != settings:
             changed = ", ".join(f"{k} {before.get(k)!r} -> {v!r}" for k, v in settings.items() if before.get(k) != v)
             raise ConfigError(f"cannot resume search {study} with other settings ({changed}); give the ones it "
@@ -539,7 +576,11 @@ def tune_run(graph, runs_dir, model: str, config: TrainConfig, data_config, tune
     export_seconds = clock() - start
     side = SideGraphs.from_hetero(hetero)
     cost = PublishCost.load(runs_dir, n_users=data.n_users, n_items=data.n_items) if publish else PublishCost()
-    outcome = search(folder, data, side, model, config, tune, budget, export_seconds, models, log, cost)
+    origin = valid_origin(hetero, data_config)
+    random_holdout = origin.startswith("random") or (origin == "the split's own" and
+                                                     str(getattr(hetero, "split_origin", "")).startswith("random"))
+    outcome = search(folder, data, side, model, config, tune, budget, export_seconds, models, log, cost,
+                     random_holdout=random_holdout)
     winner = outcome.winner
     if winner is None:
         raise GraphrecError(f"search {study}: no trial finished within the budget (see {folder / TRIALS_FILE}); "
@@ -562,10 +603,10 @@ def tune_run(graph, runs_dir, model: str, config: TrainConfig, data_config, tune
         if (folder / file).is_file():
             (run.path / file).write_bytes((folder / file).read_bytes())
     run.meta["metrics"]["valid"] = winner["valid"]
-    run.meta["valid_origin"] = valid_origin(hetero, data_config)  # the search's holdout, not the refit's (none)
+    run.meta["valid_origin"] = origin  # the search's holdout, not the refit's (none)
     run.meta["tune"] = {"study": study, "trials": len(outcome.rows), "chosen": {"model": name,
                         "params": winner["params"], "trial": winner["number"], "best_epoch": winner["best_epoch"],
-                        "holdouts": winner.get("holdouts", 1), "holdouts_mean": winner.get("holdouts_mean")},
+                        "rechecked_holdouts": winner.get("holdouts", 0), "rechecks_mean": winner.get("holdouts_mean")},
                         "skipped": outcome.skipped, "not_reached": outcome.not_reached,
                         "budget_seconds": tune.budget_seconds}
     (run.path / "run.json").write_text(json.dumps(run.meta, indent=2, default=str))

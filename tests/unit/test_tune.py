@@ -253,14 +253,19 @@ def test_the_closed_form_choice_is_the_best_mean_over_the_rechecked_holdouts():
              [{"model": "sgfcf", "params": {"eps": 0.34}, "holdout": h, "value": 0.83} for h in (1, 2)] + \
              [{"model": "gfcf", "params": {"alpha": 0.3}, "holdout": 1, "value": 0.90}]
     assert choose(rows, order)["model"] == "ease"  # the first holdout alone
-    # gfcf was re-checked on holdout 2 of 3 only: the points are compared on the holdouts all of them have (1 and 2)
+    # gfcf was re-checked on holdout 2 of 3 only: the points are compared on the re-checks all of them have (holdout
+    # 2); the first holdout, which chose them, is not in the mean
     winner = choose(rows, order, checks)
-    assert winner["model"] == "gfcf" and winner["holdouts"] == 2 and winner["holdouts_mean"] == pytest.approx(0.855)
+    assert winner["model"] == "gfcf" and winner["holdouts"] == 1 and winner["holdouts_mean"] == pytest.approx(0.90)
     checks[-1]["value"] = 0.80
-    winner = choose(rows, order, checks)
-    assert winner["model"] == "sgfcf" and winner["holdouts_mean"] == pytest.approx(0.825)
+    assert choose(rows, order, checks)["model"] == "sgfcf"
     checks.append({"model": "gfcf", "params": {"alpha": 0.3}, "holdout": 2, "value": 0.80})
-    assert choose(rows, order, checks)["holdouts"] == 3
+    winner = choose(rows, order, checks)
+    assert winner["holdouts"] == 2 and winner["holdouts_mean"] == pytest.approx(0.83)
+    # the first holdout's best not re-checked (the budget stopped before it): it stays the choice
+    rows.append({"model": "turbocf", "state": "complete", "value": 0.835, "params": {"alpha": 0.5}})
+    assert choose(rows, order + ["turbocf"], checks)["model"] == "turbocf"
+    rows.pop()
     # a trained model is served where it beats every closed-form point on the holdout every trial ranked on
     rows.append({"model": "lightgcn", "state": "complete", "value": 0.84, "params": {"lr": 0.002}})
     assert choose(rows, order, checks)["model"] == "lightgcn"
@@ -286,15 +291,23 @@ def test_the_closed_form_leaders_are_rechecked_recorded_and_not_run_again_on_res
     assert len(checks) == 2 * 4 and {c["holdout"] for c in checks} == {1, 2}
     assert {(c["model"], json.dumps(c["params"], sort_keys=True)) for c in checks} == \
            {(r["model"], json.dumps(r["params"], sort_keys=True)) for r in leaders}
-    assert out.rechecks == checks and out.winner["holdouts"] == 3
+    assert out.rechecks == checks and out.winner["holdouts"] == 2
     means, _ = tune.holdout_means(out.rows, checks)
     assert out.winner["holdouts_mean"] == max(means.values())
     assert sum("re-check" in line for line in lines) == 8
     again = search(tmp_path, d, side, "auto", CONFIG, config, Budget(None), models=[], log=lines.append)
-    assert (tmp_path / tune.RECHECK_FILE).read_text().count("\n") == 8 and sum("re-check" in line for line in lines) == 8
+    assert (tmp_path / tune.RECHECK_FILE).read_text().count("\n") == 8
+    assert sum("re-check" in line for line in lines) == 8
     assert again.winner["params"] == out.winner["params"] and again.winner["model"] == out.winner["model"]
     one = search(tmp_path / "one", d, side, "auto", CONFIG, replace(config, holdouts=1), Budget(None), models=[])
     assert one.rechecks == [] and "holdouts_mean" not in one.winner
+    # a holdout not drawn at random (stored, or by time): one holdout decides unless holdouts is given
+    lines.clear()
+    stored = search(tmp_path / "stored", d, side, "auto", CONFIG, replace(config, holdouts=None), Budget(None),
+                    models=[], log=lines.append, random_holdout=False)
+    assert stored.rechecks == [] and any(line.startswith("one holdout decides") for line in lines)
+    assert len(search(tmp_path / "random", d, side, "auto", CONFIG, TuneConfig(max_trials=1), Budget(None),
+                      models=[]).rechecks) == (tune.RANDOM_HOLDOUTS - 1) * 6
 
 
 def test_rechecks_stop_where_the_budget_could_not_hold_the_next_one(tmp_path):
@@ -302,10 +315,11 @@ def test_rechecks_stop_where_the_budget_could_not_hold_the_next_one(tmp_path):
     out = search(tmp_path / "grids", d, side, "auto", CONFIG, TuneConfig(max_trials=1, holdouts=1), Budget(None),
                  models=[])
     rooms, lines = iter([1e9, 1e9, 0.0]), []  # room for two re-checks, then none
-    checks = tune.recheck(tmp_path, d, out.rows, CONFIG, TuneConfig(max_trials=1, holdouts=3, leaders=3),
-                          lambda name: next(rooms), lines.append)
+    checks = tune.recheck(tmp_path, d, out.rows, CONFIG, 3, 3, lambda name: next(rooms), lines.append)
     assert len(checks) == 2 and {c["holdout"] for c in checks} == {1}
     assert lines[-1] == "re-checks stopped at holdout 2 of 3, for want of time"
     # the third leader, below both on the first holdout, was not re-checked: the mean compares the two that were
     means, count = tune.holdout_means(out.rows, checks)
-    assert len(means) == 2 and count == 2
+    assert len(means) == 2 and count == 1
+    (tmp_path / tune.RECHECK_FILE).write_text((tmp_path / tune.RECHECK_FILE).read_text() + '{"model": "gf')
+    assert tune.read_rechecks(tmp_path) == checks  # a line a kill cut short is left out
