@@ -33,7 +33,8 @@ models is several:
 
 One random holdout is a noisy judge between closed-form points a few thousandths apart: on FilmTrust (1,642 users)
 the holdout put EASE^R first (0.8290) and SGFCF's best point second (0.8276); on four more random holdouts of the
-same size SGFCF's point led on average (0.8285 against 0.8199) and on test (0.8482 against 0.8365). So the
+same size SGFCF's two best points led on average (0.8291 and 0.8289 against 0.8236) and on test (0.8492 and 0.8482
+against 0.8361; ``benchmarks/holdout_noise.py``, BENCHMARKS.md). So the
 closed-form leaders (``TuneConfig.leaders``, the best points on the first holdout) are ranked again on
 ``holdouts - 1`` more (:func:`recheck`: train and valid pooled, each user's same share drawn again at random), and the
 closed-form point served is the best on the mean of those re-checks (:func:`choose`). The first holdout chose the
