@@ -832,6 +832,7 @@ def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_m
     import time
 
     from graphrec.progress import bar
+    from graphrec.trials import setting_text
     from graphrec.tune import TuneConfig, tune_run
     from graphrec.workflow import DataConfig
 
@@ -867,7 +868,7 @@ def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_m
         if outcome.not_reached:
             click.echo(f"not reached within the budget: {', '.join(outcome.not_reached)}")
     winner = run.meta["tune"]["chosen"]
-    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in winner["params"].items())
+    params = setting_text(winner["params"])
     rechecked = f" (mean of {winner['rechecked_holdouts']} re-check holdouts {winner['rechecks_mean']:.4f})" \
         if winner.get("rechecks_mean") is not None else ""
     click.echo(f"chosen on the holdout: {winner['model']} ({params or 'no hyper-parameters'}), valid "
@@ -882,11 +883,13 @@ def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_m
 
 def _trials_table(rows: list[dict], metric: str) -> str:
     """The trials as a text table, in the order they ran."""
+    from graphrec.trials import setting_text
+
     lines = [f"{'model':<11} {'#':>3} {'state':<8} {'valid ' + metric:>16} {'epochs':>7} {'seconds':>8}  setting"]
     for r in rows:
         value = "-" if r["value"] is None else f"{r['value']:.4f}"
         epochs = f"{r.get('best_epoch', 0)}/{r.get('epochs', 0)}" if r.get("epochs") else "-"
-        setting = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items())
+        setting = setting_text(r["params"])
         lines.append(f"{r['model']:<11} {r['number']:>3} {r['state']:<8} {value:>16} {epochs:>7} "
                      f"{r.get('seconds', 0.0):>8.1f}  {setting}")
     return "\n".join(lines)
@@ -895,7 +898,8 @@ def _trials_table(rows: list[dict], metric: str) -> str:
 def _rechecks_table(rows: list[dict], rechecks: list[dict], metric: str) -> str:
     """The closed-form leaders' valid ``metric`` on each holdout they were ranked on, and the re-checks' mean that
     chose (the first holdout chose the leaders: it is left out of the mean)."""
-    from graphrec.tune import holdout_means
+    from graphrec.trials import setting_text
+    from graphrec.tune import holdout_means, point_key
 
     done = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
     means, count = holdout_means(done, rechecks)
@@ -905,14 +909,13 @@ def _rechecks_table(rows: list[dict], rechecks: list[dict], metric: str) -> str:
              f"{'model':<11} " + " ".join(f"{'holdout ' + str(h + 1):>10}" for h in [0, *folds]) +
              f" {'mean':>8}  setting"]
     for r in sorted(done, key=lambda r: -r["value"]):
-        point = (r["model"], json.dumps(r["params"], sort_keys=True))
-        values = {c["holdout"]: c["value"] for c in rechecks
-                  if (c["model"], json.dumps(c["params"], sort_keys=True)) == point}
+        point = point_key(r)
+        values = {c["holdout"]: c["value"] for c in rechecks if point_key(c) == point}
         if not values:
             continue
         cells = [f"{r['value']:>10.4f}"] + [f"{values[h]:>10.4f}" if h in values else f"{'-':>10}" for h in folds]
         mean = f"{means[point]:>8.4f}" if point in means else f"{'-':>8}"
-        setting = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items())
+        setting = setting_text(r["params"])
         lines.append(f"{r['model']:<11} {' '.join(cells)} {mean}  {setting}")
     return "\n".join(lines)
 

@@ -197,7 +197,7 @@ def trial_line(name: str, trial) -> str:
     value = "-" if trial.value is None else f"{trial.value:.4f}"
     if attrs.get("curve") and trial.value is None:
         value = f"{max(attrs['curve']):.4f}"
-    params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+    params = setting_text(trial.params)
     epochs = f"{attrs.get('epochs', 0)} epochs (best {attrs.get('best_epoch', 0)}), " if attrs.get("epochs") else ""
     stopped = {"pruned": ", pruned", "time": ", stopped at its time share", "": ""}.get(attrs.get("stopped", ""),
                                                                                         f", failed: {attrs.get('stopped')}")
@@ -206,6 +206,11 @@ def trial_line(name: str, trial) -> str:
 
 def _short(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def setting_text(params: dict) -> str:
+    """``k=v, ...`` with floats to 3 significant digits: a trial's setting as the logs and tables print it."""
+    return ", ".join(f"{k}={_short(v)}" for k, v in params.items())
 
 
 def trial_rows(studies: dict) -> list[dict]:

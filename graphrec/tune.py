@@ -63,7 +63,7 @@ from graphrec.recdata import RecData, holdout
 from graphrec.sidegraphs import SideGraphs
 from graphrec.train import TrainConfig
 from graphrec.trials import (PLOT_FILE, TRIALS_FILE, finished, open_study, retried_count, run_trial,
-                             search_closed, trial_rows, write_records)
+                             search_closed, setting_text, trial_rows, write_records)
 
 BASELINES = ("popularity", "itemknn", "linkprop", "ease")
 # EASE^R inverts a dense m x m matrix per grid point, ~m³ work: m³ / EASE_RATE seconds a point is what auto expects
@@ -202,13 +202,14 @@ def choose(rows: list[dict], order: list[str], rechecks: list[dict] = ()) -> dic
 
     best = max(done, key=lambda r: rank(r, r["value"]))
     means, count = holdout_means(done, rechecks)
-    if len(means) < 2 or _point(best) not in means or not model_class(best["model"]).closed_form:
+    if len(means) < 2 or point_key(best) not in means or not model_class(best["model"]).closed_form:
         return best  # a trained winner, or the first holdout's best not re-checked (the budget stopped before it)
-    pick = max((r for r in done if _point(r) in means), key=lambda r: rank(r, means[_point(r)]))
-    return {**pick, "holdouts_mean": means[_point(pick)], "holdouts": count}
+    pick = max((r for r in done if point_key(r) in means), key=lambda r: rank(r, means[point_key(r)]))
+    return {**pick, "holdouts_mean": means[point_key(pick)], "holdouts": count}
 
 
-def _point(row: dict) -> tuple[str, str]:
+def point_key(row: dict) -> tuple[str, str]:
+    """(model, its settings as sorted JSON): a grid point, the same in a trial row and in its re-checks."""
     return row["model"], json.dumps(row["params"], sort_keys=True)
 
 
@@ -221,8 +222,8 @@ def holdout_means(rows: list[dict], rechecks: list[dict]) -> tuple[dict, int]:
         return {}, 0
     values: dict[tuple, dict[int, float]] = {}
     for r in rechecks:
-        values.setdefault(_point(r), {})[r["holdout"]] = r["value"]
-    closed = {_point(r) for r in rows if model_class(r["model"]).closed_form}
+        values.setdefault(point_key(r), {})[r["holdout"]] = r["value"]
+    closed = {point_key(r) for r in rows if model_class(r["model"]).closed_form}
     values = {k: v for k, v in values.items() if k in closed}
     shared = set.intersection(*(set(v) for v in values.values())) if values else set()
     if not shared:
@@ -279,11 +280,11 @@ def recheck(folder: Path, data: RecData, rows: list[dict], config: TrainConfig, 
     lead = leaders(rows, n_leaders)
     if holdouts < 2 or len(lead) < 2:
         return done
-    have = {(*_point(r), r["holdout"]) for r in done}
+    have = {(*point_key(r), r["holdout"]) for r in done}
     for fold in range(1, holdouts):
         fold_data = None
         for row in lead:
-            if (*_point(row), fold) in have:
+            if (*point_key(row), fold) in have:
                 continue
             full = full_fit(row, rows)
             needed = full["fit_seconds"] + max(0.0, row["seconds"] - row.get("fit_seconds", 0.0))
@@ -292,8 +293,7 @@ def recheck(folder: Path, data: RecData, rows: list[dict], config: TrainConfig, 
                 return done
             if fold_data is None:
                 fold_data = holdout_fold(data, fold, config.seed)
-            params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                               for k, v in row["params"].items())
+            params = setting_text(row["params"])
             try:
                 trial = grid_search(row["model"], fold_data, grid={k: (v,) for k, v in row["params"].items()},
                                     config=replace(config, progress=False), valid_users=valid_users).trials[0]
