@@ -108,9 +108,12 @@ def finished(study) -> int:
 
 
 def run_trial(study, name: str, data: RecData, side: SideGraphs, config: TrainConfig, seed: int,
-              seconds: float | None, log: Callable[[str], None] = lambda text: None):
+              seconds: float | None, log: Callable[[str], None] = lambda text: None,
+              keep: Callable | None = None):
     """One trained trial of model ``name`` (on ``data`` with its test split emptied), reported epoch by epoch to
-    the study and pruned there; ends by ``seconds`` of wall clock. Returns the finished trial."""
+    the study and pruned there; ends by ``seconds`` of wall clock. Returns the finished trial. ``keep(trial,
+    (user, item))``: told a finished (complete) trial's embeddings at its best epoch (auto mixes the best one with a
+    graph filter: :func:`graphrec.tune.mix_search`)."""
     import optuna
 
     study.sampler = sampler(seed, name, finished(study))
@@ -127,6 +130,8 @@ def run_trial(study, name: str, data: RecData, side: SideGraphs, config: TrainCo
         curve.append(value)
         if value > best["value"]:
             best.update(epoch=record["epoch"], valid=record["valid"], value=value)
+            if keep is not None and model.dot_product_scores:
+                best["embeddings"] = embeddings_of(model)
         now = time.monotonic()
         best["epoch_seconds"] = max(best["epoch_seconds"], record["seconds"] + record.get("eval_seconds", 0.0))
         trial.report(best["value"], record["epoch"])
@@ -157,7 +162,19 @@ def run_trial(study, name: str, data: RecData, side: SideGraphs, config: TrainCo
         trial.set_user_attr(key, value)
     frozen = study.tell(trial, best["value"] if state == optuna.trial.TrialState.COMPLETE else None, state=state)
     log(trial_line(name, frozen))
+    if keep is not None and state == optuna.trial.TrialState.COMPLETE and "embeddings" in best:
+        keep(name, frozen, best["embeddings"])
     return frozen
+
+
+def embeddings_of(model) -> tuple[torch.Tensor, torch.Tensor]:
+    """A trained model's (user, item) embeddings now, copied to the CPU (its scores are their dot products)."""
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        user, item = model()
+    model.train(was)
+    return user.detach().cpu().clone(), item.detach().cpu().clone()
 
 
 def search_closed(study, name: str, data: RecData, config: TrainConfig,

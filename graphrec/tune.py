@@ -45,6 +45,12 @@ left when they start, and stop where it could no longer hold the refit of the be
 drawn at random (a stored valid split, or one by time), random re-draws would judge another task: one holdout decides
 unless ``holdouts`` is given. Every candidate can be published and served from the graph
 (:mod:`graphrec.publish`); a model that could not (``not_servable``) is left out and named with the reason.
+
+Last (:func:`mix_search`), auto ranks :class:`graphrec.models.hybrid.FilterMix` of its best finished trained trial
+(the embeddings at its best epoch, kept as the trials run: :func:`keep_trained`) and the closed-form choice at each
+weight of the mix's grid on the first holdout; a mix best there is served like any winner. On DiffNet-Yelp BSPM and
+MHCN tested 0.0396 and 0.0441 Recall@20 alone and 0.0476 mixed (BENCHMARKS.md): a filter and a trained model err
+on different items.
 """
 
 from __future__ import annotations
@@ -252,14 +258,7 @@ def holdout_fold(data: RecData, fold: int, seed: int) -> RecData:
 
 def read_rechecks(folder: Path) -> list[dict]:
     """The re-checks kept in ``folder``; a line a kill cut short is left out (that re-check runs again)."""
-    path = folder / RECHECK_FILE
-    done = []
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        try:
-            done.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return done
+    return read_lines(folder / RECHECK_FILE)
 
 
 def recheck(folder: Path, data: RecData, rows: list[dict], config: TrainConfig, holdouts: int, n_leaders: int,
@@ -303,11 +302,122 @@ def recheck(folder: Path, data: RecData, rows: list[dict], config: TrainConfig, 
             record = {"model": row["model"], "params": row["params"], "holdout": fold,
                       "value": trial["valid"][config.metric], "valid": trial["valid"],
                       "seconds": trial["seconds_fit"] + trial["seconds_eval"]}
-            with open(folder / RECHECK_FILE, "a") as fh:
-                fh.write(json.dumps(record, default=str) + "\n")
-            done.append(record)
+            append_line(folder / RECHECK_FILE, record, done)
             log(f"re-check {row['model']} on holdout {fold + 1} of {holdouts}: valid {record['value']:.4f} "
                 f"(first holdout {row['value']:.4f})  {record['seconds']:.1f}s  ({params})")
+    return done
+
+
+MIX_FILE = "mixes.jsonl"  # the mix of the best trained trial and the closed-form choice, one line per weight
+TRAINED_FILE = "trained-best.pt"  # the best finished trained trial's embeddings at its best epoch
+
+
+def keep_trained(folder: Path) -> Callable:
+    """``run_trial``'s ``keep``: the embeddings of the finished trained trial best on the holdout so far, in
+    ``TRAINED_FILE`` (written whole or not at all, so a killed search resumes with the last one kept)."""
+    import torch
+
+    def keep(name: str, trial, embeddings) -> None:
+        path = folder / TRAINED_FILE
+        if path.is_file() and torch.load(path, weights_only=True)["value"] >= trial.value:
+            return
+        partial = path.with_suffix(".partial")
+        torch.save({"model": name, "number": trial.number, "value": trial.value,
+                    "user": embeddings[0], "item": embeddings[1]}, partial)
+        partial.replace(path)
+
+    return keep
+
+
+def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], rechecks: list[dict],
+               config: TrainConfig, room: Callable[[str], float],
+               log: Callable[[str], None] = lambda text: None) -> list[dict]:
+    """Rank :class:`graphrec.models.hybrid.FilterMix` of the best finished trained trial (its embeddings at its best
+    epoch, kept by :func:`keep_trained`) and the closed-form choice (:func:`choose` over the closed-form rows) at each
+    weight of its grid on the holdout ``data`` (the trials' ranked holdout). The closed-form part is fitted again on
+    the holdout's train (its trial's fit: what ``room("mix")`` must hold). Returns one row per weight, as
+    :func:`graphrec.trials.trial_rows` gives trials (``params``: the parts and the weight, ``hparams``: the mix's
+    constructor arguments for the refit), each appended to ``mixes.jsonl`` as it ends; a resumed search reads them
+    back and ranks only the weights left."""
+    import datetime
+
+    import torch
+
+    from graphrec.closedfit import grid_points
+    from graphrec.evaluate import evaluate
+    from graphrec.models import build
+    from graphrec.models.hybrid import FilterMix
+    from graphrec.train import evaluate_model
+
+    path = folder / TRAINED_FILE
+    if not path.is_file():
+        return []
+    kept = torch.load(path, weights_only=True)
+    part = next((r for r in rows if r["model"] == kept["model"] and r["number"] == kept["number"]
+                 and r["state"] == "complete"), None)
+    base_row = choose([r for r in rows if model_class(r["model"]).closed_form and r["model"] != "mix"], order,
+                      rechecks)
+    if part is None or base_row is None:
+        return []
+    base_hp = dict(base_row["params"])
+    label = {"base": base_row["model"], "trained": f"{part['model']} #{part['number']}"}
+    # a resumed search that found a better trained trial or closed-form point mixes those instead
+    done = [d for d in read_lines(folder / MIX_FILE)
+            if {k: d["params"][k] for k in label} == label and d["hparams"]["base_hp"] == base_hp]
+    weights = [p["weight"] for p in grid_points("mix")
+               if not any(d["hparams"]["weight"] == p["weight"] for d in done)]
+    if not weights:
+        return done
+    full = full_fit(base_row, rows)
+    eval_seconds = max(0.0, base_row["seconds"] - base_row.get("fit_seconds", 0.0)) + \
+        part["seconds"] / max(1, part["epochs"])
+    if room("mix") < full["fit_seconds"] + len(weights) * eval_seconds:
+        log(f"mix of {part['model']} #{part['number']} and {base_row['model']}: left out, for want of time")
+        return done
+    graph = torch.stack(data.train.pairs())
+    start = time.perf_counter()
+    with torch.no_grad():
+        base = build(base_row["model"], data.n_users, data.n_items, graph=graph, seed=config.seed, **base_hp).fit()
+    base_seconds = time.perf_counter() - start
+    trained_hp = {k: v for k, v in part["params"].items() if k != "lr"}
+    trained_config = {"epochs": max(1, part["best_epoch"]), "lr": part["params"].get("lr", config.lr),
+                      "batch_size": config.batch_size, "seed": config.seed, "sampler": config.sampler}
+    # the refit trains the part to its best epoch again (on train + valid), then fits the base
+    refit_seconds = base_seconds + part["seconds"] / max(1, part["epochs"]) * max(1, part["best_epoch"])
+    for weight in weights:
+        start = time.perf_counter()
+        mix = FilterMix(data.n_users, data.n_items, graph, base=base_row["model"], base_hp=base_hp,
+                        trained=part["model"], trained_hp=trained_hp, trained_config=trained_config, weight=weight)
+        with torch.no_grad():
+            mix.use_parts(base, (kept["user"], kept["item"])).fit()
+        valid = evaluate_model(mix, data, "valid", config, evaluate, beyond=False)
+        row = {"model": "mix", "number": len(read_lines(folder / MIX_FILE)), "state": "complete",
+               "value": valid[config.metric], "params": {**label, "weight": weight}, "hparams": mix.hparams(),
+               "started": datetime.datetime.now().isoformat(), "best_epoch": 0, "epochs": 0,
+               "seconds": base_seconds + time.perf_counter() - start, "fit_seconds": refit_seconds,
+               "valid": valid, "curve": [], "stopped": ""}
+        append_line(folder / MIX_FILE, row, done)
+        log(f"mix of {label['trained']} and {label['base']} at weight {weight:g}: valid {row['value']:.4f} (the "
+            f"parts alone {part['value']:.4f} and {base_row['value']:.4f})")
+    return done
+
+
+def append_line(path: Path, record: dict, done: list[dict]) -> None:
+    """``record`` appended to ``path`` as a JSON line as soon as it exists (a kill loses at most the one running),
+    and to ``done``."""
+    with open(path, "a") as fh:
+        fh.write(json.dumps(record, default=str) + "\n")
+    done.append(record)
+
+
+def read_lines(path: Path) -> list[dict]:
+    """The JSON lines of ``path`` (none if absent); a line a kill cut short is left out."""
+    done = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            done.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
     return done
 
 
@@ -477,6 +587,7 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
 
     for name in trained:
         studies[name] = open_study(folder, name, config.seed, tune.startup_trials, tune.warmup_epochs)
+    keep = keep_trained(folder) if model == "auto" else None
     share = tune.trial_seconds
     if share is None and budget.seconds is not None and trained:
         share = (budget.left() - margin) / (min(len(trained) + 2, 6) if model == "auto" else 4)
@@ -496,7 +607,7 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
             not_reached.append(name)
             continue
         run_trial(studies[name], name, ranked, side, config, config.seed,
-                  None if seconds == float("inf") else seconds, log)
+                  None if seconds == float("inf") else seconds, log, keep)
         write_records(folder, rows(), config.metric)
 
     while True:  # the rest on the model leading on the holdout
@@ -512,9 +623,11 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
         if seconds < needed(lead):
             break
         run_trial(studies[lead], lead, ranked, side, config, config.seed,
-                  None if seconds == float("inf") else seconds, log)
+                  None if seconds == float("inf") else seconds, log, keep)
         write_records(folder, rows(), config.metric)
-    final = rows()
+    mixes = mix_search(folder, ranked, rows(), order, checks, config, lambda name: room(None, name), log) \
+        if model == "auto" else []
+    final, order = rows() + mixes, order + (["mix"] if mixes else [])
     write_records(folder, final, config.metric)
     return SearchOutcome(final, choose(final, order, checks), skipped, not_reached, order, scale, checks)
 
@@ -587,10 +700,18 @@ def tune_run(graph, runs_dir, model: str, config: TrainConfig, data_config, tune
         raise GraphrecError(f"search {study}: no trial finished within the budget (see {folder / TRIALS_FILE}); "
                             "give more --budget-minutes, or continue it with --resume")
     name = winner["model"]
-    hparams = {k: v for k, v in winner["params"].items() if k != "lr"}
+    hparams = dict(winner.get("hparams") or {k: v for k, v in winner["params"].items() if k != "lr"})
     # the refit's training ends where its export, test and publish still fit (and the margin the search kept)
     left = budget.left() - export_seconds - test_estimate(winner, outcome.test_scale) - cost.seconds(name) - \
         budget_margin(budget)
+    if name == "mix":  # its trained part trains again on train + valid, within what its base's fit leaves
+        part = hparams["trained_config"]
+        base_fit = max((r.get("fit_seconds", 0.0) for r in outcome.rows if r["model"] == hparams["base"]),
+                       default=0.0)
+        if left != float("inf"):
+            hparams["trained_config"] = {**part, "budget_seconds": max(1.0, left - 1.3 * base_fit)}
+        log(f"refitting the mix on train + valid: {hparams['trained']} for {part['epochs']} epochs, then "
+            f"{hparams['base']}, weight {hparams['weight']:g}")
     if model_class(name).closed_form:
         refit = replace(config, progress=False)
     else:
@@ -600,7 +721,7 @@ def tune_run(graph, runs_dir, model: str, config: TrainConfig, data_config, tune
     run, result = train_run(graph, runs_dir, name, hparams, refit, replace(data_config, validation=False),
                             progress=progress or silent, callback=callback,
                             invocation={"tune": study, "model": name, "hparams": hparams})
-    for file in (TRIALS_FILE, PLOT_FILE, RECHECK_FILE):
+    for file in (TRIALS_FILE, PLOT_FILE, RECHECK_FILE, MIX_FILE):
         if (folder / file).is_file():
             (run.path / file).write_bytes((folder / file).read_bytes())
     run.meta["metrics"]["valid"] = winner["valid"]

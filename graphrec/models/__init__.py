@@ -14,7 +14,7 @@ from graphrec.models.base import Recommender
 from graphrec.models.baselines import EASE, ItemKNN, LinkProp, Popularity
 from graphrec.models.diffnet import DiffNet
 from graphrec.models.directau import DirectAU
-from graphrec.models.hybrid import Hybrid
+from graphrec.models.hybrid import FilterMix, Hybrid
 from graphrec.models.kgat import KGAT
 from graphrec.models.lightgcl import LightGCL
 from graphrec.models.lightgcn import LightGCN
@@ -68,6 +68,8 @@ MODELS: dict[str, type[Recommender]] = {
     "linkprop": LinkProp,
     # two closed-form models' per-user standardised scores, mixed by a weight chosen on the holdout
     "hybrid": Hybrid,
+    # a closed-form model's scores and a trained model's, each scaled by one number, mixed: servable from the graph
+    "mix": FilterMix,
 }
 
 SAVE_FORMAT = "graphrec.model/1"

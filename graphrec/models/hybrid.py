@@ -157,3 +157,159 @@ def standardise(scores: Tensor, unseen: Tensor, how: str) -> Tensor:
     mean = kept.sum(0) / n
     spread = ((torch.where(counted, scores - mean, torch.zeros(())) ** 2).sum(0) / n).sqrt()
     return scores.sub_(mean).div_(torch.where(spread > 0, spread, torch.ones(())))
+
+
+class FilterMix(ClosedFormRecommender):
+    """A closed-form model's scores plus a trained model's, each divided by one number for the whole graph, mixed by
+    ``weight`` (the trained part's share): ``(1 − weight) · base(u) / s_base + weight · trained(u) / s_trained``.
+
+    Why: on DiffNet-Yelp BSPM (test Recall@20 0.0396) and MHCN (0.0441) mixed at weight 0.7 tested 0.0476, and on
+    Gowalla ChebyCF with LightGCN at 0.8 tested 0.1984 against 0.1943 and 0.1842 (BENCHMARKS.md): a filter and a
+    trained model err on different items. ``graphrec train --model auto`` tries this mix of its best trained trial and
+    its closed-form choice on the holdout (:func:`graphrec.tune.mix_search`) and serves it where it beats both.
+
+    Unlike :class:`Hybrid` (per-user z-scores), the scales ``s`` are one number per part (the standard deviation of
+    its scores over the unseen items of a seeded sample of users, computed at fit), so the mix stays a sum the graph
+    can serve: its embeddings are the base's low-pass pair and the trained pair side by side, the user halves
+    scaled, and its item–item rows are the base's, scaled (:meth:`forward`, :meth:`item_rows`). On DiffNet-Yelp the
+    global scales tested higher than per-user z-scores at every weight from 0.2 to 0.8.
+
+    ``base``/``base_hp``: the closed-form part (any servable registered one but a mix or hybrid). ``trained``/
+    ``trained_hp``: the trained part, trained by :meth:`fit` on the same interactions for ``trained_config["epochs"]``
+    epochs without validation (the rest of ``trained_config``: :class:`graphrec.train.TrainConfig` fields such as
+    ``lr``, ``batch_size``, ``seed``, ``budget_seconds``), unless :meth:`use_parts` gave it trained already (auto's
+    holdout trial). ``side``: the social and KG graphs, for a trained part that reads them.
+
+    Defaults: GF-CF and LightGCN trained 20 epochs, half and half, a mix any graph can fit; auto sets every part from
+    its trials.
+
+    Deviations: not a published model; the linear late fusion of two recommenders' scores.
+    """
+
+    fitted_by = ("base", "base_hp", "trained", "trained_hp", "trained_config")
+    search_space = {"weight": (0.2, 0.35, 0.5, 0.65, 0.8)}
+    scale_users = 512  # users whose scores set each part's scale (seeded)
+    DEFAULT_EPOCHS = 20
+
+    def __init__(self, n_users: int, n_items: int, graph: Tensor | None = None, base: str = "gfcf",
+                 base_hp: dict | None = None, trained: str = "lightgcn", trained_hp: dict | None = None,
+                 trained_config: dict | None = None, weight: float = 0.5, side=None):
+        from graphrec.models import build, model_class
+
+        super().__init__(n_users, n_items, graph)
+        if not 0.0 <= float(weight) <= 1.0:
+            raise ModelError(f"FilterMix: weight (the trained part's share) must be in [0, 1], got {weight}")
+        base_cls, trained_cls = model_class(base), model_class(trained)
+        if not base_cls.closed_form or base_cls in (Hybrid, FilterMix) or base_cls.not_servable:
+            raise ModelError(f"FilterMix: base={base!r} must be a servable closed-form model (a graph filter or a "
+                             "baseline), not a trained model, a hybrid or another mix")
+        if trained_cls.closed_form or not trained_cls.dot_product_scores:
+            raise ModelError(f"FilterMix: trained={trained!r} must be a trained model scored by its embeddings")
+        self.base, self.base_hp, self.trained, self.trained_hp = base, base_hp, trained, trained_hp
+        self.trained_config, self.weight, self.side = trained_config, float(weight), side
+        self.base_model = build(base, n_users, n_items, graph=torch.stack([self._users, self._items]),
+                                **(base_hp or {}))
+        self.dot_product_scores = base_cls.dot_product_scores  # a base scored by embeddings alone: so is the mix
+
+    def hparams(self) -> dict:
+        return {"base": self.base, "base_hp": self.base_hp, "trained": self.trained, "trained_hp": self.trained_hp,
+                "trained_config": self.trained_config, "weight": self.weight}
+
+    def use_parts(self, base: ClosedFormRecommender | None = None,
+                  embeddings: tuple[Tensor, Tensor] | None = None) -> "FilterMix":
+        """Parts fitted elsewhere (the base on the same graph; the trained part's (user, item) embeddings), so
+        :meth:`fit` computes only the scales."""
+        if base is not None:
+            if type(base) is not type(self.base_model) or base.hparams() != self.base_model.hparams() or \
+                    not base.is_fitted or not torch.equal(base._users, self._users):
+                raise ModelError(f"FilterMix.use_parts: the base must be a fitted {self.base} with {self.base_hp} "
+                                 "on the same interactions")
+            self.base_model = base
+        if embeddings is not None:
+            user, item = embeddings
+            if tuple(user.shape[:1]) != (self.n_users,) or tuple(item.shape[:1]) != (self.n_items,) or \
+                    user.shape[1] != item.shape[1]:
+                raise ModelError(f"FilterMix.use_parts: embeddings must be ({self.n_users}, d) and ({self.n_items}, "
+                                 f"d), got {tuple(user.shape)} and {tuple(item.shape)}")
+            self.keep("trained_user", user.detach().float().contiguous())
+            self.keep("trained_item", item.detach().float().contiguous())
+        return self
+
+    def derive(self, other: "FilterMix") -> None:
+        self.base_model = other.base_model
+        super().derive(other)
+
+    def solve(self, progress: Progress) -> None:
+        if not self.base_model.is_fitted:
+            self.base_model.fit(progress)
+        if "trained_user" not in self._fitted:
+            self.use_parts(embeddings=self._train_part(show=progress is not silent))
+        self.keep("scales", self._scales())
+
+    def _train_part(self, show: bool = False) -> tuple[Tensor, Tensor]:
+        """The trained part's (user, item) embeddings, trained here on this model's interactions (``show``: a bar
+        per epoch)."""
+        from graphrec.models import build
+        from graphrec.recdata import RecData
+        from graphrec.train import TrainConfig, fit
+
+        settings = {"epochs": self.DEFAULT_EPOCHS, **(self.trained_config or {})}
+        config = TrainConfig(**{**settings, "eval_every": 0, "patience": None, "min_epochs": 0, "test": False,
+                                "progress": show})
+        graph = torch.stack([self._users, self._items])
+        model = build(self.trained, self.n_users, self.n_items, graph=graph, seed=config.seed, side=self.side,
+                      **(self.trained_hp or {}))
+        data = RecData.from_pairs(self.n_users, self.n_items, graph)
+        with torch.enable_grad():  # closed-form fits run under no_grad (graphrec.closedfit)
+            fit(model, data, config)
+        model.eval()
+        with torch.no_grad():
+            return tuple(t.detach() for t in model())
+
+    def _scales(self) -> Tensor:
+        """(s_base, s_trained): each part's score spread over the unseen items of a seeded sample of users."""
+        active = torch.nonzero(self.user_degree > 0).flatten()
+        pick = torch.randperm(active.numel(), generator=torch.Generator().manual_seed(0))[:self.scale_users]
+        users = active[pick].sort().values
+        x = self.signal(users)
+        unseen = x == 0
+        spreads = []
+        for part in (self.base_model.filter(x, users), self._trained_scores(users)):
+            values = part[unseen & (part > torch.finfo(part.dtype).min)]
+            spread = float(values.std()) if values.numel() > 1 else 0.0
+            spreads.append(spread if spread > 0 else 1.0)
+        return torch.tensor(spreads)
+
+    def _trained_scores(self, users: Tensor) -> Tensor:
+        return self.trained_item @ self.trained_user[users].t()
+
+    def _shares(self) -> tuple[float, float]:
+        return (1.0 - self.weight) / float(self.scales[0]), self.weight / float(self.scales[1])
+
+    def filter(self, x: Tensor, users: Tensor) -> Tensor:
+        a, b = self._shares()
+        return self.base_model.filter(x, users).mul_(a).add_(self._trained_scores(users), alpha=b)
+
+    def forward(self) -> tuple[Tensor, Tensor]:
+        a, b = self._shares()
+        user, item = self.base_model.forward()
+        return torch.cat([user * a, self.trained_user * b], 1), torch.cat([item, self.trained_item], 1)
+
+    def item_item(self, x: Tensor) -> Tensor:
+        if self.dot_product_scores:
+            return torch.zeros_like(x)
+        return self.base_model.item_item(x).mul_(self._shares()[0])
+
+    def item_rows(self, items: Tensor) -> Tensor:
+        if self.dot_product_scores:
+            return torch.zeros(items.numel(), self.n_items)
+        return self.base_model.item_rows(items) * self._shares()[0]
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        prefix = "base_model."
+        self.base_model.load_state_dict({k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)})
+        for name, value in state_dict.items():
+            if not name.startswith(prefix):
+                self.keep(name, value.clone())
+        self._done = True
+        return torch.nn.modules.module._IncompatibleKeys([], [])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from graphrec.foldin import fold_in
 from graphrec.ingest import ingest
 from graphrec.itemgraph import neighbours
 from graphrec.publish import publish
+from graphrec.runs import list_runs
 from graphrec.train import TrainConfig
 from graphrec.workflow import DataConfig, evaluate_served, train_run
 from loaders.records import Dataset, Interaction
@@ -122,6 +124,22 @@ def test_sgfcfs_low_pass_embeddings_and_stored_rows_give_its_scores(graph_and_da
                          seen(dataset, ("train",)))
 
 
+def test_a_filter_mixed_with_a_trained_model_is_served_as_in_memory(graph_and_data, tmp_path):
+    """FilterMix: the base's rows scaled, and its low-pass pair beside the trained pair, give the mix's scores (before
+    the next test adds an interaction to the graph)."""
+    graph, dataset = graph_and_data
+    hparams = {"base": "sgfcf", "base_hp": {"k": 16}, "trained": "mf", "trained_hp": {"dim": 8},
+               "trained_config": {"epochs": 5, "batch_size": 64, "lr": 0.05}, "weight": 0.4}
+    run, _ = train_run(graph, tmp_path, "mix", hparams, TrainConfig(seed=1), DataConfig(validation=False))
+    assert run.meta["embeddings"] == "low-pass part" and run.meta["params"]["trained"] == "mf"
+    report = publish(graph, run, similar=149)  # every other item: S whole in the graph
+    assert report.item_item == "stored" and report.users > 0
+    model = run.model()
+    assert model.is_fitted and model.hparams() == {**hparams, "trained_hp": {"dim": 8}}
+    assert_served_equals(graph, run, lambda u: model.score(torch.tensor([u]))[0].double(), run.ids().ids["user"][:25],
+                         seen(dataset, ("train",)))
+
+
 def test_a_new_interaction_changes_the_next_answer(graph_and_data, tmp_path):
     graph, dataset = graph_and_data
     run = trained(graph, tmp_path, "itemknn", {"k": 12})
@@ -186,3 +204,26 @@ def test_auto_publishes_a_closed_form_winner_and_recommend_answers(graph, settin
     group = {f"i{15 + i}" for i in range(15)}  # u1's group
     assert all(r["item"] in group for r in rows)
 
+
+
+def test_auto_serves_a_mix_where_it_wins_on_the_holdout(graph, settings, monkeypatch):
+    from graphrec import tune
+
+    clustered_graph(graph)
+    real = tune.choose
+
+    def mix_first(rows, order, rechecks=()):  # the mix at weight 0.5, wherever auto ranked one
+        return next((r for r in rows if r["model"] == "mix" and r["hparams"]["weight"] == 0.5), None) or \
+            real(rows, order, rechecks)
+
+    monkeypatch.setattr(tune, "choose", mix_first)
+    out = run_cli(settings, "tune", "--model", "auto", "--models", "mf", "--epochs", "2", "--trials", "1",
+                  "--threads", "1").output
+    assert re.search(r"^mix of mf #0 and \w+ at weight 0.5: valid", out, re.M)
+    assert re.search(r"^mix +\d+ complete", out, re.M) and "refitting the mix on train + valid: mf for" in out
+    run = list_runs(settings.runs_dir)[-1]
+    assert run.meta["model"] == "mix" and run.meta["tune"]["chosen"]["model"] == "mix"
+    assert (run.path / "mixes.jsonl").is_file() and run.meta["params"]["trained_config"]["epochs"] >= 1
+    assert f"published {run.id} to the graph" in out
+    rows = json.loads(run_cli(settings, "recommend", "--user", "u1", "-k", "5", "--json").output)
+    assert len(rows) == 5 and all(r["run"] == run.id for r in rows)

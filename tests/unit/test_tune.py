@@ -323,3 +323,42 @@ def test_rechecks_stop_where_the_budget_could_not_hold_the_next_one(tmp_path):
     assert len(means) == 2 and count == 1
     (tmp_path / tune.RECHECK_FILE).write_text((tmp_path / tune.RECHECK_FILE).read_text() + '{"model": "gf')
     assert tune.read_rechecks(tmp_path) == checks  # a line a kill cut short is left out
+
+
+def test_auto_mixes_its_best_trained_trial_with_the_closed_form_choice(tmp_path):
+    from graphrec.closedfit import valid_ranking
+    from graphrec.evaluate import evaluate
+    from graphrec.models import build
+    from graphrec.models.hybrid import FilterMix
+
+    d, side, config = data(), SideGraphs(40, 60), TuneConfig(max_trials=2, holdouts=1)
+    lines = []
+    out = search(tmp_path, d, side, "auto", CONFIG, config, Budget(None), models=["mf"], log=lines.append)
+    ranked = valid_ranking(d, config.valid_users, CONFIG.seed)
+    parts = [r for r in out.rows if r["model"] == "mf" and r["state"] == "complete"]
+    best = max(parts, key=lambda r: r["value"])
+    kept = torch.load(tmp_path / tune.TRAINED_FILE, weights_only=True)
+    assert (kept["model"], kept["number"], kept["value"]) == ("mf", best["number"], best["value"])
+    # the kept embeddings are that trial's model at its best epoch: they rank the holdout as it did
+    assert evaluate((kept["user"], kept["item"]), ranked, "valid")["recall@20"] == pytest.approx(best["value"])
+    base = choose([r for r in out.rows if r["model"] not in ("mf", "mix")], out.order)
+    mixes = [r for r in out.rows if r["model"] == "mix"]
+    assert [m["hparams"]["weight"] for m in mixes] == list(FilterMix.search_space["weight"])
+    for m in mixes:
+        assert m["params"] == {"base": base["model"], "trained": f"mf #{best['number']}",
+                               "weight": m["hparams"]["weight"]}
+        assert m["hparams"]["base_hp"] == base["params"] and m["hparams"]["trained"] == "mf"
+        assert m["hparams"]["trained_config"]["epochs"] == max(1, best["best_epoch"])
+    again = build("mix", 40, 60, graph=torch.stack(ranked.train.pairs()), **mixes[2]["hparams"])
+    again.use_parts(embeddings=(kept["user"], kept["item"])).fit()
+    assert evaluate(again.score, ranked, "valid")["recall@20"] == pytest.approx(mixes[2]["value"])
+    done = [r for r in out.rows if r["state"] == "complete" and r["value"] is not None]
+    assert out.winner["value"] == max(r["value"] for r in done) and "mix" in out.order
+    assert sum(line.startswith("mix of mf") for line in lines) == 5
+    # resumed with nothing new: the mixes are read back, not ranked again
+    resumed = search(tmp_path, d, side, "auto", CONFIG, config, Budget(None), models=["mf"], log=lines.append)
+    assert sum(line.startswith("mix of mf") for line in lines) == 5
+    assert [r["value"] for r in resumed.rows if r["model"] == "mix"] == [m["value"] for m in mixes]
+    # tune on one model mixes nothing
+    one = search(tmp_path / "one", d, side, "mf", CONFIG, TuneConfig(max_trials=1), Budget(None))
+    assert not any(r["model"] == "mix" for r in one.rows) and not (tmp_path / "one" / tune.TRAINED_FILE).exists()

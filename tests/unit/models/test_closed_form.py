@@ -258,7 +258,8 @@ def test_linkprop_equals_a_naive_path_count():
 def test_saved_fit_scores_the_same_without_fitting_again(name, tmp_path):
     data, _ = tiny()
     model = fitted(name, data, **({"k": 4} if name in ("gfcf", "bspm", "chebycf", "sgfcf", "itemknn") else
-                                  {"first_hp": {"k": 4}} if name == "hybrid" else {}))
+                                  {"first_hp": {"k": 4}} if name == "hybrid" else
+                                  {"base_hp": {"k": 4}} if name == "mix" else {}))
     save_model(model, tmp_path / "m.pt")
     again = load_model(tmp_path / "m.pt", graph=torch.stack(data.train.pairs()))
     assert again.is_fitted and again.hparams() == model.hparams()
@@ -411,7 +412,7 @@ def test_hybrid_refuses_a_trained_part():
 
 
 SERVED_BY_ROWS = [name for name in CLOSED if not MODELS[name].dot_product_scores and not MODELS[name].not_servable]
-SMALL = {"gfcf": {"k": 4}, "bspm": {"k": 4}, "chebycf": {"k": 4}, "sgfcf": {"k": 4}, "itemknn": {"k": 5},
+SMALL = {"mix": {"base_hp": {"k": 4}}, "gfcf": {"k": 4}, "bspm": {"k": 4}, "chebycf": {"k": 4}, "sgfcf": {"k": 4}, "itemknn": {"k": 5},
          "ease": {"reg": 5.0},
          "turbocf": {"alpha": 0.6, "filter": 2}, "linkprop": {"user_power": 1.0}}
 
@@ -493,3 +494,44 @@ def ease_b(r: torch.Tensor, reg: float, max_items: int) -> torch.Tensor:
     out = torch.zeros(N_ITEMS, N_ITEMS, dtype=torch.float64)
     out[kept.unsqueeze(1), kept.unsqueeze(0)] = b
     return out
+
+
+def test_a_filter_mix_is_its_parts_each_over_its_spread():
+    data, r = tiny()
+    base = fitted("gfcf", data, k=4)
+    gen = torch.Generator().manual_seed(0)
+    user, item = torch.randn(N_USERS, 3, generator=gen), torch.randn(N_ITEMS, 3, generator=gen)
+    mix = build("mix", N_USERS, N_ITEMS, graph=torch.stack(data.train.pairs()), base="gfcf", base_hp={"k": 4},
+                trained="mf", weight=0.3).use_parts(base, (user, item)).fit()
+    unseen = r == 0
+    spread = [float(s[unseen].std()) for s in (scores(base), (user @ item.t()).double())]
+    assert mix.scales.tolist() == pytest.approx(spread, rel=1e-4)  # every user here is in the scale sample
+    assert_close(scores(mix), 0.7 * scores(base) / spread[0] + 0.3 * (user @ item.t()).double() / spread[1])
+
+
+def test_a_filter_mix_trains_its_part_only_when_not_given_one(monkeypatch):
+    from graphrec.models.hybrid import FilterMix
+
+    data, _ = tiny()
+    graph = torch.stack(data.train.pairs())
+    trained = []
+    real = FilterMix._train_part
+    monkeypatch.setattr(FilterMix, "_train_part", lambda self, show=False: trained.append(1) or real(self, show))
+    given = build("mix", N_USERS, N_ITEMS, graph=graph, base="linkprop", trained="mf", trained_hp={"dim": 4})
+    given.use_parts(embeddings=(torch.ones(N_USERS, 4), torch.ones(N_ITEMS, 4))).fit()
+    assert not trained
+    own = build("mix", N_USERS, N_ITEMS, graph=graph, base="linkprop", trained="mf", trained_hp={"dim": 4},
+                trained_config={"epochs": 2, "batch_size": 16}).fit()
+    assert trained == [1] and own.trained_user.shape == (N_USERS, 4)
+
+
+@pytest.mark.parametrize("hparams, message", [
+    ({"base": "lightgcn"}, "base='lightgcn' must be a servable closed-form model"),
+    ({"base": "hybrid"}, "base='hybrid' must be a servable closed-form model"),
+    ({"trained": "gfcf"}, "trained='gfcf' must be a trained model"),
+    ({"weight": 1.5}, r"weight \(the trained part's share\) must be in \[0, 1\]"),
+])
+def test_a_filter_mix_refuses_parts_it_cannot_mix(hparams, message):
+    data, _ = tiny()
+    with pytest.raises(ModelError, match=message):
+        build("mix", N_USERS, N_ITEMS, graph=torch.stack(data.train.pairs()), **hparams)

@@ -30,7 +30,7 @@ SMALL_GRAPH = {
 
 
 # The spectral filters' ideal low-pass cut-off must fit the 12-node graph; ItemKNN's k the 12 items.
-CLOSED_SMALL = {"gfcf": {"k": 2}, "bspm": {"k": 2}, "chebycf": {"k": 2}, "sgfcf": {"k": 2}, "itemknn": {"k": 5},
+CLOSED_SMALL = {"mix": {"base_hp": {"k": 2}}, "gfcf": {"k": 2}, "bspm": {"k": 2}, "chebycf": {"k": 2}, "sgfcf": {"k": 2}, "itemknn": {"k": 5},
                 "hybrid": {"first_hp": {"k": 2}}}
 # Popularity ranks every user's items alike: on the checkerboard all items tie, so it cannot put a user's own block first.
 NOT_PERSONAL = {"popularity"}
