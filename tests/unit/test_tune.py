@@ -362,3 +362,29 @@ def test_auto_mixes_its_best_trained_trial_with_the_closed_form_choice(tmp_path)
     # tune on one model mixes nothing
     one = search(tmp_path / "one", d, side, "mf", CONFIG, TuneConfig(max_trials=1), Budget(None))
     assert not any(r["model"] == "mix" for r in one.rows) and not (tmp_path / "one" / tune.TRAINED_FILE).exists()
+
+
+def test_a_resumed_search_mixes_the_parts_it_leads_with_now(tmp_path):
+    d, side, config = data(), SideGraphs(40, 60), TuneConfig(max_trials=1, holdouts=1)
+    out = search(tmp_path, d, side, "auto", CONFIG, config, Budget(None), models=["mf"])
+    from graphrec.closedfit import valid_ranking
+
+    ranked = valid_ranking(d, config.valid_users, CONFIG.seed)
+    rows = [r for r in out.rows if r["model"] != "mix"]
+    first = {r["params"]["base"] for r in out.rows if r["model"] == "mix"}
+    # another closed-form point leads now (as a resumed grid might find): its mixes are ranked, the old ones set aside
+    other = next(r for r in rows if r["model"] == "popularity")
+    moved = [{**r, "value": 1.0} if r is other else r for r in rows]
+    lines = []
+    again = tune.mix_search(tmp_path, ranked, moved, out.order, [], CONFIG, lambda name: float("inf"), lines.append)
+    assert first != {"popularity"} and {r["params"]["base"] for r in again} == {"popularity"} and len(again) == 5
+    assert (tmp_path / tune.MIX_FILE).read_text().count("\n") == 10 and len(lines) == 5
+    # no room for the base's fit and the rankings: none is ranked, and the log says so
+    lines.clear()
+    assert tune.mix_search(tmp_path / "none", ranked, rows, out.order, [], CONFIG, lambda name: 0.0,
+                           lines.append) == []
+    (tmp_path / "none").mkdir()
+    (tmp_path / "none" / tune.TRAINED_FILE).write_bytes((tmp_path / tune.TRAINED_FILE).read_bytes())
+    assert tune.mix_search(tmp_path / "none", ranked, rows, out.order, [], CONFIG, lambda name: 0.0,
+                           lines.append) == []
+    assert lines and lines[0].endswith("left out, for want of time")
