@@ -369,8 +369,7 @@ def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], 
     if not weights:
         return done
     full = full_fit(base_row, rows)
-    eval_seconds = max(0.0, base_row["seconds"] - base_row.get("fit_seconds", 0.0)) + \
-        part["seconds"] / max(1, part["epochs"])
+    eval_seconds = 1.5 * max(0.0, base_row["seconds"] - base_row.get("fit_seconds", 0.0))  # and the dot products
     if room("mix") < full["fit_seconds"] + len(weights) * eval_seconds:
         log(f"mix of {part['model']} #{part['number']} and {base_row['model']}: left out, for want of time")
         return done
@@ -408,6 +407,24 @@ def append_line(path: Path, record: dict, done: list[dict]) -> None:
     with open(path, "a") as fh:
         fh.write(json.dumps(record, default=str) + "\n")
     done.append(record)
+
+
+def mix_reserve(rows: list[dict], order: list[str], rechecks: list[dict]) -> float:
+    """Wall seconds :func:`mix_search` is expected to take after the trained trials, should it find the mix a winner
+    too: the closed-form choice's fit, its ranking at every weight, and the trained part's training again to its best
+    epoch (a mix's refit costs that on top of a closed-form one's). 0 before a closed-form choice exists."""
+    from graphrec.closedfit import grid_points
+
+    base = full_fit(choose([r for r in rows if model_class(r["model"]).closed_form and r["model"] != "mix"], order,
+                           rechecks), rows)
+    if base is None:
+        return 0.0
+    weights = len(grid_points("mix"))
+    trained = [r for r in rows if r.get("epochs") and r["state"] == "complete" and r["value"] is not None]
+    part = max(trained, key=lambda r: r["value"], default=None)
+    retrain = 0.0 if part is None else 1.25 * part["seconds"] / part["epochs"] * max(1, part["best_epoch"])
+    evals = 1.5 * max(0.0, base["seconds"] - base.get("fit_seconds", 0.0))  # the filter's ranking, and dot products
+    return 1.3 * base["fit_seconds"] + weights * evals + retrain
 
 
 def read_lines(path: Path) -> list[dict]:
@@ -550,11 +567,14 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
 
     def room(share: float | None, name: str) -> float:
         """Wall seconds the next trial (of model ``name``) may take: what is left once the refit, test and publish
-        of the best so far are kept free, and no more than leaves room for this trial's own should it win."""
+        of the best so far are kept free, and no more than leaves room for this trial's own should it win. A
+        trained trial of auto also leaves room for the mix after the last one (:func:`mix_reserve`)."""
         left = budget.left() - margin
         ranked_rows = rows()
         best = full_fit(choose(ranked_rows, order, checks), ranked_rows)
         keep = refit_estimate(best, export_seconds, scale) + publish.seconds(best["model"] if best else None)
+        if model == "auto" and name in trained:
+            keep += mix_reserve(ranked_rows, order, checks)
         own = export_seconds + publish.seconds(name)
         return min(share if share is not None else float("inf"), left - keep, (left - own) / 2.25)
 

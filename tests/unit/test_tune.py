@@ -388,3 +388,15 @@ def test_a_resumed_search_mixes_the_parts_it_leads_with_now(tmp_path):
     assert tune.mix_search(tmp_path / "none", ranked, rows, out.order, [], CONFIG, lambda name: 0.0,
                            lines.append) == []
     assert lines and lines[0].endswith("left out, for want of time")
+
+
+def test_auto_keeps_room_for_the_mix_while_its_trained_trials_run():
+    rows = [{"model": "bspm", "number": 0, "state": "complete", "value": 0.30, "params": {}, "seconds": 14.0,
+             "fit_seconds": 10.0},
+            {"model": "mf", "number": 0, "state": "complete", "value": 0.28, "params": {}, "seconds": 100.0,
+             "epochs": 10, "best_epoch": 8}]
+    order = ["bspm", "mf"]
+    # the filter fitted again, ranked at five weights, and the trained part trained again to its best epoch
+    assert tune.mix_reserve(rows, order, []) == pytest.approx(1.3 * 10 + 5 * 1.5 * 4 + 1.25 * 10 * 8)
+    assert tune.mix_reserve(rows[:1], order, []) == pytest.approx(1.3 * 10 + 5 * 1.5 * 4)
+    assert tune.mix_reserve(rows[1:], order, []) == 0.0
