@@ -49,7 +49,8 @@ unless ``holdouts`` is given. Every candidate can be published and served from t
 Last (:func:`mix_search`), auto ranks :class:`graphrec.models.hybrid.FilterMix` of its best finished trained trial
 (the embeddings at its best epoch, kept as the trials run: :func:`keep_trained`) and the closed-form choice at each
 weight of the mix's grid on the first holdout; a mix best there is served like any winner. On DiffNet-Yelp BSPM and
-MHCN tested 0.0396 and 0.0441 Recall@20 alone and 0.0476 mixed (BENCHMARKS.md): a filter and a trained model err
+MHCN tested 0.0396 and 0.0441 Recall@20 alone and 0.0471 mixed; auto's mixes tested 0.0445 there (BSPM + XSimGCL)
+and 0.3030 on Last.fm (SGFCF + SEPT, against 0.2914 for SEPT alone; BENCHMARKS.md): a filter and a trained model err
 on different items.
 """
 
