@@ -88,6 +88,16 @@ def refit(dataset: str, name: str, hparams: dict, threads: int, cache: str, queu
                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
+def parse_fixed(values: list[str]) -> dict[str, dict]:
+    """``MODEL:NAME=VALUE`` (the value as JSON, commas and all) -> {model: {name: value}}: settings held fixed."""
+    fixed: dict[str, dict] = {}
+    for text in values:
+        model, _, rest = text.partition(":")
+        name, _, value = rest.partition("=")
+        fixed.setdefault(model, {})[name] = json.loads(value)
+    return fixed
+
+
 def parse_grids(values: list[str]) -> dict[str, dict]:
     """``MODEL:NAME=V1,V2`` (values as JSON) -> {model: {name: [values]}}: a grid instead of the model's own."""
     grids: dict[str, dict] = {}
@@ -99,16 +109,17 @@ def parse_grids(values: list[str]) -> dict[str, dict]:
 
 
 def run(args) -> None:
-    grids = parse_grids(args.grid)
+    grids, fixed = parse_grids(args.grid), parse_fixed(args.hp)
     data, _ = load(args.dataset, Path(args.cache))
     print(f"{args.dataset}: {data}", flush=True)
     for name in args.models:
         t = time.perf_counter()
         points = grid_points(name, grids.get(name))
         if len(points) == 1:  # nothing to choose: no holdout fit (EASE^R's is minutes on a large catalogue)
-            found = SearchResult(best=points[0], best_valid={}, trials=[{}])
+            found = SearchResult(best={**fixed.get(name, {}), **points[0]}, best_valid={}, trials=[{}])
         else:
-            found = search(name, data, grids.get(name), config=config(args.dataset, args.threads),
+            found = search(name, data, grids.get(name), fixed=fixed.get(name),
+                           config=config(args.dataset, args.threads),
                            valid_users=args.valid_users,
                            callback=lambda trial: print(f"  {name} {trial['hparams']} valid "
                                                         + " ".join(f"{k} {v:.4f}" for k, v in trial["valid"].items()
@@ -123,7 +134,7 @@ def run(args) -> None:
         tested = queue.get()
         child.join()
         record = {"dataset": args.dataset, "model": name, "hparams": found.best, "valid": found.best_valid,
-                  "grid": grids.get(name, "default"),
+                  "grid": grids.get(name, "default"), "fixed": fixed.get(name, {}),
                   "valid_users": args.valid_users, "search_points": len(found.trials),
                   "trials": [{"hparams": t["hparams"], "valid": {k: v for k, v in t["valid"].items() if "@" in k}}
                              for t in found.trials if t],
@@ -158,6 +169,9 @@ def main(argv=None) -> int:
     ap.add_argument("--grid", action="append", default=[], metavar="MODEL:NAME=V1,V2",
                     help="search these values of one hyper-parameter instead of the model's grid (repeatable; a "
                          "model with any --grid searches only the names given, the rest at their defaults)")
+    ap.add_argument("--hp", action="append", default=[], metavar="MODEL:NAME=VALUE",
+                    help="hold one hyper-parameter at a JSON value while the grid is searched (repeatable), e.g. "
+                         "'mix:trained_hp={\"dim\": 512}'")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "graphrec-bench-exports"))
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "graph_filters.jsonl"))

@@ -167,6 +167,27 @@ def _compiled():
                 out[j, k] += acc[k]
 
     @jit
+    def rowwise_gram(crow, col, val, x, y, out, bounds):
+        # out[r] = sum_p val[p] * (x[r] · y[col[p]]) * y[col[p]]: each row's x times the Gram of the y rows its entries
+        # name (iALS's per-user systems), without gathering an (entries, d) block.
+        d = out.shape[1]
+        for chunk in prange(bounds.size - 1):
+            acc = np.empty(d, out.dtype)
+            for r in range(bounds[chunk], bounds[chunk + 1]):
+                acc[:] = 0
+                for p in range(crow[r], crow[r + 1]):
+                    _prefetch_row(y, col, p + _PREFETCH_AHEAD)
+                    c = col[p]
+                    s = x[r, 0] * y[c, 0]
+                    for k in range(1, d):
+                        s += x[r, k] * y[c, k]
+                    s *= val[p]
+                    for k in range(d):
+                        acc[k] += s * y[c, k]
+                for k in range(d):
+                    out[r, k] = acc[k]
+
+    @jit
     def topk(scores, k, out):
         # Per row, the k largest scores' columns, largest first (ties: lower column first): one pass that keeps a
         # sorted list of k; a score only costs a comparison unless it beats the list's smallest.
@@ -232,7 +253,8 @@ def _compiled():
                         part[j, k] += w * u[b, k]
 
     return SimpleNamespace(numba=numba, spmm=spmm, spmm_sparse_input=spmm_sparse_input, spmm_rows_add=spmm_rows_add,
-                           topk=topk, gathered_dots=gathered_dots, gathered_dots_backward=gathered_dots_backward)
+                           rowwise_gram=rowwise_gram, topk=topk, gathered_dots=gathered_dots,
+                           gathered_dots_backward=gathered_dots_backward)
 
 
 def _fast(adj: Tensor, *dense: Tensor) -> bool:
@@ -324,6 +346,23 @@ def spmm_rows_add_(out: Tensor, adj: Tensor, x: Tensor, rows: Tensor) -> Tensor:
     _threads(loops.numba)
     crow, col, val = _parts(adj)
     loops.spmm_rows_add(crow, col, val, _np(x), rows.numpy(), out.numpy())
+    return out
+
+
+def rowwise_gram(adj: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    """``out[r] = Σ_p adj[r, c_p] · (x[r] · y[c_p]) · y[c_p]`` over row r's entries: each row of ``x`` (N, d) times the
+    weighted Gram of the rows of ``y`` (M, d) that row r of the (N, M) CSR ``adj`` names (iALS's per-user products,
+    :class:`graphrec.models.ials.IALS`), without an (entries, d) block."""
+    if not _fast(adj, x, y):
+        rows = torch.repeat_interleave(torch.arange(adj.size(0)), adj.crow_indices().diff())
+        cols = adj.col_indices()
+        picked = y[cols]
+        weights = adj.values() * (x[rows] * picked).sum(1)
+        return torch.zeros_like(x).index_add_(0, rows, weights.unsqueeze(1) * picked)
+    loops = _compiled()
+    crow, col, val = _parts(adj)
+    out = x.new_empty(x.shape)
+    loops.rowwise_gram(crow, col, val, _np(x), _np(y), out.numpy(), _bounds(crow, _threads(loops.numba)))
     return out
 
 

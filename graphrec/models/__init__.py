@@ -15,6 +15,7 @@ from graphrec.models.baselines import EASE, ItemKNN, LinkProp, Popularity
 from graphrec.models.diffnet import DiffNet
 from graphrec.models.directau import DirectAU
 from graphrec.models.hybrid import FilterMix, Hybrid
+from graphrec.models.ials import IALS
 from graphrec.models.kgat import KGAT
 from graphrec.models.lightgcl import LightGCL
 from graphrec.models.lightgcn import LightGCN
@@ -66,6 +67,8 @@ MODELS: dict[str, type[Recommender]] = {
     "itemknn": ItemKNN,
     "ease": EASE,
     "linkprop": LinkProp,
+    # matrix factorisation by alternating least squares: closed-form sweeps, scored by embeddings
+    "ials": IALS,
     # two closed-form models' per-user standardised scores, mixed by a weight chosen on the holdout
     "hybrid": Hybrid,
     # a closed-form model's scores and a trained model's, each scaled by one number, mixed: servable from the graph

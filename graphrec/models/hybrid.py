@@ -175,10 +175,12 @@ class FilterMix(ClosedFormRecommender):
     global scales tested higher than per-user z-scores at every weight from 0.2 to 0.8.
 
     ``base``/``base_hp``: the closed-form part (any servable registered one but a mix or hybrid). ``trained``/
-    ``trained_hp``: the trained part, trained by :meth:`fit` on the same interactions for ``trained_config["epochs"]``
-    epochs without validation (the rest of ``trained_config``: :class:`graphrec.train.TrainConfig` fields such as
-    ``lr``, ``batch_size``, ``seed``, ``budget_seconds``), unless :meth:`use_parts` gave it trained already (auto's
-    holdout trial). ``side``: the social and KG graphs, for a trained part that reads them.
+    ``trained_hp``: the part scored by its embeddings, fitted by :meth:`fit` on the same interactions unless
+    :meth:`use_parts` gave it fitted already (auto's holdout trial): a model trained by epochs trains for
+    ``trained_config["epochs"]`` epochs without validation (the rest of ``trained_config``:
+    :class:`graphrec.train.TrainConfig` fields such as ``lr``, ``batch_size``, ``seed``, ``budget_seconds``); iALS
+    (``trained="ials"``) is fitted in closed form, in seconds, so the whole mix is. ``side``: the social and KG graphs,
+    for a trained part that reads them.
 
     Defaults: GF-CF and LightGCN trained 20 epochs, half and half, a mix any graph can fit; auto sets every part from
     its trials.
@@ -203,8 +205,12 @@ class FilterMix(ClosedFormRecommender):
         if not base_cls.closed_form or base_cls in (Hybrid, FilterMix) or base_cls.not_servable:
             raise ModelError(f"FilterMix: base={base!r} must be a servable closed-form model (a graph filter or a "
                              "baseline), not a trained model, a hybrid or another mix")
-        if trained_cls.closed_form or not trained_cls.dot_product_scores:
-            raise ModelError(f"FilterMix: trained={trained!r} must be a trained model scored by its embeddings")
+        if trained_cls in (Hybrid, FilterMix) or not trained_cls.dot_product_scores:
+            raise ModelError(f"FilterMix: trained={trained!r} must be a model scored by its embeddings alone (a "
+                             "model trained by epochs, or iALS)")
+        if trained_cls.closed_form and trained_config:
+            raise ModelError(f"FilterMix: trained={trained!r} is fitted in closed form; trained_config (epochs, lr, "
+                             "...) is for a part trained by epochs")
         self.base, self.base_hp, self.trained, self.trained_hp = base, base_hp, trained, trained_hp
         self.trained_config, self.weight, self.side = trained_config, float(weight), side
         self.base_model = build(base, n_users, n_items, graph=torch.stack([self._users, self._items]),
@@ -243,22 +249,24 @@ class FilterMix(ClosedFormRecommender):
         if not self.base_model.is_fitted:
             self.base_model.fit(progress)
         if "trained_user" not in self._fitted:
-            self.use_parts(embeddings=self._train_part(show=progress is not silent))
+            self.use_parts(embeddings=self._train_part(progress))
         self.keep("scales", self._scales())
 
-    def _train_part(self, show: bool = False) -> tuple[Tensor, Tensor]:
-        """The trained part's (user, item) embeddings, trained here on this model's interactions (``show``: a bar
-        per epoch)."""
+    def _train_part(self, progress: Progress = silent) -> tuple[Tensor, Tensor]:
+        """The trained part's (user, item) embeddings, trained here on this model's interactions (a bar per epoch,
+        or the closed-form part's own progress, unless ``progress`` is silent)."""
         from graphrec.models import build
         from graphrec.recdata import RecData
         from graphrec.train import TrainConfig, fit
 
+        graph = torch.stack([self._users, self._items])
         settings = {"epochs": self.DEFAULT_EPOCHS, **(self.trained_config or {})}
         config = TrainConfig(**{**settings, "eval_every": 0, "patience": None, "min_epochs": 0, "test": False,
-                                "progress": show})
-        graph = torch.stack([self._users, self._items])
+                                "progress": progress is not silent})
         model = build(self.trained, self.n_users, self.n_items, graph=graph, seed=config.seed, side=self.side,
                       **(self.trained_hp or {}))
+        if model.closed_form:
+            return tuple(t.detach() for t in model.fit(progress)())
         data = RecData.from_pairs(self.n_users, self.n_items, graph)
         with torch.enable_grad():  # closed-form fits run under no_grad (graphrec.closedfit)
             fit(model, data, config)

@@ -91,6 +91,15 @@ def test_rows_products_equal_the_dense_ones(kernel_path):
     assert torch.allclose(kernels.spmm_from_rows(adj, x_rows, rows, slot, add=add), dense @ scattered + added)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_rowwise_gram_equals_each_rows_weighted_gram(kernel_path, dtype):
+    adj, dense = random_csr(9, 14, 0.4, dtype, torch.int64, seed=5)
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(9, 6, generator=gen, dtype=dtype), torch.randn(14, 6, generator=gen, dtype=dtype)
+    expected = torch.stack([(y.t() * dense[r]) @ y @ x[r] for r in range(9)])  # Σ_c adj[r, c] y_c y_cᵀ x_r
+    assert torch.allclose(kernels.rowwise_gram(adj, x, y), expected, atol=1e-4 if dtype == torch.float32 else 1e-10)
+
+
 def test_row_slots_invert_the_rows():
     slot = kernels.row_slots(torch.tensor([4, 1, 6]), 8)
     assert slot.tolist() == [-1, 1, -1, -1, 0, -1, 2, -1]

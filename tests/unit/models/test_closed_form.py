@@ -11,6 +11,7 @@ from graphrec.errors import ConfigError, ModelError
 from graphrec.models import MODELS, build, load_model, save_model
 from graphrec.models.closed import top_right_singular
 from graphrec.models.spectral import ode_states, plateau_coefficients
+from graphrec.progress import silent
 from graphrec.recdata import RecData
 from graphrec.train import TrainConfig
 
@@ -516,7 +517,7 @@ def test_a_filter_mix_trains_its_part_only_when_not_given_one(monkeypatch):
     graph = torch.stack(data.train.pairs())
     trained = []
     real = FilterMix._train_part
-    monkeypatch.setattr(FilterMix, "_train_part", lambda self, show=False: trained.append(1) or real(self, show))
+    monkeypatch.setattr(FilterMix, "_train_part", lambda self, progress=silent: trained.append(1) or real(self, progress))
     given = build("mix", N_USERS, N_ITEMS, graph=graph, base="linkprop", trained="mf", trained_hp={"dim": 4})
     given.use_parts(embeddings=(torch.ones(N_USERS, 4), torch.ones(N_ITEMS, 4))).fit()
     assert not trained
@@ -528,10 +529,66 @@ def test_a_filter_mix_trains_its_part_only_when_not_given_one(monkeypatch):
 @pytest.mark.parametrize("hparams, message", [
     ({"base": "lightgcn"}, "base='lightgcn' must be a servable closed-form model"),
     ({"base": "hybrid"}, "base='hybrid' must be a servable closed-form model"),
-    ({"trained": "gfcf"}, "trained='gfcf' must be a trained model"),
+    ({"trained": "gfcf"}, "trained='gfcf' must be a model scored by its embeddings alone"),
+    ({"trained": "ials", "trained_config": {"epochs": 3}}, "trained='ials' is fitted in closed form"),
     ({"weight": 1.5}, r"weight \(the trained part's share\) must be in \[0, 1\]"),
 ])
 def test_a_filter_mix_refuses_parts_it_cannot_mix(hparams, message):
     data, _ = tiny()
     with pytest.raises(ModelError, match=message):
         build("mix", N_USERS, N_ITEMS, graph=torch.stack(data.train.pairs()), **hparams)
+
+
+def ials_reference(r: torch.Tensor, dim: int, unobserved: float, reg: float, sweeps: int):
+    """iALS by exact least squares, one dense solve per user and per item (float64), from the start a model built with
+    seed=0 draws."""
+    gen = torch.Generator().manual_seed(0)
+    user = (torch.randn(N_USERS, dim, generator=gen) * 0.1 / dim ** 0.5).double()
+    item = (torch.randn(N_ITEMS, dim, generator=gen) * 0.1 / dim ** 0.5).double()
+
+    def half(fixed, rows):
+        gram = unobserved * fixed.t() @ fixed
+        solved = []
+        for row in rows:
+            ridge = reg * (row.sum() + unobserved * fixed.size(0))
+            a = (fixed.t() * row) @ fixed + gram + ridge * torch.eye(dim, dtype=torch.float64)
+            solved.append(torch.linalg.solve(a, fixed.t() @ row))
+        return torch.stack(solved)
+
+    for _ in range(sweeps):
+        user = half(item, r)
+        item = half(user, r.t())
+    return user, item
+
+
+def test_ials_sweeps_solve_each_users_and_items_least_squares():
+    """With as many CG steps as dimensions each solve is exact, so a sweep is ALS's: the dense reference's."""
+    data, r = tiny()
+    model = build("ials", N_USERS, N_ITEMS, graph=torch.stack(data.train.pairs()), seed=0, dim=3, cg_steps=3, sweeps=2,
+                  unobserved=0.05, reg=0.02).fit()
+    user, item = ials_reference(r, 3, 0.05, 0.02, sweeps=2)
+    assert_close(model.user.double(), user, tol=1e-4)
+    assert_close(model.item.double(), item, tol=1e-4)
+    assert_close(scores(model), user @ item.t(), tol=1e-4)
+
+
+def test_ials_inexact_sweeps_lower_its_loss():
+    data, r = tiny()
+
+    def loss(model):
+        s = scores(model)
+        ridge = 0.02 * ((r.sum(1) + 0.05 * N_ITEMS) * (model.user.double() ** 2).sum(1)).sum() + \
+            0.02 * ((r.sum(0) + 0.05 * N_USERS) * (model.item.double() ** 2).sum(1)).sum()
+        return float(((s - 1) ** 2 * r).sum() + 0.05 * (s ** 2).sum() + ridge)
+
+    losses = [loss(fitted("ials", data, dim=6, cg_steps=2, sweeps=n, unobserved=0.05, reg=0.02)) for n in (1, 2, 4)]
+    assert losses[0] > losses[1] > losses[2]
+
+
+def test_a_filter_mix_fits_a_closed_form_embedding_part_in_its_own_fit():
+    data, _ = tiny()
+    graph = torch.stack(data.train.pairs())
+    mix = build("mix", N_USERS, N_ITEMS, graph=graph, base="gfcf", base_hp={"k": 4}, trained="ials",
+                trained_hp={"dim": 3, "sweeps": 2}, weight=0.4).fit()
+    alone = build("ials", N_USERS, N_ITEMS, graph=graph, seed=TrainConfig().seed, dim=3, sweeps=2).fit()
+    assert torch.equal(mix.trained_user, alone.user) and torch.equal(mix.trained_item, alone.item)
