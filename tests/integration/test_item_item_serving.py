@@ -124,14 +124,15 @@ def test_sgfcfs_low_pass_embeddings_and_stored_rows_give_its_scores(graph_and_da
                          seen(dataset, ("train",)))
 
 
-def test_a_filter_mixed_with_a_trained_model_is_served_as_in_memory(graph_and_data, tmp_path):
-    """FilterMix: the base's rows scaled, and its low-pass pair beside the trained pair, give the mix's scores (before
-    the next test adds an interaction to the graph)."""
+@pytest.mark.parametrize("part, config", [("mf", {"epochs": 5, "batch_size": 64, "lr": 0.05}), ("ials", None)])
+def test_a_filter_mixed_with_a_trained_model_is_served_as_in_memory(graph_and_data, tmp_path, part, config):
+    """FilterMix: the base's rows scaled, and its low-pass pair beside the trained pair (MF trained by epochs, or
+    iALS fitted in closed form), give the mix's scores (before the next test adds an interaction to the graph)."""
     graph, dataset = graph_and_data
-    hparams = {"base": "sgfcf", "base_hp": {"k": 16}, "trained": "mf", "trained_hp": {"dim": 8},
-               "trained_config": {"epochs": 5, "batch_size": 64, "lr": 0.05}, "weight": 0.4}
+    hparams = {"base": "sgfcf", "base_hp": {"k": 16}, "trained": part, "trained_hp": {"dim": 8},
+               "trained_config": config, "weight": 0.4}
     run, _ = train_run(graph, tmp_path, "mix", hparams, TrainConfig(seed=1), DataConfig(validation=False))
-    assert run.meta["embeddings"] == "low-pass part" and run.meta["params"]["trained"] == "mf"
+    assert run.meta["embeddings"] == "low-pass part" and run.meta["params"]["trained"] == part
     report = publish(graph, run, similar=149)  # every other item: S whole in the graph
     assert report.item_item == "stored" and report.users > 0
     model = run.model()
