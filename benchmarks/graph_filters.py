@@ -88,28 +88,19 @@ def refit(dataset: str, name: str, hparams: dict, threads: int, cache: str, queu
                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
-def parse_fixed(values: list[str]) -> dict[str, dict]:
-    """``MODEL:NAME=VALUE`` (the value as JSON, commas and all) -> {model: {name: value}}: settings held fixed."""
-    fixed: dict[str, dict] = {}
+def parse_settings(values: list[str], grid: bool) -> dict[str, dict]:
+    """``MODEL:NAME=VALUE`` -> {model: {name: value}}: the value as JSON (commas and all) for a setting held fixed,
+    or with ``grid`` a list of JSON values split at the commas, searched instead of the model's own grid."""
+    settings: dict[str, dict] = {}
     for text in values:
         model, _, rest = text.partition(":")
         name, _, value = rest.partition("=")
-        fixed.setdefault(model, {})[name] = json.loads(value)
-    return fixed
-
-
-def parse_grids(values: list[str]) -> dict[str, dict]:
-    """``MODEL:NAME=V1,V2`` (values as JSON) -> {model: {name: [values]}}: a grid instead of the model's own."""
-    grids: dict[str, dict] = {}
-    for text in values:
-        model, _, rest = text.partition(":")
-        name, _, listed = rest.partition("=")
-        grids.setdefault(model, {})[name] = [json.loads(v) for v in listed.split(",")]
-    return grids
+        settings.setdefault(model, {})[name] = [json.loads(v) for v in value.split(",")] if grid else json.loads(value)
+    return settings
 
 
 def run(args) -> None:
-    grids, fixed = parse_grids(args.grid), parse_fixed(args.hp)
+    grids, fixed = parse_settings(args.grid, grid=True), parse_settings(args.hp, grid=False)
     data, _ = load(args.dataset, Path(args.cache))
     print(f"{args.dataset}: {data}", flush=True)
     for name in args.models:

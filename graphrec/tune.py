@@ -370,8 +370,7 @@ def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], 
     if not weights:
         return done
     full = full_fit(base_row, rows)
-    eval_seconds = 1.5 * max(0.0, base_row["seconds"] - base_row.get("fit_seconds", 0.0))  # and the dot products
-    if room("mix") < full["fit_seconds"] + len(weights) * eval_seconds:
+    if room("mix") < full["fit_seconds"] + len(weights) * mix_ranking_seconds(base_row):
         log(f"mix of {part['model']} #{part['number']} and {base_row['model']}: left out, for want of time")
         return done
     graph = torch.stack(data.train.pairs())
@@ -424,8 +423,13 @@ def mix_reserve(rows: list[dict], order: list[str], rechecks: list[dict]) -> flo
     trained = [r for r in rows if r.get("epochs") and r["state"] == "complete" and r["value"] is not None]
     part = max(trained, key=lambda r: r["value"], default=None)
     retrain = 0.0 if part is None else 1.25 * part["seconds"] / part["epochs"] * max(1, part["best_epoch"])
-    evals = 1.5 * max(0.0, base["seconds"] - base.get("fit_seconds", 0.0))  # the filter's ranking, and dot products
-    return 1.3 * base["fit_seconds"] + weights * evals + retrain
+    return 1.3 * base["fit_seconds"] + weights * mix_ranking_seconds(base) + retrain
+
+
+def mix_ranking_seconds(base: dict) -> float:
+    """Seconds to rank one mix weight on the holdout: the closed-form part's own ranking (its trial's time beyond its
+    fit), and half again for the trained part's dot products."""
+    return 1.5 * max(0.0, base["seconds"] - base.get("fit_seconds", 0.0))
 
 
 def read_lines(path: Path) -> list[dict]:
