@@ -11,6 +11,7 @@ once, as :func:`graphrec.workflow.train_run` does for ``graphrec train --search`
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 import os
@@ -76,7 +77,9 @@ class SearchResult:
 
 def grid_points(name: str, grid: Mapping[str, Sequence] | None = None) -> list[dict]:
     """The points of ``grid`` (default: the model's ``search_space``), those that change the fitted state
-    (``fitted_by``) varying slowest, so consecutive points reuse one fit where they can."""
+    (``fitted_by``) varying slowest, so consecutive points reuse one fit where they can. On the model's own space each
+    axis starts at the constructor's default, so the defaults are the first point: a grid a time budget cuts short
+    (``search``'s ``proceed``) has ranked them."""
     cls = model_class(name)
     if not getattr(cls, "closed_form", False):
         raise ConfigError(f"search: {cls.__name__} trains by epochs; its epochs are chosen by early stopping on "
@@ -84,6 +87,10 @@ def grid_points(name: str, grid: Mapping[str, Sequence] | None = None) -> list[d
     space = dict(cls.search_space if grid is None else grid)
     if not space:
         return [{}]
+    if grid is None:
+        params = inspect.signature(cls.__init__).parameters
+        space = {n: tuple(sorted(values, key=lambda v, n=n: n not in params or v != params[n].default))
+                 for n, values in space.items()}
     names = sorted(space, key=lambda n: (n not in cls.fitted_by, n))
     return [dict(zip(names, values)) for values in itertools.product(*(tuple(space[n]) for n in names))]
 

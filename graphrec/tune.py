@@ -46,12 +46,15 @@ drawn at random (a stored valid split, or one by time), random re-draws would ju
 unless ``holdouts`` is given. Every candidate can be published and served from the graph
 (:mod:`graphrec.publish`); a model that could not (``not_servable``) is left out and named with the reason.
 
-Last (:func:`mix_search`), auto ranks :class:`graphrec.models.hybrid.FilterMix` of its best finished trained trial
-(the embeddings at its best epoch, kept as the trials run: :func:`keep_trained`) and the closed-form choice at each
-weight of the mix's grid on the first holdout; a mix best there is served like any winner. On DiffNet-Yelp BSPM and
-MHCN tested 0.0396 and 0.0441 Recall@20 alone and 0.0471 mixed; auto's mixes tested 0.0445 there (BSPM + XSimGCL)
-and 0.3030 on Last.fm (SGFCF + SEPT, against 0.2914 for SEPT alone; BENCHMARKS.md): a filter and a trained model err
-on different items.
+Last (:func:`mix_search`), auto ranks :class:`graphrec.models.hybrid.FilterMix` of each part, its best finished
+trained trial (the embeddings at its best epoch, kept as the trials run: :func:`keep_trained`) and iALS at its best
+point, with each of its closed-form leaders (:func:`mix_bases`) at each weight of the mix's grid on the first holdout;
+a mix best there is served like any winner, and the trials keep room for the mixes (:func:`mix_reserve`). On
+DiffNet-Yelp BSPM and MHCN tested 0.0396 and 0.0441 Recall@20 alone and 0.0471 mixed; auto's mixes tested 0.0445
+there (BSPM + XSimGCL) and 0.3030 on Last.fm (SGFCF + SEPT, against 0.2914 for SEPT alone; BENCHMARKS.md): a filter
+and a trained model err on different items. iALS is such a part fitted in seconds: on Gowalla BSPM with it tested
+0.1975 against 0.1928 alone (scratch, 8,000 users; the mix the holdout put first), where the holdout's best filter,
+SGFCF, tested 0.1855, and 0.1892 with it.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ from graphrec.train import TrainConfig
 from graphrec.trials import (PLOT_FILE, TRIALS_FILE, finished, open_study, retried_count, run_trial,
                              search_closed, setting_text, trial_rows, write_records)
 
-BASELINES = ("popularity", "itemknn", "linkprop", "ease")
+BASELINES = ("popularity", "itemknn", "linkprop", "ease", "ials")
 # EASE^R inverts a dense m x m matrix per grid point, ~m³ work: m³ / EASE_RATE seconds a point is what auto expects
 # (16,384 items took 171 s at 2 threads on a loaded machine, 2.6e10 a second: BENCHMARKS.md). Auto fits its whole
 # grid where that takes at most a sixth of the budget (half an hour without one), its default point alone where that
@@ -85,7 +88,12 @@ FILTERS = ("gfcf", "bspm", "chebycf", "sgfcf", "turbocf")
 # Gowalla and Yelp2018 holdouts, EASE^R ML-1M's and ML-100K's), ItemKNN last: it led on none, and on a large catalogue
 # its grid costs the most (BENCHMARKS.md: under load on Gowalla, ItemKNN and LinkProp first left no time for BSPM or
 # ChebyCF; with SGFCF after ChebyCF, 30 minutes at load 3 did not reach it).
-CLOSED_ORDER = ("popularity", "turbocf", "sgfcf", "gfcf", "bspm", "chebycf", "ease", "linkprop", "itemknn")
+# iALS after the filters: it is a part of the mixes too (mix_search), and its points are dear on a large catalogue.
+CLOSED_ORDER = ("popularity", "turbocf", "sgfcf", "gfcf", "bspm", "ials", "chebycf", "ease", "linkprop", "itemknn")
+# A closed-form grid stops where it would pass this fraction of the budget (1 / GRID_SHARE; its defaults come first:
+# graphrec.closedfit.grid_points): on Gowalla ChebyCF's nine points took 8.3 of 30 minutes and left the trained
+# trials 15 s.
+GRID_SHARE = 6
 # Trained models in the order auto tries them at their defaults: strong and cheap first (BENCHMARKS.md), those that
 # read a social graph or a KG where the graph has one, the slow or seldom-better ones last.
 TRAINED = ("lightgcn", "xsimgcl", "mhcn", "diffnet", "sept", "kgat", "unigcl", "simgcl", "mf", "directau",
@@ -242,9 +250,9 @@ RECHECK_FILE = "rechecks.jsonl"
 
 
 def leaders(rows: list[dict], n: int) -> list[dict]:
-    """The ``n`` finished closed-form trials best on the first holdout (ties in the order run)."""
+    """The ``n`` finished closed-form trials best on the first holdout (ties in the order run); mixes are not."""
     closed = [r for r in rows if r["state"] == "complete" and r["value"] is not None
-              and model_class(r["model"]).closed_form]
+              and model_class(r["model"]).closed_form and r["model"] != "mix"]
     return sorted(closed, key=lambda r: -r["value"])[:n]
 
 
@@ -330,16 +338,75 @@ def keep_trained(folder: Path) -> Callable:
     return keep
 
 
+MIX_BASES = 3  # closed-form models (each at its best point) auto mixes each part with
+
+
+def mix_bases(rows: list[dict], order: list[str], rechecks: list[dict]) -> list[dict]:
+    """The closed-form points :func:`mix_search` mixes its parts with: the closed-form choice (:func:`choose`), then
+    the best point of each other closed-form model on the first holdout, ``MIX_BASES`` models in all. More than the
+    choice: on Gowalla the holdout's best filter, SGFCF, mixed with iALS lost to BSPM mixed with it, on the holdout
+    (0.2152 against 0.2187 on 8,000 users of a 20% random one) and on test.txt (0.1892 against 0.1977)."""
+    closed = [r for r in rows if model_class(r["model"]).closed_form and r["model"] != "mix"]
+    first = choose(closed, order, rechecks)
+    if first is None:
+        return []
+    bases = [first]
+    for row in leaders(closed, len(closed)):
+        if len(bases) == MIX_BASES:
+            break
+        if all(row["model"] != b["model"] for b in bases):
+            bases.append(row)
+    return bases
+
+
+def best_ials(rows: list[dict]) -> dict | None:
+    """iALS's point best on the first holdout: the part fitted in closed form that auto mixes with its bases."""
+    done = [r for r in rows if r["model"] == "ials" and r["state"] == "complete" and r["value"] is not None]
+    return max(done, key=lambda r: r["value"], default=None)
+
+
+def mix_parts(folder: Path, rows: list[dict], config: TrainConfig) -> list[dict]:
+    """The second parts :func:`mix_search` tries: the best finished trained trial (its embeddings at its best epoch,
+    kept by :func:`keep_trained`) and iALS's best point (fitted again on the holdout's train when a mix needs it).
+    Each: ``model``, ``label``, ``trained_hp``, ``trained_config``, ``embeddings`` (None until fitted), ``value`` and
+    ``fit_seconds`` (on the holdout; None: it has its embeddings) and ``refit_seconds`` (what the mix's refit spends on
+    it)."""
+    import torch
+
+    parts = []
+    path = folder / TRAINED_FILE
+    kept = torch.load(path, weights_only=True) if path.is_file() else None
+    trial = kept and next((r for r in rows if r["model"] == kept["model"] and r["number"] == kept["number"]
+                           and r["state"] == "complete"), None)
+    if trial:
+        parts.append({"model": trial["model"], "label": f"{trial['model']} #{trial['number']}",
+                      "trained_hp": {k: v for k, v in trial["params"].items() if k != "lr"},
+                      "trained_config": {"epochs": max(1, trial["best_epoch"]),
+                                         "lr": trial["params"].get("lr", config.lr), "batch_size": config.batch_size,
+                                         "seed": config.seed, "sampler": config.sampler},
+                      "embeddings": (kept["user"], kept["item"]), "value": trial["value"], "fit_seconds": None,
+                      # the refit trains the part to its best epoch again (on train + valid)
+                      "refit_seconds": trial["seconds"] / max(1, trial["epochs"]) * max(1, trial["best_epoch"])})
+    ials = best_ials(rows)
+    if ials is not None:
+        fit = full_fit(ials, rows)["fit_seconds"]
+        parts.append({"model": "ials", "label": f"ials #{ials['number']}", "trained_hp": dict(ials["params"]),
+                      "trained_config": None, "embeddings": None, "value": ials["value"], "fit_seconds": fit,
+                      "refit_seconds": fit})
+    return parts
+
+
 def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], rechecks: list[dict],
                config: TrainConfig, room: Callable[[str], float],
                log: Callable[[str], None] = lambda text: None) -> list[dict]:
-    """Rank :class:`graphrec.models.hybrid.FilterMix` of the best finished trained trial (its embeddings at its best
-    epoch, kept by :func:`keep_trained`) and the closed-form choice (:func:`choose` over the closed-form rows) at each
-    weight of its grid on the holdout ``data`` (the trials' ranked holdout). The closed-form part is fitted again on
-    the holdout's train (its trial's fit: what ``room("mix")`` must hold). Returns one row per weight, as
+    """Rank :class:`graphrec.models.hybrid.FilterMix` of each part (:func:`mix_parts`: the best finished trained
+    trial, iALS's best point) with each closed-form base (:func:`mix_bases`: the closed-form choice first) at each
+    weight of the mix's grid on the holdout ``data`` (the trials' ranked holdout). A base is fitted again on the
+    holdout's train (its trial's fit), iALS once for all bases; a base is started only while ``room("mix")`` holds
+    its fit, iALS's if still to come, and its rankings. Returns one row per (base, part, weight), as
     :func:`graphrec.trials.trial_rows` gives trials (``params``: the parts and the weight, ``hparams``: the mix's
     constructor arguments for the refit), each appended to ``mixes.jsonl`` as it ends; a resumed search reads them
-    back and ranks only the weights left."""
+    back and ranks only those left (a part or base that changed since is mixed anew)."""
     import datetime
 
     import torch
@@ -350,54 +417,58 @@ def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], 
     from graphrec.models.hybrid import FilterMix
     from graphrec.train import evaluate_model
 
-    path = folder / TRAINED_FILE
-    if not path.is_file():
-        return []
-    kept = torch.load(path, weights_only=True)
-    part = next((r for r in rows if r["model"] == kept["model"] and r["number"] == kept["number"]
-                 and r["state"] == "complete"), None)
-    base_row = choose([r for r in rows if model_class(r["model"]).closed_form and r["model"] != "mix"], order,
-                      rechecks)
-    if part is None or base_row is None:
-        return []
-    base_hp = dict(base_row["params"])
-    label = {"base": base_row["model"], "trained": f"{part['model']} #{part['number']}"}
-    # a resumed search that found a better trained trial or closed-form point mixes those instead
-    done = [d for d in read_lines(folder / MIX_FILE)
-            if {k: d["params"][k] for k in label} == label and d["hparams"]["base_hp"] == base_hp]
-    weights = [p["weight"] for p in grid_points("mix")
-               if not any(d["hparams"]["weight"] == p["weight"] for d in done)]
-    if not weights:
-        return done
-    full = full_fit(base_row, rows)
-    if room("mix") < full["fit_seconds"] + len(weights) * mix_ranking_seconds(base_row):
-        log(f"mix of {part['model']} #{part['number']} and {base_row['model']}: left out, for want of time")
-        return done
+    parts, before, done = mix_parts(folder, rows, config), read_lines(folder / MIX_FILE), []
     graph = torch.stack(data.train.pairs())
-    start = time.perf_counter()
-    with torch.no_grad():
-        base = build(base_row["model"], data.n_users, data.n_items, graph=graph, seed=config.seed, **base_hp).fit()
-    base_seconds = time.perf_counter() - start
-    trained_hp = {k: v for k, v in part["params"].items() if k != "lr"}
-    trained_config = {"epochs": max(1, part["best_epoch"]), "lr": part["params"].get("lr", config.lr),
-                      "batch_size": config.batch_size, "seed": config.seed, "sampler": config.sampler}
-    # the refit trains the part to its best epoch again (on train + valid), then fits the base
-    refit_seconds = base_seconds + part["seconds"] / max(1, part["epochs"]) * max(1, part["best_epoch"])
-    for weight in weights:
+    for base_row in mix_bases(rows, order, rechecks) if parts else []:
+        base_hp, todo = dict(base_row["params"]), []
+        for part in parts:
+            if part["model"] == base_row["model"]:
+                continue
+            label = {"base": base_row["model"], "trained": part["label"]}
+            ranked = [d for d in before if {k: d["params"][k] for k in label} == label
+                      and d["hparams"]["base_hp"] == base_hp and d["hparams"]["trained_hp"] == part["trained_hp"]]
+            done.extend(ranked)
+            weights = [p["weight"] for p in grid_points("mix")
+                       if not any(d["hparams"]["weight"] == p["weight"] for d in ranked)]
+            if weights:
+                todo.append((part, label, weights))
+        if not todo:
+            continue
+        full = full_fit(base_row, rows)
+        needed = full["fit_seconds"] + sum(len(w) for _, _, w in todo) * mix_ranking_seconds(base_row) + \
+            sum(p["fit_seconds"] for p, _, _ in todo if p["embeddings"] is None)
+        if room("mix") < needed:
+            for _, label, _ in todo:
+                log(f"mix of {label['trained']} and {label['base']}: left out, for want of time")
+            continue
         start = time.perf_counter()
-        mix = FilterMix(data.n_users, data.n_items, graph, base=base_row["model"], base_hp=base_hp,
-                        trained=part["model"], trained_hp=trained_hp, trained_config=trained_config, weight=weight)
         with torch.no_grad():
-            mix.use_parts(base, (kept["user"], kept["item"])).fit()
-        valid = evaluate_model(mix, data, "valid", config, evaluate, beyond=False)
-        row = {"model": "mix", "number": len(read_lines(folder / MIX_FILE)), "state": "complete",
-               "value": valid[config.metric], "params": {**label, "weight": weight}, "hparams": mix.hparams(),
-               "started": datetime.datetime.now().isoformat(), "best_epoch": 0, "epochs": 0,
-               "seconds": base_seconds + time.perf_counter() - start, "fit_seconds": refit_seconds,
-               "valid": valid, "curve": [], "stopped": ""}
-        append_line(folder / MIX_FILE, row, done)
-        log(f"mix of {label['trained']} and {label['base']} at weight {weight:g}: valid {row['value']:.4f} (the "
-            f"parts alone {part['value']:.4f} and {base_row['value']:.4f})")
+            base = build(base_row["model"], data.n_users, data.n_items, graph=graph, seed=config.seed,
+                         **base_hp).fit()
+        base_seconds = time.perf_counter() - start
+        for part, label, weights in todo:
+            if part["embeddings"] is None:  # iALS, fitted once for every base
+                with torch.no_grad():
+                    part["embeddings"] = tuple(t.detach() for t in build(
+                        part["model"], data.n_users, data.n_items, graph=graph, seed=config.seed,
+                        **part["trained_hp"]).fit()())
+            for weight in weights:
+                start = time.perf_counter()
+                mix = FilterMix(data.n_users, data.n_items, graph, base=base_row["model"], base_hp=base_hp,
+                                trained=part["model"], trained_hp=part["trained_hp"],
+                                trained_config=part["trained_config"], weight=weight)
+                with torch.no_grad():
+                    mix.use_parts(base, part["embeddings"]).fit()
+                valid = evaluate_model(mix, data, "valid", config, evaluate, beyond=False)
+                row = {"model": "mix", "number": len(read_lines(folder / MIX_FILE)), "state": "complete",
+                       "value": valid[config.metric], "params": {**label, "weight": weight}, "hparams": mix.hparams(),
+                       "started": datetime.datetime.now().isoformat(), "best_epoch": 0, "epochs": 0,
+                       "seconds": base_seconds + time.perf_counter() - start,
+                       "fit_seconds": full["fit_seconds"] + part["refit_seconds"], "valid": valid, "curve": [],
+                       "stopped": ""}
+                append_line(folder / MIX_FILE, row, done)
+                log(f"mix of {label['trained']} and {label['base']} at weight {weight:g}: valid {row['value']:.4f} "
+                    f"(the parts alone {part['value']:.4f} and {base_row['value']:.4f})")
     return done
 
 
@@ -409,21 +480,29 @@ def append_line(path: Path, record: dict, done: list[dict]) -> None:
     done.append(record)
 
 
-def mix_reserve(rows: list[dict], order: list[str], rechecks: list[dict]) -> float:
-    """Wall seconds :func:`mix_search` is expected to take after the trained trials, should it find the mix a winner
-    too: the closed-form choice's fit, its ranking at every weight, and the trained part's training again to its best
-    epoch (a mix's refit costs that on top of a closed-form one's). 0 before a closed-form choice exists."""
+def mix_reserve(rows: list[dict], order: list[str], rechecks: list[dict], trained: bool = True) -> float:
+    """Wall seconds :func:`mix_search` is expected to take, should it find a mix the winner too: each base's fit
+    (:func:`mix_bases`) and its ranking at every weight with each part, iALS's fit (on the holdout, then in the
+    refit), and the trained part's training again to its best epoch (a mix's refit costs that on top of a closed-form
+    one's). ``trained``: a trained part is to come (asked while the trained trials run, before one has finished).
+    0 before a base and a part exist."""
     from graphrec.closedfit import grid_points
 
-    base = full_fit(choose([r for r in rows if model_class(r["model"]).closed_form and r["model"] != "mix"], order,
-                           rechecks), rows)
-    if base is None:
+    bases, ials = mix_bases(rows, order, rechecks), best_ials(rows)
+    weights, seconds = len(grid_points("mix")), 0.0
+    for base in bases:
+        parts = int(trained) + (ials is not None and base["model"] != "ials")
+        if parts:
+            seconds += 1.3 * full_fit(base, rows)["fit_seconds"] + parts * weights * mix_ranking_seconds(base)
+    if not seconds:
         return 0.0
-    weights = len(grid_points("mix"))
-    trained = [r for r in rows if r.get("epochs") and r["state"] == "complete" and r["value"] is not None]
-    part = max(trained, key=lambda r: r["value"], default=None)
-    retrain = 0.0 if part is None else 1.25 * part["seconds"] / part["epochs"] * max(1, part["best_epoch"])
-    return 1.3 * base["fit_seconds"] + weights * mix_ranking_seconds(base) + retrain
+    if ials is not None:
+        seconds += 2.3 * full_fit(ials, rows)["fit_seconds"]
+    done = [r for r in rows if r.get("epochs") and r["state"] == "complete" and r["value"] is not None]
+    part = max(done, key=lambda r: r["value"], default=None)
+    if trained and part is not None:
+        seconds += 1.25 * part["seconds"] / part["epochs"] * max(1, part["best_epoch"])
+    return seconds
 
 
 def mix_ranking_seconds(base: dict) -> float:
@@ -578,11 +657,12 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
         ranked_rows = rows()
         best = full_fit(choose(ranked_rows, order, checks), ranked_rows)
         keep = refit_estimate(best, export_seconds, scale) + publish.seconds(best["model"] if best else None)
-        if model == "auto" and name in trained:
-            keep += mix_reserve(ranked_rows, order, checks)
+        if model == "auto":  # a closed-form trial keeps room for the mixes with the parts there are (iALS)
+            keep += mix_reserve(ranked_rows, order, checks, trained=name in trained)
         own = export_seconds + publish.seconds(name)
         return min(share if share is not None else float("inf"), left - keep, (left - own) / 2.25)
 
+    grid_share = None if budget.seconds is None else budget.seconds / GRID_SHARE
     for name in closed:
         studies[name] = open_study(folder, name, config.seed, tune.startup_trials, tune.warmup_epochs)
         if finished(studies[name]):
@@ -592,8 +672,10 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
             continue
         grid = closed_grid(name, data.n_items, budget.seconds)[0]
 
-        def proceed(done: list[dict], name: str = name) -> bool:  # the next point costs at most the dearest so far
-            return room(None, name) >= max(t["seconds_fit"] + t["seconds_eval"] for t in done)
+        def proceed(done: list[dict], name: str = name, started: float = budget.left()) -> bool:
+            dearest = max(t["seconds_fit"] + t["seconds_eval"] for t in done)  # the next point costs at most that
+            within_share = budget.seconds is None or started - budget.left() + dearest <= grid_share
+            return room(None, name) >= dearest and within_share
 
         search_closed(studies[name], name, ranked, config, log, grid=grid, proceed=proceed)
         write_records(folder, rows(), config.metric)
@@ -729,7 +811,10 @@ def tune_run(graph, runs_dir, model: str, config: TrainConfig, data_config, tune
     # the refit's training ends where its export, test and publish still fit (and the margin the search kept)
     left = budget.left() - export_seconds - test_estimate(winner, outcome.test_scale) - cost.seconds(name) - \
         budget_margin(budget)
-    if name == "mix":  # its trained part trains again on train + valid, within what its base's fit leaves
+    if name == "mix" and hparams["trained_config"] is None:  # a part fitted in closed form (iALS)
+        log(f"refitting the mix on train + valid: {hparams['trained']}, then {hparams['base']}, weight "
+            f"{hparams['weight']:g}")
+    elif name == "mix":  # its trained part trains again on train + valid, within what its base's fit leaves
         part = hparams["trained_config"]
         base_fit = max((r.get("fit_seconds", 0.0) for r in outcome.rows if r["model"] == hparams["base"]),
                        default=0.0)

@@ -235,10 +235,35 @@ def test_a_closed_form_grid_stops_between_points_when_the_budget_runs_out(tmp_pa
         return real(study, name, ranked, config, log, grid=grid, proceed=costly)
 
     monkeypatch.setattr(tune, "search_closed", slow)
+    monkeypatch.setattr(tune, "GRID_SHARE", 1)  # the whole budget: here the room left stops the grid
     lines = []
     outcome = search(tmp_path, data(), SideGraphs(40, 60), "turbocf", CONFIG, TuneConfig(budget_seconds=100),
                      Budget(100, clock=lambda: now[0], start=0.0), log=lines.append)
     assert [r["model"] for r in outcome.rows] == ["turbocf"] * 4 and outcome.winner is not None
+    assert "turbocf: 2 of its grid's 6 points left out, for want of time" in lines
+
+
+def test_a_closed_form_grid_stops_at_its_share_of_the_budget_having_ranked_its_defaults(tmp_path, monkeypatch):
+    """Gowalla, 30 minutes: ChebyCF's nine points took 8.3 minutes and left the trained trials 15 s; a grid now ends
+    where it would pass 1 / GRID_SHARE of the budget, its defaults first."""
+    from graphrec.trials import defaults
+
+    now = [0.0]
+    real = trials.search_closed
+
+    def slow(study, name, ranked, config, log, grid=None, proceed=None):
+        def costly(done):
+            now[0] += 30.0
+            return proceed(done)
+        return real(study, name, ranked, config, log, grid=grid, proceed=costly)
+
+    monkeypatch.setattr(tune, "search_closed", slow)
+    lines = []
+    budget = 600.0  # a share of 100 s: three points of 30 s, and the fourth would pass it
+    outcome = search(tmp_path, data(), SideGraphs(40, 60), "turbocf", CONFIG, TuneConfig(budget_seconds=budget),
+                     Budget(budget, clock=lambda: now[0], start=0.0), log=lines.append)
+    assert budget / tune.GRID_SHARE == 100.0 and len(outcome.rows) == 4
+    assert outcome.rows[0]["params"] == defaults("turbocf")
     assert "turbocf: 2 of its grid's 6 points left out, for want of time" in lines
 
 
@@ -291,9 +316,11 @@ def test_the_closed_form_leaders_are_rechecked_recorded_and_not_run_again_on_res
     assert len(checks) == 2 * 4 and {c["holdout"] for c in checks} == {1, 2}
     assert {(c["model"], json.dumps(c["params"], sort_keys=True)) for c in checks} == \
            {(r["model"], json.dumps(r["params"], sort_keys=True)) for r in leaders}
-    assert out.rechecks == checks and out.winner["holdouts"] == 2
+    # the closed-form choice is the best on the re-checks' mean (a mix of it may still win on the first holdout)
+    closed_choice = choose([r for r in out.rows if r["model"] != "mix"], out.order, checks)
+    assert out.rechecks == checks and closed_choice["holdouts"] == 2
     means, _ = tune.holdout_means(out.rows, checks)
-    assert out.winner["holdouts_mean"] == max(means.values())
+    assert closed_choice["holdouts_mean"] == max(means.values())
     assert sum("re-check" in line for line in lines) == 8
     again = search(tmp_path, d, side, "auto", CONFIG, config, Budget(None), models=[], log=lines.append)
     assert (tmp_path / tune.RECHECK_FILE).read_text().count("\n") == 8
@@ -325,39 +352,57 @@ def test_rechecks_stop_where_the_budget_could_not_hold_the_next_one(tmp_path):
     assert tune.read_rechecks(tmp_path) == checks  # a line a kill cut short is left out
 
 
-def test_auto_mixes_its_best_trained_trial_with_the_closed_form_choice(tmp_path):
-    from graphrec.closedfit import valid_ranking
+def test_auto_mixes_its_best_trained_trial_and_ials_with_its_closed_form_leaders(tmp_path):
+    from graphrec.closedfit import grid_points, valid_ranking
     from graphrec.evaluate import evaluate
     from graphrec.models import build
-    from graphrec.models.hybrid import FilterMix
 
     d, side, config = data(), SideGraphs(40, 60), TuneConfig(max_trials=2, holdouts=1)
     lines = []
     out = search(tmp_path, d, side, "auto", CONFIG, config, Budget(None), models=["mf"], log=lines.append)
     ranked = valid_ranking(d, config.valid_users, CONFIG.seed)
-    parts = [r for r in out.rows if r["model"] == "mf" and r["state"] == "complete"]
+    trials = [r for r in out.rows if r["model"] != "mix"]
+    parts = [r for r in trials if r["model"] == "mf" and r["state"] == "complete"]
     best = max(parts, key=lambda r: r["value"])
     kept = torch.load(tmp_path / tune.TRAINED_FILE, weights_only=True)
     assert (kept["model"], kept["number"], kept["value"]) == ("mf", best["number"], best["value"])
     # the kept embeddings are that trial's model at its best epoch: they rank the holdout as it did
     assert evaluate((kept["user"], kept["item"]), ranked, "valid")["recall@20"] == pytest.approx(best["value"])
-    base = choose([r for r in out.rows if r["model"] not in ("mf", "mix")], out.order)
+    ials = tune.best_ials(trials)
+    bases = tune.mix_bases(trials, out.order[:-1], [])
+    closed = [r for r in trials if r["model"] != "mf" and r["state"] == "complete" and r["value"] is not None]
+    assert bases[0] == choose(closed, out.order) and len({b["model"] for b in bases}) == len(bases) == tune.MIX_BASES
+    # the bases after the choice are the other closed-form models best on the holdout, each at its best point
+    others = sorted((r for r in closed if r["model"] != bases[0]["model"]), key=lambda r: -r["value"])
+    assert bases[1] == others[0] and bases[1:] == [max((r for r in closed if r["model"] == b["model"]),
+                                                       key=lambda r: r["value"]) for b in bases[1:]]
+    weights = [p["weight"] for p in grid_points("mix")]
     mixes = [r for r in out.rows if r["model"] == "mix"]
-    assert [m["hparams"]["weight"] for m in mixes] == list(FilterMix.search_space["weight"])
+    expected = [(b["model"], part, w) for b in bases for part in (f"mf #{best['number']}", f"ials #{ials['number']}")
+                if not part.startswith(b["model"] + " ") for w in weights]
+    assert [(m["params"]["base"], m["params"]["trained"], m["params"]["weight"]) for m in mixes] == expected
     for m in mixes:
-        assert m["params"] == {"base": base["model"], "trained": f"mf #{best['number']}",
-                               "weight": m["hparams"]["weight"]}
-        assert m["hparams"]["base_hp"] == base["params"] and m["hparams"]["trained"] == "mf"
-        assert m["hparams"]["trained_config"]["epochs"] == max(1, best["best_epoch"])
-    again = build("mix", 40, 60, graph=torch.stack(ranked.train.pairs()), **mixes[2]["hparams"])
-    again.use_parts(embeddings=(kept["user"], kept["item"])).fit()
-    assert evaluate(again.score, ranked, "valid")["recall@20"] == pytest.approx(mixes[2]["value"])
+        base = next(b for b in bases if b["model"] == m["params"]["base"])
+        assert m["hparams"]["base_hp"] == base["params"] and m["hparams"]["weight"] == m["params"]["weight"]
+        if m["hparams"]["trained"] == "mf":
+            assert m["hparams"]["trained_config"]["epochs"] == max(1, best["best_epoch"])
+        else:  # iALS at its best point, fitted in closed form: no epochs
+            assert m["hparams"]["trained_hp"] == ials["params"] and m["hparams"]["trained_config"] is None
+    # a mix row ranks the holdout as the mix of those parts does, fitted anew
+    graph = torch.stack(ranked.train.pairs())
+    for m in (next(m for m in mixes if m["hparams"]["trained"] == "mf"),
+              next(m for m in mixes if m["hparams"]["trained"] == "ials")):
+        again = build("mix", 40, 60, graph=graph, **m["hparams"])
+        if m["hparams"]["trained"] == "mf":
+            again.use_parts(embeddings=(kept["user"], kept["item"]))
+        again.fit()
+        assert evaluate(again.score, ranked, "valid")["recall@20"] == pytest.approx(m["value"])
     done = [r for r in out.rows if r["state"] == "complete" and r["value"] is not None]
     assert out.winner["value"] == max(r["value"] for r in done) and "mix" in out.order
-    assert sum(line.startswith("mix of mf") for line in lines) == 5
+    assert sum(line.startswith("mix of ") for line in lines) == len(expected)
     # resumed with nothing new: the mixes are read back, not ranked again
     resumed = search(tmp_path, d, side, "auto", CONFIG, config, Budget(None), models=["mf"], log=lines.append)
-    assert sum(line.startswith("mix of mf") for line in lines) == 5
+    assert sum(line.startswith("mix of ") for line in lines) == len(expected)
     assert [r["value"] for r in resumed.rows if r["model"] == "mix"] == [m["value"] for m in mixes]
     # tune on one model mixes nothing
     one = search(tmp_path / "one", d, side, "mf", CONFIG, TuneConfig(max_trials=1), Budget(None))
@@ -372,25 +417,24 @@ def test_a_resumed_search_mixes_the_parts_it_leads_with_now(tmp_path):
     ranked = valid_ranking(d, config.valid_users, CONFIG.seed)
     rows = [r for r in out.rows if r["model"] != "mix"]
     first = {r["params"]["base"] for r in out.rows if r["model"] == "mix"}
-    # another closed-form point leads now (as a resumed grid might find): its mixes are ranked, the old ones set aside
+    # another closed-form point leads now (as a resumed grid might find): its mixes are ranked, the old ones kept
     other = next(r for r in rows if r["model"] == "popularity")
     moved = [{**r, "value": 1.0} if r is other else r for r in rows]
     lines = []
+    before = (tmp_path / tune.MIX_FILE).read_text().count("\n")
     again = tune.mix_search(tmp_path, ranked, moved, out.order, [], CONFIG, lambda name: float("inf"), lines.append)
-    assert first != {"popularity"} and {r["params"]["base"] for r in again} == {"popularity"} and len(again) == 5
-    assert (tmp_path / tune.MIX_FILE).read_text().count("\n") == 10 and len(lines) == 5
-    # no room for the base's fit and the rankings: none is ranked, and the log says so
+    assert "popularity" not in first and tune.mix_bases(moved, out.order, [])[0]["model"] == "popularity"
+    new = [r for r in again if r["params"]["base"] == "popularity"]
+    assert len(new) == 2 * 5 and len(lines) == 10  # mf's and iALS's five weights with it, the only ones ranked
+    assert (tmp_path / tune.MIX_FILE).read_text().count("\n") == before + 10
+    # no room for a base's fit and its rankings: none is ranked, and the log says so
     lines.clear()
     assert tune.mix_search(tmp_path / "none", ranked, rows, out.order, [], CONFIG, lambda name: 0.0,
                            lines.append) == []
-    (tmp_path / "none").mkdir()
-    (tmp_path / "none" / tune.TRAINED_FILE).write_bytes((tmp_path / tune.TRAINED_FILE).read_bytes())
-    assert tune.mix_search(tmp_path / "none", ranked, rows, out.order, [], CONFIG, lambda name: 0.0,
-                           lines.append) == []
-    assert lines and lines[0].endswith("left out, for want of time")
+    assert lines and all(line.endswith("left out, for want of time") for line in lines)
 
 
-def test_auto_keeps_room_for_the_mix_while_its_trained_trials_run():
+def test_auto_keeps_room_for_the_mixes_while_its_trials_run():
     rows = [{"model": "bspm", "number": 0, "state": "complete", "value": 0.30, "params": {}, "seconds": 14.0,
              "fit_seconds": 10.0},
             {"model": "mf", "number": 0, "state": "complete", "value": 0.28, "params": {}, "seconds": 100.0,
@@ -400,3 +444,13 @@ def test_auto_keeps_room_for_the_mix_while_its_trained_trials_run():
     assert tune.mix_reserve(rows, order, []) == pytest.approx(1.3 * 10 + 5 * 1.5 * 4 + 1.25 * 10 * 8)
     assert tune.mix_reserve(rows[:1], order, []) == pytest.approx(1.3 * 10 + 5 * 1.5 * 4)
     assert tune.mix_reserve(rows[1:], order, []) == 0.0
+    # with an iALS point: it is a second base of the trained part, and a part of BSPM's mixes, fitted twice (on the
+    # holdout and in the refit); while the closed-form grids run (no trained part to come) only its mixes are kept
+    ials = {"model": "ials", "number": 0, "state": "complete", "value": 0.29, "params": {}, "seconds": 6.0,
+            "fit_seconds": 5.0}
+    order = ["bspm", "ials", "mf"]
+    assert tune.mix_reserve(rows + [ials], order, []) == pytest.approx(
+        1.3 * 10 + 2 * 5 * 1.5 * 4 + 1.3 * 5 + 5 * 1.5 * 1 + 2.3 * 5 + 1.25 * 10 * 8)
+    assert tune.mix_reserve([rows[0], ials], order, [], trained=False) == pytest.approx(
+        1.3 * 10 + 5 * 1.5 * 4 + 2.3 * 5)
+    assert tune.mix_reserve([ials], order, [], trained=False) == 0.0  # iALS alone: nothing to mix it with

@@ -303,6 +303,28 @@ def test_search_ranks_on_valid_and_reuses_the_fit():
         grid_points("lightgcn")
 
 
+def test_a_models_own_grid_starts_at_its_defaults_and_still_reuses_its_fits():
+    import inspect
+    import itertools
+
+    from graphrec.models import MODELS
+
+    for name, cls in MODELS.items():
+        space = getattr(cls, "search_space", None)
+        if not getattr(cls, "closed_form", False) or not space:
+            continue
+        points = grid_points(name)
+        params = inspect.signature(cls.__init__).parameters
+        on_grid = {k: params[k].default for k in space if k in params and params[k].default in space[k]}
+        assert {k: points[0][k] for k in on_grid} == on_grid, name
+        key = lambda p: tuple(sorted(p.items()))  # noqa: E731
+        assert sorted(map(key, points)) == sorted(key(dict(zip(space, v))) for v in itertools.product(*space.values()))
+        fitted = [tuple(p[k] for k in sorted(space) if k in cls.fitted_by) for p in points]
+        assert len(fitted) - sum(a == b for a, b in zip(fitted, fitted[1:])) == len(set(fitted)), name  # one run each
+    assert grid_points("ials")[0] == {"reg": 0.003, "unobserved": 0.01}  # not the grid's smallest weights
+    assert grid_points("gfcf", {"alpha": (0.5, 0.0), "k": (5, 3)})[0] == {"k": 5, "alpha": 0.5}  # a grid given: as is
+
+
 def test_search_ends_its_grid_when_proceed_says_no():
     data, _ = tiny()
     held = data.with_holdout(0.3, seed=0)
