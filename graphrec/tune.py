@@ -412,10 +412,9 @@ def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], 
     import torch
 
     from graphrec.closedfit import grid_points
-    from graphrec.evaluate import evaluate
     from graphrec.models import build
     from graphrec.models.hybrid import FilterMix
-    from graphrec.train import evaluate_model
+    from graphrec.trainedmix import weighted_valid
 
     parts, before, done = mix_parts(folder, rows, config), read_lines(folder / MIX_FILE), []
     graph = torch.stack(data.train.pairs())
@@ -435,7 +434,7 @@ def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], 
         if not todo:
             continue
         full = full_fit(base_row, rows)
-        needed = full["fit_seconds"] + sum(len(w) for _, _, w in todo) * mix_ranking_seconds(base_row) + \
+        needed = full["fit_seconds"] + sum(mix_ranking_seconds(base_row, len(w)) for _, _, w in todo) + \
             sum(p["fit_seconds"] for p, _, _ in todo if p["embeddings"] is None)
         if room("mix") < needed:
             for _, label, _ in todo:
@@ -452,18 +451,20 @@ def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], 
                     part["embeddings"] = tuple(t.detach() for t in build(
                         part["model"], data.n_users, data.n_items, graph=graph, seed=config.seed,
                         **part["trained_hp"]).fit()())
+            start = time.perf_counter()
+            mix = FilterMix(data.n_users, data.n_items, graph, base=base_row["model"], base_hp=base_hp,
+                            trained=part["model"], trained_hp=part["trained_hp"],
+                            trained_config=part["trained_config"], weight=weights[0])
+            with torch.no_grad():  # every weight ranked from one scoring of each part
+                valid_at = weighted_valid(*mix.use_parts(base, part["embeddings"]).fit().scaled_parts(), data,
+                                          weights, config, normalise="none")
+            seconds = (time.perf_counter() - start) / len(weights)
             for weight in weights:
-                start = time.perf_counter()
-                mix = FilterMix(data.n_users, data.n_items, graph, base=base_row["model"], base_hp=base_hp,
-                                trained=part["model"], trained_hp=part["trained_hp"],
-                                trained_config=part["trained_config"], weight=weight)
-                with torch.no_grad():
-                    mix.use_parts(base, part["embeddings"]).fit()
-                valid = evaluate_model(mix, data, "valid", config, evaluate, beyond=False)
+                valid = valid_at[weight]
                 row = {"model": "mix", "number": len(read_lines(folder / MIX_FILE)), "state": "complete",
-                       "value": valid[config.metric], "params": {**label, "weight": weight}, "hparams": mix.hparams(),
-                       "started": datetime.datetime.now().isoformat(), "best_epoch": 0, "epochs": 0,
-                       "seconds": base_seconds + time.perf_counter() - start,
+                       "value": valid[config.metric], "params": {**label, "weight": weight},
+                       "hparams": {**mix.hparams(), "weight": weight}, "started": datetime.datetime.now().isoformat(),
+                       "best_epoch": 0, "epochs": 0, "seconds": base_seconds + seconds,
                        "fit_seconds": full["fit_seconds"] + part["refit_seconds"], "valid": valid, "curve": [],
                        "stopped": ""}
                 append_line(folder / MIX_FILE, row, done)
@@ -493,7 +494,7 @@ def mix_reserve(rows: list[dict], order: list[str], rechecks: list[dict], traine
     for base in bases:
         parts = int(trained) + (ials is not None and base["model"] != "ials")
         if parts:
-            seconds += 1.3 * full_fit(base, rows)["fit_seconds"] + parts * weights * mix_ranking_seconds(base)
+            seconds += 1.3 * full_fit(base, rows)["fit_seconds"] + parts * mix_ranking_seconds(base, weights)
     if not seconds:
         return 0.0
     if ials is not None:
@@ -505,10 +506,12 @@ def mix_reserve(rows: list[dict], order: list[str], rechecks: list[dict], traine
     return seconds
 
 
-def mix_ranking_seconds(base: dict) -> float:
-    """Seconds to rank one mix weight on the holdout: the closed-form part's own ranking (its trial's time beyond its
-    fit), and half again for the trained part's dot products."""
-    return 1.5 * max(0.0, base["seconds"] - base.get("fit_seconds", 0.0))
+def mix_ranking_seconds(base: dict, weights: int) -> float:
+    """Seconds to rank a part's mixes with ``base`` at ``weights`` weights on the holdout: each part scored once (the
+    base's own ranking, its trial's time beyond its fit, and half again for the other part), then a ranking of the
+    scores per weight (a fifth of the base's each)."""
+    ranking = max(0.0, base["seconds"] - base.get("fit_seconds", 0.0))
+    return 1.5 * ranking + 0.2 * weights * ranking
 
 
 def read_lines(path: Path) -> list[dict]:
@@ -657,7 +660,7 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
         ranked_rows = rows()
         best = full_fit(choose(ranked_rows, order, checks), ranked_rows)
         keep = refit_estimate(best, export_seconds, scale) + publish.seconds(best["model"] if best else None)
-        if model == "auto":  # a closed-form trial keeps room for the mixes with the parts there are (iALS)
+        if model == "auto" and name != "mix":  # a closed-form trial keeps room for the mixes of the parts there are
             keep += mix_reserve(ranked_rows, order, checks, trained=name in trained)
         own = export_seconds + publish.seconds(name)
         return min(share if share is not None else float("inf"), left - keep, (left - own) / 2.25)

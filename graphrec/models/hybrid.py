@@ -300,6 +300,12 @@ class FilterMix(ClosedFormRecommender):
         a, b = self._shares()
         return self.base_model.filter(x, users).mul_(a).add_(self._trained_scores(users), alpha=b)
 
+    def scaled_parts(self) -> tuple["ScaledPart", "ScaledPart"]:
+        """The fitted parts, each divided by its scale, as models of their own: this mix at any weight w scores
+        (1 − w)·first + w·second, so auto ranks every weight from one scoring of each
+        (:func:`graphrec.trainedmix.weighted_valid`)."""
+        return ScaledPart(self, 0), ScaledPart(self, 1)
+
     def forward(self) -> tuple[Tensor, Tensor]:
         a, b = self._shares()
         user, item = self.base_model.forward()
@@ -323,3 +329,17 @@ class FilterMix(ClosedFormRecommender):
                 self.keep(name, value.clone())
         self._done = True
         return torch.nn.modules.module._IncompatibleKeys([], [])
+
+
+class ScaledPart:
+    """Part ``which`` (0: the base, 1: the trained part) of a fitted :class:`FilterMix`, divided by its scale."""
+
+    def __init__(self, mix: FilterMix, which: int):
+        self.mix, self.which = mix, which
+
+    def signal(self, users: Tensor) -> Tensor:
+        return self.mix.signal(users)
+
+    def filter(self, x: Tensor, users: Tensor) -> Tensor:
+        scores = self.mix.base_model.filter(x, users) if self.which == 0 else self.mix._trained_scores(users)
+        return scores.div_(float(self.mix.scales[self.which]))

@@ -434,15 +434,31 @@ def test_a_resumed_search_mixes_the_parts_it_leads_with_now(tmp_path):
     assert lines and all(line.endswith("left out, for want of time") for line in lines)
 
 
+def test_the_mixes_use_the_room_the_trials_kept_for_them(tmp_path, monkeypatch):
+    """Gowalla, 30 minutes: the trials kept room for the mixes, then the mixes counted their own reserve against
+    themselves and were left out. Here the reserve is the whole budget once iALS has a point: every closed-form
+    model after it goes unreached, and the mixes still run."""
+    monkeypatch.setattr(tune, "mix_reserve", lambda rows, order, rechecks, trained=True:
+                        1e12 if tune.best_ials(rows) else 0.0)
+    lines = []
+    out = search(tmp_path, data(), SideGraphs(40, 60), "auto", CONFIG, TuneConfig(budget_seconds=1e6, holdouts=1),
+                 Budget(1e6, clock=lambda: 0.0, start=0.0), models=[], log=lines.append)
+    after = tune.CLOSED_ORDER[tune.CLOSED_ORDER.index("ials") + 1:]
+    assert set(after) <= set(out.not_reached) and "ials: 11 of its grid's 12 points left out, for want of time" in lines
+    mixes = [r for r in out.rows if r["model"] == "mix"]
+    assert mixes and {m["params"]["trained"] for m in mixes} == {"ials #0"}
+
+
 def test_auto_keeps_room_for_the_mixes_while_its_trials_run():
     rows = [{"model": "bspm", "number": 0, "state": "complete", "value": 0.30, "params": {}, "seconds": 14.0,
              "fit_seconds": 10.0},
             {"model": "mf", "number": 0, "state": "complete", "value": 0.28, "params": {}, "seconds": 100.0,
              "epochs": 10, "best_epoch": 8}]
     order = ["bspm", "mf"]
-    # the filter fitted again, ranked at five weights, and the trained part trained again to its best epoch
-    assert tune.mix_reserve(rows, order, []) == pytest.approx(1.3 * 10 + 5 * 1.5 * 4 + 1.25 * 10 * 8)
-    assert tune.mix_reserve(rows[:1], order, []) == pytest.approx(1.3 * 10 + 5 * 1.5 * 4)
+    # the filter fitted again, each part scored once and ranked at five weights (1.5 + 5 x 0.2 rankings of the
+    # filter's), and the trained part trained again to its best epoch
+    assert tune.mix_reserve(rows, order, []) == pytest.approx(1.3 * 10 + 2.5 * 4 + 1.25 * 10 * 8)
+    assert tune.mix_reserve(rows[:1], order, []) == pytest.approx(1.3 * 10 + 2.5 * 4)
     assert tune.mix_reserve(rows[1:], order, []) == 0.0
     # with an iALS point: it is a second base of the trained part, and a part of BSPM's mixes, fitted twice (on the
     # holdout and in the refit); while the closed-form grids run (no trained part to come) only its mixes are kept
@@ -450,7 +466,7 @@ def test_auto_keeps_room_for_the_mixes_while_its_trials_run():
             "fit_seconds": 5.0}
     order = ["bspm", "ials", "mf"]
     assert tune.mix_reserve(rows + [ials], order, []) == pytest.approx(
-        1.3 * 10 + 2 * 5 * 1.5 * 4 + 1.3 * 5 + 5 * 1.5 * 1 + 2.3 * 5 + 1.25 * 10 * 8)
+        1.3 * 10 + 2 * 2.5 * 4 + 1.3 * 5 + 2.5 * 1 + 2.3 * 5 + 1.25 * 10 * 8)
     assert tune.mix_reserve([rows[0], ials], order, [], trained=False) == pytest.approx(
-        1.3 * 10 + 5 * 1.5 * 4 + 2.3 * 5)
+        1.3 * 10 + 2.5 * 4 + 2.3 * 5)
     assert tune.mix_reserve([ials], order, [], trained=False) == 0.0  # iALS alone: nothing to mix it with

@@ -530,6 +530,11 @@ def test_a_filter_mix_is_its_parts_each_over_its_spread():
     spread = [float(s[unseen].std()) for s in (scores(base), (user @ item.t()).double())]
     assert mix.scales.tolist() == pytest.approx(spread, rel=1e-4)  # every user here is in the scale sample
     assert_close(scores(mix), 0.7 * scores(base) / spread[0] + 0.3 * (user @ item.t()).double() / spread[1])
+    # its parts over their spreads, which auto mixes at every weight from one scoring of each
+    everyone = torch.arange(N_USERS)
+    first, second = (p.filter(p.signal(everyone), everyone).t().double() for p in mix.scaled_parts())
+    assert_close(first[unseen], (scores(base) / spread[0])[unseen])
+    assert_close(second[unseen], ((user @ item.t()).double() / spread[1])[unseen])
 
 
 def test_a_filter_mix_trains_its_part_only_when_not_given_one(monkeypatch):
