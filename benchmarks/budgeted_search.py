@@ -129,8 +129,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--log", type=Path, help="the commands' output (default: HOME.log)")
     parser.add_argument("--report", type=Path, metavar="JSONL")
-    parser.add_argument("--keep-server", action="store_true", help="leave the home's server running (another "
-                        "command of this script uses the home at the same time)")
+    parser.add_argument("--keep-server", action="store_true", help="leave the home's server running (a server "
+                        "that ran before this script started is always left running)")
     args = parser.parse_args()
     if args.report:
         return print(report(args.report))
@@ -142,6 +142,9 @@ def main() -> None:
             loader, folder, options = DATASETS[args.dataset]
             print(f"{args.dataset}: ingesting into {args.home}", flush=True)
             graphrec(args.home, ["ingest", loader, str(DATA / folder)] + options, log)
+        running = args.home.exists() and json.loads(subprocess.run(
+            GRAPHREC + ["--home", str(args.home), "db", "status", "--json"], capture_output=True, text=True,
+            cwd=REPO, check=True).stdout)["running"]  # another command uses the home: its server stays up
         commands = []
         if args.auto:
             commands.append(("auto", ["train", "--model", "auto", "--budget-minutes", f"{args.auto:g}",
@@ -154,7 +157,7 @@ def main() -> None:
             row = record(args.dataset, label, args.home, command, log)
             with open(args.out, "a") as out:
                 out.write(json.dumps(row) + "\n")
-        if not args.keep_server:
+        if not (args.keep_server or running):
             graphrec(args.home, ["db", "stop"], log)
 
 
