@@ -440,11 +440,9 @@ def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], 
             for _, label, _ in todo:
                 log(f"mix of {label['trained']} and {label['base']}: left out, for want of time")
             continue
-        start = time.perf_counter()
         with torch.no_grad():
             base = build(base_row["model"], data.n_users, data.n_items, graph=graph, seed=config.seed,
                          **base_hp).fit()
-        base_seconds = time.perf_counter() - start
         for part, label, weights in todo:
             if part["embeddings"] is None:  # iALS, fitted once for every base
                 with torch.no_grad():
@@ -458,15 +456,17 @@ def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], 
             with torch.no_grad():  # every weight ranked from one scoring of each part
                 valid_at = weighted_valid(*mix.use_parts(base, part["embeddings"]).fit().scaled_parts(), data,
                                           weights, config, normalise="none")
-            seconds = (time.perf_counter() - start) / len(weights)
+            # a row's fit is what the mix's refit fits (its base in full and its part), and its seconds that and
+            # the ranking of every weight (one scoring of each part): the budget estimates its refit and test by them
+            fit = full["fit_seconds"] + part["refit_seconds"]
+            seconds = fit + time.perf_counter() - start
             for weight in weights:
                 valid = valid_at[weight]
                 row = {"model": "mix", "number": len(read_lines(folder / MIX_FILE)), "state": "complete",
                        "value": valid[config.metric], "params": {**label, "weight": weight},
                        "hparams": {**mix.hparams(), "weight": weight}, "started": datetime.datetime.now().isoformat(),
-                       "best_epoch": 0, "epochs": 0, "seconds": base_seconds + seconds,
-                       "fit_seconds": full["fit_seconds"] + part["refit_seconds"], "valid": valid, "curve": [],
-                       "stopped": ""}
+                       "best_epoch": 0, "epochs": 0, "seconds": seconds, "fit_seconds": fit, "valid": valid,
+                       "curve": [], "stopped": ""}
                 append_line(folder / MIX_FILE, row, done)
                 log(f"mix of {label['trained']} and {label['base']} at weight {weight:g}: valid {row['value']:.4f} "
                     f"(the parts alone {part['value']:.4f} and {base_row['value']:.4f})")

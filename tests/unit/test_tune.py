@@ -381,7 +381,8 @@ def test_auto_mixes_its_best_trained_trial_and_ials_with_its_closed_form_leaders
     expected = [(b["model"], part, w) for b in bases for part in (f"mf #{best['number']}", f"ials #{ials['number']}")
                 if not part.startswith(b["model"] + " ") for w in weights]
     assert [(m["params"]["base"], m["params"]["trained"], m["params"]["weight"]) for m in mixes] == expected
-    for m in mixes:
+    for m in mixes:  # its refit fits the base in full and the part; its test ranks like its weights did
+        assert m["fit_seconds"] > 0 and tune.test_estimate(m) == m["seconds"] - m["fit_seconds"] > 0
         base = next(b for b in bases if b["model"] == m["params"]["base"])
         assert m["hparams"]["base_hp"] == base["params"] and m["hparams"]["weight"] == m["params"]["weight"]
         if m["hparams"]["trained"] == "mf":
