@@ -148,6 +148,13 @@ class Budget:
         return float("inf") if self.seconds is None else self.seconds - (self.clock() - self.start)
 
 
+def entry_seconds(rows: list[dict], least: float) -> float:
+    """Room a closed-form model's first grid point needs: as much as the dearest closed-form point so far (at least
+    ``least``). On Gowalla ChebyCF's first point took 68 s where 10 s were asked for, and the mixes after it were
+    left out."""
+    return max([least] + [r["seconds"] for r in rows if r["state"] == "complete" and not r.get("epochs")])
+
+
 def budget_margin(budget: Budget) -> float:
     """Seconds of the budget kept free for what no estimate covers (writing records, closing the graph)."""
     return 0.0 if budget.seconds is None else max(5.0, 0.03 * budget.seconds)
@@ -403,10 +410,10 @@ def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], 
     trial, iALS's best point) with each closed-form base (:func:`mix_bases`: the closed-form choice first) at each
     weight of the mix's grid on the holdout ``data`` (the trials' ranked holdout). A base is fitted again on the
     holdout's train (its trial's fit), iALS once for all bases; a base is started only while ``room("mix")`` holds
-    its fit, iALS's if still to come, and its rankings. Returns one row per (base, part, weight), as
-    :func:`graphrec.trials.trial_rows` gives trials (``params``: the parts and the weight, ``hparams``: the mix's
-    constructor arguments for the refit), each appended to ``mixes.jsonl`` as it ends; a resumed search reads them
-    back and ranks only those left (a part or base that changed since is mixed anew)."""
+    its fit, iALS's if still to come, its rankings and the refit of such a mix. Returns one row per (base, part,
+    weight), as :func:`graphrec.trials.trial_rows` gives trials (``params``: the parts and the weight, ``hparams``:
+    the mix's constructor arguments for the refit), each appended to ``mixes.jsonl`` as it ends; a resumed search
+    reads them back and ranks only those left (a part or base that changed since is mixed anew)."""
     import datetime
 
     import torch
@@ -435,7 +442,8 @@ def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], 
             continue
         full = full_fit(base_row, rows)
         needed = full["fit_seconds"] + sum(mix_ranking_seconds(base_row, len(w)) for _, _, w in todo) + \
-            sum(p["fit_seconds"] for p, _, _ in todo if p["embeddings"] is None)
+            sum(p["fit_seconds"] for p, _, _ in todo if p["embeddings"] is None) + \
+            1.3 * max(full["fit_seconds"] + p["refit_seconds"] for p, _, _ in todo)  # its refit, should it win
         if room("mix") < needed:
             for _, label, _ in todo:
                 log(f"mix of {label['trained']} and {label['base']}: left out, for want of time")
@@ -660,7 +668,9 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
         ranked_rows = rows()
         best = full_fit(choose(ranked_rows, order, checks), ranked_rows)
         keep = refit_estimate(best, export_seconds, scale) + publish.seconds(best["model"] if best else None)
-        if model == "auto" and name != "mix":  # a closed-form trial keeps room for the mixes of the parts there are
+        if name == "mix":  # mix_search asks for its mixes' own refit beside their rankings
+            return left - keep
+        if model == "auto":  # a trial keeps room for the mixes of the parts there are (mix_reserve)
             keep += mix_reserve(ranked_rows, order, checks, trained=name in trained)
         own = export_seconds + publish.seconds(name)
         return min(share if share is not None else float("inf"), left - keep, (left - own) / 2.25)
@@ -670,7 +680,7 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
         studies[name] = open_study(folder, name, config.seed, tune.startup_trials, tune.warmup_epochs)
         if finished(studies[name]):
             continue  # searched before the search was interrupted
-        if room(None, name) < tune.min_trial_seconds:
+        if room(None, name) < entry_seconds(rows(), tune.min_trial_seconds):
             not_reached.append(name)
             continue
         grid = closed_grid(name, data.n_items, budget.seconds)[0]

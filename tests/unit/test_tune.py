@@ -435,6 +435,15 @@ def test_a_resumed_search_mixes_the_parts_it_leads_with_now(tmp_path):
     assert lines and all(line.endswith("left out, for want of time") for line in lines)
 
 
+def test_a_closed_form_model_starts_only_with_room_for_a_point_as_dear_as_any_so_far():
+    rows = [{"model": "sgfcf", "state": "complete", "seconds": 46.0},
+            {"model": "bspm", "state": "complete", "seconds": 57.0},
+            {"model": "bspm", "state": "fail", "seconds": 300.0},
+            {"model": "lightgcn", "state": "complete", "seconds": 500.0, "epochs": 5}]
+    assert tune.entry_seconds(rows, 10.0) == 57.0  # closed-form, finished
+    assert tune.entry_seconds([], 10.0) == 10.0
+
+
 def test_the_mixes_use_the_room_the_trials_kept_for_them(tmp_path, monkeypatch):
     """Gowalla, 30 minutes: the trials kept room for the mixes, then the mixes counted their own reserve against
     themselves and were left out. Here the reserve is the whole budget once iALS has a point: every closed-form
