@@ -410,7 +410,7 @@ def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], 
     trial, iALS's best point) with each closed-form base (:func:`mix_bases`: the closed-form choice first) at each
     weight of the mix's grid on the holdout ``data`` (the trials' ranked holdout). A base is fitted again on the
     holdout's train (its trial's fit), iALS once for all bases; a base is started only while ``room("mix")`` holds
-    its fit, iALS's if still to come, its rankings and the refit of such a mix. Returns one row per (base, part,
+    its fit, iALS's if still to come, its rankings and its part's refit. Returns one row per (base, part,
     weight), as :func:`graphrec.trials.trial_rows` gives trials (``params``: the parts and the weight, ``hparams``:
     the mix's constructor arguments for the refit), each appended to ``mixes.jsonl`` as it ends; a resumed search
     reads them back and ranks only those left (a part or base that changed since is mixed anew)."""
@@ -443,7 +443,7 @@ def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], 
         full = full_fit(base_row, rows)
         needed = full["fit_seconds"] + sum(mix_ranking_seconds(base_row, len(w)) for _, _, w in todo) + \
             sum(p["fit_seconds"] for p, _, _ in todo if p["embeddings"] is None) + \
-            1.3 * max(full["fit_seconds"] + p["refit_seconds"] for p, _, _ in todo)  # its refit, should it win
+            1.3 * max(p["refit_seconds"] for p, _, _ in todo)  # its part's refit beside the base's, should it win
         if room("mix") < needed:
             for _, label, _ in todo:
                 log(f"mix of {label['trained']} and {label['base']}: left out, for want of time")
@@ -493,11 +493,13 @@ def mix_reserve(rows: list[dict], order: list[str], rechecks: list[dict], traine
     """Wall seconds :func:`mix_search` is expected to take, should it find a mix the winner too: each base's fit
     (:func:`mix_bases`) and its ranking at every weight with each part, iALS's fit (on the holdout, then in the
     refit), and the trained part's training again to its best epoch (a mix's refit costs that on top of a closed-form
-    one's). ``trained``: a trained part is to come (asked while the trained trials run, before one has finished).
-    0 before a base and a part exist."""
+    one's). ``trained``: asked for a trained trial, so a trained part is to come, and only the closed-form choice's
+    mixes are kept free (with every base, on DiffNet-Yelp at a quarter of a core, the reserve left the trained
+    models no trial at all). 0 before a base and a part exist."""
     from graphrec.closedfit import grid_points
 
     bases, ials = mix_bases(rows, order, rechecks), best_ials(rows)
+    bases = bases[:1] if trained else bases
     weights, seconds = len(grid_points("mix")), 0.0
     for base in bases:
         parts = int(trained) + (ials is not None and base["model"] != "ials")
