@@ -178,6 +178,13 @@ def test_publish_cost_scales_a_timed_publish_and_estimates_from_the_graph_size()
     assert cost.seconds("itemknn") == pytest.approx(10 + 200_000 / 5_000)  # 100 item–item rows per item
     timed = replace(cost, measured={"embeddings": [1_500, 4.0]})
     assert timed.seconds("mf") == pytest.approx(1.25 * 4.0 * 2)
+    # a mix writes both parts' embeddings and its base's item rows: thrice a filter's until one is timed
+    assert cost.seconds("mix") == pytest.approx(3 * (10 + 200_000 / 5_000))
+    filter_timed = replace(cost, measured={"item_item": [200_000, 100.0]})
+    assert filter_timed.seconds("mix") == pytest.approx(3 * 1.25 * 100.0)
+    mix_timed = replace(cost, measured={"item_item": [200_000, 100.0], "mix": [200_000, 400.0]})
+    assert mix_timed.seconds("mix") == pytest.approx(1.25 * 400.0) and mix_timed.seconds("sgfcf") == 125.0
+    assert cost.kind("mix") == "mix" and cost.size("mix") == 200_000
 
 
 def test_every_trial_ranks_the_same_seeded_sample_of_validation_users(tmp_path, monkeypatch):
