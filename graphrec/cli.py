@@ -808,6 +808,10 @@ def _train_auto(ctx: click.Context, options: dict) -> None:
               "again on more random holdouts (train and valid pooled, drawn again), this many in all, and the one "
               "best on the mean of those re-checks is the closed-form choice. Default: 3 where the holdout was drawn "
               "at random, else 1 (one holdout decides).")
+@click.option("--holdout", type=click.Choice(["auto", "stored", "random"]), default="auto", show_default=True,
+              help="Where the graph stores a valid split: search on it (stored), or pool it into train and draw "
+                   "--valid-fraction of each user's interactions at random (random). auto: the stored one, unless it "
+                   "holds fewer than half the interactions a random holdout would (too few to tell models apart).")
 @click.option("--models", "models", help="With --model auto: the trained models to consider, comma-separated "
               "(default: all that fit the graph).")
 @click.option("--resume", "study", metavar="SEARCH", help="Continue the search SEARCH (its folder under the runs "
@@ -821,8 +825,8 @@ def _train_auto(ctx: click.Context, options: dict) -> None:
               help="Write the winner back to the graph (as graphrec publish) and serve it.")
 @_data_options
 @click.pass_context
-def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_minutes, valid_users, holdouts, models,
-             study, batch_size, epochs, patience, ks, metric, threads, device, publish, split, valid_fraction,
+def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_minutes, valid_users, holdouts, holdout,
+             models, study, batch_size, epochs, patience, ks, metric, threads, device, publish, split, valid_fraction,
              seed) -> None:
     """Search hyper-parameters (and with --model auto the model) on the validation holdout within a budget, refit
     the best on train + valid, test it once and save it as a run.
@@ -847,7 +851,8 @@ def tune_cmd(ctx: click.Context, model_name, budget_minutes, max_trials, trial_m
     try:
         tune = TuneConfig(budget_seconds=budget_minutes * 60 if budget_minutes is not None else None,
                           trial_seconds=trial_minutes * 60 if trial_minutes is not None else None,
-                          max_trials=max_trials, valid_users=valid_users or None, holdouts=holdouts)
+                          max_trials=max_trials, valid_users=valid_users or None, holdouts=holdouts,
+                          holdout=holdout)
     except GraphrecError as exc:
         raise click.UsageError(str(exc)) from None
     data_config = DataConfig(split=split, valid_fraction=valid_fraction, seed=seed)

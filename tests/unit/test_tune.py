@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from graphrec import trials, tune
+from graphrec.errors import ConfigError
 from graphrec.recdata import RecData
 from graphrec.sidegraphs import SideGraphs
 from graphrec.train import TrainConfig
@@ -312,6 +313,30 @@ def test_a_recheck_holdout_redraws_the_same_share_of_the_same_interactions():
     assert abs(fold.valid.nnz - d.valid.nnz) <= d.n_users and keys(fold.valid) != keys(d.valid)
     assert keys(tune.holdout_fold(d, 1, seed=0).valid) == keys(fold.valid)
     assert keys(tune.holdout_fold(d, 2, seed=0).valid) != keys(fold.valid)
+
+
+def test_a_stored_valid_split_too_small_to_decide_is_redrawn_at_random_and_said():
+    from graphrec.workflow import DataConfig
+
+    pairs = random_pairs(40, 60, 900, seed=3)  # 754 distinct pairs
+    small = RecData.from_pairs(40, 60, pairs[:, :600], pairs[:, 600:610], pairs[:, 610:])  # 10 valid beside 600 train
+    large = RecData.from_pairs(40, 60, pairs[:, :530], pairs[:, 530:610], pairs[:, 610:])
+    config, keys = DataConfig(valid_fraction=0.1, seed=4), (lambda split: set(split.keys(60).tolist()))
+    lines = []
+    data, origin = tune.search_holdout(small, "the split's own", config, log=lines.append)
+    assert origin.startswith("random 0.1 of each user's train and stored valid, seed 4")
+    assert "holds 10 interactions" in lines[0] and "--holdout stored" in lines[0]
+    assert keys(data.train) | keys(data.valid) == keys(small.train) | keys(small.valid)  # nothing lost, none twice
+    assert not keys(data.train) & keys(data.valid) and keys(data.test) == keys(small.test)
+    assert data.valid.nnz > 5 * small.valid.nnz
+    assert tune.search_holdout(small, "the split's own", config, "stored") == (small, "the split's own")
+    assert tune.search_holdout(large, "the split's own", config) == (large, "the split's own")  # 80 of 610: kept
+    redrawn, origin = tune.search_holdout(large, "the split's own", config, "random")
+    assert origin.startswith("random") and keys(redrawn.valid) != keys(large.valid)
+    carved = "random 0.1 of each user's train, seed 4"  # a holdout already drawn at random is the search's
+    assert tune.search_holdout(small, carved, config, "random") == (small, carved)
+    with pytest.raises(ConfigError, match="holdout must be one of"):
+        TuneConfig(max_trials=1, holdout="valid")
 
 
 def test_the_closed_form_leaders_are_rechecked_recorded_and_not_run_again_on_resume(tmp_path):
