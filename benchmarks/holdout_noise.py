@@ -1,9 +1,9 @@
 """How noisy is one random holdout as a judge between closed-form points, and do re-checks help? (#35)
 
 ``graphrec tune --model auto`` ranks every closed-form grid point on one random holdout, then re-checks the six best
-on more random holdouts (:func:`graphrec.tune.recheck`) and serves the best on the re-checks' mean. This script fits
+on more random holdouts (:func:`graphrec.choice.recheck`) and serves the best on the re-checks' mean. This script fits
 every point of every ``--models`` grid on the first holdout (10% of each user's train, seed ``--seed``, as auto
-carves it), on ``--holdouts - 1`` re-drawn ones (:func:`graphrec.tune.holdout_fold`) and on all of train for the test,
+carves it), on ``--holdouts - 1`` re-drawn ones (:func:`graphrec.choice.holdout_fold`) and on all of train for the test,
 and prints which point each rule would serve and how it tests: the first holdout alone, the re-checks' mean over the
 first holdout's six leaders, and (for reference only, never a rule) the best on test.
 
@@ -29,10 +29,11 @@ from pathlib import Path
 import torch
 
 from benchmarks.split_check import load
+from graphrec.choice import holdout_fold
 from graphrec.closedfit import search as grid_search
 from graphrec.models import model_class
 from graphrec.train import TrainConfig
-from graphrec.tune import CLOSED_ORDER, holdout_fold
+from graphrec.tune import CLOSED_ORDER
 
 REPO = Path(__file__).resolve().parents[1]
 

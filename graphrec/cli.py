@@ -752,8 +752,8 @@ def _epoch_line(record: dict, total: int | None = None) -> None:
     click.echo(epoch_text(record, total), err=True)
 
 
-def _publish(ctx: click.Context, graph, run) -> None:
-    """Write a run's embeddings back onto the nodes and serve it (graphrec.publish)."""
+def _publish(ctx: click.Context, graph, run):
+    """Write a run's embeddings back onto the nodes and serve it (graphrec.publish); returns the report."""
     from graphrec.progress import bar
     from graphrec.publish import publish
 
@@ -766,6 +766,7 @@ def _publish(ctx: click.Context, graph, run) -> None:
         click.echo(f"{report.zero_users:,} users were not written ({report.unseen_users:,} the run saw no interaction "
                    "or friend of, the rest with an all-zero embedding): the model learned nothing for them, so they "
                    "get the cold-start answer from the graph, or are told there is nothing to go on", err=True)
+    return report
 
 
 def _item_item_line(report, model_name: str) -> str:
@@ -904,7 +905,7 @@ def _rechecks_table(rows: list[dict], rechecks: list[dict], metric: str) -> str:
     """The closed-form leaders' valid ``metric`` on each holdout they were ranked on, and the re-checks' mean that
     chose (the first holdout chose the leaders: it is left out of the mean)."""
     from graphrec.trials import setting_text
-    from graphrec.tune import holdout_means, point_key
+    from graphrec.choice import holdout_means, point_key
 
     done = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
     means, count = holdout_means(done, rechecks)

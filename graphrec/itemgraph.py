@@ -14,6 +14,7 @@ S is that walk) takes seconds.
 
 from __future__ import annotations
 
+import time
 from typing import Iterator
 
 import torch
@@ -39,9 +40,11 @@ def neighbours(model, s: int, block: int = 512, skip: int = 0) -> Iterator[tuple
 
 
 def write_similar(graph: Graph, run_id: str, model, item_ids: list[str], s: int = SIMILAR_DEFAULT,
-                  batch_relationships: int = 20_000, progress: Progress = silent) -> tuple[int, int]:
+                  batch_relationships: int = 20_000, progress: Progress = silent,
+                  timed: dict | None = None) -> tuple[int, int]:
     """Replace run ``run_id``'s GRAPHREC_SIMILAR relationships with each item's top ``s`` (positive scores only);
-    returns how many were written and how many of the run's items the graph holds."""
+    returns how many were written and how many of the run's items the graph holds. ``timed["rows"]``: the seconds
+    spent forming the rows (the model's work, not the graph's)."""
     drop_similar(graph, run_id)
     element = {r["id"]: r["eid"] for r in graph.read("publish.item_element_ids")}
     eid = [element.get(i) for i in item_ids]
@@ -50,7 +53,14 @@ def write_similar(graph: Graph, run_id: str, model, item_ids: list[str], s: int 
     rows: list[dict] = []
     written = pending = 0
     with progress(f"write each item's {s} nearest items", len(item_ids)) as advance:
-        for start, values, indices in neighbours(model, s):
+        blocks, forming = neighbours(model, s), 0.0
+        while True:
+            began = time.perf_counter()
+            block = next(blocks, None)
+            forming += time.perf_counter() - began
+            if block is None:
+                break
+            start, values, indices = block
             for n in range(values.size(0)):
                 keep = values[n] > 0
                 targets = [eid[j] for j in indices[n, keep].tolist()]
@@ -64,6 +74,8 @@ def write_similar(graph: Graph, run_id: str, model, item_ids: list[str], s: int 
             advance(values.size(0))
         if rows:
             graph.write("publish.write_similar", rows=rows, run=run_id)
+    if timed is not None:
+        timed["rows"] = timed.get("rows", 0.0) + forming
     return written, sum(e is not None for e in eid)
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterator, Sequence
@@ -185,6 +186,8 @@ class PublishReport:
     serving: bool = False
     similar: int = 0       # item–item relationships written (a closed-form model's stored rows of S)
     item_item: str = ""    # how the rest of the scores is served: "stored" rows of S, "walk" (computed), or ""
+    seconds: dict = field(default_factory=dict)  # wall seconds of each part: "embeddings" (and their index), "rows"
+    # (forming the item–item rows) and "item_item" (writing them): graphrec.tunecost.PublishCost learns from them
 
 
 def _batches(ids: Sequence[str], vectors: list, size: int, extra: list | None = None) -> Iterator[list[dict]]:
@@ -306,6 +309,7 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
     report = PublishReport(run.id, index=index.name if embedded else "", zero_users=int((~keep).sum()) if embedded else 0,
                            unseen_users=int(unseen.sum()) if unseen is not None else 0)
 
+    began = time.perf_counter()
     if embedded:
         written_ids = [user_ids[k] for k in keep.nonzero().flatten().tolist()]
         report.users = write_embeddings(graph, "user", props, written_ids, users[keep], batch_size, progress)
@@ -319,6 +323,7 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
         with progress("build the item vector index", 1) as advance:
             create_index(graph, index, int(items.shape[1]) + index.pad, index_options, timeout=index_timeout)
             advance(1)
+        report.seconds["embeddings"] = time.perf_counter() - began
     stored = None
     if model is not None and similar <= 0:  # walked at query time: rows an earlier publish stored would be orphans
         from graphrec.itemgraph import drop_similar
@@ -327,8 +332,10 @@ def publish(graph: Graph, run: Run, *, serve: bool = True, batch_size: int = 5_0
     elif model is not None:  # its item–item part as each item's largest row entries
         from graphrec.itemgraph import write_similar
 
-        stored = similar
-        report.similar, found = write_similar(graph, run.id, model, item_ids, similar, progress=progress)
+        stored, began = similar, time.perf_counter()
+        report.similar, found = write_similar(graph, run.id, model, item_ids, similar, progress=progress,
+                                              timed=report.seconds)
+        report.seconds["item_item"] = time.perf_counter() - began - report.seconds["rows"]
         report.items = report.items or found
         if found == 0:
             raise GraphrecError(f"run {run.id}: none of its items are in the graph at {graph.uri}; publish it to the "

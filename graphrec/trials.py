@@ -113,7 +113,7 @@ def run_trial(study, name: str, data: RecData, side: SideGraphs, config: TrainCo
     """One trained trial of model ``name`` (on ``data`` with its test split emptied), reported epoch by epoch to
     the study and pruned there; ends by ``seconds`` of wall clock. Returns the finished trial. ``keep(trial,
     (user, item))``: told a finished (complete) trial's embeddings at its best epoch (auto mixes the best one with a
-    graph filter: :func:`graphrec.tune.mix_search`)."""
+    graph filter: :func:`graphrec.automix.mix_search`)."""
     import optuna
 
     study.sampler = sampler(seed, name, finished(study))

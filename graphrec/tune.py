@@ -9,11 +9,7 @@ is then refitted on train + valid through :func:`graphrec.workflow.train_run` (a
 epoch count, without validation) and tested once.
 
 The budget is wall-clock for the whole command: the export, every trial, the refit, the test and the publishing of
-the winner (:class:`PublishCost`: its embeddings and vector index, or its item–item rows, estimated from the graph's
-size or from the last publish timed in the same home). A trial is started only while what is left can hold it and
-the refit, test and publish of the best setting so far (or of this trial, should it win); a trained trial ends early
-when the next epoch would run past its share, or when the pruner stops it; the refit's training stops where its test
-and publish still fit.
+the winner; what each is expected to take, and so what a trial may use, is :mod:`graphrec.tunecost`.
 
 The trials themselves (studies, a trained trial, a closed-form grid, the records) are :mod:`graphrec.trials`.
 
@@ -23,39 +19,18 @@ file in the tune folder, so a killed search is reopened and continued where it s
 budget on promising regions rather than a grid; and it is widely used and maintained. Each trial's sampler is seeded
 from (seed, number of finished trials), so a search resumed after a kill proposes what an uninterrupted one would.
 
-``auto`` (:func:`candidates`): the graph filters and the baselines (popularity, EASE^R where its dense inverse fits
-the budget: :func:`closed_grid`, LinkProp, ItemKNN) first, in ``CLOSED_ORDER``, then the trained
-models the graph can feed (social models only with social ties, KG models only with KG facts; the others are named
-with the reason), one trial at their defaults each and the rest of the budget on the model leading on the holdout.
-The winner (:func:`choose`) is the best on the holdout, so it never loses there to a baseline or the best graph
-filter; a tie goes to the cheaper model. Where the holdout was drawn at random, "the holdout" of the closed-form
-models is several:
-
-One random holdout is a noisy judge between closed-form points a few thousandths apart: on FilmTrust (1,642 users)
-the holdout put EASE^R first (0.8290) and SGFCF's best point second (0.8276); on four more random holdouts of the
-same size SGFCF's two best points led on average (0.8291 and 0.8289 against 0.8236) and on test (0.8492 and 0.8482
-against 0.8361; ``benchmarks/holdout_noise.py``, BENCHMARKS.md). So the
-closed-form leaders (``TuneConfig.leaders``, the best points on the first holdout) are ranked again on
-``holdouts - 1`` more (:func:`recheck`: train and valid pooled, each user's same share drawn again at random), and the
-closed-form point served is the best on the mean of those re-checks (:func:`choose`). The first holdout chose the
-leaders, so it is left out of the mean: a model with a larger grid has more chances to be lucky there. A trained
-model is served only where it beats every closed-form point on the first holdout, the one every trial ranked on.
-Re-checks are kept in ``rechecks.jsonl`` (a resumed search skips those done), use at most a quarter of the budget
-left when they start, and stop where it could no longer hold the refit of the best so far. Where the holdout was not
-drawn at random (a stored valid split, or one by time), random re-draws would judge another task: one holdout decides
-unless ``holdouts`` is given. A stored valid split too small to decide is redrawn at random instead
-(:func:`search_holdout`). Every candidate can be published and served from the graph
+``auto`` (:func:`candidates`): the graph filters and the baselines (popularity, EASE^R where its dense inverse fits the
+budget: :func:`closed_grid`, LinkProp, ItemKNN) first, in ``CLOSED_ORDER``, then the trained models the graph can feed
+(social models only with social ties, KG models only with KG facts; the others are named with the reason), one trial at
+their defaults each and the rest of the budget on the model leading on the holdout. The winner
+(:func:`graphrec.choice.choose`) is the best on the holdout, so it never loses there to a baseline or the best graph
+filter; a tie goes to the cheaper model. Where the holdout was drawn at random, "the holdout" of the closed-form models
+is several (:mod:`graphrec.choice` says why, and how they are re-checked); a stored valid split too small to decide is
+drawn again at random (:func:`search_holdout`). Every candidate can be published and served from the graph
 (:mod:`graphrec.publish`); a model that could not (``not_servable``) is left out and named with the reason.
 
-Last (:func:`mix_search`), auto ranks :class:`graphrec.models.hybrid.FilterMix` of each part, its best finished
-trained trial (the embeddings at its best epoch, kept as the trials run: :func:`keep_trained`) and iALS at its best
-point, with each of its closed-form leaders (:func:`mix_bases`) at each weight of the mix's grid on the first holdout;
-a mix best there is served like any winner, and the trials keep room for the mixes (:func:`mix_reserve`). On
-DiffNet-Yelp BSPM and MHCN tested 0.0396 and 0.0441 Recall@20 alone and 0.0471 mixed; auto's mixes tested 0.0445
-there (BSPM + XSimGCL) and 0.3030 on Last.fm (SGFCF + SEPT, against 0.2914 for SEPT alone; BENCHMARKS.md): a filter
-and a trained model err on different items. iALS is such a part fitted in seconds: on Gowalla BSPM with it tested
-0.1975 against 0.1928 alone (scratch, 8,000 users; the mix the holdout put first), where the holdout's best filter,
-SGFCF, tested 0.1855, and 0.1892 with it.
+Last, auto mixes its best trained trial and iALS's best point with its closed-form leaders
+(:mod:`graphrec.automix`); a mix best on the first holdout is served like any winner.
 """
 
 from __future__ import annotations
@@ -63,18 +38,22 @@ from __future__ import annotations
 import inspect
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from graphrec.automix import MIX_FILE, keep_trained, mix_reserve, mix_search
+from graphrec.choice import RECHECK_FILE, choose, leaders, recheck
 from graphrec.closedfit import valid_ranking
 from graphrec.errors import ConfigError, GraphrecError
 from graphrec.models import model_class
-from graphrec.recdata import RecData, holdout
+from graphrec.recdata import RecData
 from graphrec.sidegraphs import SideGraphs
 from graphrec.train import TrainConfig
 from graphrec.trials import (PLOT_FILE, TRIALS_FILE, finished, open_study, retried_count, run_trial,
-                             search_closed, setting_text, trial_rows, write_records)
+                             search_closed, trial_rows, write_records)
+from graphrec.tunecost import (Budget, PublishCost, budget_margin, entry_seconds, full_fit, refit_estimate,
+                               test_estimate, test_scale)
 
 BASELINES = ("popularity", "itemknn", "linkprop", "ease", "ials")
 # EASE^R inverts a dense m x m matrix per grid point, ~m³ work: m³ / EASE_RATE seconds a point is what auto expects
@@ -119,8 +98,8 @@ class TuneConfig:
     startup_trials: int = 2
     warmup_epochs: int = 5
     min_trial_seconds: float = 10.0
-    holdouts: int | None = None  # the closed-form leaders are ranked on this many holdouts in all (:func:`recheck`);
-    # None: RANDOM_HOLDOUTS where the holdout was drawn at random, else 1
+    holdouts: int | None = None  # the closed-form leaders are ranked on this many holdouts in all
+    # (:func:`graphrec.choice.recheck`); None: RANDOM_HOLDOUTS where the holdout was drawn at random, else 1
     leaders: int = 6  # how many closed-form points, the best on the first holdout, are ranked again
     holdout: str = "auto"  # the holdout searched on where the graph stores a valid split (:func:`search_holdout`):
     # auto (the stored one unless too small to decide), stored, or random
@@ -142,29 +121,6 @@ class TuneConfig:
         if self.valid_users is not None and self.valid_users < 1:
             raise ConfigError(f"TuneConfig.valid_users must be >= 1 (None: every validation user), got "
                               f"{self.valid_users}")
-
-
-class Budget:
-    """Wall-clock seconds left of ``seconds`` (None: no limit) since ``start`` (a ``clock()`` reading; default: now)."""
-
-    def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic,
-                 start: float | None = None):
-        self.seconds, self.clock, self.start = seconds, clock, clock() if start is None else start
-
-    def left(self) -> float:
-        return float("inf") if self.seconds is None else self.seconds - (self.clock() - self.start)
-
-
-def entry_seconds(rows: list[dict], least: float) -> float:
-    """Room a closed-form model's first grid point needs: as much as the dearest closed-form point so far (at least
-    ``least``). On Gowalla ChebyCF's first point took 68 s where 10 s were asked for, and the mixes after it were
-    left out."""
-    return max([least] + [r["seconds"] for r in rows if r["state"] == "complete" and not r.get("epochs")])
-
-
-def budget_margin(budget: Budget) -> float:
-    """Seconds of the budget kept free for what no estimate covers (writing records, closing the graph)."""
-    return 0.0 if budget.seconds is None else max(5.0, 0.03 * budget.seconds)
 
 
 def closed_grid(name: str, n_items: int, budget_seconds: float | None) -> tuple[dict | None, str | None]:
@@ -215,427 +171,6 @@ def candidates(side: SideGraphs, models: list[str] | None = None,
     return closed, trained, skipped
 
 
-def choose(rows: list[dict], order: list[str], rechecks: list[dict] = ()) -> dict | None:
-    """The finished (not pruned, not failed) trial best on the holdout; a tie goes to the model earlier in ``order``
-    (cheaper first: baselines, filters, then trained models), so a trained model is served only where it beats
-    every baseline and filter on the holdout. With ``rechecks`` (:func:`recheck`) of two or more closed-form points,
-    the first holdout's best among them, a closed-form winner is the re-checked point best on the mean of the
-    re-checks all of them have (the row returned carries ``holdouts_mean`` and ``holdouts``, the re-check holdouts
-    that mean is over)."""
-    done = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
-    if not done:
-        return None
-
-    def rank(row: dict, value: float) -> tuple:
-        return value, -order.index(row["model"]) if row["model"] in order else -len(order)
-
-    best = max(done, key=lambda r: rank(r, r["value"]))
-    means, count = holdout_means(done, rechecks)
-    if len(means) < 2 or point_key(best) not in means or not model_class(best["model"]).closed_form:
-        return best  # a trained winner, or the first holdout's best not re-checked (the budget stopped before it)
-    pick = max((r for r in done if point_key(r) in means), key=lambda r: rank(r, means[point_key(r)]))
-    return {**pick, "holdouts_mean": means[point_key(pick)], "holdouts": count}
-
-
-def point_key(row: dict) -> tuple[str, str]:
-    """(model, its settings as sorted JSON): a grid point, the same in a trial row and in its re-checks."""
-    return row["model"], json.dumps(row["params"], sort_keys=True)
-
-
-def holdout_means(rows: list[dict], rechecks: list[dict]) -> tuple[dict, int]:
-    """({(model, params): mean re-check}, how many holdouts it is over) for the closed-form ``rows`` re-checked: the
-    mean of each one's re-checks on the holdouts every re-checked point was ranked on (a search the budget stopped
-    half way through a holdout compares its points on the ones they share). The first holdout, which chose them, is
-    left out."""
-    if not rechecks:
-        return {}, 0
-    values: dict[tuple, dict[int, float]] = {}
-    for r in rechecks:
-        values.setdefault(point_key(r), {})[r["holdout"]] = r["value"]
-    closed = {point_key(r) for r in rows if model_class(r["model"]).closed_form}
-    values = {k: v for k, v in values.items() if k in closed}
-    shared = set.intersection(*(set(v) for v in values.values())) if values else set()
-    if not shared:
-        return {}, 0
-    return {k: sum(v[h] for h in shared) / len(shared) for k, v in values.items()}, len(shared)
-
-
-RECHECK_FILE = "rechecks.jsonl"
-
-
-def leaders(rows: list[dict], n: int) -> list[dict]:
-    """The ``n`` finished closed-form trials best on the first holdout (ties in the order run); mixes are not."""
-    closed = [r for r in rows if r["state"] == "complete" and r["value"] is not None
-              and model_class(r["model"]).closed_form and r["model"] != "mix"]
-    return sorted(closed, key=lambda r: -r["value"])[:n]
-
-
-def holdout_fold(data: RecData, fold: int, seed: int) -> RecData:
-    """Re-check holdout ``fold`` (1, 2, ...): ``data``'s train and valid pooled, the same share of each user's
-    interactions drawn again as valid at random with seed ``seed + fold``; test untouched (never ranked)."""
-    pooled = data.without_valid()
-    fraction = data.valid.nnz / max(1, data.train.nnz + data.valid.nnz)
-    train, valid = holdout(pooled.train, fraction, seed + fold, n_items=data.n_items)
-    return replace(pooled, train=train, valid=valid)
-
-
-def read_rechecks(folder: Path) -> list[dict]:
-    """The re-checks kept in ``folder``; a line a kill cut short is left out (that re-check runs again)."""
-    return read_lines(folder / RECHECK_FILE)
-
-
-def recheck(folder: Path, data: RecData, rows: list[dict], config: TrainConfig, holdouts: int, n_leaders: int,
-            room: Callable[[str], float], log: Callable[[str], None] = lambda text: None,
-            done: list[dict] | None = None, valid_users: int | None = None) -> list[dict]:
-    """Rank the closed-form leaders (:func:`leaders`, ``n_leaders`` of them) again on holdouts 1 .. ``holdouts`` - 1
-    (:func:`holdout_fold`), a holdout at a time, each point refitted on that holdout's train and ranked on a seeded
-    sample of ``valid_users`` of its validation users; a point is started only while ``room(model)`` seconds can hold
-    its fit and ranking (its first-holdout trial's, the fit in full). Every re-check is appended to ``done`` (read
-    from ``rechecks.jsonl`` when None) and to the file as it ends, so a budget reading ``done`` meanwhile keeps the
-    current winner's refit free; those a resumed search finds there are not run again; a point that fails on a
-    re-drawn holdout is logged and left out. Returns ``done``."""
-    from graphrec.closedfit import search as grid_search
-
-    if done is None:
-        done = []
-    done[:] = read_rechecks(folder)
-    lead = leaders(rows, n_leaders)
-    if holdouts < 2 or len(lead) < 2:
-        return done
-    have = {(*point_key(r), r["holdout"]) for r in done}
-    for fold in range(1, holdouts):
-        fold_data = None
-        for row in lead:
-            if (*point_key(row), fold) in have:
-                continue
-            full = full_fit(row, rows)
-            needed = full["fit_seconds"] + max(0.0, row["seconds"] - row.get("fit_seconds", 0.0))
-            if room(row["model"]) < needed:
-                log(f"re-checks stopped at holdout {fold + 1} of {holdouts}, for want of time")
-                return done
-            if fold_data is None:
-                fold_data = holdout_fold(data, fold, config.seed)
-            params = setting_text(row["params"])
-            try:
-                trial = grid_search(row["model"], fold_data, grid={k: (v,) for k, v in row["params"].items()},
-                                    config=replace(config, progress=False), valid_users=valid_users).trials[0]
-            except GraphrecError as exc:
-                log(f"re-check {row['model']} on holdout {fold + 1} of {holdouts} failed, left out: {exc}  ({params})")
-                continue
-            record = {"model": row["model"], "params": row["params"], "holdout": fold,
-                      "value": trial["valid"][config.metric], "valid": trial["valid"],
-                      "seconds": trial["seconds_fit"] + trial["seconds_eval"]}
-            append_line(folder / RECHECK_FILE, record, done)
-            log(f"re-check {row['model']} on holdout {fold + 1} of {holdouts}: valid {record['value']:.4f} "
-                f"(first holdout {row['value']:.4f})  {record['seconds']:.1f}s  ({params})")
-    return done
-
-
-MIX_FILE = "mixes.jsonl"  # the mix of the best trained trial and the closed-form choice, one line per weight
-TRAINED_FILE = "trained-best.pt"  # the best finished trained trial's embeddings at its best epoch
-
-
-def keep_trained(folder: Path) -> Callable:
-    """``run_trial``'s ``keep``: the embeddings of the finished trained trial best on the holdout so far, in
-    ``TRAINED_FILE`` (written whole or not at all, so a killed search resumes with the last one kept)."""
-    import torch
-
-    def keep(name: str, trial, embeddings) -> None:
-        path = folder / TRAINED_FILE
-        if path.is_file() and torch.load(path, weights_only=True)["value"] >= trial.value:
-            return
-        partial = path.with_suffix(".partial")
-        torch.save({"model": name, "number": trial.number, "value": trial.value,
-                    "user": embeddings[0], "item": embeddings[1]}, partial)
-        partial.replace(path)
-
-    return keep
-
-
-MIX_BASES = 3  # closed-form models (each at its best point) auto mixes each part with
-
-
-def mix_bases(rows: list[dict], order: list[str], rechecks: list[dict]) -> list[dict]:
-    """The closed-form points :func:`mix_search` mixes its parts with: the closed-form choice (:func:`choose`), then
-    the best point of each other closed-form model on the first holdout, ``MIX_BASES`` models in all. More than the
-    choice: on Gowalla the holdout's best filter, SGFCF, mixed with iALS lost to BSPM mixed with it, on the holdout
-    (0.2152 against 0.2187 on 8,000 users of a 20% random one) and on test.txt (0.1892 against 0.1977)."""
-    closed = [r for r in rows if model_class(r["model"]).closed_form and r["model"] != "mix"]
-    first = choose(closed, order, rechecks)
-    if first is None:
-        return []
-    bases = [first]
-    for row in leaders(closed, len(closed)):
-        if len(bases) == MIX_BASES:
-            break
-        if all(row["model"] != b["model"] for b in bases):
-            bases.append(row)
-    return bases
-
-
-def best_ials(rows: list[dict]) -> dict | None:
-    """iALS's point best on the first holdout: the part fitted in closed form that auto mixes with its bases."""
-    done = [r for r in rows if r["model"] == "ials" and r["state"] == "complete" and r["value"] is not None]
-    return max(done, key=lambda r: r["value"], default=None)
-
-
-def mix_parts(folder: Path, rows: list[dict], config: TrainConfig) -> list[dict]:
-    """The second parts :func:`mix_search` tries: the best finished trained trial (its embeddings at its best epoch,
-    kept by :func:`keep_trained`) and iALS's best point (fitted again on the holdout's train when a mix needs it).
-    Each: ``model``, ``label``, ``trained_hp``, ``trained_config``, ``embeddings`` (None until fitted), ``value`` and
-    ``fit_seconds`` (on the holdout; None: it has its embeddings) and ``refit_seconds`` (what the mix's refit spends on
-    it)."""
-    import torch
-
-    parts = []
-    path = folder / TRAINED_FILE
-    kept = torch.load(path, weights_only=True) if path.is_file() else None
-    trial = kept and next((r for r in rows if r["model"] == kept["model"] and r["number"] == kept["number"]
-                           and r["state"] == "complete"), None)
-    if trial:
-        parts.append({"model": trial["model"], "label": f"{trial['model']} #{trial['number']}",
-                      "trained_hp": {k: v for k, v in trial["params"].items() if k != "lr"},
-                      "trained_config": {"epochs": max(1, trial["best_epoch"]),
-                                         "lr": trial["params"].get("lr", config.lr), "batch_size": config.batch_size,
-                                         "seed": config.seed, "sampler": config.sampler},
-                      "embeddings": (kept["user"], kept["item"]), "value": trial["value"], "fit_seconds": None,
-                      # the refit trains the part to its best epoch again (on train + valid)
-                      "refit_seconds": trial["seconds"] / max(1, trial["epochs"]) * max(1, trial["best_epoch"])})
-    ials = best_ials(rows)
-    if ials is not None:
-        fit = full_fit(ials, rows)["fit_seconds"]
-        parts.append({"model": "ials", "label": f"ials #{ials['number']}", "trained_hp": dict(ials["params"]),
-                      "trained_config": None, "embeddings": None, "value": ials["value"], "fit_seconds": fit,
-                      "refit_seconds": fit})
-    return parts
-
-
-def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], rechecks: list[dict],
-               config: TrainConfig, room: Callable[[str], float],
-               log: Callable[[str], None] = lambda text: None) -> list[dict]:
-    """Rank :class:`graphrec.models.hybrid.FilterMix` of each part (:func:`mix_parts`: the best finished trained
-    trial, iALS's best point) with each closed-form base (:func:`mix_bases`: the closed-form choice first) at each
-    weight of the mix's grid on the holdout ``data`` (the trials' ranked holdout). A base is fitted again on the
-    holdout's train (its trial's fit), iALS once for all bases; a base is started only while ``room("mix")`` holds
-    its fit, iALS's if still to come, its rankings and its part's refit. Returns one row per (base, part,
-    weight), as :func:`graphrec.trials.trial_rows` gives trials (``params``: the parts and the weight, ``hparams``:
-    the mix's constructor arguments for the refit), each appended to ``mixes.jsonl`` as it ends; a resumed search
-    reads them back and ranks only those left (a part or base that changed since is mixed anew)."""
-    import datetime
-
-    import torch
-
-    from graphrec.closedfit import grid_points
-    from graphrec.models import build
-    from graphrec.models.hybrid import FilterMix
-    from graphrec.trainedmix import weighted_valid
-
-    parts, before, done = mix_parts(folder, rows, config), read_lines(folder / MIX_FILE), []
-    graph = torch.stack(data.train.pairs())
-    for base_row in mix_bases(rows, order, rechecks) if parts else []:
-        base_hp, todo = dict(base_row["params"]), []
-        for part in parts:
-            if part["model"] == base_row["model"]:
-                continue
-            label = {"base": base_row["model"], "trained": part["label"]}
-            ranked = [d for d in before if {k: d["params"][k] for k in label} == label
-                      and d["hparams"]["base_hp"] == base_hp and d["hparams"]["trained_hp"] == part["trained_hp"]]
-            done.extend(ranked)
-            weights = [p["weight"] for p in grid_points("mix")
-                       if not any(d["hparams"]["weight"] == p["weight"] for d in ranked)]
-            if weights:
-                todo.append((part, label, weights))
-        if not todo:
-            continue
-        full = full_fit(base_row, rows)
-        needed = full["fit_seconds"] + sum(mix_ranking_seconds(base_row, len(w)) for _, _, w in todo) + \
-            sum(p["fit_seconds"] for p, _, _ in todo if p["embeddings"] is None) + \
-            1.3 * max(p["refit_seconds"] for p, _, _ in todo)  # its part's refit beside the base's, should it win
-        if room("mix") < needed:
-            for _, label, _ in todo:
-                log(f"mix of {label['trained']} and {label['base']}: left out, for want of time")
-            continue
-        with torch.no_grad():
-            base = build(base_row["model"], data.n_users, data.n_items, graph=graph, seed=config.seed,
-                         **base_hp).fit()
-        for part, label, weights in todo:
-            if part["embeddings"] is None:  # iALS, fitted once for every base
-                with torch.no_grad():
-                    part["embeddings"] = tuple(t.detach() for t in build(
-                        part["model"], data.n_users, data.n_items, graph=graph, seed=config.seed,
-                        **part["trained_hp"]).fit()())
-            start = time.perf_counter()
-            mix = FilterMix(data.n_users, data.n_items, graph, base=base_row["model"], base_hp=base_hp,
-                            trained=part["model"], trained_hp=part["trained_hp"],
-                            trained_config=part["trained_config"], weight=weights[0])
-            with torch.no_grad():  # every weight ranked from one scoring of each part
-                valid_at = weighted_valid(*mix.use_parts(base, part["embeddings"]).fit().scaled_parts(), data,
-                                          weights, config, normalise="none")
-            # a row's fit is what the mix's refit fits (its base in full and its part), and its seconds that and
-            # the ranking of every weight (one scoring of each part): the budget estimates its refit and test by them
-            fit = full["fit_seconds"] + part["refit_seconds"]
-            seconds = fit + time.perf_counter() - start
-            for weight in weights:
-                valid = valid_at[weight]
-                row = {"model": "mix", "number": len(read_lines(folder / MIX_FILE)), "state": "complete",
-                       "value": valid[config.metric], "params": {**label, "weight": weight},
-                       "hparams": {**mix.hparams(), "weight": weight}, "started": datetime.datetime.now().isoformat(),
-                       "best_epoch": 0, "epochs": 0, "seconds": seconds, "fit_seconds": fit, "valid": valid,
-                       "curve": [], "stopped": ""}
-                append_line(folder / MIX_FILE, row, done)
-                log(f"mix of {label['trained']} and {label['base']} at weight {weight:g}: valid {row['value']:.4f} "
-                    f"(the parts alone {part['value']:.4f} and {base_row['value']:.4f})")
-    return done
-
-
-def append_line(path: Path, record: dict, done: list[dict]) -> None:
-    """``record`` appended to ``path`` as a JSON line as soon as it exists (a kill loses at most the one running),
-    and to ``done``."""
-    with open(path, "a") as fh:
-        fh.write(json.dumps(record, default=str) + "\n")
-    done.append(record)
-
-
-def mix_reserve(rows: list[dict], order: list[str], rechecks: list[dict], trained: bool = True) -> float:
-    """Wall seconds :func:`mix_search` is expected to take, should it find a mix the winner too: each base's fit
-    (:func:`mix_bases`) and its ranking at every weight with each part, iALS's fit (on the holdout, then in the
-    refit), and the trained part's training again to its best epoch (a mix's refit costs that on top of a closed-form
-    one's). ``trained``: asked for a trained trial, so a trained part is to come, and only the closed-form choice's
-    mixes are kept free (with every base, on DiffNet-Yelp at a quarter of a core, the reserve left the trained
-    models no trial at all). 0 before a base and a part exist."""
-    from graphrec.closedfit import grid_points
-
-    bases, ials = mix_bases(rows, order, rechecks), best_ials(rows)
-    bases = bases[:1] if trained else bases
-    weights, seconds = len(grid_points("mix")), 0.0
-    for base in bases:
-        parts = int(trained) + (ials is not None and base["model"] != "ials")
-        if parts:
-            seconds += 1.3 * full_fit(base, rows)["fit_seconds"] + parts * mix_ranking_seconds(base, weights)
-    if not seconds:
-        return 0.0
-    if ials is not None:
-        seconds += 2.3 * full_fit(ials, rows)["fit_seconds"]
-    done = [r for r in rows if r.get("epochs") and r["state"] == "complete" and r["value"] is not None]
-    part = max(done, key=lambda r: r["value"], default=None)
-    if trained and part is not None:
-        seconds += 1.25 * part["seconds"] / part["epochs"] * max(1, part["best_epoch"])
-    return seconds
-
-
-def mix_ranking_seconds(base: dict, weights: int) -> float:
-    """Seconds to rank a part's mixes with ``base`` at ``weights`` weights on the holdout: each part scored once (the
-    base's own ranking, its trial's time beyond its fit, and half again for the other part), then a ranking of the
-    scores per weight (a fifth of the base's each)."""
-    ranking = max(0.0, base["seconds"] - base.get("fit_seconds", 0.0))
-    return 1.5 * ranking + 0.2 * weights * ranking
-
-
-def read_lines(path: Path) -> list[dict]:
-    """The JSON lines of ``path`` (none if absent); a line a kill cut short is left out."""
-    done = []
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        try:
-            done.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return done
-
-
-PUBLISH_FILE = "publish-timing.json"  # in the runs folder: the last publish timed in this home, per kind
-
-
-@dataclass
-class PublishCost:
-    """Wall seconds publishing a winner will take on a graph of ``n_users`` x ``n_items``: a trained model writes
-    one embedding per user and item and builds a vector index; a closed-form one writes ``similar`` item–item rows per
-    item. Without a publish timed in this home (``measured``: kind -> (size, seconds), :meth:`load`), slow rates (a
-    loaded 2-core machine writing over Bolt) and a fixed part; with one, its rate and a quarter on top. No sizes (no
-    publish): nothing is kept free."""
-
-    n_users: int = 0
-    n_items: int = 0
-    similar: int = 100
-    measured: dict | None = None
-    FIXED = 10.0  # the run node, switching the served run, creating the vector index and waiting for it
-    RATE = {"embeddings": 2_000.0, "item_item": 5_000.0}  # nodes or relationships written per second
-
-    MIX = 3.0  # a mix's publish against a filter's, until one is timed: on Gowalla BSPM + iALS took ~8 minutes
-    # (embeddings of both parts, the base's item rows), SGFCF 3
-
-    @staticmethod
-    def kind(name: str | None) -> str:
-        if name == "mix":
-            return "mix"
-        return "item_item" if name is not None and model_class(name).closed_form else "embeddings"
-
-    def size(self, kind: str) -> int:
-        return self.n_users + self.n_items if kind == "embeddings" else self.n_items * self.similar
-
-    def seconds(self, name: str | None) -> float:
-        """For a winner of model ``name`` (None: a trained one)."""
-        if not self.n_users + self.n_items:
-            return 0.0
-        kind = self.kind(name)
-        if self.measured and kind in self.measured:
-            size, seconds = self.measured[kind]
-            return 1.25 * seconds * max(1.0, self.size(kind) / max(1, size))
-        if kind == "mix":
-            return self.MIX * self.seconds("itemknn")
-        return self.FIXED + self.size(kind) / self.RATE[kind]
-
-    @classmethod
-    def load(cls, runs_dir, **sizes) -> "PublishCost":
-        path = Path(runs_dir) / PUBLISH_FILE
-        measured = json.loads(path.read_text()) if path.is_file() else None
-        return cls(**sizes, measured=measured)
-
-    def record(self, runs_dir, name: str, seconds: float) -> None:
-        """Keep the wall ``seconds`` a publish of a ``name`` run took, for the next search in this home."""
-        path = Path(runs_dir) / PUBLISH_FILE
-        measured = json.loads(path.read_text()) if path.is_file() else {}
-        measured[self.kind(name)] = [self.size(self.kind(name)), seconds]
-        path.write_text(json.dumps(measured))
-
-
-def test_estimate(row: dict | None, scale: float = 1.0) -> float:
-    """Wall seconds the refitted model's test is expected to take: two validations' (a trained trial's epoch, which
-    includes its validation, twice; a closed-form trial's validation, its seconds less its fit, which the refit
-    counts once), times ``scale``, the test users per validation user the trials ranked (a sample of 5,000 of
-    Gowalla's 29,858: a test six times a validation). Counting the fit six times too kept 270 s too many free for
-    an SGFCF winner on Gowalla (a 92.9 s trial, 44.7 s of it the fit), and the grid stopped after its first point."""
-    if row is None:
-        return 0.0
-    if not row.get("epochs"):
-        return scale * max(0.0, row.get("seconds", 0.0) - row.get("fit_seconds", 0.0))
-    return 2 * scale * row["seconds"] / row["epochs"]
-
-
-def test_scale(data: RecData, ranked: RecData) -> float:
-    """Test users per validation user ranked (at least 1): what a trial's validation time is multiplied by."""
-    ranked_users = int((ranked.valid.counts() > 0).sum())
-    return max(1.0, int((data.test.counts() > 0).sum()) / max(1, ranked_users))
-
-
-def refit_estimate(row: dict | None, export_seconds: float, scale: float = 1.0) -> float:
-    """Wall seconds a refit of ``row``'s setting on train + valid and its test are expected to take: the export
-    again, the trial's training up to its best epoch a quarter longer (valid is added to train), and the test."""
-    if row is None:
-        return export_seconds
-    if not row.get("epochs"):  # closed form: fitted again (a third longer), then tested
-        return export_seconds + 1.3 * row.get("fit_seconds", row.get("seconds", 0.0)) + test_estimate(row, scale)
-    per_epoch = row["seconds"] / row["epochs"]
-    return export_seconds + 1.25 * per_epoch * row["best_epoch"] + test_estimate(row, scale)
-
-
-def full_fit(row: dict | None, rows: list[dict]) -> dict | None:
-    """``row`` with its model's dearest fit: a closed-form grid point that reused an earlier point's fit (SGFCF's
-    gamma, a hybrid's weight) records a fit of ~0 s, but its refit fits in full."""
-    if row is None or row.get("epochs"):
-        return row
-    return {**row, "fit_seconds": max(r.get("fit_seconds", 0.0) for r in rows if r["model"] == row["model"])}
-
-
 @dataclass
 class SearchOutcome:
     rows: list[dict]
@@ -645,6 +180,14 @@ class SearchOutcome:
     order: list[str]
     test_scale: float = 1.0  # test users per validation user ranked (test_estimate)
     rechecks: list = None  # the closed-form leaders ranked on more holdouts (recheck)
+    publish: PublishCost = field(default_factory=PublishCost)  # what publishing a winner costs (knowing the users
+    # each trial ranked, which its rows' estimate scales)
+
+
+def winner_publish(cost: PublishCost, row: dict | None, rows: list[dict]) -> float:
+    """Seconds publishing the winner ``row`` (a trial, or a mix through its base) is expected to take."""
+    name = row["model"] if row else None
+    return cost.seconds(name, rows, row["params"]["base"] if name == "mix" else None)
 
 
 def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: TrainConfig, tune: TuneConfig,
@@ -654,13 +197,14 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
     """Search ``model`` (or ``auto``'s candidates) on ``data``'s holdout, every trial in ``folder``'s studies;
     returns the trials and the winner. ``export_seconds``: what the refit's export will take, kept free with the
     winner's test and its publishing (``publish``). ``random_holdout``: the valid split was drawn at random, so the
-    closed-form leaders are re-checked on more random draws (:func:`recheck`) unless ``tune.holdouts`` says
-    otherwise."""
+    closed-form leaders are re-checked on more random draws (:func:`graphrec.choice.recheck`) unless ``tune.holdouts``
+    says otherwise."""
     if data.valid.nnz == 0:
         raise ConfigError("tune: the data has no valid split, and hyper-parameters must not be chosen on test")
     folder.mkdir(parents=True, exist_ok=True)
     ranked = valid_ranking(data, tune.valid_users, config.seed)
     scale = test_scale(data, ranked)
+    publish = replace(publish, ranked_users=int((ranked.valid.counts() > 0).sum()))  # its rows' estimate scales these
     if ranked.valid.nnz < data.valid.nnz:
         users = int((data.valid.counts() > 0).sum())
         log(f"every trial ranks the same {tune.valid_users:,} of the {users:,} validation users (seed {config.seed})")
@@ -676,19 +220,21 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
     def rows() -> list[dict]:
         return trial_rows(studies)
 
-    def room(share: float | None, name: str) -> float:
-        """Wall seconds the next trial (of model ``name``) may take: what is left once the refit, test and publish
-        of the best so far are kept free, and no more than leaves room for this trial's own should it win. A
-        trained trial of auto also leaves room for the mix after the last one (:func:`mix_reserve`)."""
+    def room(share: float | None, name: str, base: str | None = None) -> float:
+        """Wall seconds the next trial (of model ``name``; a mix of closed-form ``base``) may take: what is left once
+        the refit, test and publish of the best so far are kept free, and no more than leaves room for this trial's
+        own should it win. A trained trial of auto also leaves room for the mix after the last one
+        (:func:`graphrec.automix.mix_reserve`)."""
         left = budget.left() - margin
         ranked_rows = rows()
         best = full_fit(choose(ranked_rows, order, checks), ranked_rows)
-        keep = refit_estimate(best, export_seconds, scale) + publish.seconds(best["model"] if best else None)
+        best_publish = winner_publish(publish, best, ranked_rows)
+        keep = refit_estimate(best, export_seconds, scale) + best_publish
         if name == "mix":  # mix_search asks for its mixes' own refit beside their rankings; a mix publishes more
-            return left - keep - max(0.0, publish.seconds("mix") - publish.seconds(best["model"] if best else None))
+            return left - keep - max(0.0, publish.seconds("mix", ranked_rows, base) - best_publish)
         if model == "auto":  # a trial keeps room for the mixes of the parts there are (mix_reserve)
             keep += mix_reserve(ranked_rows, order, checks, trained=name in trained)
-        own = export_seconds + publish.seconds(name)
+        own = export_seconds + publish.seconds(name, ranked_rows)
         return min(share if share is not None else float("inf"), left - keep, (left - own) / 2.25)
 
     grid_share = None if budget.seconds is None else budget.seconds / GRID_SHARE
@@ -761,11 +307,11 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
         run_trial(studies[lead], lead, ranked, side, config, config.seed,
                   None if seconds == float("inf") else seconds, log, keep)
         write_records(folder, rows(), config.metric)
-    mixes = mix_search(folder, ranked, rows(), order, checks, config, lambda name: room(None, name), log) \
-        if model == "auto" else []
+    mixes = mix_search(folder, ranked, rows(), order, checks, config,
+                       lambda name, base=None: room(None, name, base), log) if model == "auto" else []
     final, order = rows() + mixes, order + (["mix"] if mixes else [])
     write_records(folder, final, config.metric)
-    return SearchOutcome(final, choose(final, order, checks), skipped, not_reached, order, scale, checks)
+    return SearchOutcome(final, choose(final, order, checks), skipped, not_reached, order, scale, checks, publish)
 
 
 SETTINGS_FILE = "tune.json"  # what the search was started with: a resume must search the same thing
@@ -812,12 +358,12 @@ def tune_run(graph, runs_dir, model: str, config: TrainConfig, data_config, tune
              started: Callable[[str, Path], None] | None = None, since: float | None = None,
              publish: Callable | None = None, clock: Callable[[], float] = time.monotonic) -> TuneResult:
     """Export once, search on the holdout (:func:`search`), refit the winner on train + valid and test it once
-    (:func:`graphrec.workflow.train_run`), all inside ``tune.budget_seconds``. ``study``: continue the search of
-    that name (its folder under ``runs_dir``); None starts a new one. The run folder gets the trials' records.
+    (:func:`graphrec.workflow.train_run`), all inside ``tune.budget_seconds``. ``study``: continue the search of that
+    name (its folder under ``runs_dir``); None starts a new one. The run folder gets the trials' records.
     ``started(study, folder)`` is told where the search keeps its trials before the first one starts. ``since``: the
     ``clock()`` reading the budget counts from (the command's start, so connecting to the graph counts too).
-    ``publish(run)``: publishes the refitted run, inside the budget (the search keeps its time free: :class:`PublishCost`,
-    whose timing file it updates)."""
+    ``publish(run)``: publishes the refitted run, inside the budget (the search keeps its time free:
+    :class:`graphrec.tunecost.PublishCost`, whose timing file it updates)."""
     from graphrec.progress import silent
     from graphrec.runs import RUN_ID, new_run_id
     from graphrec.workflow import load_data, train_run, valid_origin
@@ -863,8 +409,9 @@ def tune_run(graph, runs_dir, model: str, config: TrainConfig, data_config, tune
     name = winner["model"]
     hparams = dict(winner.get("hparams") or {k: v for k, v in winner["params"].items() if k != "lr"})
     # the refit's training ends where its export, test and publish still fit (and the margin the search kept)
-    left = budget.left() - export_seconds - test_estimate(winner, outcome.test_scale) - cost.seconds(name) - \
-        budget_margin(budget)
+    cost = outcome.publish
+    left = budget.left() - export_seconds - test_estimate(winner, outcome.test_scale) - \
+        winner_publish(cost, winner, outcome.rows) - budget_margin(budget)
     if name == "mix" and hparams["trained_config"] is None:  # a part fitted in closed form (iALS)
         log(f"refitting the mix on train + valid: {hparams['trained']}, then {hparams['base']}, weight "
             f"{hparams['weight']:g}")
@@ -898,9 +445,12 @@ def tune_run(graph, runs_dir, model: str, config: TrainConfig, data_config, tune
     (run.path / "run.json").write_text(json.dumps(run.meta, indent=2, default=str))
     published, publish_seconds = None, 0.0
     if publish is not None:
-        expected, start = cost.seconds(name), clock()
+        expected, start = winner_publish(cost, winner, outcome.rows), clock()
         published = publish(run)
         publish_seconds = clock() - start
-        cost.record(runs_dir, name, publish_seconds)
-        log(f"published in {publish_seconds:.1f}s ({expected:.0f}s were kept free for it)")
+        timed = getattr(published, "seconds", {})
+        cost.record(runs_dir, timed)
+        parts = ", ".join(f"{v:.1f}s {k.replace('_', '–')}" for k, v in timed.items())
+        log(f"published in {publish_seconds:.1f}s{f' ({parts})' if parts else ''}; {expected:.0f}s were kept "
+            "free for it")
     return TuneResult(study, folder, outcome, run, result, clock() - budget.start, published, publish_seconds)

@@ -168,7 +168,7 @@ class FilterMix(ClosedFormRecommender):
     against 0.1943 and 0.1842 (BENCHMARKS.md): a filter and a trained model err on different items. iALS, fitted in
     closed form, is such a part too: ChebyCF with iALS at 0.65 (``--preset gowalla``) tested 0.1972 / 0.1649, fitted
     in 31 s. ``graphrec train --model auto`` tries this mix of its best trained trial, and of iALS, with its
-    closed-form leaders on the holdout (:func:`graphrec.tune.mix_search`) and serves one where it beats every trial.
+    closed-form leaders on the holdout (:func:`graphrec.automix.mix_search`) and serves one where it beats every trial.
 
     Unlike :class:`Hybrid` (per-user z-scores), the scales ``s`` are one number per part (the standard deviation of
     its scores over the unseen items of a seeded sample of users, computed at fit), so the mix stays a sum the graph

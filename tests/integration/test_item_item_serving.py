@@ -119,6 +119,9 @@ def test_sgfcfs_low_pass_embeddings_and_stored_rows_give_its_scores(graph_and_da
     assert run.meta["embeddings"] == "low-pass part"
     report = publish(graph, run, similar=149)  # every other item: S whole in the graph
     assert report.item_item == "stored" and report.similar > 0 and report.users > 0
+    # each part timed apart (a search learns its publish cost from them): the low-pass embeddings, forming S's rows
+    # and writing them
+    assert set(report.seconds) == {"embeddings", "rows", "item_item"} and min(report.seconds.values()) > 0
     model = run.model()
     assert_served_equals(graph, run, lambda u: model.score(torch.tensor([u]))[0].double(), run.ids().ids["user"][:25],
                          seen(dataset, ("train",)))

@@ -9,7 +9,7 @@ import torch
 
 from graphrec.ingest import ingest
 from graphrec.runs import list_runs
-from graphrec.tune import choose
+from graphrec.choice import choose
 from loaders.records import Dataset, Interaction
 from tests.integration.cli_helpers import run_cli
 

@@ -5,13 +5,15 @@ import optuna
 import pytest
 import torch
 
-from graphrec import trials, tune
+from graphrec import automix, choice, trials, tune, tunecost
+from graphrec.choice import choose
 from graphrec.errors import ConfigError
 from graphrec.recdata import RecData
 from graphrec.sidegraphs import SideGraphs
 from graphrec.train import TrainConfig
 from graphrec.trials import open_study
-from graphrec.tune import Budget, TuneConfig, candidates, choose, closed_grid, search
+from graphrec.tune import TuneConfig, candidates, closed_grid, search
+from graphrec.tunecost import Budget
 from tests.unit.conftest import random_pairs
 
 CONFIG = TrainConfig(epochs=6, batch_size=64, seed=0, progress=False)
@@ -156,36 +158,53 @@ def test_the_whole_command_publish_included_ends_within_its_budget(tmp_path, mon
 
     def publish(run):
         now[0] += 60
-        return "published"
+        return SimpleNamespace(seconds={"embeddings": 55.0})  # the report: the seconds of each part
 
     runs = tmp_path / "runs"
     runs.mkdir()
-    (runs / tune.PUBLISH_FILE).write_text(json.dumps({"embeddings": [100, 60.0]}))  # 40 users + 60 items
+    (runs / tunecost.PUBLISH_FILE).write_text(json.dumps({"embeddings": [100, 60.0]}))  # 40 users + 60 items
     monkeypatch.setattr(workflow, "load_data", load_data)
     monkeypatch.setattr(workflow, "train_run", train_run)
     monkeypatch.setattr(tune.SideGraphs, "from_hetero", staticmethod(lambda hetero: SideGraphs(40, 60)))
     monkeypatch.setattr(tune, "run_trial", timed(tune.run_trial, 25))
     out = tune.tune_run(None, runs, "lightgcn", CONFIG, DataConfig(), TuneConfig(budget_seconds=300), since=0.0,
                         publish=publish, clock=clock)
-    assert out.published == "published" and out.publish_seconds == 60
+    assert out.published.seconds and out.publish_seconds == 60
     assert len(out.outcome.rows) >= 3 and out.seconds <= 300
-    assert json.loads((runs / tune.PUBLISH_FILE).read_text())["embeddings"] == [100, 60.0]
+    assert json.loads((runs / tunecost.PUBLISH_FILE).read_text())["embeddings"] == [100, 55.0]  # kept for the next
 
 
-def test_publish_cost_scales_a_timed_publish_and_estimates_from_the_graph_size():
-    assert tune.PublishCost().seconds("mf") == 0  # nothing published: nothing kept free
-    cost = tune.PublishCost(n_users=1_000, n_items=2_000)
-    assert cost.seconds("mf") == pytest.approx(10 + 3_000 / 2_000)  # embeddings and a vector index
-    assert cost.seconds("itemknn") == pytest.approx(10 + 200_000 / 5_000)  # 100 item–item rows per item
-    timed = replace(cost, measured={"embeddings": [1_500, 4.0]})
-    assert timed.seconds("mf") == pytest.approx(1.25 * 4.0 * 2)
-    # a mix writes both parts' embeddings and its base's item rows: thrice a filter's until one is timed
-    assert cost.seconds("mix") == pytest.approx(3 * (10 + 200_000 / 5_000))
-    filter_timed = replace(cost, measured={"item_item": [200_000, 100.0]})
-    assert filter_timed.seconds("mix") == pytest.approx(3 * 1.25 * 100.0)
-    mix_timed = replace(cost, measured={"item_item": [200_000, 100.0], "mix": [200_000, 400.0]})
-    assert mix_timed.seconds("mix") == pytest.approx(1.25 * 400.0) and mix_timed.seconds("sgfcf") == 125.0
-    assert cost.kind("mix") == "mix" and cost.size("mix") == 200_000
+def test_publish_cost_scales_a_timed_publish_and_estimates_from_the_graph_size_and_the_trials():
+    assert tunecost.PublishCost().seconds("mf") == 0  # nothing published: nothing kept free
+    cost = tunecost.PublishCost(n_users=1_000, n_items=2_000, ranked_users=500)
+    embeddings, item_item = 3_000 / 2_000, 200_000 / 15_000  # a vector per user and item; 100 rows per item
+    assert cost.seconds("mf") == cost.seconds(None) == pytest.approx(10 + embeddings)
+    assert cost.seconds("itemknn") == pytest.approx(10 + embeddings + item_item)  # no trial: rows not yet dear
+    # forming the rows: n_items / ranked users times the slowest ranking of the model's points (seconds less fit)
+    rows = [{"model": "bspm", "state": "complete", "seconds": 9.0, "fit_seconds": 6.0},
+            {"model": "bspm", "state": "complete", "seconds": 4.0, "fit_seconds": 0.0},  # a point reusing a fit
+            {"model": "sgfcf", "state": "complete", "seconds": 2.0, "fit_seconds": 1.0},
+            {"model": "lightgcn", "state": "complete", "seconds": 90.0, "epochs": 3}]
+    assert cost.rows_seconds("bspm", rows) == pytest.approx(4.0 * 2_000 / 500)
+    assert cost.seconds("bspm", rows) == pytest.approx(10 + embeddings + item_item + 16.0)
+    # a mix: both parts' embeddings, and its base's rows formed and written
+    assert cost.seconds("mix", rows, "sgfcf") == pytest.approx(10 + embeddings + item_item + 4.0)
+    assert cost.seconds("mix", rows, "bspm") == cost.seconds("bspm", rows)
+    assert cost.seconds("lightgcn", rows) == cost.seconds("mf")
+    # a publish timed in this home replaces the writes' rates (a quarter on top, scaled by the graph's size)
+    timed = replace(cost, measured={"embeddings": [1_500, 4.0], "item_item": [100_000, 20.0]})
+    assert timed.seconds("mf") == pytest.approx(10 + 1.25 * 4.0 * 2)
+    assert timed.seconds("bspm", rows) == pytest.approx(10 + 1.25 * 4.0 * 2 + 1.25 * 20.0 * 2 + 16.0)
+
+
+def test_a_publish_records_the_seconds_of_each_part_for_the_next_search(tmp_path):
+    cost = tunecost.PublishCost(n_users=1_000, n_items=2_000)
+    cost.record(tmp_path, {"embeddings": 3.0, "rows": 50.0, "item_item": 12.0})
+    assert json.loads((tmp_path / tunecost.PUBLISH_FILE).read_text()) == {"embeddings": [3_000, 3.0],
+                                                                          "item_item": [200_000, 12.0]}
+    cost.record(tmp_path, {"embeddings": 2.0})  # a trained winner: its item–item timing is kept
+    loaded = tunecost.PublishCost.load(tmp_path, n_users=1_000, n_items=2_000)
+    assert loaded.measured == {"embeddings": [3_000, 2.0], "item_item": [200_000, 12.0]}
 
 
 def test_every_trial_ranks_the_same_seeded_sample_of_validation_users(tmp_path, monkeypatch):
@@ -217,17 +236,18 @@ def test_every_trial_ranks_the_same_seeded_sample_of_validation_users(tmp_path, 
 def test_the_refits_test_is_expected_to_rank_every_test_user_not_the_validation_sample():
     d = data()
     ranked = tune.valid_ranking(d, 2, 0)  # 2 of the validation users ranked, 4 users in test
-    scale = tune.test_scale(d, ranked)
+    scale = tunecost.test_scale(d, ranked)
     assert int((d.test.counts() > 0).sum()) == 4 and scale == 2.0
-    assert tune.test_scale(d, tune.valid_ranking(d, 10, 0)) == 1.0  # never below one
+    assert tunecost.test_scale(d, tune.valid_ranking(d, 10, 0)) == 1.0  # never below one
     closed = {"model": "gfcf", "seconds": 3.0, "fit_seconds": 1.0, "epochs": 0}
     trained = {"model": "mf", "seconds": 10.0, "epochs": 5, "best_epoch": 4}
     # a closed-form test ranks every test user once; its fit is the refit's, counted once
-    assert tune.test_estimate(closed, scale) == 2.0 * scale and tune.test_estimate(trained, scale) == 4.0 * scale
-    assert tune.refit_estimate(closed, 2.0, scale) == 2.0 + 1.3 + 2.0 * scale
+    assert tunecost.test_estimate(closed, scale) == 2.0 * scale
+    assert tunecost.test_estimate(trained, scale) == 4.0 * scale
+    assert tunecost.refit_estimate(closed, 2.0, scale) == 2.0 + 1.3 + 2.0 * scale
     reused = {"model": "gfcf", "seconds": 2.0, "fit_seconds": 0.0, "epochs": 0}  # a point that reused the fit above
-    assert tune.full_fit(reused, [closed, reused, trained])["fit_seconds"] == 1.0
-    assert tune.full_fit(trained, [closed, trained]) is trained and tune.full_fit(None, []) is None
+    assert tunecost.full_fit(reused, [closed, reused, trained])["fit_seconds"] == 1.0
+    assert tunecost.full_fit(trained, [closed, trained]) is trained and tunecost.full_fit(None, []) is None
 
 
 def test_a_closed_form_grid_stops_between_points_when_the_budget_runs_out(tmp_path, monkeypatch):
@@ -306,13 +326,13 @@ def test_the_closed_form_choice_is_the_best_mean_over_the_rechecked_holdouts():
 
 def test_a_recheck_holdout_redraws_the_same_share_of_the_same_interactions():
     d = data()
-    fold = tune.holdout_fold(d, 1, seed=0)
+    fold = choice.holdout_fold(d, 1, seed=0)
     keys = lambda split: set(split.keys(d.n_items).tolist())  # noqa: E731
     assert keys(fold.train) | keys(fold.valid) == keys(d.train) | keys(d.valid)
     assert not keys(fold.train) & keys(fold.valid) and keys(fold.test) == keys(d.test)
     assert abs(fold.valid.nnz - d.valid.nnz) <= d.n_users and keys(fold.valid) != keys(d.valid)
-    assert keys(tune.holdout_fold(d, 1, seed=0).valid) == keys(fold.valid)
-    assert keys(tune.holdout_fold(d, 2, seed=0).valid) != keys(fold.valid)
+    assert keys(choice.holdout_fold(d, 1, seed=0).valid) == keys(fold.valid)
+    assert keys(choice.holdout_fold(d, 2, seed=0).valid) != keys(fold.valid)
 
 
 def test_a_stored_valid_split_too_small_to_decide_is_redrawn_at_random_and_said():
@@ -343,19 +363,19 @@ def test_the_closed_form_leaders_are_rechecked_recorded_and_not_run_again_on_res
     d, side, config = data(), SideGraphs(40, 60), TuneConfig(max_trials=1, holdouts=3, leaders=4)
     lines = []
     out = search(tmp_path, d, side, "auto", CONFIG, config, Budget(None), models=[], log=lines.append)
-    checks = [json.loads(line) for line in (tmp_path / tune.RECHECK_FILE).read_text().splitlines()]
-    leaders = tune.leaders(out.rows, 4)
+    checks = [json.loads(line) for line in (tmp_path / choice.RECHECK_FILE).read_text().splitlines()]
+    leaders = choice.leaders(out.rows, 4)
     assert len(checks) == 2 * 4 and {c["holdout"] for c in checks} == {1, 2}
     assert {(c["model"], json.dumps(c["params"], sort_keys=True)) for c in checks} == \
            {(r["model"], json.dumps(r["params"], sort_keys=True)) for r in leaders}
     # the closed-form choice is the best on the re-checks' mean (a mix of it may still win on the first holdout)
     closed_choice = choose([r for r in out.rows if r["model"] != "mix"], out.order, checks)
     assert out.rechecks == checks and closed_choice["holdouts"] == 2
-    means, _ = tune.holdout_means(out.rows, checks)
+    means, _ = choice.holdout_means(out.rows, checks)
     assert closed_choice["holdouts_mean"] == max(means.values())
     assert sum("re-check" in line for line in lines) == 8
     again = search(tmp_path, d, side, "auto", CONFIG, config, Budget(None), models=[], log=lines.append)
-    assert (tmp_path / tune.RECHECK_FILE).read_text().count("\n") == 8
+    assert (tmp_path / choice.RECHECK_FILE).read_text().count("\n") == 8
     assert sum("re-check" in line for line in lines) == 8
     assert again.winner["params"] == out.winner["params"] and again.winner["model"] == out.winner["model"]
     one = search(tmp_path / "one", d, side, "auto", CONFIG, replace(config, holdouts=1), Budget(None), models=[])
@@ -374,14 +394,14 @@ def test_rechecks_stop_where_the_budget_could_not_hold_the_next_one(tmp_path):
     out = search(tmp_path / "grids", d, side, "auto", CONFIG, TuneConfig(max_trials=1, holdouts=1), Budget(None),
                  models=[])
     rooms, lines = iter([1e9, 1e9, 0.0]), []  # room for two re-checks, then none
-    checks = tune.recheck(tmp_path, d, out.rows, CONFIG, 3, 3, lambda name: next(rooms), lines.append)
+    checks = choice.recheck(tmp_path, d, out.rows, CONFIG, 3, 3, lambda name: next(rooms), lines.append)
     assert len(checks) == 2 and {c["holdout"] for c in checks} == {1}
     assert lines[-1] == "re-checks stopped at holdout 2 of 3, for want of time"
     # the third leader, below both on the first holdout, was not re-checked: the mean compares the two that were
-    means, count = tune.holdout_means(out.rows, checks)
+    means, count = choice.holdout_means(out.rows, checks)
     assert len(means) == 2 and count == 1
-    (tmp_path / tune.RECHECK_FILE).write_text((tmp_path / tune.RECHECK_FILE).read_text() + '{"model": "gf')
-    assert tune.read_rechecks(tmp_path) == checks  # a line a kill cut short is left out
+    (tmp_path / choice.RECHECK_FILE).write_text((tmp_path / choice.RECHECK_FILE).read_text() + '{"model": "gf')
+    assert choice.read_rechecks(tmp_path) == checks  # a line a kill cut short is left out
 
 
 def test_auto_mixes_its_best_trained_trial_and_ials_with_its_closed_form_leaders(tmp_path):
@@ -396,14 +416,14 @@ def test_auto_mixes_its_best_trained_trial_and_ials_with_its_closed_form_leaders
     trials = [r for r in out.rows if r["model"] != "mix"]
     parts = [r for r in trials if r["model"] == "mf" and r["state"] == "complete"]
     best = max(parts, key=lambda r: r["value"])
-    kept = torch.load(tmp_path / tune.TRAINED_FILE, weights_only=True)
+    kept = torch.load(tmp_path / automix.TRAINED_FILE, weights_only=True)
     assert (kept["model"], kept["number"], kept["value"]) == ("mf", best["number"], best["value"])
     # the kept embeddings are that trial's model at its best epoch: they rank the holdout as it did
     assert evaluate((kept["user"], kept["item"]), ranked, "valid")["recall@20"] == pytest.approx(best["value"])
-    ials = tune.best_ials(trials)
-    bases = tune.mix_bases(trials, out.order[:-1], [])
+    ials = automix.best_ials(trials)
+    bases = automix.mix_bases(trials, out.order[:-1], [])
     closed = [r for r in trials if r["model"] != "mf" and r["state"] == "complete" and r["value"] is not None]
-    assert bases[0] == choose(closed, out.order) and len({b["model"] for b in bases}) == len(bases) == tune.MIX_BASES
+    assert bases[0] == choose(closed, out.order) and len({b["model"] for b in bases}) == len(bases) == automix.MIX_BASES
     # the bases after the choice are the other closed-form models best on the holdout, each at its best point
     others = sorted((r for r in closed if r["model"] != bases[0]["model"]), key=lambda r: -r["value"])
     assert bases[1] == others[0] and bases[1:] == [max((r for r in closed if r["model"] == b["model"]),
@@ -414,7 +434,7 @@ def test_auto_mixes_its_best_trained_trial_and_ials_with_its_closed_form_leaders
                 if not part.startswith(b["model"] + " ") for w in weights]
     assert [(m["params"]["base"], m["params"]["trained"], m["params"]["weight"]) for m in mixes] == expected
     for m in mixes:  # its refit fits the base in full and the part; its test ranks like its weights did
-        assert m["fit_seconds"] > 0 and tune.test_estimate(m) == m["seconds"] - m["fit_seconds"] > 0
+        assert m["fit_seconds"] > 0 and tunecost.test_estimate(m) == m["seconds"] - m["fit_seconds"] > 0
         base = next(b for b in bases if b["model"] == m["params"]["base"])
         assert m["hparams"]["base_hp"] == base["params"] and m["hparams"]["weight"] == m["params"]["weight"]
         if m["hparams"]["trained"] == "mf":
@@ -440,7 +460,7 @@ def test_auto_mixes_its_best_trained_trial_and_ials_with_its_closed_form_leaders
     assert [r["value"] for r in resumed.rows if r["model"] == "mix"] == [m["value"] for m in mixes]
     # tune on one model mixes nothing
     one = search(tmp_path / "one", d, side, "mf", CONFIG, TuneConfig(max_trials=1), Budget(None))
-    assert not any(r["model"] == "mix" for r in one.rows) and not (tmp_path / "one" / tune.TRAINED_FILE).exists()
+    assert not any(r["model"] == "mix" for r in one.rows) and not (tmp_path / "one" / automix.TRAINED_FILE).exists()
 
 
 def test_a_resumed_search_mixes_the_parts_it_leads_with_now(tmp_path):
@@ -455,15 +475,16 @@ def test_a_resumed_search_mixes_the_parts_it_leads_with_now(tmp_path):
     other = next(r for r in rows if r["model"] == "popularity")
     moved = [{**r, "value": 1.0} if r is other else r for r in rows]
     lines = []
-    before = (tmp_path / tune.MIX_FILE).read_text().count("\n")
-    again = tune.mix_search(tmp_path, ranked, moved, out.order, [], CONFIG, lambda name: float("inf"), lines.append)
-    assert "popularity" not in first and tune.mix_bases(moved, out.order, [])[0]["model"] == "popularity"
+    before = (tmp_path / automix.MIX_FILE).read_text().count("\n")
+    again = automix.mix_search(tmp_path, ranked, moved, out.order, [], CONFIG, lambda name, base: float("inf"),
+                               lines.append)
+    assert "popularity" not in first and automix.mix_bases(moved, out.order, [])[0]["model"] == "popularity"
     new = [r for r in again if r["params"]["base"] == "popularity"]
     assert len(new) == 2 * 5 and len(lines) == 10  # mf's and iALS's five weights with it, the only ones ranked
-    assert (tmp_path / tune.MIX_FILE).read_text().count("\n") == before + 10
+    assert (tmp_path / automix.MIX_FILE).read_text().count("\n") == before + 10
     # no room for a base's fit and its rankings: none is ranked, and the log says so
     lines.clear()
-    assert tune.mix_search(tmp_path / "none", ranked, rows, out.order, [], CONFIG, lambda name: 0.0,
+    assert automix.mix_search(tmp_path / "none", ranked, rows, out.order, [], CONFIG, lambda name, base: 0.0,
                            lines.append) == []
     assert lines and all(line.endswith("left out, for want of time") for line in lines)
 
@@ -473,8 +494,8 @@ def test_a_closed_form_model_starts_only_with_room_for_a_point_as_dear_as_any_so
             {"model": "bspm", "state": "complete", "seconds": 57.0},
             {"model": "bspm", "state": "fail", "seconds": 300.0},
             {"model": "lightgcn", "state": "complete", "seconds": 500.0, "epochs": 5}]
-    assert tune.entry_seconds(rows, 10.0) == 57.0  # closed-form, finished
-    assert tune.entry_seconds([], 10.0) == 10.0
+    assert tunecost.entry_seconds(rows, 10.0) == 57.0  # closed-form, finished
+    assert tunecost.entry_seconds([], 10.0) == 10.0
 
 
 def test_the_mixes_use_the_room_the_trials_kept_for_them(tmp_path, monkeypatch):
@@ -482,7 +503,7 @@ def test_the_mixes_use_the_room_the_trials_kept_for_them(tmp_path, monkeypatch):
     themselves and were left out. Here the reserve is the whole budget once iALS has a point: every closed-form
     model after it goes unreached, and the mixes still run."""
     monkeypatch.setattr(tune, "mix_reserve", lambda rows, order, rechecks, trained=True:
-                        1e12 if tune.best_ials(rows) else 0.0)
+                        1e12 if automix.best_ials(rows) else 0.0)
     lines = []
     out = search(tmp_path, data(), SideGraphs(40, 60), "auto", CONFIG, TuneConfig(budget_seconds=1e6, holdouts=1),
                  Budget(1e6, clock=lambda: 0.0, start=0.0), models=[], log=lines.append)
@@ -500,17 +521,17 @@ def test_auto_keeps_room_for_the_mixes_while_its_trials_run():
     order = ["bspm", "mf"]
     # the filter fitted again, each part scored once and ranked at five weights (1.5 + 5 x 0.2 rankings of the
     # filter's), and the trained part trained again to its best epoch
-    assert tune.mix_reserve(rows, order, []) == pytest.approx(1.3 * 10 + 2.5 * 4 + 1.25 * 10 * 8)
-    assert tune.mix_reserve(rows[:1], order, []) == pytest.approx(1.3 * 10 + 2.5 * 4)
-    assert tune.mix_reserve(rows[1:], order, []) == 0.0
+    assert automix.mix_reserve(rows, order, []) == pytest.approx(1.3 * 10 + 2.5 * 4 + 1.25 * 10 * 8)
+    assert automix.mix_reserve(rows[:1], order, []) == pytest.approx(1.3 * 10 + 2.5 * 4)
+    assert automix.mix_reserve(rows[1:], order, []) == 0.0
     # with an iALS point: a part of BSPM's mixes, fitted twice (on the holdout and in the refit); a trained trial
     # keeps room for the closed-form choice's mixes only, and while the closed-form grids run (no trained part to
     # come) the iALS mixes of every base are kept
     ials = {"model": "ials", "number": 0, "state": "complete", "value": 0.29, "params": {}, "seconds": 6.0,
             "fit_seconds": 5.0}
     order = ["bspm", "ials", "mf"]
-    assert tune.mix_reserve(rows + [ials], order, []) == pytest.approx(
+    assert automix.mix_reserve(rows + [ials], order, []) == pytest.approx(
         1.3 * 10 + 2 * 2.5 * 4 + 2.3 * 5 + 1.25 * 10 * 8)  # a trained trial keeps the closed-form choice's mixes
-    assert tune.mix_reserve([rows[0], ials], order, [], trained=False) == pytest.approx(
+    assert automix.mix_reserve([rows[0], ials], order, [], trained=False) == pytest.approx(
         1.3 * 10 + 2.5 * 4 + 2.3 * 5)
-    assert tune.mix_reserve([ials], order, [], trained=False) == 0.0  # iALS alone: nothing to mix it with
+    assert automix.mix_reserve([ials], order, [], trained=False) == 0.0  # iALS alone: nothing to mix it with
