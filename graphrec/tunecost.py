@@ -91,13 +91,14 @@ class PublishCost:
 
     def seconds(self, name: str | None, rows: Sequence[dict] = (), base: str | None = None) -> float:
         """For a winner of model ``name`` (None: a trained one; "mix": a mix of closed-form ``base``), its trials'
-        rows in ``rows``."""
+        rows in ``rows``. A model scored by its embeddings alone (a trained one, iALS, popularity) writes no
+        item–item rows."""
         if not self.n_users + self.n_items:
             return 0.0
         seconds = self.FIXED + self.write_seconds("embeddings")
-        closed = base if name == "mix" else name if name is not None and model_class(name).closed_form else None
-        if closed is not None:
-            seconds += self.write_seconds("item_item") + self.rows_seconds(closed, rows)
+        rows_of = base if name == "mix" else name  # the model whose item–item rows are written, if it has any
+        if rows_of is not None and not model_class(rows_of).dot_product_scores:
+            seconds += self.write_seconds("item_item") + self.rows_seconds(rows_of, rows)
         return seconds
 
     @classmethod

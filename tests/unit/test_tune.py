@@ -190,7 +190,8 @@ def test_publish_cost_scales_a_timed_publish_and_estimates_from_the_graph_size_a
     # a mix: both parts' embeddings, and its base's rows formed and written
     assert cost.seconds("mix", rows, "sgfcf") == pytest.approx(10 + embeddings + item_item + 4.0)
     assert cost.seconds("mix", rows, "bspm") == cost.seconds("bspm", rows)
-    assert cost.seconds("lightgcn", rows) == cost.seconds("mf")
+    assert cost.seconds("lightgcn", rows) == cost.seconds("ials", rows) == cost.seconds("mf")  # embeddings alone
+    assert cost.seconds("mix", rows, "ials") == cost.seconds("mf")  # iALS + a trained part: two parts' embeddings
     # a publish timed in this home replaces the writes' rates (a quarter on top, scaled by the graph's size)
     timed = replace(cost, measured={"embeddings": [1_500, 4.0], "item_item": [100_000, 20.0]})
     assert timed.seconds("mf") == pytest.approx(10 + 1.25 * 4.0 * 2)
