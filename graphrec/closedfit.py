@@ -124,13 +124,31 @@ def search(name: str, data: RecData, grid: Mapping[str, Sequence] | None = None,
         seconds_fit = time.perf_counter() - start
         valid = evaluate_model(model, ranked, "valid", config, evaluate, beyond=False)
         trial = {"hparams": model.hparams(), "valid": valid, "seconds_fit": seconds_fit,
-                 "seconds_eval": time.perf_counter() - start - seconds_fit}
+                 "seconds_eval": time.perf_counter() - start - seconds_fit,
+                 # rows cost what the fit's, so a point that reused one reuses its timing too
+                 "seconds_rows": trials[-1]["seconds_rows"] if previous is not None else rows_seconds(model)}
         trials.append(trial)
         if callback is not None:
             callback(trial)
         previous = model
     best = max(trials, key=lambda t: t["valid"][config.metric])
     return SearchResult(best=best["hparams"], best_valid=best["valid"], trials=trials)
+
+
+def rows_seconds(model) -> float:
+    """Seconds forming every item's row of fitted ``model``'s S would take (publishing a closed-form model stores
+    each item's largest entries: :mod:`graphrec.itemgraph`), from one block of rows formed and topped as the publish
+    forms them; 0 for a model scored by its embeddings alone. Fewer rows foretell too little: on Gowalla 128 of BSPM's
+    foretold 149 s of the 254 s that every row took (``benchmarks/publish_rows.py``)."""
+    from graphrec.itemgraph import BLOCK, SIMILAR_DEFAULT
+
+    if model.dot_product_scores or model.not_servable or model.n_items < 2:  # no rows, or never published
+        return 0.0
+    items = torch.arange(min(BLOCK, model.n_items))
+    start = time.perf_counter()
+    with torch.no_grad():
+        model.item_rows(items).topk(min(SIMILAR_DEFAULT, model.n_items - 1), dim=1)
+    return (time.perf_counter() - start) * model.n_items / items.numel()
 
 
 def sample_valid_users(data: RecData, n_users: int, seed: int) -> RecData:

@@ -26,7 +26,10 @@ SIMILAR_DEFAULT = 100   # neighbours kept per item (BENCHMARKS.md: GF-CF on Gowa
                         # s=100, 82% at s=50)
 
 
-def neighbours(model, s: int, block: int = 512, skip: int = 0) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+BLOCK = 512  # items whose rows are formed at once
+
+
+def neighbours(model, s: int, block: int = BLOCK, skip: int = 0) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
     """Each item's ``s`` largest entries of its row of the model's S (itself excluded; the first ``skip`` left out),
     in blocks of ``block`` items: yields (first item, (B, s - skip) values, indices). Never an item x item matrix."""
     n_items = model.n_items

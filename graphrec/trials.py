@@ -194,7 +194,8 @@ def search_closed(study, name: str, data: RecData, config: TrainConfig,
             params=params, value=point["valid"][config.metric],
             distributions={k: optuna.distributions.CategoricalDistribution(tuple(space[k])) for k in space},
             user_attrs={"best_epoch": 0, "epochs": 0, "seconds": point["seconds_fit"] + point["seconds_eval"],
-                        "fit_seconds": point["seconds_fit"], "valid": point["valid"], "curve": [], "stopped": ""}))
+                        "fit_seconds": point["seconds_fit"], "rows_seconds": point.get("seconds_rows", 0.0),
+                        "valid": point["valid"], "curve": [], "stopped": ""}))
         log(trial_line(name, study.trials[-1] if frozen is None else frozen))
 
     try:

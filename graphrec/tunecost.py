@@ -56,13 +56,11 @@ class PublishCost:
     for a closed-form model, or a mix through its base, forming each item's row of S and writing its ``similar``
     largest entries. The writes come from the graph's size at slow rates (a loaded 2-core machine writing over Bolt)
     until a publish was timed in this home (``measured``: part -> (size, seconds), :meth:`load`), then from that, a
-    quarter on top. Forming the rows comes from the model's own trials: a row of S and a ranked user are one
-    application of the filter each, so the rows take ``n_items / ranked_users`` times the slowest ranking of the
-    model's points on the holdout. On Gowalla (5,000 users ranked) that foretold 280 s for BSPM's rows, which took
-    223 s, and 491 s for ChebyCF's, which took 457 s; SGFCF's took 27 s where 100 were foretold. Before, one rate for
-    every closed-form model (and thrice it for a mix) kept 830 s free for SGFCF, whose publish took 275 s, and
-    2,490 s for a mix: a fresh home's 30-minute search on Gowalla stopped at 19 minutes, no mix tried. No sizes (no
-    publish): nothing is kept free."""
+    quarter on top. Forming the rows comes from the model's own trials, each of which timed a few rows
+    (:func:`graphrec.closedfit.rows_seconds`). Before, one rate for every closed-form model (and thrice it for a mix)
+    kept 830 s free for SGFCF on Gowalla, whose publish took 275 s, and 2,490 s for a mix: a fresh home's 30-minute
+    search stopped at 19 minutes, no mix tried; while BSPM's rows took 223 s and ChebyCF's 457 s, SGFCF's 27 s
+    (``benchmarks/publish_rows.py``). No sizes (no publish): nothing is kept free."""
 
     n_users: int = 0
     n_items: int = 0
@@ -70,8 +68,9 @@ class PublishCost:
     similar: int = 100
     measured: dict | None = None
     FIXED = 10.0  # the run node, switching the served run, creating the vector index and waiting for it
-    RATE = {"embeddings": 2_000.0, "item_item": 15_000.0}  # nodes or relationships written per second (Gowalla's
-    # 4.1 M item–item rows: ~17,000 a second at load 3.5, ~9,500 at load 8)
+    RATE = {"embeddings": 700.0, "item_item": 15_000.0}  # nodes or relationships written per second: Gowalla's
+    # 70,839 low-pass embeddings of SGFCF and their index took 116 s; its 4.1 M item–item rows 153 s at load 2, and
+    # LinkProp's ~440 s at load 8
 
     def size(self, part: str) -> int:
         return self.n_users + self.n_items if part == "embeddings" else self.n_items * self.similar
@@ -84,9 +83,13 @@ class PublishCost:
         return self.size(part) / self.RATE[part]
 
     def rows_seconds(self, name: str, rows: Sequence[dict]) -> float:
-        """Seconds to form every item's row of closed-form ``name``'s S, from its points' rankings in ``rows``."""
-        ranking = max((r["seconds"] - r.get("fit_seconds", 0.0) for r in rows
-                       if r["model"] == name and r["state"] == "complete" and not r.get("epochs")), default=0.0)
+        """Seconds to form every item's row of closed-form ``name``'s S: the most its points in ``rows`` timed
+        (:func:`graphrec.closedfit.rows_seconds`), else (a search saved before they were timed) from their
+        rankings."""
+        points = [r for r in rows if r["model"] == name and r["state"] == "complete" and not r.get("epochs")]
+        if any("rows_seconds" in r for r in points):
+            return max(r.get("rows_seconds", 0.0) for r in points)
+        ranking = max((r["seconds"] - r.get("fit_seconds", 0.0) for r in points), default=0.0)
         return ranking * self.n_items / max(1, self.ranked_users)
 
     def seconds(self, name: str | None, rows: Sequence[dict] = (), base: str | None = None) -> float:

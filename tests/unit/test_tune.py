@@ -5,7 +5,7 @@ import optuna
 import pytest
 import torch
 
-from graphrec import automix, choice, trials, tune, tunecost
+from graphrec import automix, choice, closedfit, trials, tune, tunecost
 from graphrec.choice import choose
 from graphrec.errors import ConfigError
 from graphrec.recdata import RecData
@@ -177,7 +177,7 @@ def test_the_whole_command_publish_included_ends_within_its_budget(tmp_path, mon
 def test_publish_cost_scales_a_timed_publish_and_estimates_from_the_graph_size_and_the_trials():
     assert tunecost.PublishCost().seconds("mf") == 0  # nothing published: nothing kept free
     cost = tunecost.PublishCost(n_users=1_000, n_items=2_000, ranked_users=500)
-    embeddings, item_item = 3_000 / 2_000, 200_000 / 15_000  # a vector per user and item; 100 rows per item
+    embeddings, item_item = 3_000 / 700, 200_000 / 15_000  # a vector per user and item; 100 rows per item
     assert cost.seconds("mf") == cost.seconds(None) == pytest.approx(10 + embeddings)
     assert cost.seconds("itemknn") == pytest.approx(10 + embeddings + item_item)  # no trial: rows not yet dear
     # forming the rows: n_items / ranked users times the slowest ranking of the model's points (seconds less fit)
@@ -192,10 +192,28 @@ def test_publish_cost_scales_a_timed_publish_and_estimates_from_the_graph_size_a
     assert cost.seconds("mix", rows, "bspm") == cost.seconds("bspm", rows)
     assert cost.seconds("lightgcn", rows) == cost.seconds("ials", rows) == cost.seconds("mf")  # embeddings alone
     assert cost.seconds("mix", rows, "ials") == cost.seconds("mf")  # iALS + a trained part: two parts' embeddings
+    # the rows the points timed themselves (graphrec.closedfit.rows_seconds), where they did
+    timed_rows = [{**rows[0], "rows_seconds": 30.0}, {**rows[1], "rows_seconds": 25.0}]
+    assert cost.rows_seconds("bspm", timed_rows) == 30.0
     # a publish timed in this home replaces the writes' rates (a quarter on top, scaled by the graph's size)
     timed = replace(cost, measured={"embeddings": [1_500, 4.0], "item_item": [100_000, 20.0]})
     assert timed.seconds("mf") == pytest.approx(10 + 1.25 * 4.0 * 2)
     assert timed.seconds("bspm", rows) == pytest.approx(10 + 1.25 * 4.0 * 2 + 1.25 * 20.0 * 2 + 16.0)
+
+
+def test_a_closed_form_point_times_a_few_of_its_item_rows_to_foretell_its_publish(tmp_path):
+    from graphrec.closedfit import search as grid_search
+    from graphrec.models import build
+
+    d = data()
+    graph = torch.stack(d.train.pairs())
+    points = grid_search("turbocf", d, grid={"alpha": (0.5,)}, config=CONFIG).trials
+    assert points[0]["seconds_rows"] > 0
+    for name in ("ials", "popularity"):  # scored by their embeddings alone: no rows to publish
+        assert closedfit.rows_seconds(build(name, 40, 60, graph=graph, seed=0).fit()) == 0.0
+    study = open_study(tmp_path, "turbocf", 0)
+    trials.search_closed(study, "turbocf", d, CONFIG, grid={"alpha": (0.5,)})
+    assert trials.trial_rows({"turbocf": study})[0]["rows_seconds"] > 0  # kept with the trial for the budget
 
 
 def test_a_publish_records_the_seconds_of_each_part_for_the_next_search(tmp_path):
@@ -512,6 +530,24 @@ def test_the_mixes_use_the_room_the_trials_kept_for_them(tmp_path, monkeypatch):
     assert set(after) <= set(out.not_reached) and "ials: 11 of its grid's 12 points left out, for want of time" in lines
     mixes = [r for r in out.rows if r["model"] == "mix"]
     assert mixes and {m["params"]["trained"] for m in mixes} == {"ials #0"}
+
+
+def test_the_closed_form_grids_keep_room_for_the_dearest_mix_publish_beyond_the_best(tmp_path, monkeypatch):
+    """Gowalla, 30 minutes in a fresh home: a mix of BSPM publishes BSPM's item rows (223 s) where the best, SGFCF,
+    publishes its own (27 s); the grids had used that difference, and every mix was left out. Here a base's mix
+    would take forever to publish: once iALS (a mix part) has a point, no closed-form model after it starts."""
+    monkeypatch.setattr(tune, "mix_reserve", lambda rows, order, rechecks, trained=True:
+                        1.0 if automix.best_ials(rows) else 0.0)
+    monkeypatch.setattr(tune, "mix_bases", lambda rows, order, rechecks:
+                        [r for r in rows if r["model"] == "popularity"])
+    monkeypatch.setattr(tunecost.PublishCost, "seconds", lambda self, name, rows=(), base=None:
+                        1e12 if name == "mix" and base == "popularity" else 0.0)
+    lines = []
+    out = search(tmp_path, data(), SideGraphs(40, 60), "auto", CONFIG, TuneConfig(budget_seconds=1e6, holdouts=1),
+                 Budget(1e6, clock=lambda: 0.0, start=0.0), models=[], log=lines.append)
+    after = tune.CLOSED_ORDER[tune.CLOSED_ORDER.index("ials") + 1:]
+    assert set(after) <= set(out.not_reached) and "ials: 11 of its grid's 12 points left out, for want of time" in lines
+    assert not set(tune.CLOSED_ORDER[:tune.CLOSED_ORDER.index("ials")]) & set(out.not_reached)
 
 
 def test_auto_keeps_room_for_the_mixes_while_its_trials_run():
