@@ -74,7 +74,8 @@ def main() -> None:
         record = {"dataset": args.data.name, "model": name, "commit": commit, "threads": args.threads,
                   "load_1min_start_end": [round(load, 2), round(os.getloadavg()[0], 2)], "n_items": data.n_items,
                   "users_ranked": users, "fit_s": round(fit, 1), "ranking_s": round(ranking, 1),
-                  "rows_s": round(rows, 1), "timed_s": round(timed, 1), "from_ranking_s": round(foretold, 1)}
+                  "rows_s": round(rows, 1), "rows_timed": BLOCK, "timed_s": round(timed, 1),
+                  "from_ranking_s": round(foretold, 1)}
         print(f"{name}: fit {fit:.1f}s, ranking {users:,} users {ranking:.1f}s; every item's row {rows:.1f}s, "
               f"foretold {timed:.1f}s from {BLOCK} rows, {foretold:.1f}s from the ranking", flush=True)
         with open(args.out, "a") as fh:
