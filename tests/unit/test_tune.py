@@ -449,7 +449,9 @@ def test_auto_mixes_its_best_trained_trial_and_ials_with_its_closed_form_leaders
                                                        key=lambda r: r["value"]) for b in bases[1:]]
     weights = [p["weight"] for p in grid_points("mix")]
     mixes = [r for r in out.rows if r["model"] == "mix"]
-    expected = [(b["model"], part, w) for b in bases for part in (f"mf #{best['number']}", f"ials #{ials['number']}")
+    by_value = sorted([(best["value"], f"mf #{best['number']}"), (ials["value"], f"ials #{ials['number']}")],
+                      key=lambda p: -p[0])  # each base's parts, the best on the holdout first
+    expected = [(b["model"], part, w) for b in bases for _, part in by_value
                 if not part.startswith(b["model"] + " ") for w in weights]
     assert [(m["params"]["base"], m["params"]["trained"], m["params"]["weight"]) for m in mixes] == expected
     for m in mixes:  # its refit fits the base in full and the part; its test ranks like its weights did
@@ -506,6 +508,29 @@ def test_a_resumed_search_mixes_the_parts_it_leads_with_now(tmp_path):
     assert automix.mix_search(tmp_path / "none", ranked, rows, out.order, [], CONFIG, lambda name, base: 0.0,
                            lines.append) == []
     assert lines and all(line.endswith("left out, for want of time") for line in lines)
+
+
+def test_where_a_base_cannot_hold_every_part_the_weakest_part_is_left_out_first(tmp_path, monkeypatch):
+    """Gowalla: a LightGCN trial of 0.08, its refit counted beside BSPM's, left BSPM's mix with iALS (0.215) out."""
+    d, side, config = data(), SideGraphs(40, 60), TuneConfig(max_trials=1, holdouts=1)
+    out = search(tmp_path / "first", d, side, "auto", CONFIG, config, Budget(None), models=["mf"])
+    from graphrec.closedfit import valid_ranking
+
+    ranked = valid_ranking(d, config.valid_users, CONFIG.seed)
+    rows = [r for r in out.rows if r["model"] != "mix"]
+    real_parts = automix.mix_parts
+
+    def parts(folder, rows, config):  # the trained part dear to refit and weak; iALS cheap and strong
+        found = {p["model"]: p for p in real_parts(folder, rows, config)}
+        return [{**found["mf"], "value": 0.01, "refit_seconds": 1e6}, {**found["ials"], "value": 0.9}]
+
+    monkeypatch.setattr(automix, "mix_parts", parts)
+    (tmp_path / "first" / automix.MIX_FILE).unlink()  # the search's own mixes, ranked with room for everything
+    lines = []
+    mixes = automix.mix_search(tmp_path / "first", ranked, rows, out.order, [], CONFIG, lambda name, base: 1e5,
+                               lines.append)
+    assert mixes and {m["params"]["trained"].split(" #")[0] for m in mixes} == {"ials"}
+    assert any(line.startswith("mix of mf #") and line.endswith("left out, for want of time") for line in lines)
 
 
 def test_a_closed_form_model_starts_only_with_room_for_a_point_as_dear_as_any_so_far():
