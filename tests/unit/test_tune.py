@@ -583,7 +583,7 @@ def test_auto_keeps_room_for_the_mixes_while_its_trials_run():
     order = ["bspm", "mf"]
     # the filter fitted again, each part scored once and ranked at five weights (1.5 + 5 x 0.2 rankings of the
     # filter's), and the trained part trained again to its best epoch
-    assert automix.mix_reserve(rows, order, []) == pytest.approx(1.3 * 10 + 2.5 * 4 + 1.25 * 10 * 8)
+    assert automix.mix_reserve(rows, order, []) == pytest.approx(1.3 * 10 + 2.5 * 4 + 1.3 * 10 * 8)
     assert automix.mix_reserve(rows[:1], order, []) == pytest.approx(1.3 * 10 + 2.5 * 4)
     assert automix.mix_reserve(rows[1:], order, []) == 0.0
     # with an iALS point: a part of BSPM's mixes, fitted twice (on the holdout and in the refit); a trained trial
@@ -593,7 +593,7 @@ def test_auto_keeps_room_for_the_mixes_while_its_trials_run():
             "fit_seconds": 5.0}
     order = ["bspm", "ials", "mf"]
     assert automix.mix_reserve(rows + [ials], order, []) == pytest.approx(
-        1.3 * 10 + 2 * 2.5 * 4 + 2.3 * 5 + 1.25 * 10 * 8)  # a trained trial keeps the closed-form choice's mixes
+        1.3 * 10 + 2 * 2.5 * 4 + 2.3 * 5 + 1.3 * 10 * 8)  # a trained trial keeps the closed-form choice's mixes
     assert automix.mix_reserve([rows[0], ials], order, [], trained=False) == pytest.approx(
         1.3 * 10 + 2.5 * 4 + 2.3 * 5)
     assert automix.mix_reserve([ials], order, [], trained=False) == 0.0  # iALS alone: nothing to mix it with
