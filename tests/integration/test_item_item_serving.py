@@ -216,9 +216,9 @@ def test_auto_serves_a_mix_where_it_wins_on_the_holdout(graph, settings, monkeyp
     clustered_graph(graph)
     real = tune.choose
 
-    def mix_first(rows, order, rechecks=()):  # the mix at weight 0.5, wherever auto ranked one
-        return next((r for r in rows if r["model"] == "mix" and r["hparams"]["weight"] == 0.5), None) or \
-            real(rows, order, rechecks)
+    def mix_first(rows, order, rechecks=()):  # mf's mix at weight 0.5, wherever auto ranked one
+        return next((r for r in rows if r["model"] == "mix" and r["hparams"]["weight"] == 0.5
+                     and r["params"]["trained"].startswith("mf #")), None) or real(rows, order, rechecks)
 
     monkeypatch.setattr(tune, "choose", mix_first)
     out = run_cli(settings, "tune", "--model", "auto", "--models", "mf", "--epochs", "2", "--trials", "1",
