@@ -198,6 +198,13 @@ def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], 
 
 
 
+def reserved_bases(rows: list[dict], order: list[str], rechecks: list[dict], trained: bool = True) -> list[dict]:
+    """The bases whose mixes a trial keeps room for (:func:`mix_reserve`, and their publish): the closed-form choice
+    alone when asked for a trained trial (a trained part is to come), every base of :func:`mix_bases` otherwise."""
+    bases = mix_bases(rows, order, rechecks)
+    return bases[:1] if trained else bases
+
+
 def mix_reserve(rows: list[dict], order: list[str], rechecks: list[dict], trained: bool = True) -> float:
     """Wall seconds :func:`mix_search` is expected to take, should it find a mix the winner too: each base's fit
     (:func:`mix_bases`) and its ranking at every weight with each part, iALS's fit (on the holdout, then in the
@@ -207,8 +214,7 @@ def mix_reserve(rows: list[dict], order: list[str], rechecks: list[dict], traine
     models no trial at all). 0 before a base and a part exist."""
     from graphrec.closedfit import grid_points
 
-    bases, ials = mix_bases(rows, order, rechecks), best_ials(rows)
-    bases = bases[:1] if trained else bases
+    bases, ials = reserved_bases(rows, order, rechecks, trained), best_ials(rows)
     weights, seconds = len(grid_points("mix")), 0.0
     for base in bases:
         parts = int(trained) + (ials is not None and base["model"] != "ials")

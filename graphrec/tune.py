@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from graphrec.automix import MIX_FILE, keep_trained, mix_bases, mix_reserve, mix_search
+from graphrec.automix import MIX_FILE, keep_trained, mix_reserve, mix_search, reserved_bases
 from graphrec.choice import RECHECK_FILE, choose, leaders, recheck
 from graphrec.closedfit import valid_ranking
 from graphrec.errors import ConfigError, GraphrecError
@@ -237,7 +237,7 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
             # where SGFCF's took 27 s, and the grids had used that time before the mixes came
             reserve = mix_reserve(ranked_rows, order, checks, trained=name in trained)
             if reserve:
-                bases = mix_bases(ranked_rows, order, checks)[:1 if name in trained else None]
+                bases = reserved_bases(ranked_rows, order, checks, trained=name in trained)
                 keep += reserve + max([0.0] + [publish.seconds("mix", ranked_rows, b["model"]) - best_publish
                                                for b in bases])
         own = export_seconds + publish.seconds(name, ranked_rows)

@@ -563,7 +563,7 @@ def test_the_closed_form_grids_keep_room_for_the_dearest_mix_publish_beyond_the_
     would take forever to publish: once iALS (a mix part) has a point, no closed-form model after it starts."""
     monkeypatch.setattr(tune, "mix_reserve", lambda rows, order, rechecks, trained=True:
                         1.0 if automix.best_ials(rows) else 0.0)
-    monkeypatch.setattr(tune, "mix_bases", lambda rows, order, rechecks:
+    monkeypatch.setattr(tune, "reserved_bases", lambda rows, order, rechecks, trained=True:
                         [r for r in rows if r["model"] == "popularity"])
     monkeypatch.setattr(tunecost.PublishCost, "seconds", lambda self, name, rows=(), base=None:
                         1e12 if name == "mix" and base == "popularity" else 0.0)
