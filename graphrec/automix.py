@@ -1,15 +1,18 @@
 """Auto's mixes (:mod:`graphrec.tune`): a closed-form base and a second part, each at its best point, blended at each
 weight of the mix's grid and ranked on the holdout.
 
-Last (:func:`mix_search`), auto ranks :class:`graphrec.models.hybrid.FilterMix` of each part, its best finished
-trained trial (the embeddings at its best epoch, kept as the trials run: :func:`keep_trained`) and iALS at its best
-point, with each of its closed-form leaders (:func:`mix_bases`) at each weight of the mix's grid on the first holdout;
-a mix best there is served like any winner, and the trials keep room for the mixes (:func:`mix_reserve`). On
-DiffNet-Yelp BSPM and MHCN tested 0.0396 and 0.0441 Recall@20 alone and 0.0471 mixed; auto's mixes tested 0.0445
-there (BSPM + XSimGCL) and 0.3030 on Last.fm (SGFCF + SEPT, against 0.2914 for SEPT alone; BENCHMARKS.md): a filter
-and a trained model err on different items. iALS is such a part fitted in seconds: on Gowalla BSPM with it tested
-0.1975 against 0.1928 alone (scratch, 8,000 users; the mix the holdout put first), where the holdout's best filter,
-SGFCF, tested 0.1855, and 0.1892 with it.
+Auto ranks :class:`graphrec.models.hybrid.FilterMix` of each part with each of its closed-form leaders
+(:func:`mix_bases`) at each weight of the mix's grid on the first holdout (:func:`mix_search`): iALS at its best point
+once the closed-form grids are done, before any trained trial, and the best finished trained trial (the embeddings at
+its best epoch, kept as the trials run: :func:`keep_trained`) last. A mix best there is served like any winner, and
+the trials keep room for the mixes still to come (:func:`mix_reserve`). On DiffNet-Yelp BSPM and MHCN tested 0.0396
+and 0.0441 Recall@20 alone and 0.0471 mixed; auto's mixes tested 0.0445 there (BSPM + XSimGCL) and 0.3030 on Last.fm
+(SGFCF + SEPT, against 0.2914 for SEPT alone; BENCHMARKS.md): a filter and a trained model err on different items.
+iALS is such a part fitted in seconds: on Gowalla BSPM with it tested 0.1975 against 0.1928 alone (scratch, 8,000
+users; the mix the holdout put first), where the holdout's best filter, SGFCF, tested 0.1855, and 0.1892 with it.
+Its mixes come before the trained trials because, mixed last, they competed with them for what was left: on Gowalla
+a LightGCN trial scoring 0.08 on the holdout took the minutes BSPM's mix with iALS needed (0.1982 on test, against
+ChebyCF's 0.1940 alone), and at load 3 that mix was left out.
 """
 
 from __future__ import annotations
@@ -83,9 +86,9 @@ def best_ials(rows: list[dict]) -> dict | None:
 
 
 
-def mix_parts(folder: Path, rows: list[dict], config: TrainConfig) -> list[dict]:
+def mix_parts(folder: Path, rows: list[dict], config: TrainConfig, trained: bool = True) -> list[dict]:
     """The second parts :func:`mix_search` tries: the best finished trained trial (its embeddings at its best epoch,
-    kept by :func:`keep_trained`) and iALS's best point (fitted again on the holdout's train when a mix needs it).
+    kept by :func:`keep_trained`; ``trained`` False: none) and iALS's best point (fitted again on the holdout's train when a mix needs it).
     Each: ``model``, ``label``, ``trained_hp``, ``trained_config``, ``embeddings`` (None until fitted), ``value`` and
     ``fit_seconds`` (on the holdout; None: it has its embeddings) and ``refit_seconds`` (what the mix's refit spends on
     it)."""
@@ -93,7 +96,7 @@ def mix_parts(folder: Path, rows: list[dict], config: TrainConfig) -> list[dict]
 
     parts = []
     path = folder / TRAINED_FILE
-    kept = torch.load(path, weights_only=True) if path.is_file() else None
+    kept = torch.load(path, weights_only=True) if trained and path.is_file() else None
     trial = kept and next((r for r in rows if r["model"] == kept["model"] and r["number"] == kept["number"]
                            and r["state"] == "complete"), None)
     if trial:
@@ -117,7 +120,7 @@ def mix_parts(folder: Path, rows: list[dict], config: TrainConfig) -> list[dict]
 
 def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], rechecks: list[dict],
                config: TrainConfig, room: Callable[..., float],
-               log: Callable[[str], None] = lambda text: None) -> list[dict]:
+               log: Callable[[str], None] = lambda text: None, trained: bool = True) -> list[dict]:
     """Rank :class:`graphrec.models.hybrid.FilterMix` of each part (:func:`mix_parts`: the best finished trained
     trial, iALS's best point) with each closed-form base (:func:`mix_bases`: the closed-form choice first) at each
     weight of the mix's grid on the holdout ``data`` (the trials' ranked holdout). A base is fitted again on the
@@ -125,7 +128,8 @@ def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], 
     its fit, iALS's if still to come, its rankings and its part's refit. Returns one row per (base, part,
     weight), as :func:`graphrec.trials.trial_rows` gives trials (``params``: the parts and the weight, ``hparams``:
     the mix's constructor arguments for the refit), each appended to ``mixes.jsonl`` as it ends; a resumed search
-    reads them back and ranks only those left (a part or base that changed since is mixed anew)."""
+    reads them back and ranks only those left (a part or base that changed since is mixed anew). ``trained`` False:
+    iALS's mixes alone (auto ranks them before its trained trials, and the trained part's last)."""
     import datetime
 
     import torch
@@ -135,7 +139,7 @@ def mix_search(folder: Path, data: RecData, rows: list[dict], order: list[str], 
     from graphrec.models.hybrid import FilterMix
     from graphrec.trainedmix import weighted_valid
 
-    parts, before, done = mix_parts(folder, rows, config), read_lines(folder / MIX_FILE), []
+    parts, before, done = mix_parts(folder, rows, config, trained), read_lines(folder / MIX_FILE), []
     graph = torch.stack(data.train.pairs())
     for base_row in mix_bases(rows, order, rechecks) if parts else []:
         base_hp, todo = dict(base_row["params"]), []
@@ -207,22 +211,27 @@ def reserved_bases(rows: list[dict], order: list[str], rechecks: list[dict], tra
 
 def mix_reserve(rows: list[dict], order: list[str], rechecks: list[dict], trained: bool = True) -> float:
     """Wall seconds :func:`mix_search` is expected to take, should it find a mix the winner too: each base's fit
-    (:func:`mix_bases`) and its ranking at every weight with each part, iALS's fit (on the holdout, then in the
-    refit), and the trained part's training again to its best epoch (a mix's refit costs that on top of a closed-form
-    one's). ``trained``: asked for a trained trial, so a trained part is to come, and only the closed-form choice's
-    mixes are kept free (with every base, on DiffNet-Yelp at a quarter of a core, the reserve left the trained
-    models no trial at all). 0 before a base and a part exist."""
+    (:func:`mix_bases`) and its ranking at every weight with each part not yet mixed with it (``rows`` holds the
+    mixes ranked so far), iALS's fit (on the holdout, then in the refit) where a base still waits for it, and the
+    trained part's training again to its best epoch (a mix's refit costs that on top of a closed-form one's).
+    ``trained``: asked for a trained trial, so a trained part is to come, and only the closed-form choice's mixes are
+    kept free (with every base, on DiffNet-Yelp at a quarter of a core, the reserve left the trained models no trial
+    at all). 0 before a base and a part exist."""
     from graphrec.closedfit import grid_points
 
     bases, ials = reserved_bases(rows, order, rechecks, trained), best_ials(rows)
-    weights, seconds = len(grid_points("mix")), 0.0
+    mixed = {(r["params"]["base"], r["params"]["trained"]) for r in rows if r["model"] == "mix"}
+    weights, seconds, with_ials = len(grid_points("mix")), 0.0, False
     for base in bases:
-        parts = int(trained) + (ials is not None and base["model"] != "ials")
+        todo_ials = ials is not None and base["model"] != "ials" and \
+            (base["model"], f"ials #{ials['number']}") not in mixed
+        with_ials = with_ials or todo_ials
+        parts = int(trained) + todo_ials
         if parts:
             seconds += 1.3 * full_fit(base, rows)["fit_seconds"] + parts * mix_ranking_seconds(base, weights)
     if not seconds:
         return 0.0
-    if ials is not None:
+    if with_ials:
         seconds += 2.3 * full_fit(ials, rows)["fit_seconds"]
     done = [r for r in rows if r.get("epochs") and r["state"] == "complete" and r["value"] is not None]
     part = max(done, key=lambda r: r["value"], default=None)

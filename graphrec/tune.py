@@ -217,8 +217,10 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
     checks: list[dict] = []  # the closed-form leaders ranked again (recheck), once the closed-form grids are done
     margin = budget_margin(budget)
 
+    mixes: list[dict] = []  # auto's mixes ranked so far (graphrec.automix): iALS's once the grids are done
+
     def rows() -> list[dict]:
-        return trial_rows(studies)
+        return trial_rows(studies) + mixes
 
     def room(share: float | None, name: str, base: str | None = None) -> float:
         """Wall seconds the next trial (of model ``name``; a mix of closed-form ``base``) may take: what is left once
@@ -273,6 +275,12 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
         log("one holdout decides: the valid split was not drawn at random, so random re-draws would judge another "
             "task (--holdouts N to re-check the closed-form leaders anyway)")
 
+    def mix_room(name: str, base: str | None = None) -> float:
+        return room(None, name, base)
+
+    if model == "auto":  # iALS's mixes before the trained trials, which would otherwise spend the time they need
+        mixes = mix_search(folder, ranked, rows(), order, checks, config, mix_room, log, trained=False)
+        write_records(folder, rows(), config.metric)
     for name in trained:
         studies[name] = open_study(folder, name, config.seed, tune.startup_trials, tune.warmup_epochs)
     keep = keep_trained(folder) if model == "auto" else None
@@ -313,9 +321,10 @@ def search(folder: Path, data: RecData, side: SideGraphs, model: str, config: Tr
         run_trial(studies[lead], lead, ranked, side, config, config.seed,
                   None if seconds == float("inf") else seconds, log, keep)
         write_records(folder, rows(), config.metric)
-    mixes = mix_search(folder, ranked, rows(), order, checks, config,
-                       lambda name, base=None: room(None, name, base), log) if model == "auto" else []
-    final, order = rows() + mixes, order + (["mix"] if mixes else [])
+    if model == "auto":  # the trained part's mixes (those of iALS ranked above are read back, not ranked again)
+        later = mix_search(folder, ranked, rows(), order, checks, config, mix_room, log)
+        mixes = list({r["number"]: r for r in mixes + later}.values())
+    final, order = rows(), order + (["mix"] if mixes else [])
     write_records(folder, final, config.metric)
     return SearchOutcome(final, choose(final, order, checks), skipped, not_reached, order, scale, checks, publish)
 

@@ -156,7 +156,8 @@ def refit_estimate(row: dict | None, export_seconds: float, scale: float = 1.0) 
 
 def full_fit(row: dict | None, rows: list[dict]) -> dict | None:
     """``row`` with its model's dearest fit: a closed-form grid point that reused an earlier point's fit (SGFCF's
-    gamma, a hybrid's weight) records a fit of ~0 s, but its refit fits in full."""
-    if row is None or row.get("epochs"):
+    gamma, a hybrid's weight) records a fit of ~0 s, but its refit fits in full. A mix's row records its refit's fit
+    in full already (its base's and its part's)."""
+    if row is None or row.get("epochs") or row["model"] == "mix":
         return row
     return {**row, "fit_seconds": max(r.get("fit_seconds", 0.0) for r in rows if r["model"] == row["model"])}

@@ -449,10 +449,9 @@ def test_auto_mixes_its_best_trained_trial_and_ials_with_its_closed_form_leaders
                                                        key=lambda r: r["value"]) for b in bases[1:]]
     weights = [p["weight"] for p in grid_points("mix")]
     mixes = [r for r in out.rows if r["model"] == "mix"]
-    by_value = sorted([(best["value"], f"mf #{best['number']}"), (ials["value"], f"ials #{ials['number']}")],
-                      key=lambda p: -p[0])  # each base's parts, the best on the holdout first
-    expected = [(b["model"], part, w) for b in bases for _, part in by_value
-                if not part.startswith(b["model"] + " ") for w in weights]
+    # iALS's mixes with each base (but itself) come before the trained trials, the trained part's with each base last
+    expected = [(b["model"], part, w) for part in (f"ials #{ials['number']}", f"mf #{best['number']}")
+                for b in bases if not part.startswith(b["model"] + " ") for w in weights]
     assert [(m["params"]["base"], m["params"]["trained"], m["params"]["weight"]) for m in mixes] == expected
     for m in mixes:  # its refit fits the base in full and the part; its test ranks like its weights did
         assert m["fit_seconds"] > 0 and tunecost.test_estimate(m) == m["seconds"] - m["fit_seconds"] > 0
@@ -475,6 +474,10 @@ def test_auto_mixes_its_best_trained_trial_and_ials_with_its_closed_form_leaders
     done = [r for r in out.rows if r["state"] == "complete" and r["value"] is not None]
     assert out.winner["value"] == max(r["value"] for r in done) and "mix" in out.order
     assert sum(line.startswith("mix of ") for line in lines) == len(expected)
+    # iALS's mixes were ranked before the first trained trial, the trained part's after the last
+    steps = [line.split()[2] if line.startswith("mix of ") else "trial" for line in lines
+             if line.startswith(("mix of ", "trial mf "))]
+    assert [s for i, s in enumerate(steps) if i == 0 or steps[i - 1] != s] == ["ials", "trial", "mf"]
     # resumed with nothing new: the mixes are read back, not ranked again
     resumed = search(tmp_path, d, side, "auto", CONFIG, config, Budget(None), models=["mf"], log=lines.append)
     assert sum(line.startswith("mix of ") for line in lines) == len(expected)
@@ -520,8 +523,8 @@ def test_where_a_base_cannot_hold_every_part_the_weakest_part_is_left_out_first(
     rows = [r for r in out.rows if r["model"] != "mix"]
     real_parts = automix.mix_parts
 
-    def parts(folder, rows, config):  # the trained part dear to refit and weak; iALS cheap and strong
-        found = {p["model"]: p for p in real_parts(folder, rows, config)}
+    def parts(folder, rows, config, trained=True):  # the trained part dear to refit and weak; iALS cheap and strong
+        found = {p["model"]: p for p in real_parts(folder, rows, config, trained)}
         return [{**found["mf"], "value": 0.01, "refit_seconds": 1e6}, {**found["ials"], "value": 0.9}]
 
     monkeypatch.setattr(automix, "mix_parts", parts)
@@ -597,3 +600,8 @@ def test_auto_keeps_room_for_the_mixes_while_its_trials_run():
     assert automix.mix_reserve([rows[0], ials], order, [], trained=False) == pytest.approx(
         1.3 * 10 + 2.5 * 4 + 2.3 * 5)
     assert automix.mix_reserve([ials], order, [], trained=False) == 0.0  # iALS alone: nothing to mix it with
+    # iALS's mixes with BSPM ranked (before the trained trials): a trained trial keeps room for its own part's mix
+    mixed = {"model": "mix", "number": 0, "state": "complete", "value": 0.31, "seconds": 30.0, "fit_seconds": 15.0,
+             "params": {"base": "bspm", "trained": "ials #0", "weight": 0.5}}
+    assert automix.mix_reserve(rows + [ials, mixed], order, []) == pytest.approx(1.3 * 10 + 2.5 * 4 + 1.3 * 10 * 8)
+    assert automix.mix_reserve([rows[0], ials, mixed], order, [], trained=False) == 0.0
