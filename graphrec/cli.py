@@ -933,15 +933,30 @@ def _rechecks_table(rows: list[dict], rechecks: list[dict], metric: str) -> str:
 @click.option("--served", is_flag=True, help="Evaluate the published run through the served Cypher path (one exact "
               "query per test user), beside the same metrics in memory for the same users (test, largest -k).")
 @click.option("--max-users", type=int, help="With --served: only the first this many test users.")
+@click.option("--against", "other", metavar="RUN", help="Compare with RUN on the same users, paired: Recall@K and "
+              "NDCG@K (largest -k) of each, their difference and its 95% bootstrap interval over the users.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def evaluate_cmd(ctx: click.Context, run_id: str, split: str, ks: tuple[int, ...], served: bool,
-                 max_users: int | None, as_json: bool) -> None:
+                 max_users: int | None, other: str | None, as_json: bool) -> None:
     """Full-ranking evaluation of a saved run (default: the latest) on the graph's current data."""
     from graphrec.progress import bar
-    from graphrec.workflow import evaluate_run, evaluate_served
+    from graphrec.workflow import compare_runs, evaluate_run, evaluate_served
 
+    if other and served:
+        raise click.UsageError("--against compares two runs in memory; leave out --served")
     with _connect(ctx) as graph:
+        if other:
+            result = compare_runs(graph, _settings(ctx).runs_dir, run_id, other, split, max(ks), progress=bar)
+            if as_json:
+                _echo_json(result)
+                return
+            click.echo(f"A {result['a']} against B {result['b']}: {result['users']:,} {split} users, paired "
+                       f"(95% interval of A - B over {result['draws']:,} redraws of the users)")
+            for metric, row in result["paired"].items():
+                click.echo(f"{metric:10} A {row['a']:.4f}  B {row['b']:.4f}  A - B {row['diff']:+.4f}  "
+                           f"[{row['low']:+.4f}, {row['high']:+.4f}]  {row['verdict']}")
+            return
         if served:
             run = _load_run(ctx, run_id)
             result = evaluate_served(graph, _settings(ctx).runs_dir, run.id, k=max(ks), max_users=max_users,

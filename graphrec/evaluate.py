@@ -40,7 +40,7 @@ def _csr_rows(ui: UserItems, users: Tensor) -> tuple[Tensor, Tensor]:
 @torch.no_grad()
 def evaluate(scorer: Scorer, data: RecData, split: str = "valid", ks: Sequence[int] = (20,),
              batch_users: int = 2048, beyond_accuracy: bool = False,
-             group: DataParallel | None = None) -> dict[str, float]:
+             group: DataParallel | None = None, per_user: dict | None = None) -> dict[str, float]:
     """Full-ranking metrics of ``scorer`` on ``split`` ('valid' or 'test').
 
     ``scorer`` is ``(user_emb, item_emb)`` (scores are dot products, the contract of every model here) or a callable
@@ -48,7 +48,9 @@ def evaluate(scorer: Scorer, data: RecData, split: str = "valid", ks: Sequence[i
     "n_users": ...}``; ``beyond_accuracy`` adds coverage / avgpop / gini / novelty, and ILD / KG coverage when
     ``data.item_entities`` holds the items' knowledge-graph neighbours. ``group`` (data-parallel training): this
     process ranks every ``world_size``-th user and the metrics' sums are added up over the processes, so each
-    returns the metrics of all the users.
+    returns the metrics of all the users. ``per_user``: a dict filled with each user's accuracy metrics
+    (:meth:`graphrec.metrics.RankingMetrics.user_values`: ``users`` and ``recall@20`` etc.), for a paired comparison
+    of two runs (:mod:`graphrec.compare`).
     """
     if split not in ("valid", "test"):
         raise ConfigError(f"evaluate: split must be 'valid' or 'test', got {split!r}")
@@ -69,8 +71,11 @@ def evaluate(scorer: Scorer, data: RecData, split: str = "valid", ks: Sequence[i
     else:
         score_fn = scorer
     popularity = data.item_popularity() if beyond_accuracy else None
+    if per_user is not None and group is not None:
+        raise ConfigError("evaluate: per_user values are kept in one process (not with a data-parallel group)")
     metrics = RankingMetrics(ks, data.n_items, popularity=popularity, n_users=data.n_users,
-                             item_entities=data.item_entities if beyond_accuracy else None)
+                             item_entities=data.item_entities if beyond_accuracy else None,
+                             keep_users=per_user is not None)
     kmax = max(ks)
     if kmax > data.n_items:
         raise ConfigError(f"evaluate: max K ({kmax}) exceeds n_items ({data.n_items})")
@@ -87,7 +92,9 @@ def evaluate(scorer: Scorer, data: RecData, split: str = "valid", ks: Sequence[i
             scores[rows, items] = -torch.inf
         top = topk_indices(scores, kmax).cpu()  # embeddings may live on a GPU; the bookkeeping is on the CPU
         hits = contains(target_keys, users.unsqueeze(1) * data.n_items + top)
-        metrics.update(top, hits, n_true_all[users])
+        metrics.update(top, hits, n_true_all[users], users)
     if group is not None:
         group.reduce_metrics(metrics)
+    if per_user is not None:
+        per_user.update(metrics.user_values())
     return metrics.compute()

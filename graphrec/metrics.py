@@ -43,12 +43,16 @@ class RankingMetrics:
     """Streaming accumulator of the metrics above at several K in one pass."""
 
     def __init__(self, ks: Sequence[int], n_items: int, popularity: Tensor | None = None,
-                 n_users: int | None = None, item_entities: tuple[Tensor, Tensor] | None = None):
+                 n_users: int | None = None, item_entities: tuple[Tensor, Tensor] | None = None,
+                 keep_users: bool = False):
+        """``keep_users``: also keep each user's accuracy metrics (:meth:`user_values`; ``update`` is then given
+        the users), for a paired comparison of two runs on the same users (:mod:`graphrec.compare`)."""
         ks = sorted({int(k) for k in ks})
         if not ks or ks[0] < 1:
             raise ConfigError(f"RankingMetrics: ks must be positive integers, got {ks}")
         self.ks = ks
         self.n_items = n_items
+        self.keep_users = keep_users
         self.popularity = None if popularity is None else popularity.double()
         self.n_pop_users = n_users
         if popularity is not None and n_users is None:
@@ -67,6 +71,7 @@ class RankingMetrics:
     def reset(self) -> None:
         self.n_users = 0
         self.sums = {(m, k): 0.0 for m in ACCURACY for k in self.ks}
+        self.values: dict[str, list[Tensor]] = {"users": [], **{f"{m}@{k}": [] for m in ACCURACY for k in self.ks}}
         self.exposure = torch.zeros(len(self.ks), self.n_items, dtype=torch.long) \
             if self.popularity is not None else None
         if self.kg is not None:
@@ -74,14 +79,18 @@ class RankingMetrics:
             self.ild_users = [0] * len(self.ks)
             self.kg_reached = torch.zeros(len(self.ks), self.kg[2], dtype=torch.bool)
 
-    def update(self, top_items: Tensor, hits: Tensor, n_true: Tensor) -> None:
-        """``top_items`` (B, >=max K) item ids best first; ``hits`` (B, >=max K) bool; ``n_true`` (B,) counts."""
+    def update(self, top_items: Tensor, hits: Tensor, n_true: Tensor, users: Tensor | None = None) -> None:
+        """``top_items`` (B, >=max K) item ids best first; ``hits`` (B, >=max K) bool; ``n_true`` (B,) counts;
+        ``users`` (B,) their ids (needed with ``keep_users``)."""
         kmax = self.ks[-1]
         if hits.size(1) < kmax:
             raise ConfigError(f"RankingMetrics.update: need the top {kmax} items, got {hits.size(1)}")
+        if self.keep_users and users is None:
+            raise ConfigError("RankingMetrics.update: keep_users needs the batch's users")
         keep = n_true > 0
         if not bool(keep.all()):
             top_items, hits, n_true = top_items[keep], hits[keep], n_true[keep]
+            users = None if users is None else users[keep]
         if n_true.numel() == 0:
             return
         self.n_users += n_true.numel()
@@ -96,16 +105,19 @@ class RankingMetrics:
         ap_num = (prec_at_i * hits).cumsum(1)
         # Reciprocal rank of the first hit within the top i: first-hit rank is where cum_hits first becomes 1.
         first = torch.where(hits.any(1), hits.argmax(1).double() + 1, torch.full_like(n_true, math.inf))
+        if self.keep_users:
+            self.values["users"].append(users.reshape(-1).cpu())
         for k in self.ks:
             h = cum_hits[:, k - 1]
             denom = torch.clamp(n_true, max=k)
-            self.sums["recall", k] += float((h / n_true).sum())
-            self.sums["precision", k] += float(h.sum()) / k
-            self.sums["hit", k] += float((h > 0).sum())
             idcg = idcg_table[denom.long() - 1]
-            self.sums["ndcg", k] += float((dcg[:, k - 1] / idcg).sum())
-            self.sums["mrr", k] += float(torch.where(first <= k, 1.0 / first, 0.0).sum())
-            self.sums["map", k] += float((ap_num[:, k - 1] / denom).sum())
+            per_user = {"recall": h / n_true, "precision": h / k, "hit": (h > 0).double(),
+                        "ndcg": dcg[:, k - 1] / idcg, "mrr": torch.where(first <= k, 1.0 / first, 0.0),
+                        "map": ap_num[:, k - 1] / denom}
+            for m, values in per_user.items():
+                self.sums[m, k] += float(values.sum())
+                if self.keep_users:
+                    self.values[f"{m}@{k}"].append(values)
             if self.exposure is not None:
                 self.exposure[self.ks.index(k)] += torch.bincount(top_items[:, :k].reshape(-1),
                                                                   minlength=self.n_items)
@@ -151,6 +163,15 @@ class RankingMetrics:
             has = n_pairs > 0
             self.ild_sum[row] += float((dist.sum((1, 2))[has] / n_pairs[has]).double().sum())
             self.ild_users[row] += int(has.sum())
+
+    def user_values(self) -> dict[str, Tensor]:
+        """Each user's accuracy metrics (``keep_users``): ``users`` (N,) their ids in the order ranked, and
+        ``recall@20`` etc. (N,) float64, whose means are :meth:`compute`'s."""
+        if not self.keep_users:
+            raise ConfigError("RankingMetrics.user_values: build it with keep_users=True")
+        return {key: torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64 if key != "users" else
+                                                                torch.long)
+                for key, parts in self.values.items()}
 
     def compute(self) -> dict[str, float]:
         """A plain dict ``{"recall@20": ..., ...}`` of floats, plus ``n_users`` (as a float, for JSON uniformity)."""

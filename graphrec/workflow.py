@@ -241,18 +241,42 @@ def _run_data(graph: Graph, run: Run, progress: Progress):
 
 
 def evaluate_run(graph: Graph, runs_dir, run_id: str, split: str = "test", ks=(20,),
-                 progress: Progress = silent) -> dict:
-    """Re-evaluate a saved run's embeddings on the graph as it is now, with the run's own split settings."""
+                 progress: Progress = silent, per_user: dict | None = None) -> dict:
+    """Re-evaluate a saved run's embeddings on the graph as it is now, with the run's own split settings
+    (``per_user``: filled with each user's metrics, :func:`graphrec.evaluate.evaluate`)."""
     run = load_run(runs_dir, run_id)
     data, ids, data_config = _run_data(graph, run, progress)
     if data.split(split).nnz == 0:
         why = " (it trained without validation, --eval-every 0, on train and valid together)" \
             if split == "valid" and not data_config.validation else ""
         raise GraphrecError(f"run {run.id}: the graph has no {split} interactions to evaluate{why}")
+    if per_user is not None:
+        per_user["target"] = data.split(split).keys(data.n_items)
     if run.meta.get("embeddings", "scores") != "scores":  # a closed-form model ranks by more than its embeddings
-        return evaluate(run.model().score, data, split=split, ks=ks, beyond_accuracy=split == "test")
-    emb = run.embeddings()
-    return evaluate((emb["user"], emb["item"]), data, split=split, ks=ks, beyond_accuracy=split == "test")
+        scorer = run.model().score
+    else:
+        emb = run.embeddings()
+        scorer = (emb["user"], emb["item"])
+    return evaluate(scorer, data, split=split, ks=ks, beyond_accuracy=split == "test", per_user=per_user)
+
+
+def compare_runs(graph: Graph, runs_dir, run_a: str, run_b: str, split: str = "test", k: int = 20,
+                 draws: int = 2_000, progress: Progress = silent) -> dict:
+    """Runs ``run_a`` and ``run_b`` on the same ``split`` users, paired (:func:`graphrec.compare.paired`): each
+    one's metrics (:func:`evaluate_run`), and for Recall@k and NDCG@k their difference with its 95% interval.
+    Refused where the two runs' splits hold different interactions (another seed or split setting)."""
+    from graphrec.compare import METRICS, paired, verdict
+
+    values_a, values_b = {}, {}
+    metrics_a = evaluate_run(graph, runs_dir, run_a, split, (k,), progress, per_user=values_a)
+    metrics_b = evaluate_run(graph, runs_dir, run_b, split, (k,), progress, per_user=values_b)
+    if not torch.equal(values_a.pop("target"), values_b.pop("target")):
+        raise GraphrecError(f"runs {run_a} and {run_b} were split differently (their {split} interactions differ): "
+                            "a paired comparison needs the same users and items held out")
+    rows = paired(values_a, values_b, tuple(f"{m}@{k}" for m in METRICS), draws=draws)
+    return {"a": load_run(runs_dir, run_a).id, "b": load_run(runs_dir, run_b).id, "split": split,
+            "users": int(values_a["users"].numel()), "draws": draws, "metrics_a": metrics_a, "metrics_b": metrics_b,
+            "paired": {m: {**row, "verdict": verdict(row)} for m, row in rows.items()}}
 
 
 

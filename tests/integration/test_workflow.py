@@ -215,3 +215,29 @@ def test_a_closed_form_model_without_search_fits_on_all_non_test_data(sample_gra
     assert run.meta["embeddings"] == "none" and run.meta["counts"]["valid"] == 0
     result = CliRunner().invoke(cli, ["--home", str(settings.home), "train", "--model", "lightgcn", "--search"])
     assert result.exit_code != 0 and "lightgcn trains by epochs" in result.output
+
+
+def test_evaluate_against_compares_two_runs_on_the_same_users_paired(sample_graph, settings):
+    for model in ("ials", "popularity"):
+        run_cli(settings, "train", "--model", model, "--threads", "1", "--no-publish")
+    run_cli(settings, "train", "--model", "popularity", "--threads", "1", "--no-publish", "--split-seed", "3")
+    ials, popularity, other_split = list_runs(settings.runs_dir)[-3:]
+    result = json.loads(run_cli(settings, "evaluate", ials.id, "--against", popularity.id, "-k", "20",
+                                "--json").stdout)
+    assert (result["a"], result["b"], result["split"]) == (ials.id, popularity.id, "test")
+    for run, key in ((ials, "metrics_a"), (popularity, "metrics_b")):  # each as `evaluate` alone gives it
+        alone = json.loads(run_cli(settings, "evaluate", run.id, "-k", "20", "--json").stdout)
+        assert result[key] == pytest.approx(alone)
+    for metric in ("recall@20", "ndcg@20"):
+        row = result["paired"][metric]
+        assert row["a"] == pytest.approx(result["metrics_a"][metric])
+        assert row["diff"] == pytest.approx(row["a"] - row["b"]) and row["low"] <= row["diff"] <= row["high"]
+        assert result["users"] == result["metrics_a"]["n_users"]
+    same = json.loads(run_cli(settings, "evaluate", ials.id, "--against", ials.id, "--json").stdout)
+    assert same["paired"]["recall@20"]["diff"] == 0.0 and same["paired"]["recall@20"]["verdict"] == "within the noise"
+    text = run_cli(settings, "evaluate", ials.id, "--against", popularity.id).stdout
+    assert f"A {ials.id} against B {popularity.id}" in text and "recall@20" in text
+    # another split seed held out other interactions: no pairing
+    refused = CliRunner().invoke(cli, ["--home", str(settings.home), "evaluate", ials.id, "--against",
+                                       other_split.id], env={"NEO4J_URI": ""})
+    assert refused.exit_code != 0 and "split differently" in str(refused.exception)

@@ -50,3 +50,14 @@ def test_rejects_unknown_split_and_too_large_k():
         evaluate(scorer_preferring([0]), small(), "train")
     with pytest.raises(ConfigError, match="exceeds n_items"):
         evaluate(scorer_preferring([0]), small(), "test", ks=(7,))
+
+
+def test_each_users_values_average_to_the_metrics_and_name_the_users():
+    d = small()
+    per_user = {}
+    out = evaluate(scorer_preferring([0, 1, 2, 3, 4, 5]), d, "test", ks=(1, 2), batch_users=1, per_user=per_user)
+    assert per_user["users"].tolist() == [0, 1]  # user 2 has no test items
+    assert per_user["recall@1"].tolist() == [1.0, 0.5] and per_user["precision@2"].tolist() == [0.5, 0.5]
+    for key, values in per_user.items():
+        if key != "users":
+            assert float(values.mean()) == pytest.approx(out[key])
