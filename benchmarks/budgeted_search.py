@@ -11,6 +11,11 @@ trials). One JSON line per command goes to ``--out``; ``--report`` prints a mark
 
 ``--defaults B`` trains each model of ``--models`` at its defaults (``train --model M --budget-minutes B
 --no-publish``, early stopping on the holdout); ``closed`` stands for every baseline and graph filter.
+``--paired M`` then ranks the home's last auto run and its last run of M at its defaults (both recorded in ``--out``)
+on the same test users, paired (``graphrec evaluate AUTO --against M_RUN``: each difference with its 95% bootstrap
+interval over the users), one JSON line to ``results/paired_auto.jsonl``:
+
+    python benchmarks/budgeted_search.py --dataset filmtrust --home HOME --defaults 30 --models ials --paired ials
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ DATASETS = {  # name -> (loader, folder, loader options), as the README ingests 
     "ml-100k": ("movielens", "ml-100k", []),
 }
 OUT = REPO / "benchmarks" / "results" / "budgeted_search_30.jsonl"
+PAIRED = REPO / "benchmarks" / "results" / "paired_auto.jsonl"
 
 
 def graphrec(home: Path, args: list[str], log) -> float:
@@ -77,6 +83,28 @@ def record(dataset: str, label: str, home: Path, args: list[str], log) -> dict:
     print(f"{dataset} {label}: {row['model']} valid {fmt(row['valid'])} test {fmt(row['test'])} in {wall:.0f}s",
           flush=True)
     return row
+
+
+def paired(dataset: str, home: Path, model: str, records: Path) -> dict:
+    """The home's last auto run against its last run of ``model`` at its defaults (each the last one ``records``
+    holds whose run is still in the home), paired on the test users: ``graphrec evaluate --against``'s answer."""
+    present = runs(home)
+    rows = [json.loads(line) for line in records.read_text().splitlines() if line.strip()] if records.is_file() else []
+    last = {}
+    for label in ("auto", f"default-{model}"):
+        found = [r for r in rows if r["dataset"] == dataset and r["label"] == label and r.get("run") in present]
+        if not found:
+            raise SystemExit(f"no {label} run of {dataset} in {home} recorded in {records}: run it first "
+                             f"({'--auto' if label == 'auto' else f'--defaults MINUTES --models {model}'})")
+        last[label] = found[-1]
+    auto, default = last["auto"], last[f"default-{model}"]
+    done = subprocess.run(GRAPHREC + ["--home", str(home), "evaluate", auto["run"], "--against", default["run"],
+                                      "--json"], capture_output=True, text=True, cwd=REPO, check=True)
+    result = json.loads(done.stdout)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
+    return {"dataset": dataset, "commit": commit.strip(), "auto_run": auto["run"], "auto_commit": auto["commit"],
+            "model": model, "default_run": default["run"], "users": result["users"], "draws": result["draws"],
+            "paired": result["paired"]}
 
 
 def fmt(metrics: dict | None, k: str = "recall@20") -> str:
@@ -128,6 +156,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--log", type=Path, help="the commands' output (default: HOME.log)")
+    parser.add_argument("--paired", metavar="MODEL", help="then the home's last auto run against its last run of "
+                        "MODEL at its defaults, paired on the test users (to results/paired_auto.jsonl)")
     parser.add_argument("--report", type=Path, metavar="JSONL")
     parser.add_argument("--keep-server", action="store_true", help="leave the home's server running (a server "
                         "that ran before this script started is always left running)")
@@ -157,6 +187,13 @@ def main() -> None:
             row = record(args.dataset, label, args.home, command, log)
             with open(args.out, "a") as out:
                 out.write(json.dumps(row) + "\n")
+        if args.paired:
+            row = paired(args.dataset, args.home, args.paired, args.out)
+            with open(PAIRED, "a") as out:
+                out.write(json.dumps(row) + "\n")
+            print(f"{args.dataset}: auto against {args.paired}: " + "; ".join(
+                f"{m} {r['diff']:+.4f} [{r['low']:+.4f}, {r['high']:+.4f}] {r['verdict']}"
+                for m, r in row["paired"].items()), flush=True)
         if not (args.keep_server or running):
             graphrec(args.home, ["db", "stop"], log)
 
