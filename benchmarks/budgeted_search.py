@@ -168,13 +168,14 @@ def main() -> None:
         parser.error("give --dataset and --home (or --report)")
     log_path = args.log or args.home.with_name(args.home.name + ".log")
     with open(log_path, "a") as log:
+        running = args.home.exists() and json.loads(subprocess.run(
+            GRAPHREC + ["--home", str(args.home), "db", "status", "--json"], capture_output=True, text=True,
+            cwd=REPO, check=True).stdout)["running"]  # another command uses the home: its server stays up (asked
+        # before the ingest, whose server this script started and stops)
         if not args.home.exists():
             loader, folder, options = DATASETS[args.dataset]
             print(f"{args.dataset}: ingesting into {args.home}", flush=True)
             graphrec(args.home, ["ingest", loader, str(DATA / folder)] + options, log)
-        running = args.home.exists() and json.loads(subprocess.run(
-            GRAPHREC + ["--home", str(args.home), "db", "status", "--json"], capture_output=True, text=True,
-            cwd=REPO, check=True).stdout)["running"]  # another command uses the home: its server stays up
         commands = []
         if args.auto:
             commands.append(("auto", ["train", "--model", "auto", "--budget-minutes", f"{args.auto:g}",
