@@ -88,10 +88,10 @@ def best_ials(rows: list[dict]) -> dict | None:
 
 def mix_parts(folder: Path, rows: list[dict], config: TrainConfig, trained: bool = True) -> list[dict]:
     """The second parts :func:`mix_search` tries: the best finished trained trial (its embeddings at its best epoch,
-    kept by :func:`keep_trained`; ``trained`` False: none) and iALS's best point (fitted again on the holdout's train when a mix needs it).
-    Each: ``model``, ``label``, ``trained_hp``, ``trained_config``, ``embeddings`` (None until fitted), ``value`` and
-    ``fit_seconds`` (on the holdout; None: it has its embeddings) and ``refit_seconds`` (what the mix's refit spends on
-    it)."""
+    kept by :func:`keep_trained`; ``trained`` False: none) and iALS's best point (fitted again on the holdout's train
+    when a mix needs it). Each: ``model``, ``label``, ``trained_hp``, ``trained_config``, ``embeddings`` (None until
+    fitted), ``value`` and ``fit_seconds`` (on the holdout; None: it has its embeddings) and ``refit_seconds`` (what
+    the mix's refit spends on it)."""
     import torch
 
     parts = []
