@@ -14,6 +14,7 @@ import torch
 from graphrec.errors import ConfigError
 
 DRAWS = 2_000
+CHUNK = 1 << 22  # redrawn user indices held at once (the draws come in chunks; the same stream as all at once)
 METRICS = ("recall", "ndcg")
 
 
@@ -31,16 +32,21 @@ def paired(a: dict, b: dict, metrics: tuple[str, ...], draws: int = DRAWS, seed:
     n = users_a.numel()
     if n == 0:
         raise ConfigError("paired: no users to compare")
+    diffs = {metric: a[metric].double() - b[metric].double() for metric in metrics}
+    means: dict[str, list] = {metric: [] for metric in metrics}
     generator = torch.Generator().manual_seed(seed)
-    picks = torch.randint(0, n, (draws, n), generator=generator)
+    chunk = max(1, CHUNK // n)  # draws at a time: all at once held 2,000 x 29,858 indices (480 MB) on Gowalla
+    for start in range(0, draws, chunk):
+        picks = torch.randint(0, n, (min(chunk, draws - start), n), generator=generator)
+        for metric, diff in diffs.items():
+            means[metric].append(diff[picks].mean(1))
     out = {}
-    for metric in metrics:
-        diff = a[metric].double() - b[metric].double()
-        means = diff[picks].mean(1)
-        low, high = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
+    for metric, diff in diffs.items():
+        means_of = torch.cat(means[metric])
+        low, high = torch.quantile(means_of, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
         out[metric] = {"a": float(a[metric].double().mean()), "b": float(b[metric].double().mean()),
                        "diff": float(diff.mean()), "low": low, "high": high,
-                       "a_ahead": float((means >= 0).double().mean())}
+                       "a_ahead": float((means_of >= 0).double().mean())}
     return out
 
 

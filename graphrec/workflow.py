@@ -243,7 +243,8 @@ def _run_data(graph: Graph, run: Run, progress: Progress):
 def evaluate_run(graph: Graph, runs_dir, run_id: str, split: str = "test", ks=(20,),
                  progress: Progress = silent, per_user: dict | None = None) -> dict:
     """Re-evaluate a saved run's embeddings on the graph as it is now, with the run's own split settings
-    (``per_user``: filled with each user's metrics, :func:`graphrec.evaluate.evaluate`)."""
+    (``per_user``: filled with each user's metrics, :func:`graphrec.evaluate.evaluate`, and with ``target``, the
+    split's interactions as keys, so that :func:`compare_runs` can tell whether two runs held out the same ones)."""
     run = load_run(runs_dir, run_id)
     data, ids, data_config = _run_data(graph, run, progress)
     if data.split(split).nnz == 0:

@@ -46,3 +46,13 @@ def test_runs_that_ranked_other_users_are_refused():
         paired(values([0.1, 0.2]), values([0.1, 0.2], users=[0, 2]), ("recall@20",))
     with pytest.raises(ConfigError, match="draws"):
         paired(values([0.1]), values([0.1]), ("recall@20",), draws=0)
+
+
+def test_the_draws_come_in_chunks_from_the_same_stream(monkeypatch):
+    import graphrec.compare as compare
+
+    gen = torch.Generator().manual_seed(4)
+    a, b = torch.rand(300, generator=gen).tolist(), torch.rand(300, generator=gen).tolist()
+    whole = paired(values(a), values(b), ("recall@20",), draws=50)
+    monkeypatch.setattr(compare, "CHUNK", 7 * 300)  # seven draws at a time, the last chunk short
+    assert paired(values(a), values(b), ("recall@20",), draws=50) == whole
